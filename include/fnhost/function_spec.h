@@ -1,0 +1,82 @@
+// FunctionSpec: everything the host needs to know to serve one function by name.
+//
+// A spec is plain data, copied into the host by Host::Register; nothing is loaded or checked
+// until the first call or prewarm, except what can be checked without touching the module file
+// (a well-formed name, a non-empty path, consistent pool bounds).
+
+#ifndef FNHOST_FUNCTION_SPEC_H_
+#define FNHOST_FUNCTION_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace fnhost {
+
+// How long idle instances are kept and when instances are created ahead of demand.
+struct KeepAliveOptions {
+  enum class Kind {
+    kFixed,      // keep an idle instance for `idle_timeout`, then evict it
+    kScheduled,  // kFixed, plus `scheduled_instances` kept warm inside `daily_windows`
+    kHybrid,     // learn the function's idle-time histogram (Shahrad et al., ATC 2020)
+  };
+  Kind kind = Kind::kFixed;
+
+  // How long an idle instance stays warm before it is evicted (kFixed, kScheduled).
+  // Default: 10 minutes, the AWS Lambda baseline.
+  absl::Duration idle_timeout = absl::Minutes(10);
+
+  // Unload the module (dlclose) when its last instance is evicted, so that the next call is a
+  // full cold start. Default: true (scale to zero).
+  bool unload_when_idle = true;
+
+  // kScheduled: daily windows, in minutes after local midnight [begin, end), during which
+  // `scheduled_instances` instances are kept warm. Default: none.
+  struct DailyWindow {
+    int begin_minute = 0;
+    int end_minute = 0;
+  };
+  std::vector<DailyWindow> daily_windows;
+  int scheduled_instances = 1;
+
+  // kScheduled: when positive, make sure an instance is warm at least every `warm_every`
+  // (the periodic warmer operators run today). Default: 0, off.
+  absl::Duration warm_every = absl::ZeroDuration();
+};
+
+struct PoolOptions {
+  // Instances kept warm at all times, created in the background after Register. Default: 0.
+  int min_instances = 0;
+  // Hard cap on instances. Default: 8.
+  int max_instances = 8;
+  // Calls one instance serves at once. 0 means what the module declares (1 unless it declares
+  // itself thread-safe); a value above the module's declaration is an error. Default: 0.
+  int max_concurrency_per_instance = 0;
+  // Calls that may wait for an instance when all are busy and the cap is reached; the next
+  // one gets RESOURCE_EXHAUSTED at once. Default: 64.
+  int max_queue = 64;
+  // Deadline for a call that sets none in CallOptions. Default: 30 seconds.
+  absl::Duration default_timeout = absl::Seconds(30);
+  KeepAliveOptions keep_alive;
+};
+
+struct FunctionSpec {
+  // The name callers use: 1 to 128 characters of [A-Za-z0-9_.-]. Required.
+  std::string name;
+  // Path of the module's shared object. Required.
+  std::string module_path;
+  // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
+  std::string sha256;
+  // Bytes handed to the module's state_create. Default: empty.
+  std::string init_config;
+  // Restore the state from a snapshot when one matches, and write one after an init. Only
+  // with HostOptions::snapshot_dir set and a module that supports snapshots. Default: true.
+  bool use_snapshots = true;
+  PoolOptions pool;
+};
+
+}  // namespace fnhost
+
+#endif  // FNHOST_FUNCTION_SPEC_H_

@@ -1,0 +1,147 @@
+// Host: registers functions by name and invokes them, loading modules lazily.
+//
+// Register records a name and a module path and loads nothing. The first Invoke (or a Prewarm)
+// checks the file, dlopens it, checks its ABI, builds its state and creates an instance; later
+// calls take a warm instance from the function's pool. Concurrent first calls cause exactly one
+// load and one state init. Errors are returned as absl::Status values naming the function, the
+// file and the cause; a bad module never stops the host from serving other functions.
+//
+// Thread-safety: every method may be called from any thread at any time, including Register,
+// Reload and Unregister racing with Invoke. A FunctionHandle is a cheap, copyable reference to
+// one registered function; it skips the name lookup and stays safe to use after Unregister
+// (calls then fail with NOT_FOUND).
+
+#ifndef FNHOST_HOST_H_
+#define FNHOST_HOST_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fnhost/clock.h"
+#include "fnhost/function_spec.h"
+#include "fnhost/metrics.h"
+
+namespace fnhost {
+
+struct HostOptions {
+  // Time source for deadlines, keep-alive and latencies. Not owned; must outlive the host.
+  // Default: nullptr, the real clock.
+  Clock* clock = nullptr;
+  // Receives cold-start, invocation, pool and snapshot events. Not owned; must outlive the
+  // host. Default: nullptr, no metrics and no clock reads for them.
+  MetricsSink* metrics_sink = nullptr;
+  // Accept module files that are writable by group or others. Default: false, because anyone
+  // who can write the file can run code inside the host.
+  bool allow_writable_modules = false;
+  // Directory for private copies of modules (hot reload, or several versions of one path).
+  // Default: empty, a fresh directory under $TMPDIR (or /tmp) removed with the host.
+  std::string private_dir;
+  // Directory of state snapshots. Default: empty, snapshots off.
+  std::string snapshot_dir;
+  // Skip checksums of section contents on restore when the snapshot directory can be written
+  // only by this user (the zero-copy fast path). Headers are always checked. Default: true.
+  bool trust_private_snapshot_dir = true;
+  // Run the maintenance thread (keep-alive, min_instances, prewarming). Tests that drive a
+  // FakeClock set this to false and call RunMaintenance() themselves. Default: true.
+  bool start_maintenance_thread = true;
+  // How often the maintenance thread wakes up. Default: 1 second.
+  absl::Duration maintenance_interval = absl::Seconds(1);
+};
+
+struct CallOptions {
+  // How long the call may wait for an instance (queueing and cold start). In-process module
+  // code cannot be interrupted, so a call that has started runs to its end. Default: infinite,
+  // which means the function's PoolOptions::default_timeout.
+  absl::Duration timeout = absl::InfiniteDuration();
+};
+
+namespace internal {
+class Function;
+}  // namespace internal
+
+class FunctionHandle {
+ public:
+  FunctionHandle() = default;
+  const std::string& name() const;
+  bool valid() const { return function_ != nullptr; }
+
+ private:
+  friend class HostImpl;
+  explicit FunctionHandle(std::shared_ptr<internal::Function> function)
+      : function_(std::move(function)) {}
+  std::shared_ptr<internal::Function> function_;
+};
+
+// What a function looks like right now.
+struct FunctionStatus {
+  std::string name;
+  std::string module_path;
+  std::string module_version;  // empty until loaded
+  bool loaded = false;
+  int idle_instances = 0;
+  int busy_instances = 0;
+  int queued_calls = 0;
+};
+
+class Host {
+ public:
+  static absl::StatusOr<std::unique_ptr<Host>> Create(HostOptions options = {});
+
+  Host() = default;
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+  // Waits for in-flight calls to finish, then destroys every instance and state and unloads
+  // every module.
+  virtual ~Host() = default;
+
+  // Adds a function. ALREADY_EXISTS if the name is taken; INVALID_ARGUMENT for a bad spec.
+  virtual absl::Status Register(FunctionSpec spec) = 0;
+
+  // Removes a function. New calls get NOT_FOUND at once; calls in flight (and queued) finish,
+  // and the module is unloaded when the last of them returns.
+  virtual absl::Status Unregister(std::string_view name) = 0;
+
+  // Looks a function up once, for the handle-based fast path.
+  virtual absl::StatusOr<FunctionHandle> Lookup(std::string_view name) = 0;
+
+  // Calls a function by name.
+  virtual absl::StatusOr<std::string> Invoke(std::string_view name, std::string_view request,
+                                             const CallOptions& options = {}) = 0;
+
+  // Calls a function through a handle. `response` is overwritten, reusing its capacity, so a
+  // caller that keeps one string per thread makes no heap allocation on the warm path.
+  virtual absl::Status Invoke(const FunctionHandle& function, std::string_view request,
+                              std::string* response, const CallOptions& options = {}) = 0;
+
+  // Makes `instances` instances of a function warm (loading it if needed) in the background;
+  // returns once the work is scheduled. NOT_FOUND for an unknown function.
+  virtual absl::Status Prewarm(std::string_view name, int instances = 1) = 0;
+
+  // Like Prewarm, but waits until the instances are warm and returns the first error.
+  virtual absl::Status PrewarmAndWait(std::string_view name, int instances = 1) = 0;
+
+  // Loads `module_path` as the function's new version from a private copy, initialises it off
+  // the request path, then switches new calls to it. In-flight calls finish on the old version,
+  // which is unloaded once drained. On failure the old version keeps serving and the error is
+  // returned.
+  virtual absl::Status Reload(std::string_view name, std::string_view module_path) = 0;
+
+  virtual std::vector<FunctionStatus> ListFunctions() = 0;
+
+  // One pass of the maintenance work: evict idle instances past their keep-alive, unload idle
+  // modules, top pools up to min_instances, run scheduled and predicted prewarms, and report
+  // pool gauges. The maintenance thread calls it; tests with a FakeClock call it directly.
+  virtual void RunMaintenance() = 0;
+
+  // Reports every function's PoolGauges to the metrics sink now (e.g. before a scrape).
+  virtual void PublishGauges() = 0;
+};
+
+}  // namespace fnhost
+
+#endif  // FNHOST_HOST_H_

@@ -1,0 +1,159 @@
+// Metrics: what the host reports about cold starts, invocations, pools and snapshots.
+//
+// A host calls a MetricsSink for every event; with no sink set it calls nothing and reads no
+// clock for metrics, so the hook costs nothing. Sinks are called from the request threads and
+// from the maintenance thread, never with a host lock held, and must be thread-safe and quick:
+// a sink that blocks slows the calls that report to it.
+//
+// MetricsAggregator is the built-in sink: per-function counters and latency histograms (cold
+// and warm apart), rendered in the Prometheus text exposition format with names after the
+// OpenTelemetry FaaS semantic conventions (faas.invocations -> faas_invocations_total, ...).
+// The string_views inside an event are valid only during the call.
+
+#ifndef FNHOST_METRICS_H_
+#define FNHOST_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace fnhost {
+
+// Where a cold start got its module state from.
+enum class StateSource {
+  kShared,    // the version's state was already built: only a new instance was created
+  kInit,      // state_create ran
+  kRestore,   // the state was restored from a snapshot
+};
+
+// One cold start: a call (or a prewarm) that had to create an instance, broken into phases.
+// Phases that did not run (e.g. dlopen when the module was already loaded) are zero.
+struct ColdStartEvent {
+  std::string_view function;
+  std::string_view module_version;  // the module's own version string; empty if unknown
+  bool prewarm = false;             // true when no caller waited for it
+  StateSource state_source = StateSource::kInit;
+  absl::Duration file_checks;       // stat, permission and SHA-256 pin checks, private copy
+  absl::Duration dlopen;            // dlopen + dlsym of the entry
+  absl::Duration abi_check;         // the entry call and the table's checks
+  absl::Duration state_init;        // state_create, or state_restore + state_after_restore
+  absl::Duration instance_create;   // instance_create
+  absl::Duration total;             // from the start of the cold start to a ready instance
+  absl::StatusCode outcome = absl::StatusCode::kOk;
+};
+
+// One call through Host::Invoke, whatever its outcome.
+struct InvocationEvent {
+  std::string_view function;
+  std::string_view module_version;
+  absl::Duration latency;  // from Invoke's entry to its return, queueing included
+  bool cold = false;       // the call waited for an instance to be created
+  absl::StatusCode outcome = absl::StatusCode::kOk;
+};
+
+// Things that happen to a function's pool of instances.
+enum class PoolEventKind {
+  kEviction,      // an idle instance was destroyed by the keep-alive policy
+  kUnload,        // the module was dlclosed and left memory
+  kUnloadFailed,  // dlclose returned but the object is still mapped (see DESIGN.md)
+  kReload,        // a new version now serves the function
+  kRejected,      // a call was refused; `reason` says why (queue_full, deadline, ...)
+  kPrewarm,       // an instance was created ahead of demand
+};
+
+struct PoolEvent {
+  std::string_view function;
+  std::string_view module_version;
+  PoolEventKind kind = PoolEventKind::kEviction;
+  std::string_view reason;  // for kRejected: "queue_full", "deadline", "unregistered", ...
+};
+
+// A function's pool as it stood at one moment; reported by the maintenance thread and by
+// Host::PublishGauges().
+struct PoolGauges {
+  std::string_view function;
+  int64_t idle_instances = 0;
+  int64_t busy_instances = 0;
+  int64_t starting_instances = 0;
+  int64_t queued_calls = 0;
+  bool loaded = false;
+};
+
+enum class SnapshotEventKind {
+  kWritten,      // a snapshot was written after an init
+  kWriteFailed,  // writing failed (disk full, permissions...); `detail` says why
+  kRestored,     // a cold start restored its state from a snapshot
+  kRejected,     // a snapshot was found but not used; `detail` says why; init ran instead
+};
+
+struct SnapshotEvent {
+  std::string_view function;
+  std::string_view path;
+  SnapshotEventKind kind = SnapshotEventKind::kWritten;
+  std::string_view detail;
+};
+
+class MetricsSink {
+ public:
+  virtual ~MetricsSink() = default;
+  virtual void OnColdStart(const ColdStartEvent& event) = 0;
+  virtual void OnInvocation(const InvocationEvent& event) = 0;
+  virtual void OnPoolEvent(const PoolEvent& event) {}
+  virtual void OnPoolGauges(const PoolGauges& gauges) {}
+  virtual void OnSnapshotEvent(const SnapshotEvent& event) {}
+};
+
+// Histogram bucket upper bounds, in seconds, shared by all latency histograms: from 1 µs to
+// 60 s in roughly 1-2.5-5 steps, so that both warm calls and cold starts fall in range.
+inline constexpr double kLatencyBucketsSeconds[] = {
+    1e-6,   2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+    5e-3,   1e-2,   2.5e-2, 5e-2, 0.1,    0.25, 0.5,  1.0,    2.5,  5.0,  10.0, 60.0};
+
+// The built-in sink. Thread-safe; recording takes a shared lock and a few relaxed atomic adds.
+class MetricsAggregator final : public MetricsSink {
+ public:
+  MetricsAggregator();
+  ~MetricsAggregator() override;
+
+  void OnColdStart(const ColdStartEvent& event) override;
+  void OnInvocation(const InvocationEvent& event) override;
+  void OnPoolEvent(const PoolEvent& event) override;
+  void OnPoolGauges(const PoolGauges& gauges) override;
+  void OnSnapshotEvent(const SnapshotEvent& event) override;
+
+  // Per-function totals, for tests and for tools that do not speak Prometheus.
+  struct FunctionTotals {
+    int64_t invocations = 0;
+    int64_t cold_invocations = 0;
+    int64_t errors = 0;
+    int64_t timeouts = 0;
+    int64_t coldstarts = 0;
+    int64_t evictions = 0;
+    int64_t unloads = 0;
+    int64_t failed_unloads = 0;
+    int64_t reloads = 0;
+    int64_t rejected = 0;
+    int64_t snapshots_restored = 0;
+    int64_t snapshots_rejected = 0;
+  };
+  FunctionTotals Totals(std::string_view function) const;
+
+  // Latency quantile (0 < q < 1) of a function's warm or cold invocations, estimated from the
+  // histogram by linear interpolation inside the bucket; zero when there are no samples.
+  absl::Duration InvokeLatencyQuantile(std::string_view function, bool cold, double q) const;
+
+  // Renders every metric in the Prometheus text exposition format (version 0.0.4).
+  std::string RenderPrometheus() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fnhost
+
+#endif  // FNHOST_METRICS_H_
