@@ -1,0 +1,37 @@
+// What every function of a host shares: its clock, file system, metrics sink and options.
+// Immutable after the host is created (but for the coarse time); safe to read from any thread.
+
+#ifndef FNHOST_SRC_HOST_HOST_CONTEXT_H_
+#define FNHOST_SRC_HOST_HOST_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "fnhost/clock.h"
+#include "fnhost/host.h"
+#include "fnhost/metrics.h"
+#include "src/common/file_system.h"
+
+namespace fnhost::internal {
+
+struct HostContext {
+  Clock* clock = nullptr;
+  FileSystem* fs = nullptr;
+  MetricsSink* sink = nullptr;  // null: no metrics
+  HostOptions options;          // with private_dir resolved
+
+  // The clock's time at the last maintenance pass: instances going idle note it instead of
+  // reading the clock on the warm path; keep-alive is precise to one maintenance interval.
+  std::atomic<int64_t> coarse_now_nanos{0};
+  absl::Time CoarseNow() const {
+    return absl::FromUnixNanos(coarse_now_nanos.load(std::memory_order_relaxed));
+  }
+  void SetCoarseNow(absl::Time now) {
+    coarse_now_nanos.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+  }
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_HOST_HOST_CONTEXT_H_

@@ -1,0 +1,270 @@
+#include "src/host/host_impl.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/strings.h"
+
+namespace fnhost {
+namespace {
+
+absl::Status ValidateSpec(const FunctionSpec& spec) {
+  auto invalid = [&](std::string_view cause) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", spec.name, "': ", AsAbsl(cause)));
+  };
+  if (spec.name.empty() || spec.name.size() > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function name '", spec.name, "' must have 1 to 128 characters"));
+  }
+  for (char c : spec.name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) {
+      return invalid("the name may only use letters, digits, '_', '.' and '-'");
+    }
+  }
+  if (spec.module_path.empty()) return invalid("module_path is empty");
+  const PoolOptions& pool = spec.pool;
+  if (pool.max_instances < 1) return invalid("max_instances must be at least 1");
+  if (pool.min_instances < 0 || pool.min_instances > pool.max_instances) {
+    return invalid(absl::StrCat("min_instances ", pool.min_instances,
+                                " must be between 0 and max_instances ", pool.max_instances));
+  }
+  if (pool.max_concurrency_per_instance < 0) {
+    return invalid("max_concurrency_per_instance must not be negative");
+  }
+  if (pool.max_queue < 0) return invalid("max_queue must not be negative");
+  if (pool.default_timeout <= absl::ZeroDuration()) {
+    return invalid("default_timeout must be positive");
+  }
+  if (!spec.sha256.empty()) {
+    bool hex = spec.sha256.size() == 64;
+    for (char c : spec.sha256) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+    if (!hex) return invalid("sha256 must be 64 hexadecimal characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> MakePrivateDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/fnhost-XXXXXX");
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return ErrnoError(errno, "create private directory", pattern);
+  }
+  return pattern;
+}
+
+}  // namespace
+
+const std::string& FunctionHandle::name() const { return function_->name(); }
+
+absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
+  bool owns_private_dir = false;
+  if (options.private_dir.empty()) {
+    absl::StatusOr<std::string> dir = MakePrivateDir();
+    if (!dir.ok()) return dir.status();
+    options.private_dir = *std::move(dir);
+    owns_private_dir = true;
+  }
+  if (options.maintenance_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
+  }
+  auto host = std::make_unique<HostImpl>(std::move(options), owns_private_dir);
+  host->StartMaintenanceThread();
+  return host;
+}
+
+HostImpl::HostImpl(HostOptions options, bool owns_private_dir)
+    : owns_private_dir_(owns_private_dir) {
+  context_.clock = options.clock != nullptr ? options.clock : Clock::Real();
+  context_.fs = FileSystem::Default();
+  context_.sink = options.metrics_sink;
+  context_.options = std::move(options);
+  context_.SetCoarseNow(context_.clock->Now());
+}
+
+void HostImpl::StartMaintenanceThread() {
+  if (context_.options.start_maintenance_thread) {
+    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  }
+}
+
+HostImpl::~HostImpl() {
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    stopping_ = true;
+    prewarm_tasks_.clear();
+  }
+  background_cv_.notify_all();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
+    function->Shutdown();
+  }
+  if (owns_private_dir_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(context_.options.private_dir, ignored);
+  }
+}
+
+absl::Status HostImpl::Register(FunctionSpec spec) {
+  if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
+  const int min_instances = spec.pool.min_instances;
+  auto function = std::make_shared<internal::Function>(context_, std::move(spec));
+  {
+    std::unique_lock<std::shared_mutex> lock(functions_mu_);
+    auto [it, inserted] = functions_.try_emplace(function->name(), function);
+    if (!inserted) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("function '", function->name(), "' is already registered (module ",
+                       it->second->spec().module_path, ")"));
+    }
+  }
+  if (min_instances > 0) SchedulePrewarm(function, min_instances);
+  return absl::OkStatus();
+}
+
+absl::Status HostImpl::Unregister(std::string_view name) {
+  std::shared_ptr<internal::Function> function;
+  {
+    std::unique_lock<std::shared_mutex> lock(functions_mu_);
+    auto it = functions_.find(AsAbsl(name));
+    if (it == functions_.end()) {
+      return absl::NotFoundError(absl::StrCat("no function named '", AsAbsl(name), "'"));
+    }
+    function = std::move(it->second);
+    functions_.erase(it);
+  }
+  function->Unregister();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<internal::Function>> HostImpl::Find(std::string_view name) {
+  std::shared_lock<std::shared_mutex> lock(functions_mu_);
+  auto it = functions_.find(AsAbsl(name));
+  if (it == functions_.end()) {
+    return absl::NotFoundError(absl::StrCat("no function named '", AsAbsl(name), "'"));
+  }
+  return it->second;
+}
+
+std::vector<std::shared_ptr<internal::Function>> HostImpl::AllFunctions() {
+  std::shared_lock<std::shared_mutex> lock(functions_mu_);
+  std::vector<std::shared_ptr<internal::Function>> all;
+  all.reserve(functions_.size());
+  for (const auto& [name, function] : functions_) all.push_back(function);
+  return all;
+}
+
+absl::StatusOr<FunctionHandle> HostImpl::Lookup(std::string_view name) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return FunctionHandle(*std::move(function));
+}
+
+absl::StatusOr<std::string> HostImpl::Invoke(std::string_view name, std::string_view request,
+                                             const CallOptions& options) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  std::string response;
+  if (absl::Status status = (*function)->Invoke(request, &response, options); !status.ok()) {
+    return status;
+  }
+  return response;
+}
+
+absl::Status HostImpl::Invoke(const FunctionHandle& function, std::string_view request,
+                              std::string* response, const CallOptions& options) {
+  if (!function.valid()) return absl::InvalidArgumentError("invalid (empty) FunctionHandle");
+  return function.function_->Invoke(request, response, options);
+}
+
+absl::Status HostImpl::Prewarm(std::string_view name, int instances) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  SchedulePrewarm(*std::move(function), instances);
+  return absl::OkStatus();
+}
+
+absl::Status HostImpl::PrewarmAndWait(std::string_view name, int instances) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return (*function)->Prewarm(instances);
+}
+
+absl::Status HostImpl::Reload(std::string_view name, std::string_view module_path) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return (*function)->Reload(std::string(module_path));
+}
+
+std::vector<FunctionStatus> HostImpl::ListFunctions() {
+  std::vector<FunctionStatus> all;
+  for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
+    all.push_back(function->Status());
+  }
+  std::sort(all.begin(), all.end(),
+            [](const FunctionStatus& a, const FunctionStatus& b) { return a.name < b.name; });
+  return all;
+}
+
+void HostImpl::SchedulePrewarm(std::shared_ptr<internal::Function> function, int instances) {
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    if (stopping_) return;
+    prewarm_tasks_.push_back(PrewarmTask{std::move(function), instances});
+  }
+  background_cv_.notify_all();
+}
+
+void HostImpl::RunPrewarmTasks() {
+  for (;;) {
+    PrewarmTask task;
+    {
+      std::lock_guard<std::mutex> lock(background_mu_);
+      if (prewarm_tasks_.empty() || stopping_) return;
+      task = std::move(prewarm_tasks_.front());
+      prewarm_tasks_.pop_front();
+    }
+    // A failed prewarm is reported through the cold-start metrics; the next call retries.
+    task.function->Prewarm(task.instances).IgnoreError();
+  }
+}
+
+void HostImpl::RunMaintenance() {
+  const absl::Time now = context_.clock->Now();
+  const absl::Time wall_now = context_.clock->WallNow();
+  context_.SetCoarseNow(now);
+  RunPrewarmTasks();
+  for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
+    function->Maintain(now, wall_now);
+    function->PublishGauges();
+  }
+}
+
+void HostImpl::PublishGauges() {
+  for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
+    function->PublishGauges();
+  }
+}
+
+void HostImpl::MaintenanceLoop() {
+  absl::Time next = context_.clock->Now();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(background_mu_);
+      while (!stopping_ && prewarm_tasks_.empty() && context_.clock->Now() < next) {
+        context_.clock->WaitUntil(background_cv_, lock, next);
+      }
+      if (stopping_) return;
+    }
+    if (context_.clock->Now() >= next) {
+      RunMaintenance();
+      next = context_.clock->Now() + context_.options.maintenance_interval;
+    } else {
+      RunPrewarmTasks();
+    }
+  }
+}
+
+}  // namespace fnhost

@@ -1,0 +1,71 @@
+// HostImpl: the Host behind the public interface — the name table, the background thread that
+// runs maintenance and prewarms, and the plumbing from Host calls to Function.
+// Thread-safety: as Host.
+
+#ifndef FNHOST_SRC_HOST_HOST_IMPL_H_
+#define FNHOST_SRC_HOST_HOST_IMPL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "fnhost/host.h"
+#include "src/host/function.h"
+#include "src/host/host_context.h"
+
+namespace fnhost {
+
+class HostImpl final : public Host {
+ public:
+  explicit HostImpl(HostOptions options, bool owns_private_dir);
+  ~HostImpl() override;
+
+  absl::Status Register(FunctionSpec spec) override;
+  absl::Status Unregister(std::string_view name) override;
+  absl::StatusOr<FunctionHandle> Lookup(std::string_view name) override;
+  absl::StatusOr<std::string> Invoke(std::string_view name, std::string_view request,
+                                     const CallOptions& options) override;
+  absl::Status Invoke(const FunctionHandle& function, std::string_view request,
+                      std::string* response, const CallOptions& options) override;
+  absl::Status Prewarm(std::string_view name, int instances) override;
+  absl::Status PrewarmAndWait(std::string_view name, int instances) override;
+  absl::Status Reload(std::string_view name, std::string_view module_path) override;
+  std::vector<FunctionStatus> ListFunctions() override;
+  void RunMaintenance() override;
+  void PublishGauges() override;
+
+  void StartMaintenanceThread();
+
+ private:
+  struct PrewarmTask {
+    std::shared_ptr<internal::Function> function;
+    int instances;
+  };
+
+  absl::StatusOr<std::shared_ptr<internal::Function>> Find(std::string_view name);
+  std::vector<std::shared_ptr<internal::Function>> AllFunctions();
+  void SchedulePrewarm(std::shared_ptr<internal::Function> function, int instances);
+  void RunPrewarmTasks();
+  void MaintenanceLoop();
+
+  internal::HostContext context_;
+  const bool owns_private_dir_;
+
+  std::shared_mutex functions_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<internal::Function>> functions_;
+
+  std::mutex background_mu_;
+  std::condition_variable background_cv_;
+  std::deque<PrewarmTask> prewarm_tasks_;
+  bool stopping_ = false;
+  std::thread maintenance_thread_;
+};
+
+}  // namespace fnhost
+
+#endif  // FNHOST_SRC_HOST_HOST_IMPL_H_

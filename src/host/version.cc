@@ -1,0 +1,103 @@
+#include "src/host/version.h"
+
+#include "absl/strings/str_cat.h"
+#include "src/common/strings.h"
+#include "src/host/abi_glue.h"
+#include "src/host/host_context.h"
+
+namespace fnhost::internal {
+
+Version::Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
+                 bool private_copy)
+    : host_(host), spec_(spec), module_path_(std::move(module_path)),
+      private_copy_(private_copy) {}
+
+Version::~Version() {
+  for (const std::unique_ptr<Instance>& instance : instances) DestroyInstance(instance->handle);
+  instances.clear();
+  if (module_ != nullptr) Unload();
+}
+
+absl::Status Version::Load(ColdStartEvent* event) {
+  LoadOptions options;
+  options.allow_writable = host_.options.allow_writable_modules;
+  options.sha256 = spec_.sha256;
+  options.private_dir = host_.options.private_dir;
+  if (private_copy_) options.force_private_copy_in = host_.options.private_dir;
+  LoadTimings timings;
+  absl::StatusOr<std::unique_ptr<LoadedModule>> module =
+      LoadedModule::Load(spec_.name, module_path_, options, *host_.fs, *host_.clock, &timings);
+  event->file_checks = timings.file_checks;
+  event->dlopen = timings.dlopen;
+  event->abi_check = timings.abi_check;
+  if (!module.ok()) return module.status();
+  const fnhost_module_v1& table = (*module)->table();
+
+  int declared = static_cast<int>(table.max_concurrency_per_instance);
+  int wanted = spec_.pool.max_concurrency_per_instance;
+  if (wanted > declared) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "function '", spec_.name, "': max_concurrency_per_instance ", wanted, " but module ",
+        module_path_, " declares that an instance serves at most ", declared,
+        " call(s) at once"));
+  }
+
+  absl::Time start = host_.clock->Now();
+  CallOutput error(nullptr);
+  fnhost_host_init_context context{
+      .function_name = spec_.name.c_str(),
+      .init_config = reinterpret_cast<const uint8_t*>(spec_.init_config.data()),
+      .init_config_size = spec_.init_config.size(),
+      .logger = StderrLogger(&spec_.name),
+      .error = error.raw(),
+  };
+  fnhost_module_state* state = nullptr;
+  int32_t code = table.state_create(&context, &state);
+  event->state_init = host_.clock->Now() - start;
+  event->state_source = StateSource::kInit;
+  if (code != FNHOST_STATUS_OK) {
+    absl::Status status = error.ToStatus(code, spec_.name, "state init");
+    return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
+                                                     module_path_, ")"));
+  }
+
+  module_ = *std::move(module);
+  table_ = &module_->table();
+  state_ = state;
+  module_version_ = table.version;
+  concurrency_ = wanted > 0 ? wanted : declared;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fnhost_module_instance*> Version::NewInstance() {
+  CallOutput error(nullptr);
+  fnhost_module_instance* instance = nullptr;
+  int32_t code = table_->instance_create(state_, error.raw(), &instance);
+  if (code != FNHOST_STATUS_OK) return error.ToStatus(code, spec_.name, "instance create");
+  return instance;
+}
+
+void Version::DestroyInstance(fnhost_module_instance* instance) {
+  table_->instance_destroy(instance);
+}
+
+UnloadResult Version::Unload() {
+  table_->state_destroy(state_);
+  state_ = nullptr;
+  table_ = nullptr;
+  UnloadResult result = module_->Unload();
+  module_.reset();
+  return result;
+}
+
+int Version::busy_instances() const {
+  int busy = 0;
+  for (const std::unique_ptr<Instance>& instance : instances) busy += instance->inflight > 0;
+  return busy;
+}
+
+int Version::idle_instances() const {
+  return static_cast<int>(instances.size()) - busy_instances();
+}
+
+}  // namespace fnhost::internal

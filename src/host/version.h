@@ -1,0 +1,86 @@
+// Version: one loaded build of a function's module — its dlopen handle, its shared state, and
+// the bookkeeping of its instances.
+//
+// The module parts (Load, NewInstance, DestroyInstance, Unload) run without any lock, on the
+// thread that owns the step; Function serialises them (one loader at a time, instances
+// destroyed only when idle). The pool fields are guarded by the owning Function's mutex.
+
+#ifndef FNHOST_SRC_HOST_VERSION_H_
+#define FNHOST_SRC_HOST_VERSION_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "fnhost/abi.h"
+#include "fnhost/function_spec.h"
+#include "fnhost/metrics.h"
+#include "src/loader/module_loader.h"
+
+namespace fnhost::internal {
+
+struct HostContext;
+
+struct Instance {
+  fnhost_module_instance* handle = nullptr;
+  int inflight = 0;       // calls running on it
+  absl::Time idle_since;  // when inflight last fell to 0
+};
+
+class Version {
+ public:
+  Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
+          bool private_copy);
+  ~Version();
+
+  // Loads the module and builds its state; fills the load and state phases of `event`.
+  absl::Status Load(ColdStartEvent* event);
+  // Creates an instance of the loaded state.
+  absl::StatusOr<fnhost_module_instance*> NewInstance();
+  void DestroyInstance(fnhost_module_instance* instance);
+  // Destroys the state and dlcloses the module. All instances must be gone.
+  UnloadResult Unload();
+
+  int32_t Invoke(fnhost_module_instance* instance, std::string_view request,
+                 fnhost_host_output* output) const {
+    return table_->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
+                          request.size(), output);
+  }
+
+  const std::string& module_path() const { return module_path_; }
+  const std::string& module_version() const { return module_version_; }
+  bool loaded() const { return module_ != nullptr; }
+  int concurrency() const { return concurrency_; }
+
+  // ---- Pool bookkeeping, guarded by the owning Function's mutex. ----
+  enum class LoadState { kUnloaded, kLoading, kReady };
+  LoadState load_state = LoadState::kUnloaded;
+  uint64_t load_attempts = 0;       // completed load attempts, successful or not
+  absl::Status last_load_error;     // of the latest failed attempt
+  std::vector<std::unique_ptr<Instance>> instances;
+  std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
+  int starting = 0;                   // instances being created outside the lock
+  int destroying = 0;                 // instances removed, being destroyed outside the lock
+  int inflight = 0;                   // calls running on this version
+  bool retired = false;               // replaced by a reload or unregistered
+
+  int busy_instances() const;
+  int idle_instances() const;
+
+ private:
+  const HostContext& host_;
+  const FunctionSpec& spec_;
+  const std::string module_path_;
+  const bool private_copy_;
+  std::unique_ptr<LoadedModule> module_;
+  const fnhost_module_v1* table_ = nullptr;
+  fnhost_module_state* state_ = nullptr;
+  std::string module_version_;
+  int concurrency_ = 1;
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_HOST_VERSION_H_

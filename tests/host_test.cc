@@ -1,0 +1,239 @@
+// The Host's contract: lazy loading, the handle fast path, bad module files, names, Unregister.
+#include "fnhost/host.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/common/sha256.h"
+#include "tests/support/test_util.h"
+
+namespace fnhost {
+namespace {
+
+using ::fnhost::testing::TempDir;
+using ::fnhost::testing::TestModule;
+using ::testing::HasSubstr;
+
+// Records every event, so tests can see what the host did.
+class RecordingSink : public MetricsSink {
+ public:
+  void OnColdStart(const ColdStartEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cold_starts.push_back({std::string(event.function), event.state_source, event.outcome});
+  }
+  void OnInvocation(const InvocationEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    invocations.push_back({std::string(event.function), event.cold, event.outcome});
+  }
+  void OnPoolEvent(const PoolEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pool_events.push_back({event.kind, std::string(event.reason)});
+  }
+  struct ColdStart {
+    std::string function;
+    StateSource source;
+    absl::StatusCode outcome;
+  };
+  struct Invocation {
+    std::string function;
+    bool cold;
+    absl::StatusCode outcome;
+  };
+  struct Pool {
+    PoolEventKind kind;
+    std::string reason;
+  };
+  std::vector<ColdStart> cold_starts;
+  std::vector<Invocation> invocations;
+  std::vector<Pool> pool_events;
+  int Count(PoolEventKind kind) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const Pool& event : pool_events) n += event.kind == kind;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+class HostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HostOptions options;
+    options.clock = &clock_;
+    options.metrics_sink = &sink_;
+    options.start_maintenance_thread = false;
+    absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+    ASSERT_TRUE(host.ok()) << host.status();
+    host_ = *std::move(host);
+  }
+
+  FunctionSpec Spec(const std::string& name, const std::string& path) {
+    FunctionSpec spec;
+    spec.name = name;
+    spec.module_path = path;
+    return spec;
+  }
+
+  FakeClock clock_;
+  RecordingSink sink_;
+  std::unique_ptr<Host> host_;
+  TempDir dir_;
+};
+
+TEST_F(HostTest, RegisterLoadsNothingAndTheFirstCallDoes) {
+  ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
+  EXPECT_TRUE(sink_.cold_starts.empty());
+  std::vector<FunctionStatus> before = host_->ListFunctions();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_FALSE(before[0].loaded);
+
+  absl::StatusOr<std::string> reply = host_->Invoke("hello", "world");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "hello, world");
+  ASSERT_EQ(sink_.cold_starts.size(), 1u);
+  EXPECT_EQ(sink_.cold_starts[0].source, StateSource::kInit);
+  ASSERT_EQ(sink_.invocations.size(), 1u);
+  EXPECT_TRUE(sink_.invocations[0].cold);
+
+  reply = host_->Invoke("hello", "again");
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(*reply, "hello, again");
+  EXPECT_EQ(sink_.cold_starts.size(), 1u);
+  EXPECT_FALSE(sink_.invocations[1].cold);
+  std::vector<FunctionStatus> after = host_->ListFunctions();
+  EXPECT_TRUE(after[0].loaded);
+  EXPECT_EQ(after[0].module_version, "1.0.0");
+  EXPECT_EQ(after[0].idle_instances, 1);
+}
+
+TEST_F(HostTest, InitConfigReachesTheState) {
+  FunctionSpec spec = Spec("hi", TestModule("hello"));
+  spec.init_config = "bonjour";
+  ASSERT_TRUE(host_->Register(spec).ok());
+  EXPECT_EQ(*host_->Invoke("hi", "monde"), "bonjour, monde");
+}
+
+TEST_F(HostTest, HandleFastPathReusesTheResponseBuffer) {
+  ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
+  absl::StatusOr<FunctionHandle> handle = host_->Lookup("hello");
+  ASSERT_TRUE(handle.ok());
+  EXPECT_EQ(handle->name(), "hello");
+  std::string response;
+  ASSERT_TRUE(host_->Invoke(*handle, "a", &response).ok());
+  EXPECT_EQ(response, "hello, a");
+  ASSERT_TRUE(host_->Invoke(*handle, "bb", &response).ok());
+  EXPECT_EQ(response, "hello, bb");
+  EXPECT_FALSE(host_->Invoke(FunctionHandle(), "x", &response).ok());
+}
+
+TEST_F(HostTest, UnknownAndDuplicateNames) {
+  absl::StatusOr<std::string> reply = host_->Invoke("nope", "x");
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(reply.status().message(), HasSubstr("nope"));
+  ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
+  absl::Status again = host_->Register(Spec("hello", TestModule("gate")));
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(again.message(), HasSubstr("hello"));
+  EXPECT_EQ(*host_->Invoke("hello", "still"), "hello, still");
+}
+
+TEST_F(HostTest, InvalidSpecsAreRefused) {
+  EXPECT_EQ(host_->Register(Spec("", TestModule("hello"))).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(host_->Register(Spec("bad name!", TestModule("hello"))).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(host_->Register(Spec("f", "")).code(), absl::StatusCode::kInvalidArgument);
+  FunctionSpec spec = Spec("f", TestModule("hello"));
+  spec.pool.min_instances = 3;
+  spec.pool.max_instances = 2;
+  EXPECT_EQ(host_->Register(spec).code(), absl::StatusCode::kInvalidArgument);
+  spec = Spec("f", TestModule("hello"));
+  spec.sha256 = "xyz";
+  EXPECT_EQ(host_->Register(spec).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Each bad module file: a clear error naming the function and file, and the host serves on.
+class BadModuleFileTest : public HostTest {
+ protected:
+  void ExpectLoadError(const std::string& path, absl::StatusCode code,
+                       const std::string& cause, const FunctionSpec* custom = nullptr) {
+    FunctionSpec spec = custom != nullptr ? *custom : Spec("bad", path);
+    ASSERT_TRUE(host_->Register(spec).ok());
+    ASSERT_TRUE(host_->Register(Spec("good", TestModule("hello"))).ok());
+    absl::StatusOr<std::string> reply = host_->Invoke("bad", "x");
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(reply.status().code(), code) << reply.status();
+    EXPECT_THAT(reply.status().message(), HasSubstr("'bad'"));
+    EXPECT_THAT(reply.status().message(), HasSubstr(path));
+    EXPECT_THAT(reply.status().message(), HasSubstr(cause));
+    // Failing again is the same clear error, and other functions are unaffected.
+    EXPECT_EQ(host_->Invoke("bad", "x").status().code(), code);
+    EXPECT_EQ(*host_->Invoke("good", "x"), "hello, x");
+  }
+};
+
+TEST_F(BadModuleFileTest, MissingFile) {
+  ExpectLoadError(dir_.File("missing.so"), absl::StatusCode::kNotFound, "No such file");
+}
+
+TEST_F(BadModuleFileTest, Directory) {
+  ExpectLoadError(dir_.path(), absl::StatusCode::kFailedPrecondition, "is a directory");
+}
+
+TEST_F(BadModuleFileTest, NotAnElfFile) {
+  ExpectLoadError(dir_.Write("text.so", "this is not a shared object\n"),
+                  absl::StatusCode::kFailedPrecondition, "");
+}
+
+TEST_F(BadModuleFileTest, PlainExecutable) {
+  ExpectLoadError(dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition, "");
+}
+
+TEST_F(BadModuleFileTest, GroupWritable) {
+  ExpectLoadError(dir_.Copy(TestModule("hello"), "writable.so", 0775),
+                  absl::StatusCode::kPermissionDenied, "writable by its group");
+}
+
+TEST_F(BadModuleFileTest, Sha256PinMismatch) {
+  FunctionSpec spec = Spec("bad", TestModule("hello"));
+  spec.sha256 = std::string(64, '0');
+  ExpectLoadError(spec.module_path, absl::StatusCode::kPermissionDenied, "pins", &spec);
+}
+
+TEST_F(HostTest, WritableModuleAllowedWhenTheOptionSaysSo) {
+  HostOptions options;
+  options.allow_writable_modules = true;
+  options.start_maintenance_thread = false;
+  std::unique_ptr<Host> host = *Host::Create(options);
+  ASSERT_TRUE(host->Register(Spec("w", dir_.Copy(TestModule("hello"), "w.so", 0777))).ok());
+  EXPECT_EQ(*host->Invoke("w", "x"), "hello, x");
+}
+
+TEST_F(HostTest, Sha256PinMatch) {
+  FunctionSpec spec = Spec("pinned", TestModule("hello"));
+  spec.sha256 = *Sha256HexOfFile(TestModule("hello"));
+  ASSERT_TRUE(host_->Register(spec).ok());
+  EXPECT_EQ(*host_->Invoke("pinned", "x"), "hello, x");
+}
+
+TEST_F(HostTest, UnregisterRefusesNewCalls) {
+  ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
+  absl::StatusOr<FunctionHandle> handle = host_->Lookup("hello");
+  ASSERT_TRUE(host_->Invoke("hello", "x").ok());
+  ASSERT_TRUE(host_->Unregister("hello").ok());
+  EXPECT_EQ(host_->Invoke("hello", "x").status().code(), absl::StatusCode::kNotFound);
+  std::string response;
+  EXPECT_EQ(host_->Invoke(*handle, "x", &response).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(host_->Unregister("hello").code(), absl::StatusCode::kNotFound);
+  // The name is free again.
+  ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
+  EXPECT_EQ(*host_->Invoke("hello", "y"), "hello, y");
+}
+
+}  // namespace
+}  // namespace fnhost
