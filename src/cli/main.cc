@@ -1,1 +1,28 @@
-int main() { return 0; }
+// The `fnhost` command: run, inspect, serve, snapshot, sim, gen-trace.
+#include <cstdio>
+#include <cstring>
+
+#include "src/cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: fnhost COMMAND [ARGS]\n"
+    "  run MODULE.so [--data=S] [--repeat=N]   load a module, call it, show cold/warm costs\n"
+    "  inspect MODULE.so|SNAPSHOT              metadata, dependencies, load-time breakdown\n"
+    "  serve [--config=FILE] [--port=8080]     serve functions over HTTP\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char* command = argv[1];
+  if (std::strcmp(command, "run") == 0) return fnhost::cli::RunCommand(argc, argv);
+  if (std::strcmp(command, "inspect") == 0) return fnhost::cli::InspectCommand(argc, argv);
+  if (std::strcmp(command, "serve") == 0) return fnhost::cli::ServeCommand(argc, argv);
+  std::fprintf(stderr, "fnhost: unknown command '%s'\n%s", command, kUsage);
+  return 2;
+}

@@ -1,0 +1,124 @@
+// `fnhost run MODULE.so`: load a module, call it, show what the cold start and the warm calls
+// cost.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "fnhost/host.h"
+#include "src/cli/commands.h"
+#include "src/cli/flags.h"
+
+namespace fnhost::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: fnhost run MODULE.so [--data=STRING] [--repeat=N] [--init-config=STRING] "
+    "[--snapshot-dir=DIR]\n";
+
+// Keeps the one cold-start event of the run.
+class ColdStartRecorder : public MetricsSink {
+ public:
+  void OnColdStart(const ColdStartEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!event_.has_value()) {
+      event_ = event;
+      version_ = std::string(event.module_version);
+    }
+  }
+  void OnInvocation(const InvocationEvent&) override {}
+  void Print() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!event_.has_value()) return;
+    auto ms = [](absl::Duration d) { return absl::ToDoubleMilliseconds(d); };
+    std::fprintf(stderr, "cold start (module version %s, state from %s): %.3f ms\n",
+                 version_.c_str(),
+                 event_->state_source == StateSource::kRestore ? "snapshot" : "init",
+                 ms(event_->total));
+    std::fprintf(stderr, "  file checks      %10.3f ms\n", ms(event_->file_checks));
+    std::fprintf(stderr, "  dlopen           %10.3f ms\n", ms(event_->dlopen));
+    std::fprintf(stderr, "  abi check        %10.3f ms\n", ms(event_->abi_check));
+    std::fprintf(stderr, "  state %-10s %10.3f ms\n",
+                 event_->state_source == StateSource::kRestore ? "restore" : "init",
+                 ms(event_->state_init));
+    std::fprintf(stderr, "  instance create  %10.3f ms\n", ms(event_->instance_create));
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<ColdStartEvent> event_;
+  std::string version_;
+};
+
+double Percentile(std::vector<double>& sorted, double q) {
+  size_t index = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(index, sorted.size() - 1)];
+}
+
+}  // namespace
+
+int RunCommand(int argc, char** argv) {
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir"});
+  if (!flags.ok() || flags->positional().size() != 1) {
+    std::fprintf(stderr, "fnhost run: %s\n%s",
+                 flags.ok() ? "expected one MODULE.so" : std::string(flags.status().message()).c_str(),
+                 kUsage);
+    return 2;
+  }
+  absl::StatusOr<int64_t> repeat = flags->GetInt("repeat", 1);
+  if (!repeat.ok() || *repeat < 1) {
+    std::fprintf(stderr, "fnhost run: --repeat must be a positive integer\n");
+    return 2;
+  }
+
+  ColdStartRecorder recorder;
+  HostOptions options;
+  options.metrics_sink = &recorder;
+  options.snapshot_dir = flags->Get("snapshot-dir");
+  options.start_maintenance_thread = false;
+  absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+  if (!host.ok()) {
+    std::fprintf(stderr, "fnhost run: %s\n", std::string(host.status().message()).c_str());
+    return 1;
+  }
+  FunctionSpec spec;
+  spec.name = "main";
+  spec.module_path = flags->positional()[0];
+  spec.init_config = flags->Get("init-config");
+  if (absl::Status status = (*host)->Register(spec); !status.ok()) {
+    std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<FunctionHandle> handle = (*host)->Lookup("main");
+  const std::string data = flags->Get("data");
+  std::string response;
+  std::vector<double> warm_micros;
+  warm_micros.reserve(static_cast<size_t>(*repeat));
+  for (int64_t i = 0; i < *repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    absl::Status status = (*host)->Invoke(*handle, data, &response);
+    auto end = std::chrono::steady_clock::now();
+    if (!status.ok()) {
+      std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+    if (i > 0) warm_micros.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+  }
+  std::fwrite(response.data(), 1, response.size(), stdout);
+  if (!response.empty() && response.back() != '\n') std::fputc('\n', stdout);
+  std::fflush(stdout);
+  recorder.Print();
+  if (!warm_micros.empty()) {
+    std::sort(warm_micros.begin(), warm_micros.end());
+    std::fprintf(stderr, "warm calls: %zu, latency p50 %.2f us, p99 %.2f us\n",
+                 warm_micros.size(), Percentile(warm_micros, 0.5),
+                 Percentile(warm_micros, 0.99));
+  }
+  return 0;
+}
+
+}  // namespace fnhost::cli
