@@ -1,1 +1,95 @@
-int main(){}
+// fnhost_benchmarks: runs every benchmark, then prints each target as a ratio (or a
+// difference) against the floor measured in the same run, so figures from different machines
+// compare.
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+
+namespace {
+
+// Console output as usual, plus the real time per iteration of every run, by name.
+class RecordingReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      if (run.run_type != Run::RT_Iteration || run.iterations == 0) continue;
+      const std::string name = run.benchmark_name();
+      nanos_[name] = run.GetAdjustedRealTime() *
+                     benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
+                     benchmark::GetTimeUnitMultiplier(run.time_unit);
+      auto items = run.counters.find("items_per_second");
+      if (items != run.counters.end()) items_per_second_[name] = items->second.value;
+    }
+  }
+  const std::map<std::string, double>& nanos() const { return nanos_; }
+  const std::map<std::string, double>& items_per_second() const { return items_per_second_; }
+
+ private:
+  std::map<std::string, double> nanos_;
+  std::map<std::string, double> items_per_second_;
+};
+
+// Finds the first recorded run whose name starts with `prefix`.
+const double* Find(const std::map<std::string, double>& runs, const std::string& prefix) {
+  for (const auto& [name, value] : runs) {
+    if (name.rfind(prefix, 0) == 0) return &value;
+  }
+  return nullptr;
+}
+
+void Ratio(const RecordingReporter& reporter, const char* what, const char* target,
+           const char* floor, const char* goal) {
+  const double* t = Find(reporter.nanos(), target);
+  const double* f = Find(reporter.nanos(), floor);
+  if (t == nullptr || f == nullptr) return;
+  std::printf("  %-44s %8.2fx  (%s %.1f ns vs %s %.1f ns; goal %s)\n", what, *t / *f, target, *t,
+              floor, *f, goal);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  RecordingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  std::printf("\nRatios against floors measured in this run:\n");
+  const double* warm = Find(reporter.nanos(), "BM_InvokeWarm/metrics:1");
+  const double* direct = Find(reporter.nanos(), "BM_DirectCall");
+  if (warm != nullptr && direct != nullptr) {
+    std::printf("  %-44s %8.1f ns (goal <= 100 ns)\n", "InvokeWarm - DirectCall (added per call)",
+                *warm - *direct);
+  }
+  Ratio(reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
+  const double* one = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:1");
+  const double* two = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:2");
+  if (one != nullptr && two != nullptr) {
+    std::printf("  %-44s %8.2fx  (goal >= 1.7x)\n", "InvokeWarmThreads 2 threads / 1 thread",
+                *two / *one);
+  }
+  for (const char* size : {"1", "64", "256"}) {
+    std::string restore = std::string("BM_SnapshotRestore/") + size;
+    std::string init = std::string("BM_StateInit/") + size;
+    std::string mmap_floor = std::string("BM_MmapFloor/") + size;
+    const double* r = Find(reporter.nanos(), restore);
+    const double* i = Find(reporter.nanos(), init);
+    const double* m = Find(reporter.nanos(), mmap_floor);
+    if (r != nullptr && i != nullptr) {
+      std::printf("  %-44s %8.1fx  (goal >= 20x at 64 MiB)\n",
+                  ("StateInit / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
+                  *i / *r);
+    }
+    if (r != nullptr && m != nullptr) {
+      std::printf("  %-44s %8.2fx  (goal <= 2x)\n",
+                  ("SnapshotRestore / MmapFloor at " + std::string(size) + " MiB").c_str(),
+                  *r / *m);
+    }
+  }
+  return 0;
+}

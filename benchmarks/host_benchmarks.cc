@@ -1,0 +1,178 @@
+// The warm path and the cold start of the Host, each against its floor:
+//   BM_DirectCall       the no-op handler through a plain function pointer
+//   BM_InvokeWarm       the same module through Host::Invoke (handle, metrics aggregator on)
+//   BM_DlopenFloor      bare dlopen + dlsym + init + first call of a fresh copy of the module
+//   BM_ColdStart        Register + first Invoke through the Host of a fresh copy
+//   BM_InvokeWarmThreads  ~1 us handler from 1 and 2 threads (items_per_second)
+#include <dlfcn.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+
+#include "benchmark/benchmark.h"
+#include "fnhost/abi.h"
+#include "fnhost/host.h"
+
+namespace fnhost {
+namespace {
+
+std::string TestModule(const std::string& name) {
+  return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
+}
+
+// Fresh copies of a module, so every dlopen maps a new object as a real cold start does.
+class FreshCopies {
+ public:
+  explicit FreshCopies(const std::string& module) : module_(module) {
+    dir_ = std::filesystem::temp_directory_path() / ("fnhost-bench-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  ~FreshCopies() { std::filesystem::remove_all(dir_); }
+  std::string Next() {
+    std::string path = dir_ / ("copy" + std::to_string(counter_++) + ".so");
+    std::filesystem::copy_file(module_, path);
+    return path;
+  }
+
+ private:
+  std::string module_;
+  std::filesystem::path dir_;
+  int counter_ = 0;
+};
+
+std::unique_ptr<Host> NewHost(MetricsSink* sink) {
+  HostOptions options;
+  options.metrics_sink = sink;
+  options.start_maintenance_thread = false;
+  return *Host::Create(options);
+}
+
+uint8_t* AllocateInto(void* data, size_t size) {
+  auto* response = static_cast<std::string*>(data);
+  response->resize(size);
+  return reinterpret_cast<uint8_t*>(response->data());
+}
+void IgnoreMessage(void*, const char*, size_t) {}
+
+void BM_DirectCall(benchmark::State& state) {
+  void* handle = ::dlopen(TestModule("noop").c_str(), RTLD_NOW | RTLD_LOCAL);
+  auto entry = reinterpret_cast<fnhost_module_entry_fn>(::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
+  const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
+  std::string response;
+  fnhost_host_output output{&response, &AllocateInto, &IgnoreMessage};
+  fnhost_host_init_context context{"bench", nullptr, 0, {}, &output};
+  fnhost_module_state* module_state = nullptr;
+  table->state_create(&context, &module_state);
+  fnhost_module_instance* instance = nullptr;
+  table->instance_create(module_state, &output, &instance);
+  const std::string request = "request";
+  for (auto _ : state) {
+    int32_t code = table->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
+                                 request.size(), &output);
+    benchmark::DoNotOptimize(code);
+  }
+  table->instance_destroy(instance);
+  table->state_destroy(module_state);
+  ::dlclose(handle);
+}
+BENCHMARK(BM_DirectCall);
+
+void BM_InvokeWarm(benchmark::State& state) {
+  MetricsAggregator metrics;
+  std::unique_ptr<Host> host = NewHost(state.range(0) ? &metrics : nullptr);
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = TestModule("noop");
+  host->Register(spec).IgnoreError();
+  FunctionHandle handle = *host->Lookup("noop");
+  std::string response;
+  const std::string request = "request";
+  host->Invoke(handle, request, &response).IgnoreError();
+  for (auto _ : state) {
+    absl::Status status = host->Invoke(handle, request, &response);
+    benchmark::DoNotOptimize(status);
+  }
+}
+BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
+
+void BM_DlopenFloor(benchmark::State& state) {
+  FreshCopies copies(TestModule("noop"));
+  std::string response;
+  fnhost_host_output output{&response, &AllocateInto, &IgnoreMessage};
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::string path = copies.Next();
+    state.ResumeTiming();
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto entry =
+        reinterpret_cast<fnhost_module_entry_fn>(::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
+    const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
+    fnhost_host_init_context context{"bench", nullptr, 0, {}, &output};
+    fnhost_module_state* module_state = nullptr;
+    table->state_create(&context, &module_state);
+    fnhost_module_instance* instance = nullptr;
+    table->instance_create(module_state, &output, &instance);
+    table->invoke(instance, reinterpret_cast<const uint8_t*>("x"), 1, &output);
+    state.PauseTiming();
+    table->instance_destroy(instance);
+    table->state_destroy(module_state);
+    ::dlclose(handle);
+    std::filesystem::remove(path);
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_DlopenFloor)->Iterations(300);
+
+void BM_ColdStart(benchmark::State& state) {
+  FreshCopies copies(TestModule("noop"));
+  MetricsAggregator metrics;
+  std::unique_ptr<Host> host = NewHost(&metrics);
+  int counter = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    FunctionSpec spec;
+    spec.name = "f" + std::to_string(counter++);
+    spec.module_path = copies.Next();
+    state.ResumeTiming();
+    host->Register(spec).IgnoreError();
+    absl::StatusOr<std::string> reply = host->Invoke(spec.name, "x");
+    benchmark::DoNotOptimize(reply);
+    state.PauseTiming();
+    host->Unregister(spec.name).IgnoreError();
+    std::filesystem::remove(spec.module_path);
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_ColdStart)->Iterations(300);
+
+// A handler doing about 1 us of work (the slow test module spins for the requested micros).
+void BM_InvokeWarmThreads(benchmark::State& state) {
+  static std::unique_ptr<Host> host;
+  static FunctionHandle handle;
+  if (state.thread_index() == 0) {
+    host = NewHost(nullptr);
+    FunctionSpec spec;
+    spec.name = "spin";
+    spec.module_path = TestModule("slow");
+    spec.pool.max_instances = 4;
+    host->Register(spec).IgnoreError();
+    host->PrewarmAndWait("spin", 4).IgnoreError();
+    handle = *host->Lookup("spin");
+  }
+  std::string response;
+  response.reserve(64);
+  for (auto _ : state) {
+    absl::Status status = host->Invoke(handle, "1", &response);
+    benchmark::DoNotOptimize(status);
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    handle = FunctionHandle();
+    host.reset();
+  }
+}
+BENCHMARK(BM_InvokeWarmThreads)->Threads(1)->Threads(2)->UseRealTime();
+
+}  // namespace
+}  // namespace fnhost

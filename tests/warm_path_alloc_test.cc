@@ -1,0 +1,67 @@
+// The warm path makes no heap allocation for a small response when the caller reuses its
+// response string (issue: "a test counts allocations").
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "fnhost/host.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_util.h"
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+void* operator new(std::size_t size) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#define FNHOST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace fnhost {
+namespace {
+
+void CountWarmCalls(MetricsSink* sink) {
+#ifndef FNHOST_COUNTS_ALLOCATIONS
+  GTEST_SKIP() << "sanitizers replace operator new";
+#else
+  HostOptions options;
+  options.metrics_sink = sink;
+  options.start_maintenance_thread = false;
+  std::unique_ptr<Host> host = *Host::Create(options);
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = testing::TestModule("noop");
+  ASSERT_TRUE(host->Register(spec).ok());
+  FunctionHandle handle = *host->Lookup("noop");
+  std::string response;
+  response.reserve(64);
+  ASSERT_TRUE(host->Invoke(handle, "request", &response).ok());  // the cold start allocates
+  ASSERT_TRUE(host->Invoke(handle, "request", &response).ok());  // first-seen metrics records
+
+  g_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < 1000; ++i) {
+    if (!host->Invoke(handle, "request", &response).ok()) break;
+  }
+  g_counting = false;
+  EXPECT_EQ(response, "ok");
+  EXPECT_EQ(g_allocations.load(), 0);
+#endif
+}
+
+TEST(WarmPathAllocationTest, NoHeapAllocationWithoutMetrics) { CountWarmCalls(nullptr); }
+
+TEST(WarmPathAllocationTest, NoHeapAllocationWithTheBuiltInAggregator) {
+  MetricsAggregator aggregator;
+  CountWarmCalls(&aggregator);
+}
+
+}  // namespace
+}  // namespace fnhost
