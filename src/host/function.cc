@@ -205,6 +205,7 @@ absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version
                                                            : Version::LoadState::kUnloaded;
     version->last_load_error = version->loaded() ? absl::OkStatus() : status;
   }
+  if (load && version->loaded() && version->should_write_snapshot()) ScheduleSnapshot(version);
   if (status.ok()) {
     auto owned = std::make_unique<Instance>();
     Instance* instance = owned.get();
@@ -276,13 +277,30 @@ void Function::CollectRetired(Garbage* garbage) {
       if (instance->inflight == 0) RemoveIdleInstance(&version, instance, garbage);
     }
     if (version.inflight == 0 && version.starting == 0 && version.instances.empty() &&
-        version.destroying == 0) {
+        version.destroying == 0 && version.pins == 0) {
       garbage->versions.push_back(std::move(*it));
       it = retired_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+void Function::ScheduleSnapshot(Version* version) {
+  if (!host_.run_in_background) return;
+  ++version->pins;
+  host_.run_in_background(
+      [self = shared_from_this(), version] {
+        version->WriteSnapshot().IgnoreError();  // reported through the metrics hook
+        Garbage garbage;
+        {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          --version->pins;
+          self->CollectRetired(&garbage);
+        }
+        self->Destroy(garbage);
+      },
+      /*finish_at_shutdown=*/true);
 }
 
 void Function::RetireIfDrained(Garbage* garbage) {
@@ -431,7 +449,7 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
     for (int i = 0; i < evict; ++i) RemoveIdleInstance(version, idle[i], &garbage);
     if (decision.unload && version->loaded() && version->instances.empty() &&
         version->starting == 0 && version->inflight == 0 && queue_.empty() &&
-        version->destroying == evict) {
+        version->destroying == evict && version->pins == 0) {
       // Scale to zero: a fresh, unloaded version takes its place; the next call loads again.
       auto fresh = std::make_unique<Version>(host_, spec_, version->module_path(),
                                              /*private_copy=*/version->module_path() !=

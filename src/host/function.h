@@ -26,7 +26,7 @@
 
 namespace fnhost::internal {
 
-class Function {
+class Function : public std::enable_shared_from_this<Function> {
  public:
   Function(const HostContext& host, FunctionSpec spec);
   ~Function();
@@ -86,6 +86,8 @@ class Function {
   // Moves drained, retired versions into `garbage`.
   void CollectRetired(Garbage* garbage);
   void Destroy(Garbage& garbage);
+  // Writes the state snapshot of a freshly initialised version in the background.
+  void ScheduleSnapshot(Version* version);
   absl::Time CoarseNow() const;
   // After Unregister, once nothing runs or waits: retires the current version.
   void RetireIfDrained(Garbage* garbage);

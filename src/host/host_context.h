@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "fnhost/clock.h"
@@ -20,6 +21,9 @@ struct HostContext {
   FileSystem* fs = nullptr;
   MetricsSink* sink = nullptr;  // null: no metrics
   HostOptions options;          // with private_dir resolved
+  // Runs work off the request path, on the host's background thread. Tasks scheduled with
+  // `finish_at_shutdown` still run when the host shuts down; the others are dropped.
+  std::function<void(std::function<void()> task, bool finish_at_shutdown)> run_in_background;
 
   // The clock's time at the last maintenance pass: instances going idle note it instead of
   // reading the clock on the warm path; keep-alive is precise to one maintenance interval.

@@ -82,6 +82,9 @@ HostImpl::HostImpl(HostOptions options, bool owns_private_dir)
   context_.sink = options.metrics_sink;
   context_.options = std::move(options);
   context_.SetCoarseNow(context_.clock->Now());
+  context_.run_in_background = [this](std::function<void()> task, bool finish_at_shutdown) {
+    Schedule(std::move(task), finish_at_shutdown);
+  };
 }
 
 void HostImpl::StartMaintenanceThread() {
@@ -94,10 +97,19 @@ HostImpl::~HostImpl() {
   {
     std::lock_guard<std::mutex> lock(background_mu_);
     stopping_ = true;
-    prewarm_tasks_.clear();
   }
   background_cv_.notify_all();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  // Snapshot writes still pending are finished (the next process restores from them); the
+  // rest (prewarms) are pointless now.
+  std::deque<BackgroundTask> left;
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    left.swap(tasks_);
+  }
+  for (BackgroundTask& task : left) {
+    if (task.finish_at_shutdown) task.run();
+  }
   for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
     function->Shutdown();
   }
@@ -209,25 +221,31 @@ std::vector<FunctionStatus> HostImpl::ListFunctions() {
 }
 
 void HostImpl::SchedulePrewarm(std::shared_ptr<internal::Function> function, int instances) {
+  // A failed prewarm is reported through the cold-start metrics; the next call retries.
+  Schedule([function = std::move(function), instances] {
+    function->Prewarm(instances).IgnoreError();
+  }, /*finish_at_shutdown=*/false);
+}
+
+void HostImpl::Schedule(std::function<void()> task, bool finish_at_shutdown) {
   {
     std::lock_guard<std::mutex> lock(background_mu_);
-    if (stopping_) return;
-    prewarm_tasks_.push_back(PrewarmTask{std::move(function), instances});
+    if (stopping_ && !finish_at_shutdown) return;
+    tasks_.push_back(BackgroundTask{std::move(task), finish_at_shutdown});
   }
   background_cv_.notify_all();
 }
 
-void HostImpl::RunPrewarmTasks() {
+void HostImpl::RunBackgroundTasks() {
   for (;;) {
-    PrewarmTask task;
+    BackgroundTask task;
     {
       std::lock_guard<std::mutex> lock(background_mu_);
-      if (prewarm_tasks_.empty() || stopping_) return;
-      task = std::move(prewarm_tasks_.front());
-      prewarm_tasks_.pop_front();
+      if (tasks_.empty() || stopping_) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
     }
-    // A failed prewarm is reported through the cold-start metrics; the next call retries.
-    task.function->Prewarm(task.instances).IgnoreError();
+    task.run();
   }
 }
 
@@ -235,7 +253,7 @@ void HostImpl::RunMaintenance() {
   const absl::Time now = context_.clock->Now();
   const absl::Time wall_now = context_.clock->WallNow();
   context_.SetCoarseNow(now);
-  RunPrewarmTasks();
+  RunBackgroundTasks();
   for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
     function->Maintain(now, wall_now);
     function->PublishGauges();
@@ -253,7 +271,7 @@ void HostImpl::MaintenanceLoop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(background_mu_);
-      while (!stopping_ && prewarm_tasks_.empty() && context_.clock->Now() < next) {
+      while (!stopping_ && tasks_.empty() && context_.clock->Now() < next) {
         context_.clock->WaitUntil(background_cv_, lock, next);
       }
       if (stopping_) return;
@@ -262,7 +280,7 @@ void HostImpl::MaintenanceLoop() {
       RunMaintenance();
       next = context_.clock->Now() + context_.options.maintenance_interval;
     } else {
-      RunPrewarmTasks();
+      RunBackgroundTasks();
     }
   }
 }

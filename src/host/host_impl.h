@@ -42,15 +42,16 @@ class HostImpl final : public Host {
   void StartMaintenanceThread();
 
  private:
-  struct PrewarmTask {
-    std::shared_ptr<internal::Function> function;
-    int instances;
+  struct BackgroundTask {
+    std::function<void()> run;
+    bool finish_at_shutdown = false;
   };
 
   absl::StatusOr<std::shared_ptr<internal::Function>> Find(std::string_view name);
   std::vector<std::shared_ptr<internal::Function>> AllFunctions();
   void SchedulePrewarm(std::shared_ptr<internal::Function> function, int instances);
-  void RunPrewarmTasks();
+  void Schedule(std::function<void()> task, bool finish_at_shutdown);
+  void RunBackgroundTasks();
   void MaintenanceLoop();
 
   internal::HostContext context_;
@@ -61,7 +62,7 @@ class HostImpl final : public Host {
 
   std::mutex background_mu_;
   std::condition_variable background_cv_;
-  std::deque<PrewarmTask> prewarm_tasks_;
+  std::deque<BackgroundTask> tasks_;
   bool stopping_ = false;
   std::thread maintenance_thread_;
 };

@@ -4,6 +4,7 @@
 #include "src/common/strings.h"
 #include "src/host/abi_glue.h"
 #include "src/host/host_context.h"
+#include "src/host/state_snapshots.h"
 
 namespace fnhost::internal {
 
@@ -42,7 +43,6 @@ absl::Status Version::Load(ColdStartEvent* event) {
         " call(s) at once"));
   }
 
-  absl::Time start = host_.clock->Now();
   CallOutput error(nullptr);
   fnhost_host_init_context context{
       .function_name = spec_.name.c_str(),
@@ -51,10 +51,21 @@ absl::Status Version::Load(ColdStartEvent* event) {
       .logger = StderrLogger(&spec_.name),
       .error = error.raw(),
   };
+  absl::Time start = host_.clock->Now();
   fnhost_module_state* state = nullptr;
-  int32_t code = table.state_create(&context, &state);
+  int32_t code = FNHOST_STATUS_OK;
+  if (!host_.options.snapshot_dir.empty() && spec_.use_snapshots &&
+      (*module)->supports_snapshots()) {
+    state = TryRestore(**module, context, error);
+  }
+  if (state != nullptr) {
+    event->state_source = StateSource::kRestore;
+  } else {
+    start = host_.clock->Now();
+    code = table.state_create(&context, &state);
+    event->state_source = StateSource::kInit;
+  }
   event->state_init = host_.clock->Now() - start;
-  event->state_source = StateSource::kInit;
   if (code != FNHOST_STATUS_OK) {
     absl::Status status = error.ToStatus(code, spec_.name, "state init");
     return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
@@ -81,9 +92,51 @@ void Version::DestroyInstance(fnhost_module_instance* instance) {
   table_->instance_destroy(instance);
 }
 
+fnhost_module_state* Version::TryRestore(const LoadedModule& module,
+                                         const fnhost_host_init_context& context,
+                                         const CallOutput& error) {
+  absl::StatusOr<snapshot::ModuleIdentity> identity = IdentityOf(module, spec_.init_config);
+  if (!identity.ok()) {
+    ReportSnapshot(SnapshotEventKind::kRejected, "", identity.status().message());
+    return nullptr;
+  }
+  identity_ = *std::move(identity);
+  snapshot_path_ = SnapshotPath(host_.options.snapshot_dir, spec_.name, identity_);
+  absl::StatusOr<RestoredState> restored =
+      RestoreState(module.table(), context, snapshot_path_, identity_,
+                   host_.options.trust_private_snapshot_dir);
+  if (!restored.ok()) {
+    if (!absl::IsNotFound(restored.status())) {
+      std::string why = std::string(restored.status().message());
+      if (!error.error_message().empty()) why += ": " + error.error_message();
+      ReportSnapshot(SnapshotEventKind::kRejected, snapshot_path_, why);
+    }
+    return nullptr;
+  }
+  snapshot_ = std::move(restored->snapshot);
+  ReportSnapshot(SnapshotEventKind::kRestored, snapshot_path_, "");
+  return restored->state;
+}
+
+absl::Status Version::WriteSnapshot() {
+  absl::Status status = WriteStateSnapshot(*table_, state_, spec_.name, host_.fs,
+                                           snapshot_path_, identity_, host_.clock->WallNow());
+  ReportSnapshot(status.ok() ? SnapshotEventKind::kWritten : SnapshotEventKind::kWriteFailed,
+                 snapshot_path_, status.message());
+  return status;
+}
+
+void Version::ReportSnapshot(SnapshotEventKind kind, std::string_view path,
+                             absl::string_view detail) {
+  if (host_.sink == nullptr) return;
+  host_.sink->OnSnapshotEvent(
+      SnapshotEvent{spec_.name, path, kind, std::string_view(detail.data(), detail.size())});
+}
+
 UnloadResult Version::Unload() {
   table_->state_destroy(state_);
   state_ = nullptr;
+  snapshot_.reset();  // after the state: its views pointed into the mapping
   table_ = nullptr;
   UnloadResult result = module_->Unload();
   module_.reset();

@@ -18,10 +18,12 @@
 #include "fnhost/function_spec.h"
 #include "fnhost/metrics.h"
 #include "src/loader/module_loader.h"
+#include "src/snapshot/mapped_snapshot.h"
 
 namespace fnhost::internal {
 
 struct HostContext;
+class CallOutput;
 
 struct Instance {
   fnhost_module_instance* handle = nullptr;
@@ -35,8 +37,13 @@ class Version {
           bool private_copy);
   ~Version();
 
-  // Loads the module and builds its state; fills the load and state phases of `event`.
+  // Loads the module and builds its state — restored from a matching snapshot when there is
+  // one, else by the module's init; fills the load and state phases of `event`.
   absl::Status Load(ColdStartEvent* event);
+  // After an init, whether a snapshot should be written (snapshots on, module supports them).
+  bool should_write_snapshot() const { return !snapshot_path_.empty() && snapshot_ == nullptr; }
+  // Writes the state's snapshot. The version must stay loaded meanwhile (see `pins`).
+  absl::Status WriteSnapshot();
   // Creates an instance of the loaded state.
   absl::StatusOr<fnhost_module_instance*> NewInstance();
   void DestroyInstance(fnhost_module_instance* instance);
@@ -63,6 +70,7 @@ class Version {
   std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
   int starting = 0;                   // instances being created outside the lock
   int destroying = 0;                 // instances removed, being destroyed outside the lock
+  int pins = 0;                       // background work that needs the state to stay loaded
   int inflight = 0;                   // calls running on this version
   bool retired = false;               // replaced by a reload or unregistered
 
@@ -70,6 +78,11 @@ class Version {
   int idle_instances() const;
 
  private:
+  fnhost_module_state* TryRestore(const LoadedModule& module,
+                                  const fnhost_host_init_context& context,
+                                  const CallOutput& error);
+  void ReportSnapshot(SnapshotEventKind kind, std::string_view path, absl::string_view detail);
+
   const HostContext& host_;
   const FunctionSpec& spec_;
   const std::string module_path_;
@@ -79,6 +92,9 @@ class Version {
   fnhost_module_state* state_ = nullptr;
   std::string module_version_;
   int concurrency_ = 1;
+  snapshot::ModuleIdentity identity_;           // set when snapshots are on
+  std::string snapshot_path_;                   // empty: snapshots off for this version
+  std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
 };
 
 }  // namespace fnhost::internal
