@@ -4,7 +4,7 @@
 # The flags follow the ABI rules in DESIGN.md: hidden visibility so that nothing but the
 # entry leaks into the host's symbol namespace, -fno-gnu-unique so that dlclose can really
 # unload the object, and the global-dynamic TLS model so that repeated loads do not exhaust
-# the static TLS surplus.
+# the static TLS surplus. A version script keeps every other symbol local.
 include_guard(GLOBAL)
 
 function(fnhost_add_module target)
@@ -19,8 +19,15 @@ function(fnhost_add_module target)
   target_compile_features(${target} PRIVATE cxx_std_20)
   target_compile_options(${target} PRIVATE -ftls-model=global-dynamic
     $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)
+  # Hidden visibility does not cover what the C++ standard library's headers declare with
+  # default visibility (e.g. static locals of std:: templates); a version script does.
+  set(version_script ${CMAKE_BINARY_DIR}/fnhost_module_exports.map)
+  if(NOT EXISTS ${version_script})
+    file(WRITE ${version_script} "{\n  global: fnhost_module_entry;\n  local: *;\n};\n")
+  endif()
   # A build id gives every build a distinct identity for snapshots.
-  target_link_options(${target} PRIVATE -Wl,--build-id=sha1 -Wl,-z,now)
+  target_link_options(${target} PRIVATE -Wl,--build-id=sha1 -Wl,-z,now
+    -Wl,--version-script=${version_script})
   if(NOT FNHOST_SANITIZE)
     # Sanitizer runtimes resolve from the host, so only plain builds can insist on this.
     target_link_options(${target} PRIVATE -Wl,-z,defs)

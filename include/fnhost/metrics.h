@@ -144,6 +144,7 @@ class MetricsAggregator final : public MetricsSink {
 
   // Latency quantile (0 < q < 1) of a function's warm or cold invocations, estimated from the
   // histogram by linear interpolation inside the bucket; zero when there are no samples.
+  // q outside [0, 1] is clamped (NaN reads as 0); samples above 60 s read as 60 s.
   absl::Duration InvokeLatencyQuantile(std::string_view function, bool cold, double q) const;
 
   // Renders every metric in the Prometheus text exposition format (version 0.0.4).

@@ -1,0 +1,213 @@
+#include "src/isolation/worker_protocol.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "fnhost/clock.h"
+
+namespace fnhost::internal {
+namespace {
+
+// Bytes of payload a call-channel read may take along with the header: a small frame then
+// costs one system call.
+constexpr size_t kReadAhead = 4096 - sizeof(FrameHeader);
+
+absl::Status PeerGone() { return absl::UnavailableError("the peer closed the channel"); }
+
+absl::Status SystemError(const char* what, int error) {
+  if (error == EPIPE || error == ECONNRESET) return PeerGone();
+  return absl::InternalError(absl::StrCat(what, " failed: ", std::strerror(error)));
+}
+
+bool Timed(absl::Time deadline) { return deadline != absl::InfiniteFuture(); }
+
+// Waits until `fd` has one of `events` or `deadline` passes. Sockets stay blocking: without a
+// deadline the read or write itself waits, and with one it runs with MSG_DONTWAIT after this.
+absl::Status WaitFd(int fd, short events, absl::Time deadline) {
+  for (;;) {
+    absl::Duration left = deadline - Clock::Real()->Now();
+    if (left <= absl::ZeroDuration()) return absl::DeadlineExceededError("timed out");
+    timespec timeout = absl::ToTimespec(left);
+    pollfd poll_fd{fd, events, 0};
+    int ready = ::ppoll(&poll_fd, 1, &timeout, nullptr);
+    if (ready > 0) return absl::OkStatus();  // readiness or an error: the next call tells
+    if (ready < 0 && errno != EINTR) return SystemError("poll", errno);
+  }
+}
+
+// Receives with recvmsg, taking a descriptor passed along (the first one; others are closed).
+ssize_t RecvWithFd(int fd, char* data, size_t size, int flags, int* received_fd) {
+  iovec iov{data, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC);
+  if (n <= 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (*received_fd < 0) {
+        *received_fd = passed;
+      } else {
+        ::close(passed);
+      }
+    }
+  }
+  return n;
+}
+
+// Reads at least `min` and at most `max` bytes into `data`; `*got` says how many. With
+// `received_fd`, the first read takes a passed descriptor (it comes with the first byte of the
+// frame that carries it).
+absl::Status ReadAtLeast(int fd, char* data, size_t min, size_t max, absl::Time deadline,
+                         int* received_fd, size_t* got) {
+  const int flags = Timed(deadline) ? MSG_DONTWAIT : 0;
+  size_t done = 0;
+  while (done < min) {
+    if (Timed(deadline)) {
+      if (absl::Status s = WaitFd(fd, POLLIN, deadline); !s.ok()) return s;
+    }
+    ssize_t n = received_fd != nullptr && done == 0 ? RecvWithFd(fd, data, max, flags, received_fd)
+                                                    : ::recv(fd, data + done, max - done, flags);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n == 0) {
+      return PeerGone();
+    } else if (errno != EINTR && errno != EAGAIN) {
+      return SystemError("recv", errno);
+    }
+  }
+  *got = done;
+  return absl::OkStatus();
+}
+
+absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool read_ahead,
+                     FrameHeader* header, std::string* payload, int* received_fd) {
+  char buffer[sizeof(FrameHeader) + kReadAhead];
+  size_t got = 0;
+  absl::Status status =
+      ReadAtLeast(fd, buffer, sizeof(FrameHeader),
+                  sizeof(FrameHeader) + (read_ahead ? kReadAhead : 0), deadline, received_fd, &got);
+  if (!status.ok()) return status;
+  std::memcpy(header, buffer, sizeof(*header));
+  const size_t extra = got - sizeof(FrameHeader);
+  if (header->magic != kFrameMagic) {
+    return absl::DataLossError(absl::StrFormat("bad frame magic 0x%08x", header->magic));
+  }
+  if (header->size > max_payload) {
+    return absl::DataLossError(
+        absl::StrCat("frame of ", header->size, " bytes exceeds the limit of ", max_payload));
+  }
+  if (extra > header->size) {
+    return absl::DataLossError(absl::StrCat(extra - header->size, " stray bytes after a frame"));
+  }
+  // resize() keeps the capacity, so a reused string does not allocate.
+  payload->resize(header->size);
+  std::memcpy(payload->data(), buffer + sizeof(FrameHeader), extra);
+  if (extra == header->size) return absl::OkStatus();
+  const size_t rest = header->size - extra;
+  return ReadAtLeast(fd, payload->data() + extra, rest, rest, deadline, nullptr, &got);
+}
+
+}  // namespace
+
+absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
+                       std::string_view payload, absl::Time deadline, int pass_fd) {
+  FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
+  iovec iov[2] = {{&header, sizeof(header)}, {const_cast<char*>(payload.data()), payload.size()}};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = payload.empty() ? 1 : 2;
+  if (pass_fd >= 0) {
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  }
+  const int send_flags = MSG_NOSIGNAL | (Timed(deadline) ? MSG_DONTWAIT : 0);
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &message, send_flags);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return SystemError("send", errno);
+      if (absl::Status s = WaitFd(fd, POLLOUT, deadline); !s.ok()) return s;
+      continue;
+    }
+    // The descriptor went out with the first byte; a partial send continues without it.
+    message.msg_control = nullptr;
+    message.msg_controllen = 0;
+    size_t sent = static_cast<size_t>(n);
+    while (message.msg_iovlen > 0 && sent >= message.msg_iov->iov_len) {
+      sent -= message.msg_iov->iov_len;
+      ++message.msg_iov;
+      --message.msg_iovlen;
+    }
+    if (message.msg_iovlen == 0) return absl::OkStatus();
+    message.msg_iov->iov_base = static_cast<char*>(message.msg_iov->iov_base) + sent;
+    message.msg_iov->iov_len -= sent;
+  }
+}
+
+absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
+                       std::string* payload, int* received_fd) {
+  if (received_fd != nullptr) *received_fd = -1;
+  absl::Status status =
+      Receive(fd, max_payload, deadline, /*read_ahead=*/false, header, payload, received_fd);
+  if (!status.ok() && received_fd != nullptr && *received_fd >= 0) {
+    ::close(*received_fd);
+    *received_fd = -1;
+  }
+  return status;
+}
+
+absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
+                           std::string* payload) {
+  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, header, payload, nullptr);
+}
+
+void PutU64(std::string* out, uint64_t value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+void PutString(std::string* out, std::string_view value) {
+  PutU64(out, value.size());
+  out->append(value);
+}
+
+bool FieldReader::U64(uint64_t* value) {
+  if (data_.size() < sizeof(*value)) return false;
+  std::memcpy(value, data_.data(), sizeof(*value));
+  data_.remove_prefix(sizeof(*value));
+  return true;
+}
+
+bool FieldReader::String(std::string_view* value) {
+  std::string_view rest = data_;
+  uint64_t size;
+  if (!U64(&size)) return false;
+  if (data_.size() < size) {
+    data_ = rest;
+    return false;
+  }
+  *value = data_.substr(0, size);
+  data_.remove_prefix(size);
+  return true;
+}
+
+}  // namespace fnhost::internal

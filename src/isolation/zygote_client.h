@@ -1,0 +1,173 @@
+// Process isolation for one version of a function: a zygote process loads the module and
+// builds its state once; workers fork from it copy-on-write and serve calls over a socket. A
+// crash, an abort, an endless loop (timeout) or a memory blow-up (limit) ends one worker with
+// an error that names the function and the signal or limit; the host, the zygote and every
+// other worker keep serving, and a new worker forks in about a millisecond.
+//
+//   host --posix_spawn--> fnhost-zygote (single-threaded) --fork--> worker, worker, ...
+//
+// The host never forks (it is multithreaded; see DESIGN.md). Workers are children of the
+// zygote, which reaps them and reports each exit status on its control channel: that is how
+// the host names the signal. The zygote dies with the host (parent-death signal, and EOF on
+// its channel); workers die with the zygote; whatever a worker forks dies with the worker.
+//
+// Thread-safety: Zygote is thread-safe. A Worker is thread-safe but serves one call at a time
+// (concurrent calls wait for each other), so a pool should give each worker concurrency 1.
+
+#ifndef FNHOST_SRC_ISOLATION_ZYGOTE_CLIENT_H_
+#define FNHOST_SRC_ISOLATION_ZYGOTE_CLIENT_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fnhost/clock.h"
+
+namespace fnhost {
+
+namespace internal {
+class ZygoteProcess;
+struct ZygoteShared;
+}  // namespace internal
+
+struct ZygoteOptions {
+  // The function's name, for messages and the module's init context. Required.
+  std::string function_name;
+  // The module file; the zygote checks and loads it as the in-process host would. Required.
+  std::string module_path;
+  // Bytes handed to the module's state init. Default: empty.
+  std::string init_config;
+  // Accept module files writable by group or others. Default: false.
+  bool allow_writable_modules = false;
+  // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
+  std::string sha256;
+  // The fnhost-zygote executable. Default: empty, "fnhost-zygote" next to the running
+  // executable (/proc/self/exe), else the one in fnhost's build tree.
+  std::string zygote_executable;
+  // Address space a worker may add to what it inherits from the zygote (RLIMIT_AS, so virtual
+  // memory). A call that reaches it fails with RESOURCE_EXHAUSTED and its worker exits.
+  // 0 = no limit. Default: 0.
+  uint64_t memory_limit_bytes = 0;
+  // How long one call, or a worker's start, may take; past it the worker is killed and the call
+  // fails with DEADLINE_EXCEEDED. Measured in real time. Default: no limit.
+  absl::Duration invoke_timeout = absl::InfiniteDuration();
+  // Largest request or response of one call. Default: 64 MiB.
+  uint32_t max_message_bytes = 64 << 20;
+  // Circuit breaker: after crash_limit worker crashes within crash_window, SpawnWorker refuses
+  // with UNAVAILABLE for crash_backoff. crash_limit 0 disables it. Default: 5 in 60 s, 30 s.
+  int crash_limit = 5;
+  absl::Duration crash_window = absl::Seconds(60);
+  absl::Duration crash_backoff = absl::Seconds(30);
+  // The circuit breaker's clock. Default: nullptr, Clock::Real().
+  Clock* clock = nullptr;
+};
+
+// One worker process: one instance of the module, one call at a time.
+class Worker {
+ public:
+  // Closes the worker's socket; the worker exits and its zygote reaps it.
+  ~Worker();
+
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs one call in the worker. A module's error comes back as the in-process host returns it.
+  // When the worker is lost the call fails, the worker is dead for good (alive() is false) and
+  // the caller should spawn another:
+  //   crash             UNAVAILABLE "function 'f': worker 1234 killed by signal SIGSEGV
+  //                     (Segmentation fault) during invoke" (or "exited with status N")
+  //   timeout           DEADLINE_EXCEEDED, the worker killed
+  //   memory limit      RESOURCE_EXHAUSTED naming the limit, the worker exits
+  //   broken channel    UNAVAILABLE "... closed its channel" / "... broke the channel protocol"
+  //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
+  // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
+  // with INVALID_ARGUMENT (the worker stays alive).
+  absl::Status Invoke(std::string_view request, std::string* response);
+
+  bool alive() const { return alive_.load(std::memory_order_acquire); }
+  pid_t pid() const { return pid_; }
+
+ private:
+  friend class Zygote;
+  Worker(std::shared_ptr<internal::ZygoteShared> shared,
+         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
+
+  absl::Time Deadline() const;
+  // Reads the worker's first frame: ready, or why its start failed.
+  absl::Status AwaitReady();
+  // Ends a worker whose channel failed with `cause` and says what happened to it. Requires mu_.
+  absl::Status Lost(const absl::Status& cause, std::string_view during);
+  // Lets go of a worker that is gone. Requires mu_.
+  void Release();
+
+  const std::shared_ptr<internal::ZygoteShared> shared_;
+  const std::shared_ptr<internal::ZygoteProcess> process_;
+  const pid_t pid_;
+  std::mutex mu_;  // one call at a time
+  int fd_;         // guarded by mu_; -1 once released
+  std::atomic<bool> alive_{true};
+};
+
+// The zygote of one function version, restarted once if it dies.
+class Zygote {
+ public:
+  // Spawns the zygote and waits until it has loaded the module and built the state. Errors are
+  // those of the in-process host for the same module (missing file, wrong ABI, init failed...)
+  // or say how the zygote died.
+  static absl::StatusOr<std::unique_ptr<Zygote>> Start(const ZygoteOptions& options);
+  // Lets go of the zygote: it exits, with its workers, once no Worker of it remains.
+  ~Zygote();
+
+  Zygote(const Zygote&) = delete;
+  Zygote& operator=(const Zygote&) = delete;
+
+  // Forks a worker and waits until it has run the module's post-fork hook and created its
+  // instance. A dead zygote is restarted first (one attempt per call). UNAVAILABLE while the
+  // circuit breaker is open: "function 'f' is crash-looping (5 worker crashes within 1m); no
+  // new workers for another 30s".
+  absl::StatusOr<std::unique_ptr<Worker>> SpawnWorker();
+
+  // From the module's table.
+  const std::string& module_name() const { return module_name_; }
+  const std::string& module_version() const { return module_version_; }
+  int max_concurrency() const { return max_concurrency_; }
+  // The current zygote process (it changes on a restart).
+  pid_t zygote_pid() const;
+
+  struct Stats {
+    int64_t workers_spawned = 0;
+    int64_t worker_crashes = 0;   // workers lost during a call or their start, timeouts included
+    int64_t worker_timeouts = 0;  // of which killed at invoke_timeout
+    int64_t zygote_restarts = 0;
+  };
+  Stats stats() const;
+
+ private:
+  Zygote(std::shared_ptr<internal::ZygoteShared> shared,
+         std::shared_ptr<internal::ZygoteProcess> process, std::string module_name,
+         std::string module_version, int max_concurrency);
+
+  std::shared_ptr<internal::ZygoteProcess> process() const;
+  // Replaces `dead` by a new zygote, unless another caller did already.
+  absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Restart(
+      const std::shared_ptr<internal::ZygoteProcess>& dead);
+
+  const std::shared_ptr<internal::ZygoteShared> shared_;
+  const std::string module_name_;
+  const std::string module_version_;
+  const int max_concurrency_;
+  mutable std::mutex mu_;  // guards process_; held through a restart
+  std::shared_ptr<internal::ZygoteProcess> process_;
+};
+
+}  // namespace fnhost
+
+#endif  // FNHOST_SRC_ISOLATION_ZYGOTE_CLIENT_H_

@@ -1,0 +1,444 @@
+// fnhost-zygote: the helper process of the process isolation mode (see zygote_client.h).
+//
+// The host posix_spawns it with one socket, its control channel, as fd 3 and sends a kConfig
+// frame. The zygote loads and checks the module with the same loader as the in-process host,
+// builds the module's state, and answers kReady or kError. Then it serves kSpawn (fork a worker,
+// send the host its socket) and kKill, reaps its workers and reports each exit status
+// (kExited). When the host goes away (EOF on the channel, or the parent-death signal) it kills
+// and reaps every worker and exits.
+//
+// A worker is a fork of the zygote: it shares the built state copy-on-write, runs the module's
+// post-fork hook (state_after_restore) and creates one instance, then serves one call at a time
+// on its own socket until the host closes it.
+//
+// Single-threaded for its whole life, so that fork is safe: the zygote refuses a module whose
+// init leaves threads behind.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "fnhost/abi.h"
+#include "fnhost/clock.h"
+#include "src/common/file_system.h"
+#include "src/common/strings.h"
+#include "src/host/abi_glue.h"
+#include "src/isolation/worker_protocol.h"
+#include "src/loader/module_loader.h"
+
+namespace fnhost::internal {
+namespace {
+
+constexpr int kControlFd = kChildChannelFd;
+constexpr uint32_t kMaxControlBytes = 1024;
+const absl::Time kNoDeadline = absl::InfiniteFuture();
+
+struct Config {
+  std::string function_name;
+  std::string module_path;
+  std::string init_config;
+  std::string sha256;
+  bool allow_writable = false;
+  uint64_t memory_limit = 0;
+  uint32_t max_message_bytes = 0;
+};
+
+bool ParseConfig(std::string_view payload, Config* config) {
+  FieldReader reader(payload);
+  std::string_view function_name, module_path, init_config, sha256;
+  uint64_t allow_writable, memory_limit, max_message_bytes;
+  if (!reader.String(&function_name) || !reader.String(&module_path) ||
+      !reader.String(&init_config) || !reader.String(&sha256) || !reader.U64(&allow_writable) ||
+      !reader.U64(&memory_limit) || !reader.U64(&max_message_bytes)) {
+    return false;
+  }
+  config->function_name = function_name;
+  config->module_path = module_path;
+  config->init_config = init_config;
+  config->sha256 = sha256;
+  config->allow_writable = allow_writable != 0;
+  config->memory_limit = memory_limit;
+  config->max_message_bytes = static_cast<uint32_t>(max_message_bytes);
+  return true;
+}
+
+// Sends a frame to the host; a host that is gone ends this process.
+void SendOrExit(int fd, FrameType type, int32_t code, uint16_t flags, std::string_view payload,
+                int pass_fd = -1) {
+  if (!SendFrame(fd, type, code, flags, payload, kNoDeadline, pass_fd).ok()) {
+    ::_exit(kExitChannelBroken);
+  }
+}
+
+void SendError(int fd, const absl::Status& status) {
+  SendOrExit(fd, FrameType::kError, static_cast<int32_t>(status.code()), 0,
+             AsStd(status.message()));
+}
+
+int CountThreads() {
+  std::error_code error;
+  int threads = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    ++threads;
+  }
+  return threads;
+}
+
+// This process's children, as /proc lists them (empty where the kernel does not).
+std::vector<pid_t> Children() {
+  std::vector<pid_t> children;
+  std::ifstream in(absl::StrCat("/proc/self/task/", ::getpid(), "/children"));
+  for (pid_t pid; in >> pid;) children.push_back(pid);
+  return children;
+}
+
+uint64_t AddressSpaceBytes() {
+  std::ifstream in("/proc/self/statm");
+  uint64_t pages = 0;
+  in >> pages;
+  return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// ---- The worker ----------------------------------------------------------------------------
+
+bool hit_memory_limit = false;
+
+// Installed in workers with a memory limit: notes that the limit was reached, then fails the
+// allocation as operator new would.
+void OnOutOfMemory() {
+  hit_memory_limit = true;
+  throw std::bad_alloc();
+}
+
+class WorkerProcess {
+ public:
+  WorkerProcess(const Config& config, const fnhost_module_v1& table, fnhost_module_state* state)
+      : config_(config), table_(table), state_(state) {}
+
+  // Runs in the child right after fork; never returns.
+  [[noreturn]] void Run(pid_t zygote, int channel, int close_fds[], int close_count) {
+    // The check after the prctl catches a zygote that died before the signal was armed.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != zygote) ::_exit(1);
+    // Its own process group, so that the zygote can kill whatever the worker forks.
+    ::setpgid(0, 0);
+    // The zygote's descriptors go; what the module opened during init stays.
+    if (::dup2(channel, kChildChannelFd) < 0) ::_exit(kExitChannelBroken);
+    ::close(channel);
+    for (int i = 0; i < close_count; ++i) ::close(close_fds[i]);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (config_.memory_limit > 0) {
+      uint64_t limit = AddressSpaceBytes() + config_.memory_limit;
+      rlimit rlimit_as{limit, limit};
+      ::setrlimit(RLIMIT_AS, &rlimit_as);
+      std::set_new_handler(&OnOutOfMemory);
+    }
+    if (absl::Status status = Start(); !status.ok()) {
+      SendError(kChildChannelFd, status);
+      ::_exit(0);
+    }
+    SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {});
+    Serve();
+  }
+
+ private:
+  absl::Status Start() {
+    CallOutput error(nullptr);
+    fnhost_host_init_context context{
+        .function_name = config_.function_name.c_str(),
+        .init_config = reinterpret_cast<const uint8_t*>(config_.init_config.data()),
+        .init_config_size = config_.init_config.size(),
+        .logger = StderrLogger(&config_.function_name),
+        .error = error.raw(),
+    };
+    if (table_.state_after_restore != nullptr) {
+      int32_t code = table_.state_after_restore(state_, &context);
+      if (code != FNHOST_STATUS_OK) {
+        return error.ToStatus(code, config_.function_name, "state after restore");
+      }
+    }
+    CallOutput instance_error(nullptr);
+    int32_t code = table_.instance_create(state_, instance_error.raw(), &instance_);
+    return instance_error.ToStatus(code, config_.function_name, "instance create");
+  }
+
+  [[noreturn]] void Serve() {
+    std::string request;
+    std::string response;
+    for (;;) {
+      FrameHeader header;
+      absl::Status received =
+          RecvCallFrame(kChildChannelFd, config_.max_message_bytes, kNoDeadline, &header, &request);
+      // EOF is the host letting the worker go; anything else is a broken channel.
+      if (!received.ok()) ::_exit(absl::IsUnavailable(received) ? 0 : kExitChannelBroken);
+      if (header.type != FrameType::kRequest) ::_exit(kExitChannelBroken);
+      response.clear();
+      CallOutput output(&response);
+      hit_memory_limit = false;
+      int32_t code = table_.invoke(instance_, reinterpret_cast<const uint8_t*>(request.data()),
+                                   request.size(), output.raw());
+      if (code == FNHOST_STATUS_OK && response.size() <= config_.max_message_bytes) {
+        SendOrExit(kChildChannelFd, FrameType::kResponse, 0, 0, response);
+      } else if (code == FNHOST_STATUS_OK) {
+        std::string message =
+            absl::StrCat("function '", config_.function_name, "': response of ", response.size(),
+                         " bytes is above max_message_bytes ", config_.max_message_bytes);
+        SendOrExit(kChildChannelFd, FrameType::kResponse, FNHOST_STATUS_RESOURCE_EXHAUSTED, 0,
+                   message);
+      } else if (hit_memory_limit) {
+        std::string message =
+            absl::StrCat("function '", config_.function_name, "': worker ", ::getpid(),
+                         " reached its memory limit of ", config_.memory_limit,
+                         " bytes (address space beyond the zygote's) during invoke: ",
+                         output.error_message().empty() ? "(no message)" : output.error_message(),
+                         "; the worker exits");
+        SendOrExit(kChildChannelFd, FrameType::kResponse, FNHOST_STATUS_RESOURCE_EXHAUSTED,
+                   kFlagWorkerExits, message);
+        ::_exit(0);
+      } else {
+        absl::Status status = output.ToStatus(code, config_.function_name, "invoke");
+        SendOrExit(kChildChannelFd, FrameType::kResponse, static_cast<int32_t>(status.code()), 0,
+                   AsStd(status.message()));
+      }
+    }
+  }
+
+  const Config& config_;
+  const fnhost_module_v1& table_;
+  fnhost_module_state* const state_;
+  fnhost_module_instance* instance_ = nullptr;
+};
+
+// ---- The zygote ----------------------------------------------------------------------------
+
+class ZygoteServer {
+ public:
+  // Loads the module and builds its state; the error is what the host reports.
+  absl::Status Init(const Config& config) {
+    config_ = config;
+    LoadOptions options;
+    options.allow_writable = config_.allow_writable;
+    options.sha256 = config_.sha256;
+    absl::StatusOr<std::unique_ptr<LoadedModule>> module =
+        LoadedModule::Load(config_.function_name, config_.module_path, options,
+                           *FileSystem::Default(), *Clock::Real(), nullptr);
+    if (!module.ok()) return module.status();
+    module_ = *std::move(module);
+    const fnhost_module_v1& table = module_->table();
+
+    CallOutput error(nullptr);
+    fnhost_host_init_context context{
+        .function_name = config_.function_name.c_str(),
+        .init_config = reinterpret_cast<const uint8_t*>(config_.init_config.data()),
+        .init_config_size = config_.init_config.size(),
+        .logger = StderrLogger(&config_.function_name),
+        .error = error.raw(),
+    };
+    int32_t code = table.state_create(&context, &state_);
+    if (code != FNHOST_STATUS_OK) {
+      absl::Status status = error.ToStatus(code, config_.function_name, "state init");
+      return absl::Status(status.code(),
+                          absl::StrCat(status.message(), " (module ", config_.module_path, ")"));
+    }
+    if (int threads = CountThreads(); threads > 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("function '", config_.function_name, "': module ", config_.module_path,
+                       " left ", threads - 1,
+                       " thread(s) running after state init; the process isolation mode "
+                       "forks workers from it, which needs a single-threaded zygote"));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string ReadyPayload() const {
+    const fnhost_module_v1& table = module_->table();
+    std::string payload;
+    PutString(&payload, table.name);
+    PutString(&payload, table.version);
+    PutU64(&payload, table.max_concurrency_per_instance);
+    return payload;
+  }
+
+  // Serves the host until it closes the channel, then ends every worker.
+  void Serve() {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+    signal_fd_ = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd_ < 0) return;
+    pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents != 0) ReapWorkers();
+      if (fds[0].revents != 0 && !HandleControl()) break;
+    }
+    Shutdown();
+  }
+
+  // The private copy the loader made, if any (the zygote exits without unloading).
+  void RemovePrivateCopy() const {
+    if (module_ != nullptr && module_->loaded_path() != module_->path()) {
+      ::unlink(module_->loaded_path().c_str());
+    }
+  }
+
+ private:
+  bool HandleControl() {
+    FrameHeader header;
+    std::string payload;
+    if (!RecvFrame(kControlFd, kMaxControlBytes, kNoDeadline, &header, &payload).ok()) {
+      return false;
+    }
+    uint64_t pid = 0;
+    switch (header.type) {
+      case FrameType::kSpawn:
+        SpawnWorker();
+        return true;
+      case FrameType::kKill:
+        if (!FieldReader(payload).U64(&pid)) return false;
+        if (auto it = workers_.find(static_cast<pid_t>(pid)); it != workers_.end()) {
+          // A worker not yet reaped: its pid (and group) cannot have been reused.
+          it->second = true;
+          ::kill(-it->first, SIGKILL);
+        }
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  void SpawnWorker() {
+    int channel[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
+      SendError(kControlFd, ErrnoError(errno, "socketpair for a worker of", config_.function_name));
+      return;
+    }
+    std::fflush(nullptr);  // or the child would write the zygote's buffered output again
+    pid_t zygote = ::getpid();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int close_fds[] = {signal_fd_, channel[0]};
+      WorkerProcess(config_, module_->table(), state_).Run(zygote, channel[1], close_fds, 2);
+    }
+    ::close(channel[1]);
+    if (pid < 0) {
+      ::close(channel[0]);
+      SendError(kControlFd, ErrnoError(errno, "fork of a worker of", config_.function_name));
+      return;
+    }
+    ::setpgid(pid, pid);  // also here, so that the group exists whichever runs first
+    workers_[pid] = false;
+    std::string payload;
+    PutU64(&payload, static_cast<uint64_t>(pid));
+    SendOrExit(kControlFd, FrameType::kSpawned, 0, 0, payload, channel[0]);
+    ::close(channel[0]);
+  }
+
+  // Reaps every child that has ended; reports workers to the host.
+  void ReapWorkers() {
+    signalfd_siginfo info;
+    while (::read(signal_fd_, &info, sizeof(info)) > 0) {
+    }
+    for (;;) {
+      siginfo_t child{};
+      if (::waitid(P_ALL, 0, &child, WEXITED | WNOHANG | WNOWAIT) != 0 || child.si_pid == 0) {
+        return;
+      }
+      pid_t pid = child.si_pid;
+      auto it = workers_.find(pid);
+      // Before the reap, while the group id is still held: whatever the worker forked dies too
+      // (and lets go of the worker's socket, so the host sees EOF).
+      if (it != workers_.end()) ::kill(-pid, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (it == workers_.end()) continue;  // an orphan that this subreaper inherited
+      std::string payload;
+      PutU64(&payload, static_cast<uint64_t>(pid));
+      PutU64(&payload, static_cast<uint64_t>(status));
+      PutU64(&payload, it->second ? 1 : 0);
+      workers_.erase(it);
+      SendOrExit(kControlFd, FrameType::kExited, 0, 0, payload);
+    }
+  }
+
+  void Shutdown() {
+    for (const auto& [pid, killed] : workers_) ::kill(-pid, SIGKILL);
+    for (;;) {
+      for (pid_t child : Children()) ::kill(child, SIGKILL);
+      if (::waitpid(-1, nullptr, 0) < 0 && errno != EINTR) break;
+    }
+  }
+
+  Config config_;
+  std::unique_ptr<LoadedModule> module_;
+  fnhost_module_state* state_ = nullptr;
+  int signal_fd_ = -1;
+  absl::flat_hash_map<pid_t, bool> workers_;  // live workers -> killed on the host's request
+};
+
+int Main(int argc, char** argv) {
+  pid_t host = 0;
+  if (argc < 2 || !absl::SimpleAtoi(argv[1], &host)) {
+    std::fprintf(stderr, "usage: fnhost-zygote <host pid> [function]; started by fnhost only\n");
+    return 2;
+  }
+  // The check after the prctl catches a host that died before the signal was armed.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != host) return 1;
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  // Orphans of workers (what a module forked) come back here, to be killed and reaped.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+  FrameHeader header;
+  std::string payload;
+  if (!RecvFrame(kControlFd, kMaxConfigBytes, kNoDeadline, &header, &payload).ok()) return 1;
+  Config config;
+  if (header.type != FrameType::kConfig || !ParseConfig(payload, &config)) {
+    SendError(kControlFd, absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
+    return 1;
+  }
+  payload = std::string();
+
+  ZygoteServer zygote;
+  if (absl::Status status = zygote.Init(config); !status.ok()) {
+    SendError(kControlFd, status);
+    zygote.RemovePrivateCopy();
+    ::_exit(0);
+  }
+  SendOrExit(kControlFd, FrameType::kReady, 0, 0, zygote.ReadyPayload());
+  zygote.Serve();
+  zygote.RemovePrivateCopy();
+  // No unload, no destructors: module code must not run after the host let go.
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+}  // namespace
+}  // namespace fnhost::internal
+
+int main(int argc, char** argv) { return fnhost::internal::Main(argc, argv); }

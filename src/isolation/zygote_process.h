@@ -1,0 +1,97 @@
+// The host's handle on one fnhost-zygote process and its control channel: start it, ask it for
+// workers, ask it to kill one, and learn how each worker ended. Workers are children of the
+// zygote, so only the zygote can reap them: it reports every exit status on the channel, and
+// the host files the reports of the workers it still watches.
+//
+// Thread-safe: one mutex serialises the control channel; a caller waiting for a reply holds it
+// and files away the exit reports that arrive meanwhile.
+
+#ifndef FNHOST_SRC_ISOLATION_ZYGOTE_PROCESS_H_
+#define FNHOST_SRC_ISOLATION_ZYGOTE_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "src/isolation/worker_protocol.h"
+#include "src/isolation/zygote_client.h"
+
+namespace fnhost::internal {
+
+// What a zygote reports once the module's state is built.
+struct ModuleInfo {
+  std::string name;
+  std::string version;
+  int max_concurrency = 1;
+};
+
+// How a worker ended, as its zygote saw it.
+struct WorkerExit {
+  int wait_status = 0;             // as waitpid(2) gives it
+  bool killed_on_request = false;  // the SIGKILL came from the host's Kill
+};
+
+// "killed by signal SIGSEGV (Segmentation fault)" or "exited with status 3".
+std::string DescribeWaitStatus(int wait_status);
+
+class ZygoteProcess {
+ public:
+  // Spawns a zygote (see ZygoteOptions::zygote_executable), has it load the module and build
+  // its state, and waits for that. The errors are those of the in-process host (missing file,
+  // ABI mismatch, init failure...), or name how the zygote died.
+  static absl::StatusOr<std::shared_ptr<ZygoteProcess>> Start(const ZygoteOptions& options,
+                                                              ModuleInfo* info);
+  // Closes the channel: the zygote kills and reaps its workers and exits; then reaps the zygote.
+  ~ZygoteProcess();
+
+  ZygoteProcess(const ZygoteProcess&) = delete;
+  ZygoteProcess& operator=(const ZygoteProcess&) = delete;
+
+  struct Spawned {
+    pid_t pid;
+    int fd;  // the host's end of the worker's socket, close-on-exec
+  };
+  // Forks a worker and watches it. UNAVAILABLE once the zygote is gone.
+  absl::StatusOr<Spawned> Spawn();
+  // Has the zygote SIGKILL a worker and its process group; a no-op for one already reaped.
+  void Kill(pid_t worker);
+  // Waits for the report of a watched worker's end; nullopt if the zygote goes first.
+  std::optional<WorkerExit> AwaitExit(pid_t worker);
+  // Stops watching a worker (drops its report).
+  void Forget(pid_t worker);
+
+  pid_t pid() const { return pid_; }
+  bool gone() const;
+  // Why the zygote is gone: "zygote 1234 killed by signal SIGKILL (Killed)".
+  std::string GoneReason() const;
+
+ private:
+  ZygoteProcess(std::string function_name, pid_t pid, int fd);
+
+  // Reads the next frame; files an exit report of a watched worker. Requires mu_.
+  absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd);
+  // The zygote failed the protocol or died: kills (if need be) and reaps it. Requires mu_.
+  void MarkGone();
+  std::string GoneReasonLocked() const;  // requires mu_
+  absl::Status GoneError() const;        // requires mu_
+
+  const std::string function_name_;
+  const pid_t pid_;
+  const int fd_;
+
+  mutable std::mutex mu_;
+  bool gone_ = false;
+  int wait_status_ = 0;  // of the zygote, once gone
+  absl::flat_hash_set<pid_t> watched_;
+  absl::flat_hash_map<pid_t, WorkerExit> exits_;
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_ISOLATION_ZYGOTE_PROCESS_H_

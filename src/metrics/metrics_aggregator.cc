@@ -1,0 +1,358 @@
+// MetricsAggregator: the built-in MetricsSink. Keeps one record of atomic counters and
+// histograms per function and renders them in the Prometheus text format.
+//
+// Thread-safety: every method may be called from any thread. Recording looks the function's
+// record up under a shared (read) lock and then only does relaxed atomic adds; the exclusive
+// lock is taken only the first time a function (or a rejection reason) is seen. Records are
+// never removed, so a pointer to one stays valid after the lock is released. A render that
+// runs while others record sees each counter at some recent value, not an atomic cut.
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "fnhost/metrics.h"
+#include "src/common/strings.h"
+#include "src/metrics/histogram.h"
+#include "src/metrics/prometheus_text.h"
+
+namespace fnhost {
+namespace {
+
+using internal::LatencyHistogram;
+using internal::PromType;
+
+using Counter = std::atomic<int64_t>;
+using Gauge = std::atomic<int64_t>;
+
+void Add(Counter& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
+int64_t Get(const Counter& counter) { return counter.load(std::memory_order_relaxed); }
+
+// Label values, indexed like the arrays of FunctionRecord that they label.
+constexpr std::string_view kStartNames[] = {"warm", "cold"};                // indexed by `cold`
+constexpr std::string_view kSourceNames[] = {"shared", "init", "restore"};  // by StateSource
+static_assert(static_cast<int>(StateSource::kRestore) == 2);
+constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen", "abi_check", "state_init",
+                                            "instance_create"};
+constexpr std::string_view kPoolEventNames[] = {"eviction", "unload", "unload_failed", "reload",
+                                                "prewarm"};
+constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
+                                                    "rejected"};  // by SnapshotEventKind
+static_assert(static_cast<int>(SnapshotEventKind::kRejected) == 3);
+constexpr int kNumStatusCodes = 17;  // absl::StatusCode kOk (0) .. kUnauthenticated (16)
+
+enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms };
+
+// A map from names to values that are created on first sight and never removed; values live
+// on the heap so references to them outlive the lock.
+template <typename V>
+class GrowOnlyMap {
+ public:
+  V& GetOrCreate(std::string_view key) {
+    if (V* value = Find(key)) return *value;
+    std::unique_lock lock(mutex_);
+    std::unique_ptr<V>& slot = map_[std::string(key)];
+    if (slot == nullptr) slot = std::make_unique<V>();
+    return *slot;
+  }
+
+  V* Find(std::string_view key) const {
+    std::shared_lock lock(mutex_);
+    auto it = map_.find(AsAbsl(key));
+    return it == map_.end() ? nullptr : it->second.get();
+  }
+
+  // Every entry, sorted by key (copied: the map's keys move when it rehashes).
+  std::vector<std::pair<std::string, V*>> Sorted() const {
+    std::vector<std::pair<std::string, V*>> entries;
+    {
+      std::shared_lock lock(mutex_);
+      entries.reserve(map_.size());
+      for (const auto& [key, value] : map_) entries.emplace_back(key, value.get());
+    }
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return entries;
+  }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  // absl's default hash and equality for std::string are transparent: find() takes an
+  // absl::string_view without building a std::string.
+  absl::flat_hash_map<std::string, std::unique_ptr<V>> map_;
+};
+
+struct FunctionRecord {
+  std::array<Counter, kNumStatusCodes> errors{};  // by absl::StatusCode; timeouts included
+  Counter coldstarts{0};
+  std::array<Counter, std::size(kPoolEventNames)> pool_events{};
+  std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
+  GrowOnlyMap<Counter> rejected_by_reason;
+
+  // [cold]; their sample counts are also the invocation counts, which saves the hot path
+  // one atomic add and keeps faas_invocations_total equal to the histogram's _count.
+  std::array<LatencyHistogram, 2> invoke_duration;
+  std::array<LatencyHistogram, std::size(kSourceNames)> init_duration;
+  std::array<LatencyHistogram, std::size(kPhaseNames)> phase_duration;
+
+  std::atomic<bool> has_gauges{false};
+  Gauge idle_instances{0};
+  Gauge busy_instances{0};
+  Gauge starting_instances{0};
+  Gauge queued_calls{0};
+  Gauge loaded{0};
+};
+
+int64_t Timeouts(const FunctionRecord& record) {
+  return Get(record.errors[static_cast<int>(absl::StatusCode::kDeadlineExceeded)]);
+}
+
+int64_t SumOf(std::span<const Counter> counters) {
+  int64_t total = 0;
+  for (const Counter& c : counters) total += Get(c);
+  return total;
+}
+
+}  // namespace
+
+struct MetricsAggregator::Impl {
+  GrowOnlyMap<FunctionRecord> functions;
+};
+
+MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
+MetricsAggregator::~MetricsAggregator() = default;
+
+void MetricsAggregator::OnInvocation(const InvocationEvent& event) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  record.invoke_duration[event.cold].Observe(event.latency);
+  if (event.outcome == absl::StatusCode::kOk) return;
+  int code = static_cast<int>(event.outcome);
+  if (code < 0 || code >= kNumStatusCodes) code = static_cast<int>(absl::StatusCode::kUnknown);
+  Add(record.errors[code]);
+}
+
+void MetricsAggregator::OnColdStart(const ColdStartEvent& event) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  Add(record.coldstarts);
+  // A failed cold start never made an instance: its times would mix with real ones.
+  if (event.outcome != absl::StatusCode::kOk) return;
+  const auto source = static_cast<size_t>(event.state_source);
+  if (source < record.init_duration.size()) record.init_duration[source].Observe(event.total);
+  const absl::Duration phases[] = {event.file_checks, event.dlopen, event.abi_check,
+                                   event.state_init, event.instance_create};
+  static_assert(std::size(phases) == std::size(kPhaseNames));
+  for (size_t i = 0; i < std::size(phases); ++i) {
+    // A zero phase did not run (e.g. dlopen of a loaded module); counting it would drag the
+    // phase's quantiles towards zero.
+    if (phases[i] > absl::ZeroDuration()) record.phase_duration[i].Observe(phases[i]);
+  }
+}
+
+void MetricsAggregator::OnPoolEvent(const PoolEvent& event) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  switch (event.kind) {
+    case PoolEventKind::kEviction:
+      return Add(record.pool_events[kEvictions]);
+    case PoolEventKind::kUnload:
+      return Add(record.pool_events[kUnloads]);
+    case PoolEventKind::kUnloadFailed:
+      return Add(record.pool_events[kUnloadsFailed]);
+    case PoolEventKind::kReload:
+      return Add(record.pool_events[kReloads]);
+    case PoolEventKind::kPrewarm:
+      return Add(record.pool_events[kPrewarms]);
+    case PoolEventKind::kRejected:
+      return Add(
+          record.rejected_by_reason.GetOrCreate(event.reason.empty() ? "unknown" : event.reason));
+  }
+}
+
+void MetricsAggregator::OnPoolGauges(const PoolGauges& gauges) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(gauges.function);
+  record.idle_instances.store(gauges.idle_instances, std::memory_order_relaxed);
+  record.busy_instances.store(gauges.busy_instances, std::memory_order_relaxed);
+  record.starting_instances.store(gauges.starting_instances, std::memory_order_relaxed);
+  record.queued_calls.store(gauges.queued_calls, std::memory_order_relaxed);
+  record.loaded.store(gauges.loaded ? 1 : 0, std::memory_order_relaxed);
+  record.has_gauges.store(true, std::memory_order_relaxed);
+}
+
+void MetricsAggregator::OnSnapshotEvent(const SnapshotEvent& event) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  const auto kind = static_cast<size_t>(event.kind);
+  if (kind < record.snapshot_events.size()) Add(record.snapshot_events[kind]);
+}
+
+MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view function) const {
+  FunctionTotals totals;
+  const FunctionRecord* record = impl_->functions.Find(function);
+  if (record == nullptr) return totals;
+  totals.cold_invocations = record->invoke_duration[1].Read().Count();
+  totals.invocations = record->invoke_duration[0].Read().Count() + totals.cold_invocations;
+  totals.errors = SumOf(record->errors);
+  totals.timeouts = Timeouts(*record);
+  totals.coldstarts = Get(record->coldstarts);
+  totals.evictions = Get(record->pool_events[kEvictions]);
+  totals.unloads = Get(record->pool_events[kUnloads]);
+  totals.failed_unloads = Get(record->pool_events[kUnloadsFailed]);
+  totals.reloads = Get(record->pool_events[kReloads]);
+  for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
+    totals.rejected += Get(*count);
+  }
+  totals.snapshots_restored =
+      Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
+  totals.snapshots_rejected =
+      Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRejected)]);
+  return totals;
+}
+
+absl::Duration MetricsAggregator::InvokeLatencyQuantile(std::string_view function, bool cold,
+                                                        double q) const {
+  const FunctionRecord* record = impl_->functions.Find(function);
+  if (record == nullptr) return absl::ZeroDuration();
+  return record->invoke_duration[cold].Read().Quantile(q);
+}
+
+namespace {
+
+// Renders one histogram family: a series per function and label value, for the series that
+// have samples (an empty histogram is 26 lines that say nothing).
+template <size_t N>
+void RenderHistograms(internal::PrometheusTextWriter& writer, std::string_view name,
+                      std::string_view help, std::string_view label,
+                      const std::string_view (&label_values)[N],
+                      const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
+                      std::array<LatencyHistogram, N> FunctionRecord::*histograms) {
+  writer.StartFamily(name, PromType::kHistogram, help);
+  for (const auto& [function, record] : functions) {
+    for (size_t i = 0; i < N; ++i) {
+      const LatencyHistogram::Snapshot snapshot = ((*record).*histograms)[i].Read();
+      if (snapshot.Count() == 0) continue;
+      writer.Histogram(name, {{"function", function}, {label, label_values[i]}},
+                       kLatencyBucketsSeconds, snapshot.counts,
+                       static_cast<double>(snapshot.sum_nanos) / 1e9);
+    }
+  }
+}
+
+// Renders one counter family with a fixed set of label values; every value appears, zero or
+// not, so that rate() sees a series' first increment.
+template <size_t N>
+void RenderFixedCounters(internal::PrometheusTextWriter& writer, std::string_view name,
+                         std::string_view help, std::string_view label,
+                         const std::string_view (&label_values)[N],
+                         const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
+                         std::array<Counter, N> FunctionRecord::*counters) {
+  writer.StartFamily(name, PromType::kCounter, help);
+  for (const auto& [function, record] : functions) {
+    for (size_t i = 0; i < N; ++i) {
+      writer.Sample(name, {{"function", function}, {label, label_values[i]}},
+                    Get(((*record).*counters)[i]));
+    }
+  }
+}
+
+// Renders a per-function gauge for the functions whose pool has reported.
+void RenderGauge(internal::PrometheusTextWriter& writer, std::string_view name,
+                 std::string_view help,
+                 const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
+                 Gauge FunctionRecord::*gauge) {
+  writer.StartFamily(name, PromType::kGauge, help);
+  for (const auto& [function, record] : functions) {
+    if (!record->has_gauges.load(std::memory_order_relaxed)) continue;
+    writer.Sample(name, {{"function", function}}, Get((*record).*gauge));
+  }
+}
+
+}  // namespace
+
+std::string MetricsAggregator::RenderPrometheus() const {
+  const std::vector<std::pair<std::string, FunctionRecord*>> functions = impl_->functions.Sorted();
+  std::string out;
+  internal::PrometheusTextWriter writer(&out);
+
+  writer.StartFamily("faas_invocations_total", PromType::kCounter,
+                     "Number of invocations, by whether they waited for a cold start.");
+  for (const auto& [function, record] : functions) {
+    for (size_t cold = 0; cold < 2; ++cold) {
+      writer.Sample("faas_invocations_total",
+                    {{"function", function}, {"start", kStartNames[cold]}},
+                    record->invoke_duration[cold].Read().Count());
+    }
+  }
+
+  writer.StartFamily("faas_errors_total", PromType::kCounter,
+                     "Number of invocations that did not return OK, by status code.");
+  for (const auto& [function, record] : functions) {
+    for (int code = 1; code < kNumStatusCodes; ++code) {
+      const int64_t count = Get(record->errors[code]);
+      if (count == 0) continue;
+      writer.Sample("faas_errors_total",
+                    {{"function", function},
+                     {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}},
+                    count);
+    }
+  }
+
+  writer.StartFamily("faas_timeouts_total", PromType::kCounter,
+                     "Number of invocations that ran out of time (DEADLINE_EXCEEDED).");
+  for (const auto& [function, record] : functions) {
+    writer.Sample("faas_timeouts_total", {{"function", function}}, Timeouts(*record));
+  }
+
+  writer.StartFamily("faas_coldstarts_total", PromType::kCounter,
+                     "Number of instances created, prewarms and failed attempts included.");
+  for (const auto& [function, record] : functions) {
+    writer.Sample("faas_coldstarts_total", {{"function", function}}, Get(record->coldstarts));
+  }
+
+  RenderHistograms(writer, "faas_init_duration_seconds",
+                   "Time from the start of a successful cold start to a ready instance, by "
+                   "where the module state came from.",
+                   "source", kSourceNames, functions, &FunctionRecord::init_duration);
+  RenderHistograms(writer, "faas_invoke_duration_seconds",
+                   "Invocation latency including queueing, cold and warm apart.", "start",
+                   kStartNames, functions, &FunctionRecord::invoke_duration);
+  RenderHistograms(writer, "fnhost_coldstart_phase_duration_seconds",
+                   "Duration of each phase of successful cold starts, when the phase ran.", "phase",
+                   kPhaseNames, functions, &FunctionRecord::phase_duration);
+
+  RenderGauge(writer, "fnhost_pool_idle_instances", "Instances ready and waiting for a call.",
+              functions, &FunctionRecord::idle_instances);
+  RenderGauge(writer, "fnhost_pool_busy_instances", "Instances serving a call.", functions,
+              &FunctionRecord::busy_instances);
+  RenderGauge(writer, "fnhost_pool_starting_instances", "Instances being created.", functions,
+              &FunctionRecord::starting_instances);
+  RenderGauge(writer, "fnhost_pool_queued_calls", "Calls waiting for an instance.", functions,
+              &FunctionRecord::queued_calls);
+  RenderGauge(writer, "fnhost_module_loaded", "1 if the function's module is loaded, else 0.",
+              functions, &FunctionRecord::loaded);
+
+  RenderFixedCounters(writer, "fnhost_pool_events_total",
+                      "Things that happened to the function's pool of instances.", "event",
+                      kPoolEventNames, functions, &FunctionRecord::pool_events);
+
+  writer.StartFamily("fnhost_rejected_calls_total", PromType::kCounter,
+                     "Calls refused without running, by reason.");
+  for (const auto& [function, record] : functions) {
+    for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
+      writer.Sample("fnhost_rejected_calls_total", {{"function", function}, {"reason", reason}},
+                    Get(*count));
+    }
+  }
+
+  RenderFixedCounters(writer, "fnhost_snapshot_events_total",
+                      "Snapshots written, failed to write, restored from, or found and not used.",
+                      "event", kSnapshotEventNames, functions, &FunctionRecord::snapshot_events);
+  return out;
+}
+
+}  // namespace fnhost

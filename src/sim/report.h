@@ -1,0 +1,44 @@
+// Report: the simulator's results as a table (stdout), a CSV file, a comparison of each
+// non-fixed policy with the fixed keep-alive curve, and an SVG chart of cold-start rate
+// against wasted memory.
+// Thread-safety: pure functions.
+
+#ifndef FNHOST_SRC_SIM_REPORT_H_
+#define FNHOST_SRC_SIM_REPORT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/sim/simulator.h"
+
+namespace fnhost::sim {
+
+std::string FormatTable(const std::vector<PolicyResult>& results);
+
+// One row per policy: policy,functions,invocations,cold_starts,cold_start_rate,
+// p75_function_cold_start_rate,wasted_memory_gb_s,prewarm_loads.
+std::string FormatCsv(const std::vector<PolicyResult>& results);
+
+// A non-fixed policy against the fixed keep-alive curve (the fixed policies' points by wasted
+// memory, joined by straight lines) at the policy's own wasted memory.
+struct CurveComparison {
+  std::string policy;
+  std::string lower;  // the fixed policies the policy's memory falls between
+  std::string upper;
+  double fixed_cold_starts = 0;  // the curve, interpolated linearly at the policy's memory
+  double reduction = 0;          // 1 - policy's cold starts / fixed_cold_starts
+};
+// Empty when the policy's memory is outside the fixed curve's range (or there is no curve).
+std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyResult>& results,
+                                                     const PolicyResult& policy);
+// One line per non-fixed policy, for the table's footer.
+std::string FormatComparisons(const std::vector<PolicyResult>& results);
+
+// Cold-start rate (y) against wasted memory (x): fixed policies as a labelled curve, hybrid
+// policies as highlighted points, others as plain points.
+std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title);
+
+}  // namespace fnhost::sim
+
+#endif  // FNHOST_SRC_SIM_REPORT_H_

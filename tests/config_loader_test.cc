@@ -1,0 +1,292 @@
+// Tests of LoadHostConfig / ParseHostConfig: field mapping and defaults, path resolution, and
+// the file:line:col and file+function messages of every kind of bad input.
+
+#include "src/config/config_loader.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fnhost {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::string kConfigDir = FNHOST_SOURCE_DIR "/tests/data/configs";
+
+TEST(ConfigLoaderTest, LoadsEveryField) {
+  const std::string path = kConfigDir + "/full.textproto";
+  absl::StatusOr<HostConfig> config = LoadHostConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->snapshot_dir, kConfigDir + "/snapshots");
+  EXPECT_TRUE(config->allow_writable_modules);
+  ASSERT_EQ(config->functions.size(), 2u);
+
+  const FunctionSpec& spec = config->functions[0];
+  EXPECT_EQ(spec.name, "resize-image");
+  EXPECT_EQ(spec.module_path, kConfigDir + "/modules/resize.so");
+  EXPECT_EQ(spec.sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  EXPECT_EQ(spec.init_config, std::string("quality=\x01\x02"));
+  EXPECT_FALSE(spec.use_snapshots);
+  EXPECT_EQ(spec.pool.min_instances, 2);
+  EXPECT_EQ(spec.pool.max_instances, 4);
+  EXPECT_EQ(spec.pool.max_concurrency_per_instance, 3);
+  EXPECT_EQ(spec.pool.max_queue, 16);
+  EXPECT_EQ(spec.pool.default_timeout, absl::Milliseconds(1500));
+  const KeepAliveOptions& keep_alive = spec.pool.keep_alive;
+  EXPECT_EQ(keep_alive.kind, KeepAliveOptions::Kind::kScheduled);
+  EXPECT_EQ(keep_alive.idle_timeout, absl::Seconds(120));
+  EXPECT_FALSE(keep_alive.unload_when_idle);
+  ASSERT_EQ(keep_alive.daily_windows.size(), 2u);
+  EXPECT_EQ(keep_alive.daily_windows[0].begin_minute, 8 * 60 + 30);
+  EXPECT_EQ(keep_alive.daily_windows[0].end_minute, 17 * 60);
+  EXPECT_EQ(keep_alive.daily_windows[1].begin_minute, 22 * 60);
+  EXPECT_EQ(keep_alive.daily_windows[1].end_minute, 24 * 60);
+  EXPECT_EQ(keep_alive.scheduled_instances, 2);
+  EXPECT_EQ(keep_alive.warm_every, absl::Seconds(300));
+
+  const FunctionSpec& second = config->functions[1];
+  EXPECT_EQ(second.name, "absolute");
+  EXPECT_EQ(second.module_path, "/opt/fnhost/absolute.so");
+  EXPECT_EQ(second.pool.keep_alive.kind, KeepAliveOptions::Kind::kHybrid);
+}
+
+TEST(ConfigLoaderTest, UnsetFieldsKeepFunctionSpecDefaults) {
+  absl::StatusOr<HostConfig> config = LoadHostConfig(kConfigDir + "/minimal.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->snapshot_dir, "");
+  EXPECT_FALSE(config->allow_writable_modules);
+  ASSERT_EQ(config->functions.size(), 1u);
+  const FunctionSpec& spec = config->functions[0];
+  const FunctionSpec defaults;
+  EXPECT_EQ(spec.sha256, defaults.sha256);
+  EXPECT_EQ(spec.init_config, defaults.init_config);
+  EXPECT_EQ(spec.use_snapshots, defaults.use_snapshots);
+  EXPECT_EQ(spec.pool.min_instances, defaults.pool.min_instances);
+  EXPECT_EQ(spec.pool.max_instances, defaults.pool.max_instances);
+  EXPECT_EQ(spec.pool.max_concurrency_per_instance, defaults.pool.max_concurrency_per_instance);
+  EXPECT_EQ(spec.pool.max_queue, defaults.pool.max_queue);
+  EXPECT_EQ(spec.pool.default_timeout, defaults.pool.default_timeout);
+  const KeepAliveOptions& keep_alive = spec.pool.keep_alive;
+  EXPECT_EQ(keep_alive.kind, defaults.pool.keep_alive.kind);
+  EXPECT_EQ(keep_alive.idle_timeout, defaults.pool.keep_alive.idle_timeout);
+  EXPECT_EQ(keep_alive.unload_when_idle, defaults.pool.keep_alive.unload_when_idle);
+  EXPECT_TRUE(keep_alive.daily_windows.empty());
+  EXPECT_EQ(keep_alive.scheduled_instances, defaults.pool.keep_alive.scheduled_instances);
+  EXPECT_EQ(keep_alive.warm_every, defaults.pool.keep_alive.warm_every);
+}
+
+TEST(ConfigLoaderTest, ZeroIsAValueNotUnset) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(
+      R"pb(function {
+             name: "f"
+             module_path: "f.so"
+             pool { max_queue: 0 keep_alive { scheduled_instances: 0 } }
+           })pb",
+      "c.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->functions[0].pool.max_queue, 0);
+  EXPECT_EQ(config->functions[0].pool.keep_alive.scheduled_instances, 0);
+}
+
+TEST(ConfigLoaderTest, EmptyTextIsAnEmptyConfig) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig("", "empty.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->functions.empty());
+}
+
+TEST(ConfigLoaderTest, ResolvesRelativePathsAgainstTheConfigDirectory) {
+  const std::string text = R"pb(
+    snapshot_dir: "../snap"
+    function { name: "a" module_path: "a.so" }
+    function { name: "b" module_path: "../lib/b.so" }
+    function { name: "c" module_path: "/abs/c.so" }
+  )pb";
+  absl::StatusOr<HostConfig> nested = ParseHostConfig(text, "etc/fnhost/host.textproto");
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ(nested->snapshot_dir, "etc/fnhost/../snap");
+  EXPECT_EQ(nested->functions[0].module_path, "etc/fnhost/a.so");
+  EXPECT_EQ(nested->functions[1].module_path, "etc/fnhost/../lib/b.so");
+  EXPECT_EQ(nested->functions[2].module_path, "/abs/c.so");
+
+  // A config in the working directory leaves relative paths relative to it.
+  absl::StatusOr<HostConfig> here = ParseHostConfig(text, "host.textproto");
+  ASSERT_TRUE(here.ok()) << here.status();
+  EXPECT_EQ(here->functions[0].module_path, "a.so");
+  EXPECT_EQ(here->functions[1].module_path, "../lib/b.so");
+}
+
+TEST(ConfigLoaderTest, MissingFileIsNotFoundNamingThePath) {
+  const std::string path = kConfigDir + "/does_not_exist.textproto";
+  absl::StatusOr<HostConfig> config = LoadHostConfig(path);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr(path));
+}
+
+TEST(ConfigLoaderTest, SyntaxErrorNamesFileLineAndColumn) {
+  const std::string path = kConfigDir + "/syntax_error.textproto";
+  absl::StatusOr<HostConfig> config = LoadHostConfig(path);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(), path + ":5:25: Expected integer, got: abc");
+}
+
+TEST(ConfigLoaderTest, UnknownFieldNamesFileLineAndColumn) {
+  const std::string path = kConfigDir + "/unknown_field.textproto";
+  absl::StatusOr<HostConfig> config = LoadHostConfig(path);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  // Protobuf places the error just after the field name, at the ':'.
+  EXPECT_EQ(config.status().message(),
+            path + ":4:15: Message type \"fnhost.config.Function\" has no field named "
+                   "\"max_instance\".");
+}
+
+struct BadInput {
+  const char* test_name;
+  const char* text;
+  absl::StatusCode code;
+  const char* message;  // the whole expected message after "bad.textproto: "
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(BadConfigTest, IsRejectedNamingFileAndFunction) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(GetParam().text, "bad.textproto");
+  EXPECT_EQ(config.status().code(), GetParam().code);
+  EXPECT_EQ(config.status().message(), std::string("bad.textproto: ") + GetParam().message);
+}
+
+constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
+
+INSTANTIATE_TEST_SUITE_P(
+    Semantic, BadConfigTest,
+    ::testing::Values(
+        BadInput{"DuplicateName",
+                 R"pb(function { name: "a" module_path: "a.so" }
+                      function { name: "b" module_path: "b.so" }
+                      function { name: "a" module_path: "c.so" })pb",
+                 kInvalid, "function \"a\": duplicate name (first used by function #1)"},
+        BadInput{"EmptyName", R"pb(function { module_path: "a.so" })pb", kInvalid,
+                 "function #1: name is empty"},
+        BadInput{"EmptyModulePath",
+                 R"pb(function { name: "a" module_path: "a.so" }
+                      function { name: "b" })pb",
+                 kInvalid, "function \"b\": module_path is empty"},
+        BadInput{"MinAboveMax",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { min_instances: 3 max_instances: 2 }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": pool.min_instances (3) is greater than pool.max_instances (2)"},
+        BadInput{"MinAboveDefaultMax",
+                 R"pb(function { name: "a" module_path: "a.so" pool { min_instances: 9 } })pb",
+                 kInvalid,
+                 "function \"a\": pool.min_instances (9) is greater than pool.max_instances (8)"},
+        BadInput{"NegativeMinInstances",
+                 R"pb(function { name: "a" module_path: "a.so" pool { min_instances: -1 } })pb",
+                 kInvalid, "function \"a\": pool.min_instances is negative (-1)"},
+        BadInput{"NegativeMaxInstances",
+                 R"pb(function { name: "a" module_path: "a.so" pool { max_instances: -2 } })pb",
+                 kInvalid, "function \"a\": pool.max_instances is negative (-2)"},
+        BadInput{"NegativeConcurrency",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { max_concurrency_per_instance: -1 }
+                      })pb",
+                 kInvalid, "function \"a\": pool.max_concurrency_per_instance is negative (-1)"},
+        BadInput{"NegativeQueue",
+                 R"pb(function { name: "a" module_path: "a.so" pool { max_queue: -5 } })pb",
+                 kInvalid, "function \"a\": pool.max_queue is negative (-5)"},
+        BadInput{"NegativeTimeout",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { default_timeout_ms: -1 }
+                      })pb",
+                 kInvalid, "function \"a\": pool.default_timeout_ms is negative (-1)"},
+        BadInput{"NegativeIdleTimeout",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { idle_timeout_s: -60 } }
+                      })pb",
+                 kInvalid, "function \"a\": pool.keep_alive.idle_timeout_s is negative (-60)"},
+        BadInput{"NegativeScheduledInstances",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { scheduled_instances: -1 } }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": pool.keep_alive.scheduled_instances is negative (-1)"},
+        BadInput{"NegativeWarmEvery",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { warm_every_s: -1 } }
+                      })pb",
+                 kInvalid, "function \"a\": pool.keep_alive.warm_every_s is negative (-1)"},
+        BadInput{"ProcessIsolation",
+                 R"pb(function { name: "a" module_path: "a.so" isolation: PROCESS })pb",
+                 absl::StatusCode::kUnimplemented,
+                 "function \"a\": isolation PROCESS is not available yet"},
+        BadInput{"UnknownIsolationNumber",
+                 R"pb(function { name: "a" module_path: "a.so" isolation: 7 })pb", kInvalid,
+                 "function \"a\": isolation 7 is unknown"},
+        BadInput{"UnknownKeepAliveKind",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { kind: 9 } }
+                      })pb",
+                 kInvalid, "function \"a\": pool.keep_alive.kind 9 is unknown"},
+        BadInput{"ShortSha256",
+                 R"pb(function { name: "a" module_path: "a.so" sha256: "abc123" })pb", kInvalid,
+                 "function \"a\": sha256 \"abc123\" is not 64 hexadecimal digits"},
+        BadInput{"NonHexSha256",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        sha256: "g86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                      })pb",
+                 kInvalid,
+                 "function \"a\": sha256 "
+                 "\"g86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\" is not 64 "
+                 "hexadecimal digits"}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.test_name; });
+
+// Each bad "HH:MM" pair, as begin and end of a daily window.
+class BadDailyWindowTest
+    : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(BadDailyWindowTest, IsRejectedNamingTheFunction) {
+  const auto& [begin, end] = GetParam();
+  const std::string text = std::string(R"pb(function {
+                                             name: "w"
+                                             module_path: "w.so"
+                                             pool {
+                                               keep_alive {
+                                                 daily_window { begin: ")pb") +
+                           begin + "\" end: \"" + end + "\" } } } }";
+  absl::StatusOr<HostConfig> config = ParseHostConfig(text, "bad.textproto");
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()),
+              StartsWith("bad.textproto: function \"w\": pool.keep_alive.daily_window \""));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Times, BadDailyWindowTest,
+    ::testing::Values(std::make_pair("8:30", "09:00"), std::make_pair("08:30", "9:00"),
+                      std::make_pair("08:60", "09:00"), std::make_pair("24:00", "24:00"),
+                      std::make_pair("00:00", "24:01"), std::make_pair("25:00", "26:00"),
+                      std::make_pair("ab:cd", "09:00"), std::make_pair("08-30", "09:00"),
+                      std::make_pair("", "09:00"), std::make_pair("08:30", ""),
+                      std::make_pair("08:30 ", "09:00"), std::make_pair("10:00", "10:00")));
+
+}  // namespace
+}  // namespace fnhost

@@ -1,0 +1,31 @@
+// A hostile module for the isolation tests: request "close" closes the worker's channel to the
+// host (found by probing its descriptors) and replies normally; any other request is echoed.
+#include <unistd.h>
+
+#include "find_channel.h"
+#include "fnhost/module.h"
+
+namespace {
+
+class State {
+ public:
+  static fnhost::sdk::Status Create(const fnhost::sdk::InitContext&,
+                                    std::unique_ptr<State>* state) {
+    *state = std::make_unique<State>();
+    return fnhost::sdk::Status::Ok();
+  }
+};
+
+class Instance {
+ public:
+  explicit Instance(const State&) {}
+  fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response) {
+    if (request == "close") ::close(FindChannelFd());
+    response.Write(request);
+    return fnhost::sdk::Status::Ok();
+  }
+};
+
+}  // namespace
+
+FNHOST_MODULE(State, Instance, "close_ipc", "1.0.0")

@@ -1,0 +1,28 @@
+// A module whose every call fails with INVALID_ARGUMENT "bad request: <request>" and writes no
+// response.
+#include <string>
+
+#include "fnhost/module.h"
+
+namespace {
+
+class State {
+ public:
+  static fnhost::sdk::Status Create(const fnhost::sdk::InitContext&,
+                                    std::unique_ptr<State>* state) {
+    *state = std::make_unique<State>();
+    return fnhost::sdk::Status::Ok();
+  }
+};
+
+class Instance {
+ public:
+  explicit Instance(const State&) {}
+  fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response&) {
+    return fnhost::sdk::InvalidArgumentError("bad request: " + std::string(request));
+  }
+};
+
+}  // namespace
+
+FNHOST_MODULE(State, Instance, "returns_error", "1.0.0")

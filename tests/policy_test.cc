@@ -1,0 +1,489 @@
+// Tests of the keep-alive policies (fixed, scheduled, hybrid), the policy spec syntax, and the
+// decisions KeepAliveController derives from them. All times are passed in: no clock, no sleep.
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/policy/fixed_policy.h"
+#include "src/policy/hybrid_policy.h"
+#include "src/policy/keep_alive_controller.h"
+#include "src/policy/keep_alive_policy.h"
+#include "src/policy/scheduled_policy.h"
+
+namespace fnhost {
+namespace {
+
+using ::testing::HasSubstr;
+using Mode = HybridPolicy::Mode;
+
+// Monday 2024-01-01 00:00 UTC: wall and monotonic time alike in these tests.
+const absl::Time kT0 = absl::FromCivil(absl::CivilSecond(2024, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+
+absl::Time At(absl::Duration offset) { return kT0 + offset; }
+
+KeepAliveOptions Parse(std::string_view spec) {
+  absl::StatusOr<KeepAliveOptions> options = ParsePolicySpec(spec);
+  EXPECT_TRUE(options.ok()) << options.status();
+  return options.ok() ? *options : KeepAliveOptions{};
+}
+
+// ---- Spec syntax ----------------------------------------------------------------------------
+
+TEST(ParsePolicySpecTest, Fixed) {
+  KeepAliveOptions options = Parse("fixed:10m");
+  EXPECT_EQ(options.kind, KeepAliveOptions::Kind::kFixed);
+  EXPECT_EQ(options.idle_timeout, absl::Minutes(10));
+  EXPECT_TRUE(options.unload_when_idle);
+  EXPECT_EQ(Parse("fixed:0").idle_timeout, absl::ZeroDuration());
+  EXPECT_EQ(Parse("fixed:1h30m").idle_timeout, absl::Minutes(90));
+  EXPECT_FALSE(Parse("fixed:5m,keep-loaded").unload_when_idle);
+}
+
+TEST(ParsePolicySpecTest, HybridAndScheduled) {
+  EXPECT_EQ(Parse("hybrid").kind, KeepAliveOptions::Kind::kHybrid);
+  KeepAliveOptions options =
+      Parse("scheduled:5m,window=08:00-18:30,window=22:00-06:00,instances=3,every=15m");
+  EXPECT_EQ(options.kind, KeepAliveOptions::Kind::kScheduled);
+  EXPECT_EQ(options.idle_timeout, absl::Minutes(5));
+  ASSERT_EQ(options.daily_windows.size(), 2u);
+  EXPECT_EQ(options.daily_windows[0].begin_minute, 8 * 60);
+  EXPECT_EQ(options.daily_windows[0].end_minute, 18 * 60 + 30);
+  EXPECT_EQ(options.daily_windows[1].begin_minute, 22 * 60);
+  EXPECT_EQ(options.daily_windows[1].end_minute, 6 * 60);
+  EXPECT_EQ(options.scheduled_instances, 3);
+  EXPECT_EQ(options.warm_every, absl::Minutes(15));
+  EXPECT_EQ(Parse("scheduled:1m,window=20:00-24:00").daily_windows[0].end_minute, 24 * 60);
+}
+
+TEST(ParsePolicySpecTest, FormatRoundTrips) {
+  for (const char* spec : {"fixed:10m", "fixed:0", "fixed:1h30m,keep-loaded", "hybrid",
+                           "hybrid,keep-loaded",
+                           "scheduled:5m,window=08:00-18:30,window=22:00-06:00,instances=3,"
+                           "every=15m"}) {
+    EXPECT_EQ(FormatPolicySpec(Parse(spec)), spec);
+  }
+  EXPECT_EQ(MakeKeepAlivePolicy(Parse("fixed:20m"))->Describe(), "fixed:20m");
+  EXPECT_EQ(MakeKeepAlivePolicy(Parse("scheduled:1m,window=01:00-02:00"))->Describe(),
+            "scheduled:1m,window=01:00-02:00");
+}
+
+TEST(ParsePolicySpecTest, RejectsBadSpecsNamingTheCause) {
+  const struct {
+    const char* spec;
+    const char* cause;
+  } cases[] = {
+      {"", "kind is not one of"},
+      {"lru", "kind is not one of"},
+      {"hybrid:5m", "kind is not one of"},
+      {"fixed", "needs a non-negative idle timeout"},
+      {"fixed:", "needs a non-negative idle timeout"},
+      {"fixed:-1m", "needs a non-negative idle timeout"},
+      {"fixed:ten", "needs a non-negative idle timeout"},
+      {"fixed:10m,window=08:00-09:00", "for scheduled policies"},
+      {"hybrid,every=5m", "for scheduled policies"},
+      {"scheduled:5m,colour=red", "unknown option \"colour=red\""},
+      {"scheduled:5m,keep-loaded=yes", "unknown option"},
+      {"scheduled:5m,window=08:00", "window \"08:00\""},
+      {"scheduled:5m,window=25:00-26:00", "is not HH:MM-HH:MM"},
+      {"scheduled:5m,window=08:00-08:00", "two different times"},
+      {"scheduled:5m,window=24:00-01:00", "is not HH:MM-HH:MM"},
+      {"scheduled:5m,instances=0", "instances \"0\" is not a positive integer"},
+      {"scheduled:5m,instances=x", "is not a positive integer"},
+      {"scheduled:5m,every=inf", "every \"inf\" is not a finite duration"},
+      {"scheduled:5m,every=-5m", "is not a finite duration"},
+  };
+  for (const auto& c : cases) {
+    absl::StatusOr<KeepAliveOptions> options = ParsePolicySpec(c.spec);
+    ASSERT_FALSE(options.ok()) << c.spec;
+    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(options.status().message(), HasSubstr("ParsePolicySpec"));
+    EXPECT_THAT(options.status().message(), HasSubstr(c.cause)) << c.spec;
+  }
+}
+
+// ---- Fixed and scheduled --------------------------------------------------------------------
+
+TEST(FixedPolicyTest, KeepsForTheTimeoutAfterTheIdleStart) {
+  FixedPolicy policy(Parse("fixed:10m"));
+  policy.OnArrival(At(absl::Minutes(1)));
+  policy.OnIdle(At(absl::Minutes(2)));
+  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
+  EXPECT_EQ(window.keep_until, At(absl::Minutes(12)));
+  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Minutes(10));
+  EXPECT_TRUE(policy.UnloadWhenEmpty());
+  EXPECT_FALSE(FixedPolicy(Parse("fixed:10m,keep-loaded")).UnloadWhenEmpty());
+}
+
+TEST(ScheduledPolicyTest, MinimumInsideDailyWindows) {
+  ScheduledPolicy policy(Parse("scheduled:5m,window=08:00-09:30,window=22:00-02:00,instances=2"),
+                         absl::UTCTimeZone());
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(7) + absl::Minutes(59))), 0);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(8))), 2);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(9) + absl::Minutes(29))), 2);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(9) + absl::Minutes(30))), 0);
+  // The window wrapping past midnight covers both ends of the day.
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(1))), 2);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(2))), 0);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(23))), 2);
+  EXPECT_EQ(policy.NextScheduleChange(At(absl::Hours(3))), At(absl::Hours(8)));
+  EXPECT_EQ(policy.NextScheduleChange(At(absl::Hours(8))), At(absl::Hours(9) + absl::Minutes(30)));
+  EXPECT_EQ(policy.NextScheduleChange(At(absl::Hours(23))), At(absl::Hours(26)));
+  // The fixed part is unchanged.
+  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Minutes(5));
+}
+
+TEST(ScheduledPolicyTest, WindowsFollowTheTimeZone) {
+  absl::TimeZone zone;
+  ASSERT_TRUE(absl::LoadTimeZone("Etc/GMT-2", &zone));  // UTC+2, no daylight saving
+  ScheduledPolicy policy(Parse("scheduled:5m,window=08:00-09:00"), zone);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(6))), 1);
+  EXPECT_EQ(policy.ScheduledMinimum(At(absl::Hours(8))), 0);
+}
+
+TEST(ScheduledPolicyTest, NoWindowsNoChange) {
+  ScheduledPolicy policy(Parse("scheduled:5m,every=10m"), absl::UTCTimeZone());
+  EXPECT_EQ(policy.ScheduledMinimum(kT0), 0);
+  EXPECT_EQ(policy.NextScheduleChange(kT0), absl::InfiniteFuture());
+  EXPECT_EQ(policy.WarmEvery(), absl::Minutes(10));
+}
+
+// ---- Hybrid ---------------------------------------------------------------------------------
+
+// Feeds calls separated by `idle_times` (each call takes one second); returns the end of the
+// last call, where the policy is idle.
+absl::Time Feed(HybridPolicy& policy, absl::Time start,
+               const std::vector<absl::Duration>& idle_times) {
+  absl::Time t = start;
+  auto call = [&] {
+    policy.OnArrival(t);
+    t += absl::Seconds(1);
+    policy.OnCallEnd(t);
+    policy.OnIdle(t);
+  };
+  call();
+  for (absl::Duration idle : idle_times) {
+    t += idle;
+    call();
+  }
+  return t;
+}
+
+TEST(HybridPolicyTest, WithoutDataKeepsTheWholeRange) {
+  HybridPolicy policy(KeepAliveOptions{});
+  const absl::Time end = Feed(policy, kT0, {});
+  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kRange);
+  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
+  EXPECT_EQ(window.keep_until, end + absl::Hours(4));
+  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Hours(4));
+  EXPECT_THAT(policy.Describe(), HasSubstr("range"));
+}
+
+TEST(HybridPolicyTest, PercentileBins) {
+  HybridPolicy policy(KeepAliveOptions{});
+  std::vector<absl::Duration> idle_times;
+  for (int i = 0; i < 5; ++i) idle_times.push_back(absl::Seconds(150));  // bin 2
+  for (int i = 0; i < 94; ++i) idle_times.push_back(absl::Seconds(630));  // bin 10
+  idle_times.push_back(absl::Minutes(200));  // bin 200
+  Feed(policy, kT0, idle_times);
+  EXPECT_EQ(policy.in_bound_idle_times(), 100);
+  EXPECT_EQ(policy.bin_count(2), 5);
+  EXPECT_EQ(policy.bin_count(10), 94);
+  EXPECT_EQ(policy.PercentileBin(5), 2);     // 5 of 100 reached in bin 2
+  EXPECT_EQ(policy.PercentileBin(6), 10);
+  EXPECT_EQ(policy.PercentileBin(99), 10);   // 99 of 100 reached in bin 10
+  EXPECT_EQ(policy.PercentileBin(100), 200);
+}
+
+TEST(HybridPolicyTest, HistogramWindowUnloadsAndPrewarms) {
+  HybridPolicy policy(KeepAliveOptions{});
+  // Idle times of 10 to 12 minutes: bins 10, 11, 12.
+  std::vector<absl::Duration> idle_times;
+  for (int i = 0; i < 30; ++i) idle_times.push_back(absl::Minutes(10 + i % 3) + absl::Seconds(5));
+  const absl::Time end = Feed(policy, kT0, idle_times);
+  HybridPolicy::Plan plan = policy.CurrentPlan();
+  ASSERT_EQ(plan.mode, Mode::kHistogram);
+  EXPECT_GE(policy.BinCountCv(), 2.0);
+  // head = 10 min (lower edge of bin 10), tail = 13 min (upper edge of bin 12).
+  const absl::Duration head = absl::Minutes(10) * (1 - HybridPolicy::kHistogramMargin);
+  const absl::Duration tail = absl::Minutes(13) * (1 + HybridPolicy::kHistogramMargin);
+  EXPECT_EQ(plan.prewarm_after, head);
+  EXPECT_EQ(plan.keep_until_after, tail);
+  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  EXPECT_EQ(window.prewarm_at, end + head);
+  EXPECT_EQ(window.keep_until, end + tail);
+  EXPECT_EQ(policy.InstanceKeepAlive(), absl::ZeroDuration());
+  EXPECT_THAT(policy.Describe(), HasSubstr("histogram: prewarm 9m"));
+}
+
+TEST(HybridPolicyTest, HeadInBinZeroStaysLoaded) {
+  HybridPolicy policy(KeepAliveOptions{});
+  const absl::Time end = Feed(policy, kT0, std::vector<absl::Duration>(20, absl::Seconds(20)));
+  ASSERT_EQ(policy.CurrentPlan().mode, Mode::kHistogram);
+  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
+  const absl::Duration tail = absl::Minutes(1) * (1 + HybridPolicy::kHistogramMargin);
+  EXPECT_EQ(window.keep_until, end + tail);
+  EXPECT_EQ(policy.InstanceKeepAlive(), tail);
+}
+
+TEST(HybridPolicyTest, EachInstanceLevelHasItsOwnIdleTimes) {
+  HybridPolicy policy(KeepAliveOptions{});
+  policy.OnArrival(kT0);  // first calls: nothing idle before them
+  policy.OnArrival(At(absl::Seconds(1)));
+  policy.OnCallEnd(At(absl::Seconds(10)));  // the second instance is idle from 10 s
+  policy.OnArrival(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
+  EXPECT_EQ(policy.bin_count(1), 1);
+  policy.OnCallEnd(At(absl::Seconds(80)));  // second instance idle from 80 s
+  policy.OnCallEnd(At(absl::Seconds(90)));  // first instance idle from 90 s
+  policy.OnIdle(At(absl::Seconds(90)));
+  policy.OnArrival(At(absl::Seconds(90) + absl::Minutes(5)));   // the first: 5 minutes
+  policy.OnArrival(At(absl::Seconds(80) + absl::Minutes(30)));  // the second: 30 minutes
+  EXPECT_EQ(policy.in_bound_idle_times(), 3);
+  EXPECT_EQ(policy.bin_count(5), 1);
+  EXPECT_EQ(policy.bin_count(30), 1);
+}
+
+TEST(HybridPolicyTest, LearnsFunctionIdleTimesWithoutCallEnds) {
+  // An owner that reports only when the function goes busy and idle (and maybe every arrival).
+  HybridPolicy policy(KeepAliveOptions{});
+  policy.OnArrival(kT0);
+  policy.OnArrival(At(absl::Seconds(1)));
+  policy.OnIdle(At(absl::Minutes(1)));
+  policy.OnArrival(At(absl::Minutes(4)));
+  policy.OnIdle(At(absl::Minutes(5)));
+  policy.OnArrival(At(absl::Minutes(12)));
+  EXPECT_EQ(policy.in_bound_idle_times(), 2);
+  EXPECT_EQ(policy.bin_count(3), 1);
+  EXPECT_EQ(policy.bin_count(7), 1);
+}
+
+TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {
+  // n idle times spread one per bin over k bins: cv = sqrt(240 / k - 1).
+  HybridPolicy spread60(KeepAliveOptions{});
+  std::vector<absl::Duration> idle_times;
+  for (int bin = 0; bin < 60; ++bin) idle_times.push_back(absl::Minutes(bin) + absl::Seconds(30));
+  Feed(spread60, kT0, idle_times);
+  EXPECT_NEAR(spread60.BinCountCv(), std::sqrt(3.0), 1e-9);
+  EXPECT_EQ(spread60.CurrentPlan().mode, Mode::kRange);
+
+  HybridPolicy spread40(KeepAliveOptions{});
+  idle_times.resize(40);
+  Feed(spread40, kT0, idle_times);
+  EXPECT_NEAR(spread40.BinCountCv(), std::sqrt(5.0), 1e-9);
+  EXPECT_EQ(spread40.CurrentPlan().mode, Mode::kHistogram);
+}
+
+TEST(HybridPolicyTest, TooFewIdleTimesKeepTheRange) {
+  HybridPolicy policy(KeepAliveOptions{});
+  absl::Time end = Feed(policy, kT0, std::vector<absl::Duration>(4, absl::Minutes(30)));
+  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kRange);
+  policy.OnArrival(end + absl::Minutes(30));
+  policy.OnIdle(end + absl::Minutes(31));
+  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kHistogram);
+}
+
+TEST(HybridPolicyTest, OutOfBoundIdleTimesArePredicted) {
+  HybridPolicy policy(KeepAliveOptions{});
+  absl::Time end = Feed(policy, kT0, {absl::Hours(24)});
+  EXPECT_EQ(policy.out_of_bound_idle_times(), 1);
+  ASSERT_EQ(policy.CurrentPlan().mode, Mode::kPredicted);
+  EXPECT_EQ(policy.PredictedIdleTime(), absl::Hours(24));
+  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  EXPECT_EQ(window.prewarm_at, end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin));
+  EXPECT_EQ(window.keep_until, end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin));
+  EXPECT_EQ(policy.InstanceKeepAlive(), absl::ZeroDuration());
+
+  // Exponential smoothing with weight 0.5: (20h + 24h) / 2.
+  end = Feed(policy, end + absl::Hours(20), {});
+  EXPECT_EQ(policy.PredictedIdleTime(), absl::Hours(22));
+  // Two in-bound idle times against two OOB ones: OOB are half, still predicted.
+  end = Feed(policy, end + absl::Minutes(3), {absl::Minutes(3)});
+  EXPECT_EQ(policy.in_bound_idle_times(), 2);
+  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kPredicted);
+  EXPECT_THAT(policy.Describe(), HasSubstr("predicted 22h"));
+  // A third in-bound one: OOB idle times are no longer at least half.
+  Feed(policy, end + absl::Minutes(3), {});
+  EXPECT_NE(policy.CurrentPlan().mode, Mode::kPredicted);
+}
+
+// ---- Controller -----------------------------------------------------------------------------
+
+KeepAliveController Controller(std::string_view spec) {
+  return KeepAliveController(MakeKeepAlivePolicy(Parse(spec), absl::UTCTimeZone()));
+}
+
+constexpr int kMax = 100;
+
+TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
+  KeepAliveController controller = Controller("fixed:10m");
+  controller.OnArrival(kT0);
+  controller.OnArrival(kT0);
+  controller.OnIdle(At(absl::Minutes(5)));
+  const std::vector<absl::Time> idle = {At(absl::Minutes(1)), At(absl::Minutes(5))};
+  KeepAliveController::Decision d =
+      controller.Decide(At(absl::Minutes(11)), At(absl::Minutes(11)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_FALSE(d.unload);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, At(absl::Minutes(15)));
+  d = controller.Decide(At(absl::Minutes(15)), At(absl::Minutes(15)), {idle[1]}, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_TRUE(d.unload);
+  EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
+}
+
+TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
+  KeepAliveController controller = Controller("fixed:1m");
+  controller.OnIdle(kT0);
+  const std::vector<absl::Time> idle(3, kT0);
+  KeepAliveController::Decision d =
+      controller.Decide(At(absl::Hours(1)), At(absl::Hours(1)), idle, 0, true, 2, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_FALSE(d.unload);
+  // Below the floor, the missing instances are prewarmed (up to max_instances).
+  d = controller.Decide(At(absl::Hours(1)), At(absl::Hours(1)), {}, 0, false, 2, kMax);
+  EXPECT_EQ(d.prewarm, 2);
+  EXPECT_FALSE(d.unload);
+  d = controller.Decide(At(absl::Hours(1)), At(absl::Hours(1)), {}, 0, false, 5, 3);
+  EXPECT_EQ(d.prewarm, 3);
+}
+
+TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
+  KeepAliveController controller = Controller("fixed:0");
+  controller.OnArrival(kT0);
+  controller.OnArrival(kT0);
+  // One call ended, one still runs: evict its instance at once, but stay loaded.
+  KeepAliveController::Decision d =
+      controller.Decide(At(absl::Seconds(1)), At(absl::Seconds(1)), {At(absl::Seconds(1))}, 1,
+                        true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_FALSE(d.unload);
+  controller.OnIdle(At(absl::Seconds(2)));
+  d = controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), {At(absl::Seconds(2))}, 0,
+                        true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_TRUE(d.unload);
+  // Nothing to unload when not loaded.
+  d = controller.Decide(At(absl::Seconds(3)), At(absl::Seconds(3)), {}, 0, false, 0, kMax);
+  EXPECT_FALSE(d.unload);
+
+  KeepAliveController keep_loaded = Controller("fixed:0,keep-loaded");
+  keep_loaded.OnIdle(kT0);
+  d = keep_loaded.Decide(kT0, kT0, {kT0}, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_FALSE(d.unload);
+}
+
+TEST(KeepAliveControllerTest, HybridPrewarmsAtTheWindow) {
+  auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
+  HybridPolicy* hybrid = policy.get();
+  KeepAliveController controller(std::move(policy));
+  // Two calls a day apart: one OOB idle time of 24 hours.
+  controller.OnArrival(kT0);
+  controller.OnIdle(At(absl::Seconds(1)));
+  controller.OnArrival(At(absl::Hours(24) + absl::Seconds(1)));
+  const absl::Time end = At(absl::Hours(24) + absl::Seconds(2));
+  controller.OnIdle(end);
+  ASSERT_EQ(hybrid->CurrentPlan().mode, Mode::kPredicted);
+  const absl::Time prewarm_at = end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin);
+  const absl::Time keep_until = end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin);
+
+  // At the end of the call: unload, and come back at the prewarm time.
+  KeepAliveController::Decision d = controller.Decide(end, end, {end}, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_TRUE(d.unload);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, prewarm_at);
+  // Before the window: nothing.
+  d = controller.Decide(prewarm_at - absl::Seconds(1), prewarm_at - absl::Seconds(1), {}, 0,
+                        false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_FALSE(d.unload);
+  EXPECT_EQ(d.next_decision, prewarm_at);
+  // At the window: one instance, kept until the window closes.
+  d = controller.Decide(prewarm_at, prewarm_at, {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 1);
+  EXPECT_EQ(d.next_decision, keep_until);
+  d = controller.Decide(prewarm_at + absl::Hours(1), prewarm_at + absl::Hours(1), {prewarm_at},
+                        0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 0);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, keep_until);
+  // The window closes without a call: evict and unload, and wait for the next call.
+  d = controller.Decide(keep_until, keep_until, {prewarm_at}, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_TRUE(d.unload);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
+}
+
+TEST(KeepAliveControllerTest, ScheduledFloorFollowsTheWindows) {
+  KeepAliveController controller = Controller("scheduled:1m,window=08:00-09:00,instances=2");
+  KeepAliveController::Decision d =
+      controller.Decide(At(absl::Hours(7)), At(absl::Hours(7)), {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, At(absl::Hours(8)));
+  d = controller.Decide(At(absl::Hours(8)), At(absl::Hours(8)), {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 2);
+  EXPECT_EQ(d.next_decision, At(absl::Hours(8) + absl::Minutes(1)));  // their expiry
+  const std::vector<absl::Time> idle(2, At(absl::Hours(8)));
+  d = controller.Decide(At(absl::Hours(8) + absl::Minutes(30)),
+                        At(absl::Hours(8) + absl::Minutes(30)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 0);
+  EXPECT_EQ(d.next_decision, At(absl::Hours(9)));
+  d = controller.Decide(At(absl::Hours(9)), At(absl::Hours(9)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 2);
+  EXPECT_TRUE(d.unload);
+}
+
+TEST(KeepAliveControllerTest, ScheduleIsReadOnTheWallClock) {
+  // Monotonic time far from the wall clock: the floor and the next decision follow the wall.
+  KeepAliveController controller = Controller("scheduled:1m,window=08:00-09:00");
+  const absl::Time now = absl::UnixEpoch() + absl::Hours(5);
+  KeepAliveController::Decision d =
+      controller.Decide(now, At(absl::Hours(7)), {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, now + absl::Hours(1));
+}
+
+TEST(KeepAliveControllerTest, WarmerPrewarmsOnlyWhenNothingIsWarm) {
+  KeepAliveController controller = Controller("scheduled:2m,every=10m");
+  // The first decision only sets the reference point, even at a multiple of the period.
+  KeepAliveController::Decision d = controller.Decide(kT0, kT0, {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_EQ(d.next_decision, At(absl::Minutes(10)));
+  d = controller.Decide(At(absl::Minutes(10)), At(absl::Minutes(10)), {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 1);
+  EXPECT_EQ(d.next_decision, At(absl::Minutes(12)));  // the new instance's expiry
+  // At the next tick the instance is warm (busy): no prewarm.
+  d = controller.Decide(At(absl::Minutes(20)), At(absl::Minutes(20)), {}, 1, true, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  // A tick missed between two decisions still counts.
+  d = controller.Decide(At(absl::Minutes(31)), At(absl::Minutes(31)), {}, 0, true, 0, kMax);
+  EXPECT_EQ(d.prewarm, 1);
+  EXPECT_FALSE(d.unload);
+  // No tick since the last decision: nothing.
+  d = controller.Decide(At(absl::Minutes(32)), At(absl::Minutes(32)), {}, 0, true, 0, kMax);
+  EXPECT_EQ(d.prewarm, 0);
+  EXPECT_TRUE(d.unload);
+}
+
+TEST(KeepAliveControllerTest, NextDecisionIsAlwaysInTheFuture) {
+  KeepAliveController controller = Controller("fixed:0");
+  controller.OnArrival(kT0);
+  controller.OnIdle(kT0);
+  KeepAliveController::Decision d = controller.Decide(kT0, kT0, {kT0}, 0, true, 1, kMax);
+  EXPECT_EQ(d.evict, 0);  // kept by the floor although expired
+  EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
+}
+
+}  // namespace
+}  // namespace fnhost

@@ -1,0 +1,111 @@
+// Test-only driver of a module through its raw C ABI, without the Host: loads the shared
+// object, then runs state creation, instance creation, invocation and snapshot round trips the
+// way a host would, and records what the module logs. The real loader is src/loader/.
+//
+// Thread-safety: Invoke may run on several threads at once (on the same or different
+// instances); every other method needs exclusive use of the harness.
+
+#ifndef FNHOST_TESTS_SUPPORT_ABI_HARNESS_H_
+#define FNHOST_TESTS_SUPPORT_ABI_HARNESS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fnhost/abi.h"
+
+namespace fnhost::testing {
+
+// What one step of module code returned: its status code, the message it set (if any) and,
+// for Invoke, the response.
+struct AbiResult {
+  int32_t code = FNHOST_STATUS_OK;
+  std::string message;
+  std::string response;
+
+  bool ok() const { return code == FNHOST_STATUS_OK; }
+};
+void PrintTo(const AbiResult& result, std::ostream* os);
+
+// Snapshot sections by name, as a host would store them.
+using Sections = std::map<std::string, std::string>;
+
+struct LogLine {
+  int32_t level;
+  std::string message;
+};
+
+// The names of the symbols the shared object at `path` defines in its dynamic symbol table,
+// as `nm -D --defined-only` lists them. Records a test failure if nm cannot be run.
+std::set<std::string> DefinedDynamicSymbols(const std::string& path);
+
+class AbiHarness {
+ public:
+  // dlopens `path` (RTLD_NOW | RTLD_LOCAL), calls fnhost_module_entry and checks the table's
+  // ABI version. On failure returns nullptr and says why in *error.
+  static std::unique_ptr<AbiHarness> Open(const std::string& path, std::string* error);
+
+  // Destroys the instances, then the state, then dlcloses the module.
+  ~AbiHarness();
+  AbiHarness(const AbiHarness&) = delete;
+  AbiHarness& operator=(const AbiHarness&) = delete;
+
+  const fnhost_module_v1& table() const { return *table_; }
+
+  // Builds the state from `init_config`. The harness holds one state at a time.
+  AbiResult CreateState(std::string_view init_config);
+  // Rebuilds the state from `sections`, each copied into its own 64-byte aligned buffer that
+  // lives as long as the state.
+  AbiResult Restore(const Sections& sections, std::string_view init_config = {});
+  // Runs state_after_restore with the init config of the current state.
+  AbiResult AfterRestore();
+  // Writes the current state's sections into *sections (replacing its contents).
+  AbiResult Snapshot(Sections* sections);
+  // Destroys all instances and the state (also done by the destructor).
+  void DestroyState();
+
+  // Adds an instance bound to the current state; instances are numbered from 0.
+  AbiResult CreateInstance();
+  size_t instance_count() const { return instances_.size(); }
+  // Calls instance `instance` with `request`.
+  AbiResult Invoke(std::string_view request, size_t instance = 0);
+
+  // Everything the module logged so far.
+  std::vector<LogLine> logs() const;
+
+ private:
+  struct AlignedFree {
+    void operator()(void* p) const;
+  };
+  using AlignedBuffer = std::unique_ptr<void, AlignedFree>;
+  struct RestoredSection {
+    AlignedBuffer buffer;
+    size_t size;
+  };
+
+  AbiHarness(void* handle, const fnhost_module_v1* table) : handle_(handle), table_(table) {}
+  fnhost_host_init_context MakeInitContext(fnhost_host_output* error);
+  static void Log(void* host_data, int32_t level, const char* message, size_t size);
+  static int32_t FindSection(void* host_data, const char* name, size_t name_size,
+                             const void** data, size_t* size);
+
+  void* handle_;
+  const fnhost_module_v1* table_;
+  fnhost_module_state* state_ = nullptr;
+  std::string init_config_;
+  std::vector<fnhost_module_instance*> instances_;
+  std::map<std::string, RestoredSection, std::less<>> restored_;
+
+  mutable std::mutex log_mu_;
+  std::vector<LogLine> logs_;
+};
+
+}  // namespace fnhost::testing
+
+#endif  // FNHOST_TESTS_SUPPORT_ABI_HARNESS_H_
