@@ -116,7 +116,9 @@ TEST(FixedPolicyTest, KeepsForTheTimeoutAfterTheIdleStart) {
   KeepAlivePolicy::Window window = policy.CurrentWindow();
   EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
   EXPECT_EQ(window.keep_until, At(absl::Minutes(12)));
-  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Minutes(10));
+  // Every instance level the same: idle_timeout from its own idle start.
+  EXPECT_EQ(policy.InstanceWindow(3, At(absl::Hours(1))).keep_until,
+            At(absl::Hours(1) + absl::Minutes(10)));
   EXPECT_TRUE(policy.UnloadWhenEmpty());
   EXPECT_FALSE(FixedPolicy(Parse("fixed:10m,keep-loaded")).UnloadWhenEmpty());
 }
@@ -136,7 +138,7 @@ TEST(ScheduledPolicyTest, MinimumInsideDailyWindows) {
   EXPECT_EQ(policy.NextScheduleChange(At(absl::Hours(8))), At(absl::Hours(9) + absl::Minutes(30)));
   EXPECT_EQ(policy.NextScheduleChange(At(absl::Hours(23))), At(absl::Hours(26)));
   // The fixed part is unchanged.
-  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Minutes(5));
+  EXPECT_EQ(policy.InstanceWindow(1, kT0).keep_until, kT0 + absl::Minutes(5));
 }
 
 TEST(ScheduledPolicyTest, WindowsFollowTheTimeZone) {
@@ -156,162 +158,122 @@ TEST(ScheduledPolicyTest, NoWindowsNoChange) {
 
 // ---- Hybrid ---------------------------------------------------------------------------------
 
-// Feeds calls separated by `idle_times` (each call takes one second); returns the end of the
-// last call, where the policy is idle.
-absl::Time Feed(HybridPolicy& policy, absl::Time start,
-               const std::vector<absl::Duration>& idle_times) {
-  absl::Time t = start;
-  auto call = [&] {
-    policy.OnArrival(t);
-    t += absl::Seconds(1);
-    policy.OnCallEnd(t);
-    policy.OnIdle(t);
-  };
-  call();
-  for (absl::Duration idle : idle_times) {
-    t += idle;
-    call();
-  }
-  return t;
+// Records `idle_times` at `level`.
+void Record(HybridPolicy& policy, const std::vector<absl::Duration>& idle_times, int level = 1) {
+  for (absl::Duration idle : idle_times) policy.OnInstanceIdleTime(level, idle);
 }
 
 TEST(HybridPolicyTest, WithoutDataKeepsTheWholeRange) {
   HybridPolicy policy(KeepAliveOptions{});
-  const absl::Time end = Feed(policy, kT0, {});
-  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kRange);
+  policy.OnIdle(kT0);
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kRange);
   KeepAlivePolicy::Window window = policy.CurrentWindow();
   EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
-  EXPECT_EQ(window.keep_until, end + absl::Hours(4));
-  EXPECT_EQ(policy.InstanceKeepAlive(), absl::Hours(4));
-  EXPECT_THAT(policy.Describe(), HasSubstr("range"));
+  EXPECT_EQ(window.keep_until, kT0 + absl::Hours(4));
+  EXPECT_EQ(policy.idle_times(1), nullptr);
+  EXPECT_THAT(policy.Describe(), HasSubstr("range: keep 4h"));
 }
 
 TEST(HybridPolicyTest, PercentileBins) {
   HybridPolicy policy(KeepAliveOptions{});
-  std::vector<absl::Duration> idle_times;
-  for (int i = 0; i < 5; ++i) idle_times.push_back(absl::Seconds(150));  // bin 2
-  for (int i = 0; i < 94; ++i) idle_times.push_back(absl::Seconds(630));  // bin 10
-  idle_times.push_back(absl::Minutes(200));  // bin 200
-  Feed(policy, kT0, idle_times);
-  EXPECT_EQ(policy.in_bound_idle_times(), 100);
-  EXPECT_EQ(policy.bin_count(2), 5);
-  EXPECT_EQ(policy.bin_count(10), 94);
-  EXPECT_EQ(policy.PercentileBin(5), 2);     // 5 of 100 reached in bin 2
-  EXPECT_EQ(policy.PercentileBin(6), 10);
-  EXPECT_EQ(policy.PercentileBin(99), 10);   // 99 of 100 reached in bin 10
-  EXPECT_EQ(policy.PercentileBin(100), 200);
+  Record(policy, std::vector<absl::Duration>(5, absl::Seconds(150)));   // bin 2
+  Record(policy, std::vector<absl::Duration>(94, absl::Seconds(630)));  // bin 10
+  Record(policy, {absl::Minutes(200)});                                 // bin 200
+  const HybridPolicy::IdleTimes& times = *policy.idle_times(1);
+  EXPECT_EQ(times.in_bounds(), 100);
+  EXPECT_EQ(times.bin_count(2), 5);
+  EXPECT_EQ(times.bin_count(10), 94);
+  EXPECT_EQ(times.PercentileBin(5), 2);  // 5 of 100 reached in bin 2
+  EXPECT_EQ(times.PercentileBin(6), 10);
+  EXPECT_EQ(times.PercentileBin(99), 10);  // 99 of 100 reached in bin 10
+  EXPECT_EQ(times.PercentileBin(100), 200);
 }
 
 TEST(HybridPolicyTest, HistogramWindowUnloadsAndPrewarms) {
   HybridPolicy policy(KeepAliveOptions{});
   // Idle times of 10 to 12 minutes: bins 10, 11, 12.
-  std::vector<absl::Duration> idle_times;
-  for (int i = 0; i < 30; ++i) idle_times.push_back(absl::Minutes(10 + i % 3) + absl::Seconds(5));
-  const absl::Time end = Feed(policy, kT0, idle_times);
-  HybridPolicy::Plan plan = policy.CurrentPlan();
+  for (int i = 0; i < 30; ++i) Record(policy, {absl::Minutes(10 + i % 3) + absl::Seconds(5)});
+  policy.OnIdle(kT0);
+  HybridPolicy::Plan plan = policy.PlanFor(1);
   ASSERT_EQ(plan.mode, Mode::kHistogram);
-  EXPECT_GE(policy.BinCountCv(), 2.0);
+  EXPECT_GE(policy.idle_times(1)->BinCountCv(), 2.0);
   // head = 10 min (lower edge of bin 10), tail = 13 min (upper edge of bin 12).
   const absl::Duration head = absl::Minutes(10) * (1 - HybridPolicy::kHistogramMargin);
   const absl::Duration tail = absl::Minutes(13) * (1 + HybridPolicy::kHistogramMargin);
   EXPECT_EQ(plan.prewarm_after, head);
   EXPECT_EQ(plan.keep_until_after, tail);
   KeepAlivePolicy::Window window = policy.CurrentWindow();
-  EXPECT_EQ(window.prewarm_at, end + head);
-  EXPECT_EQ(window.keep_until, end + tail);
-  EXPECT_EQ(policy.InstanceKeepAlive(), absl::ZeroDuration());
+  EXPECT_EQ(window.prewarm_at, kT0 + head);
+  EXPECT_EQ(window.keep_until, kT0 + tail);
   EXPECT_THAT(policy.Describe(), HasSubstr("histogram: prewarm 9m"));
 }
 
 TEST(HybridPolicyTest, HeadInBinZeroStaysLoaded) {
   HybridPolicy policy(KeepAliveOptions{});
-  const absl::Time end = Feed(policy, kT0, std::vector<absl::Duration>(20, absl::Seconds(20)));
-  ASSERT_EQ(policy.CurrentPlan().mode, Mode::kHistogram);
-  KeepAlivePolicy::Window window = policy.CurrentWindow();
+  Record(policy, std::vector<absl::Duration>(20, absl::Seconds(20)));
+  ASSERT_EQ(policy.PlanFor(1).mode, Mode::kHistogram);
+  KeepAlivePolicy::Window window = policy.InstanceWindow(1, kT0);
   EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
-  const absl::Duration tail = absl::Minutes(1) * (1 + HybridPolicy::kHistogramMargin);
-  EXPECT_EQ(window.keep_until, end + tail);
-  EXPECT_EQ(policy.InstanceKeepAlive(), tail);
+  EXPECT_EQ(window.keep_until, kT0 + absl::Minutes(1) * (1 + HybridPolicy::kHistogramMargin));
 }
 
-TEST(HybridPolicyTest, EachInstanceLevelHasItsOwnIdleTimes) {
+TEST(HybridPolicyTest, LevelsHaveTheirOwnHistograms) {
   HybridPolicy policy(KeepAliveOptions{});
-  policy.OnArrival(kT0);  // first calls: nothing idle before them
-  policy.OnArrival(At(absl::Seconds(1)));
-  policy.OnCallEnd(At(absl::Seconds(10)));  // the second instance is idle from 10 s
-  policy.OnArrival(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
-  EXPECT_EQ(policy.bin_count(1), 1);
-  policy.OnCallEnd(At(absl::Seconds(80)));  // second instance idle from 80 s
-  policy.OnCallEnd(At(absl::Seconds(90)));  // first instance idle from 90 s
-  policy.OnIdle(At(absl::Seconds(90)));
-  policy.OnArrival(At(absl::Seconds(90) + absl::Minutes(5)));   // the first: 5 minutes
-  policy.OnArrival(At(absl::Seconds(80) + absl::Minutes(30)));  // the second: 30 minutes
-  EXPECT_EQ(policy.in_bound_idle_times(), 3);
-  EXPECT_EQ(policy.bin_count(5), 1);
-  EXPECT_EQ(policy.bin_count(30), 1);
-}
-
-TEST(HybridPolicyTest, LearnsFunctionIdleTimesWithoutCallEnds) {
-  // An owner that reports only when the function goes busy and idle (and maybe every arrival).
-  HybridPolicy policy(KeepAliveOptions{});
-  policy.OnArrival(kT0);
-  policy.OnArrival(At(absl::Seconds(1)));
-  policy.OnIdle(At(absl::Minutes(1)));
-  policy.OnArrival(At(absl::Minutes(4)));
-  policy.OnIdle(At(absl::Minutes(5)));
-  policy.OnArrival(At(absl::Minutes(12)));
-  EXPECT_EQ(policy.in_bound_idle_times(), 2);
-  EXPECT_EQ(policy.bin_count(3), 1);
-  EXPECT_EQ(policy.bin_count(7), 1);
+  Record(policy, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
+  Record(policy, std::vector<absl::Duration>(20, absl::Minutes(30)), 2);
+  EXPECT_EQ(policy.PlanFor(1).keep_until_after, absl::Minutes(1) * 1.1);
+  EXPECT_EQ(policy.PlanFor(2).prewarm_after, absl::Minutes(30) * 0.9);
+  EXPECT_EQ(policy.PlanFor(3).mode, Mode::kRange);  // nothing learnt yet
+  // Levels above kMaxLevels share the last histogram.
+  Record(policy, {absl::Hours(6)}, HybridPolicy::kMaxLevels + 5);
+  EXPECT_EQ(policy.idle_times(HybridPolicy::kMaxLevels)->out_of_bounds(), 1);
+  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 1).mode, Mode::kPredicted);
 }
 
 TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {
   // n idle times spread one per bin over k bins: cv = sqrt(240 / k - 1).
-  HybridPolicy spread60(KeepAliveOptions{});
   std::vector<absl::Duration> idle_times;
   for (int bin = 0; bin < 60; ++bin) idle_times.push_back(absl::Minutes(bin) + absl::Seconds(30));
-  Feed(spread60, kT0, idle_times);
-  EXPECT_NEAR(spread60.BinCountCv(), std::sqrt(3.0), 1e-9);
-  EXPECT_EQ(spread60.CurrentPlan().mode, Mode::kRange);
+  HybridPolicy spread60(KeepAliveOptions{});
+  Record(spread60, idle_times);
+  EXPECT_NEAR(spread60.idle_times(1)->BinCountCv(), std::sqrt(3.0), 1e-9);
+  EXPECT_EQ(spread60.PlanFor(1).mode, Mode::kRange);
 
   HybridPolicy spread40(KeepAliveOptions{});
   idle_times.resize(40);
-  Feed(spread40, kT0, idle_times);
-  EXPECT_NEAR(spread40.BinCountCv(), std::sqrt(5.0), 1e-9);
-  EXPECT_EQ(spread40.CurrentPlan().mode, Mode::kHistogram);
+  Record(spread40, idle_times);
+  EXPECT_NEAR(spread40.idle_times(1)->BinCountCv(), std::sqrt(5.0), 1e-9);
+  EXPECT_EQ(spread40.PlanFor(1).mode, Mode::kHistogram);
 }
 
 TEST(HybridPolicyTest, TooFewIdleTimesKeepTheRange) {
   HybridPolicy policy(KeepAliveOptions{});
-  absl::Time end = Feed(policy, kT0, std::vector<absl::Duration>(4, absl::Minutes(30)));
-  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kRange);
-  policy.OnArrival(end + absl::Minutes(30));
-  policy.OnIdle(end + absl::Minutes(31));
-  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kHistogram);
+  Record(policy, std::vector<absl::Duration>(4, absl::Minutes(30)));
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kRange);
+  Record(policy, {absl::Minutes(30)});
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kHistogram);
 }
 
 TEST(HybridPolicyTest, OutOfBoundIdleTimesArePredicted) {
   HybridPolicy policy(KeepAliveOptions{});
-  absl::Time end = Feed(policy, kT0, {absl::Hours(24)});
-  EXPECT_EQ(policy.out_of_bound_idle_times(), 1);
-  ASSERT_EQ(policy.CurrentPlan().mode, Mode::kPredicted);
-  EXPECT_EQ(policy.PredictedIdleTime(), absl::Hours(24));
+  Record(policy, {absl::Hours(24)});
+  policy.OnIdle(kT0);
+  ASSERT_EQ(policy.PlanFor(1).mode, Mode::kPredicted);
+  EXPECT_EQ(policy.idle_times(1)->predicted(), absl::Hours(24));
   KeepAlivePolicy::Window window = policy.CurrentWindow();
-  EXPECT_EQ(window.prewarm_at, end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin));
-  EXPECT_EQ(window.keep_until, end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin));
-  EXPECT_EQ(policy.InstanceKeepAlive(), absl::ZeroDuration());
+  EXPECT_EQ(window.prewarm_at, kT0 + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin));
+  EXPECT_EQ(window.keep_until, kT0 + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin));
 
   // Exponential smoothing with weight 0.5: (20h + 24h) / 2.
-  end = Feed(policy, end + absl::Hours(20), {});
-  EXPECT_EQ(policy.PredictedIdleTime(), absl::Hours(22));
+  Record(policy, {absl::Hours(20)});
+  EXPECT_EQ(policy.idle_times(1)->predicted(), absl::Hours(22));
   // Two in-bound idle times against two OOB ones: OOB are half, still predicted.
-  end = Feed(policy, end + absl::Minutes(3), {absl::Minutes(3)});
-  EXPECT_EQ(policy.in_bound_idle_times(), 2);
-  EXPECT_EQ(policy.CurrentPlan().mode, Mode::kPredicted);
+  Record(policy, {absl::Minutes(3), absl::Minutes(3)});
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kPredicted);
   EXPECT_THAT(policy.Describe(), HasSubstr("predicted 22h"));
   // A third in-bound one: OOB idle times are no longer at least half.
-  Feed(policy, end + absl::Minutes(3), {});
-  EXPECT_NE(policy.CurrentPlan().mode, Mode::kPredicted);
+  Record(policy, {absl::Minutes(3)});
+  EXPECT_NE(policy.PlanFor(1).mode, Mode::kPredicted);
 }
 
 // ---- Controller -----------------------------------------------------------------------------
@@ -326,6 +288,8 @@ TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
   KeepAliveController controller = Controller("fixed:10m");
   controller.OnArrival(kT0);
   controller.OnArrival(kT0);
+  controller.OnCallEnd(At(absl::Minutes(1)));
+  controller.OnCallEnd(At(absl::Minutes(5)));
   controller.OnIdle(At(absl::Minutes(5)));
   const std::vector<absl::Time> idle = {At(absl::Minutes(1)), At(absl::Minutes(5))};
   KeepAliveController::Decision d =
@@ -360,12 +324,14 @@ TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
   KeepAliveController controller = Controller("fixed:0");
   controller.OnArrival(kT0);
   controller.OnArrival(kT0);
+  controller.OnCallEnd(At(absl::Seconds(1)));
   // One call ended, one still runs: evict its instance at once, but stay loaded.
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Seconds(1)), At(absl::Seconds(1)), {At(absl::Seconds(1))}, 1,
                         true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
+  controller.OnCallEnd(At(absl::Seconds(2)));
   controller.OnIdle(At(absl::Seconds(2)));
   d = controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), {At(absl::Seconds(2))}, 0,
                         true, 0, kMax);
@@ -388,11 +354,13 @@ TEST(KeepAliveControllerTest, HybridPrewarmsAtTheWindow) {
   KeepAliveController controller(std::move(policy));
   // Two calls a day apart: one OOB idle time of 24 hours.
   controller.OnArrival(kT0);
+  controller.OnCallEnd(At(absl::Seconds(1)));
   controller.OnIdle(At(absl::Seconds(1)));
   controller.OnArrival(At(absl::Hours(24) + absl::Seconds(1)));
   const absl::Time end = At(absl::Hours(24) + absl::Seconds(2));
+  controller.OnCallEnd(end);
   controller.OnIdle(end);
-  ASSERT_EQ(hybrid->CurrentPlan().mode, Mode::kPredicted);
+  ASSERT_EQ(hybrid->PlanFor(1).mode, Mode::kPredicted);
   const absl::Time prewarm_at = end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin);
   const absl::Time keep_until = end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin);
 
@@ -433,7 +401,7 @@ TEST(KeepAliveControllerTest, ScheduledFloorFollowsTheWindows) {
   EXPECT_EQ(d.next_decision, At(absl::Hours(8)));
   d = controller.Decide(At(absl::Hours(8)), At(absl::Hours(8)), {}, 0, false, 0, kMax);
   EXPECT_EQ(d.prewarm, 2);
-  EXPECT_EQ(d.next_decision, At(absl::Hours(8) + absl::Minutes(1)));  // their expiry
+  EXPECT_EQ(d.next_decision, At(absl::Hours(9)));  // the floor holds them until then
   const std::vector<absl::Time> idle(2, At(absl::Hours(8)));
   d = controller.Decide(At(absl::Hours(8) + absl::Minutes(30)),
                         At(absl::Hours(8) + absl::Minutes(30)), idle, 0, true, 0, kMax);
@@ -470,10 +438,80 @@ TEST(KeepAliveControllerTest, WarmerPrewarmsOnlyWhenNothingIsWarm) {
   d = controller.Decide(At(absl::Minutes(31)), At(absl::Minutes(31)), {}, 0, true, 0, kMax);
   EXPECT_EQ(d.prewarm, 1);
   EXPECT_FALSE(d.unload);
-  // No tick since the last decision: nothing.
-  d = controller.Decide(At(absl::Minutes(32)), At(absl::Minutes(32)), {}, 0, true, 0, kMax);
+  EXPECT_EQ(d.next_decision, At(absl::Minutes(33)));
+  // No tick since: the instance lives its idle timeout, then goes.
+  const std::vector<absl::Time> idle = {At(absl::Minutes(31))};
+  d = controller.Decide(At(absl::Minutes(32)), At(absl::Minutes(32)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 0);
   EXPECT_EQ(d.prewarm, 0);
+  d = controller.Decide(At(absl::Minutes(33)), At(absl::Minutes(33)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
   EXPECT_TRUE(d.unload);
+}
+
+TEST(KeepAliveControllerTest, TracksInstanceLevels) {
+  auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
+  HybridPolicy* hybrid = policy.get();
+  KeepAliveController controller(std::move(policy));
+  controller.OnArrival(kT0);  // first calls: nothing idle before them
+  controller.OnArrival(At(absl::Seconds(1)));
+  controller.OnCallEnd(At(absl::Seconds(10)));  // level 2 idle from 10 s
+  controller.OnArrival(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
+  ASSERT_NE(hybrid->idle_times(2), nullptr);
+  EXPECT_EQ(hybrid->idle_times(2)->bin_count(1), 1);
+  controller.OnCallEnd(At(absl::Seconds(80)));  // level 2 idle from 80 s
+  controller.OnCallEnd(At(absl::Seconds(90)));  // level 1 idle from 90 s
+  controller.OnIdle(At(absl::Seconds(90)));
+  controller.OnArrival(At(absl::Seconds(90) + absl::Minutes(5)));   // level 1: 5 minutes
+  controller.OnArrival(At(absl::Seconds(80) + absl::Minutes(30)));  // level 2: 30 minutes
+  EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 1);
+  EXPECT_EQ(hybrid->idle_times(1)->bin_count(5), 1);
+  EXPECT_EQ(hybrid->idle_times(2)->in_bounds(), 2);
+  EXPECT_EQ(hybrid->idle_times(2)->bin_count(30), 1);
+}
+
+TEST(KeepAliveControllerTest, LearnsFunctionIdleTimesWithoutCallEnds) {
+  // An owner that reports only when the function goes busy and idle.
+  auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
+  HybridPolicy* hybrid = policy.get();
+  KeepAliveController controller(std::move(policy));
+  controller.OnArrival(kT0);
+  controller.OnIdle(At(absl::Minutes(1)));
+  controller.OnArrival(At(absl::Minutes(4)));
+  controller.OnIdle(At(absl::Minutes(5)));
+  controller.OnArrival(At(absl::Minutes(12)));
+  EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 2);
+  EXPECT_EQ(hybrid->idle_times(1)->bin_count(3), 1);
+  EXPECT_EQ(hybrid->idle_times(1)->bin_count(7), 1);
+}
+
+TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
+  // Level 1 is busy often (idle times of seconds); level 2 every 30 minutes.
+  auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
+  HybridPolicy* hybrid = policy.get();
+  KeepAliveController controller(std::move(policy));
+  Record(*hybrid, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
+  Record(*hybrid, std::vector<absl::Duration>(20, absl::Minutes(30) + absl::Seconds(10)), 2);
+  controller.OnArrival(kT0);
+  controller.OnArrival(kT0);
+  controller.OnCallEnd(At(absl::Seconds(1)));  // level 2 idle
+  controller.OnCallEnd(At(absl::Seconds(2)));  // level 1 idle
+  controller.OnIdle(At(absl::Seconds(2)));
+  const std::vector<absl::Time> idle = {At(absl::Seconds(1)), At(absl::Seconds(2))};
+  // Level 2 unloads after the call and comes back at 27 minutes; level 1 stays 66 s.
+  KeepAliveController::Decision d =
+      controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_FALSE(d.unload);
+  EXPECT_EQ(d.next_decision, At(absl::Seconds(68)));
+  d = controller.Decide(At(absl::Seconds(68)), At(absl::Seconds(68)), {idle[1]}, 0, true, 0,
+                        kMax);
+  EXPECT_EQ(d.evict, 1);
+  EXPECT_TRUE(d.unload);
+  const absl::Time level2_prewarm = At(absl::Seconds(1)) + absl::Minutes(30) * 0.9;
+  EXPECT_EQ(d.next_decision, level2_prewarm);
+  d = controller.Decide(level2_prewarm, level2_prewarm, {}, 0, false, 0, kMax);
+  EXPECT_EQ(d.prewarm, 1);
 }
 
 TEST(KeepAliveControllerTest, NextDecisionIsAlwaysInTheFuture) {

@@ -1,5 +1,6 @@
 #include "src/isolation/process_spawner.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@ absl::StatusOr<pid_t> Spawn(const std::string& executable, const std::vector<std
   // dup2 onto itself also clears close-on-exec (glibc >= 2.29, Austin Group issue 411).
   posix_spawn_file_actions_adddup2(&actions, channel_fd, kChildChannelFd);
   posix_spawn_file_actions_addclosefrom_np(&actions, kChildChannelFd + 1);
+  // Module code must not read the server's input.
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr,

@@ -23,8 +23,9 @@ namespace fnhost::internal {
 
 // Runs `executable` with arguments `args` (argv[1..]) as a child of this process, in a process
 // group of its own (terminal signals meant for the host do not reach it), with default signal
-// dispositions, an empty signal mask, and no descriptors open but stdin, stdout, stderr and
-// `channel_fd`, which it finds as kChildChannelFd. Returns its pid; the caller reaps it.
+// dispositions, an empty signal mask, stdin from /dev/null, and no other descriptors open but
+// stdout, stderr and `channel_fd`, which it finds as kChildChannelFd. Returns its pid; the
+// caller reaps it.
 absl::StatusOr<pid_t> SpawnHelper(const std::string& executable,
                                   const std::vector<std::string>& args, int channel_fd);
 

@@ -81,14 +81,18 @@ void HybridPolicy::OnInstanceIdleTime(int level, absl::Duration idle_time) {
   levels_[index].Record(idle_time);
 }
 
-const HybridPolicy::IdleTimes& HybridPolicy::idle_times(int level) const {
-  static const IdleTimes kEmpty;
+const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
   const size_t index = static_cast<size_t>(LevelIndex(level));
-  return index < levels_.size() ? levels_[index] : kEmpty;
+  return index < levels_.size() ? &levels_[index] : nullptr;
+}
+
+HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
+  const IdleTimes* times = idle_times(level);
+  return times != nullptr ? times->plan() : IdleTimes().plan();
 }
 
 KeepAlivePolicy::Window HybridPolicy::InstanceWindow(int level, absl::Time idle_since) const {
-  const Plan plan = idle_times(level).plan();
+  const Plan plan = PlanFor(level);
   Window window;
   if (plan.prewarm_after > absl::ZeroDuration()) window.prewarm_at = idle_since + plan.prewarm_after;
   window.keep_until = idle_since + plan.keep_until_after;
@@ -96,7 +100,7 @@ KeepAlivePolicy::Window HybridPolicy::InstanceWindow(int level, absl::Time idle_
 }
 
 std::string HybridPolicy::Describe() const {
-  const IdleTimes& first = idle_times(1);
+  const IdleTimes first = idle_times(1) != nullptr ? *idle_times(1) : IdleTimes();
   const Plan plan = first.plan();
   const std::string samples = absl::StrCat(first.in_bounds() + first.out_of_bounds(),
                                            " idle times, ", first.out_of_bounds(),

@@ -102,8 +102,11 @@ class HybridPolicy final : public KeepAlivePolicy {
   bool UnloadWhenEmpty() const override { return unload_when_idle_; }
   std::string Describe() const override;
 
-  // The idle times of instance `level` (1-based; levels above kMaxLevels share the last).
-  const IdleTimes& idle_times(int level) const;
+  // The idle times of instance `level` (1-based; levels above kMaxLevels share the last);
+  // null before the first one.
+  const IdleTimes* idle_times(int level) const;
+  // The plan for instance `level`.
+  Plan PlanFor(int level) const;
 
  private:
   const bool unload_when_idle_;

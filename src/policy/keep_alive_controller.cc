@@ -10,16 +10,35 @@ namespace fnhost {
 KeepAliveController::KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy)
     : policy_(std::move(policy)) {}
 
+absl::Time& KeepAliveController::LevelIdleSince(int level) {
+  if (level_idle_since_.size() < static_cast<size_t>(level)) {
+    level_idle_since_.resize(level, absl::InfinitePast());
+  }
+  return level_idle_since_[level - 1];
+}
+
 void KeepAliveController::OnArrival(absl::Time now) {
-  idle_ = false;
+  ++busy_;
+  absl::Time& since = LevelIdleSince(busy_);
+  if (since != absl::InfinitePast()) policy_->OnInstanceIdleTime(busy_, now - since);
+  since = absl::InfinitePast();
   policy_->OnArrival(now);
 }
 
-void KeepAliveController::OnCallEnd(absl::Time now) { policy_->OnCallEnd(now); }
+void KeepAliveController::OnCallEnd(absl::Time now) {
+  if (busy_ == 0) return;
+  LevelIdleSince(busy_) = now;
+  scan_top_ = std::max(scan_top_, busy_);
+  --busy_;
+}
 
 void KeepAliveController::OnIdle(absl::Time now) {
-  idle_ = true;
-  idle_start_ = now;
+  // Also when the owner reports no OnCallEnd: the first level is idle from now.
+  if (busy_ > 0) {
+    LevelIdleSince(1) = now;
+    scan_top_ = std::max(scan_top_, 1);
+  }
+  busy_ = 0;
   policy_->OnIdle(now);
 }
 
@@ -36,45 +55,49 @@ KeepAliveController::Decision KeepAliveController::Decide(
     absl::Time now, absl::Time wall_now, absl::Span<const absl::Time> idle_since, int busy,
     bool loaded, int min_instances, int max_instances) {
   const int idle = static_cast<int>(idle_since.size());
-  const int total = idle + busy;
-  const int floor = std::clamp(std::max(min_instances, policy_->ScheduledMinimum(wall_now)), 0,
-                               std::max(max_instances, 0));
-  const bool function_idle = idle_ && busy == 0;
-  const KeepAlivePolicy::Window window =
-      function_idle ? policy_->CurrentWindow() : KeepAlivePolicy::Window{};
-  const bool prewarm_window = function_idle && window.prewarm_at > idle_start_;
-  const absl::Duration keep = policy_->InstanceKeepAlive();
+  busy = std::max(busy, 0);
+  max_instances = std::max(max_instances, 0);
+  const int floor =
+      std::clamp(std::max(min_instances, policy_->ScheduledMinimum(wall_now)), 0, max_instances);
 
-  // Non-decreasing in `since`, so the expired instances are the oldest ones.
-  auto expiry = [&](absl::Time since) {
-    if (!function_idle) return since + keep;
-    if (!prewarm_window) return std::min(since + keep, window.keep_until);
-    return now < window.prewarm_at ? now : window.keep_until;
-  };
-
-  Decision decision;
-  int expired = 0;
-  while (expired < idle && expiry(idle_since[expired]) <= now) ++expired;
-  decision.evict = std::min(expired, std::max(0, total - floor));
-  const int remaining = total - decision.evict;
-
-  int want = floor;
-  const bool in_prewarm_window =
-      prewarm_window && window.prewarm_at <= now && now < window.keep_until;
-  if (in_prewarm_window) want = std::max(want, 1);
-  if (WarmTickPassed(wall_now) && remaining == 0) want = std::max(want, 1);
-  decision.prewarm = std::clamp(want - remaining, 0, std::max(0, max_instances - remaining));
-  decision.unload = policy_->UnloadWhenEmpty() && loaded && busy == 0 && remaining == 0 &&
-                    decision.prewarm == 0;
-
-  // The earliest future time at which this decision would change without a call.
   absl::Time next = absl::InfiniteFuture();
   auto consider = [&](absl::Time t) {
     if (t > now) next = std::min(next, t);
   };
-  if (expired < idle) consider(expiry(idle_since[expired]));
-  if (decision.prewarm > 0) consider(expiry(now));
-  if (prewarm_window) consider(now < window.prewarm_at ? window.prewarm_at : window.keep_until);
+  // Count the warm levels above `busy`, and note when that may change.
+  int warm = 0;
+  int live_top = 0;  // the highest level whose window is not over
+  const int top = std::max(busy + idle, scan_top_);
+  for (int level = busy + 1; level <= top; ++level) {
+    absl::Time since = level <= static_cast<int>(level_idle_since_.size())
+                           ? level_idle_since_[level - 1]
+                           : absl::InfinitePast();
+    const int position = level - busy - 1;  // among the idle instances, newest first
+    if (since == absl::InfinitePast() && position < idle) since = idle_since[idle - 1 - position];
+    if (since == absl::InfinitePast()) continue;
+    const KeepAlivePolicy::Window window = policy_->InstanceWindow(level, since);
+    const bool prewarm_window = window.prewarm_at > since;
+    if (now < window.keep_until && (!prewarm_window || now >= window.prewarm_at)) ++warm;
+    if (now < window.keep_until) live_top = level;
+    consider(prewarm_window && now < window.prewarm_at ? window.prewarm_at : window.keep_until);
+  }
+  scan_top_ = live_top;
+
+  Decision decision;
+  const int keep = std::max(warm, floor - busy);
+  decision.evict = std::max(0, idle - keep);
+  decision.prewarm = std::max(0, keep - idle);
+  if (WarmTickPassed(wall_now) && busy + idle - decision.evict + decision.prewarm == 0) {
+    decision.prewarm = 1;
+    LevelIdleSince(1) = now;
+    scan_top_ = std::max(scan_top_, 1);
+    consider(policy_->InstanceWindow(1, now).keep_until);
+  }
+  decision.prewarm =
+      std::min(decision.prewarm, std::max(0, max_instances - (busy + idle - decision.evict)));
+  decision.unload = policy_->UnloadWhenEmpty() && loaded && busy == 0 &&
+                    idle - decision.evict + decision.prewarm == 0;
+
   // Wall-clock events, moved onto the monotonic clock.
   consider(now + (policy_->NextScheduleChange(wall_now) - wall_now));
   const absl::Duration period = policy_->WarmEvery();

@@ -2,24 +2,26 @@
 // host's pool calls it under the pool's lock, and the simulator calls it on a virtual clock,
 // so that both make exactly the same decisions.
 //
-// Rules, in order (all at one Decide):
+// Instances are interchangeable, so the controller decides how many idle instances to keep,
+// from instance levels: with b calls running, the idle instances serve levels b+1, b+2, ...
+// (the pool hands out the most recently idle one first). Level k has been idle since the
+// number of running calls last fell below k (tracked from OnArrival, OnCallEnd and OnIdle;
+// for a level not tracked, the idle instance's own idle_since), and it is warm now if the
+// policy's InstanceWindow(k, since) says so: a window that stays loaded until keep_until, or a
+// prewarm window from prewarm_at to keep_until. Rules, at each Decide:
 //  1. Floor: max(min_instances, policy.ScheduledMinimum(wall_now)), at most max_instances.
-//     No eviction goes below it, and missing instances up to it are prewarmed.
-//  2. Expiry of each idle instance, from the time it became idle (s):
-//     - while calls run, or before the first OnIdle: s + policy.InstanceKeepAlive();
-//     - while the function is idle in a window that stays loaded (prewarm_at <= idle start):
-//       min(s + InstanceKeepAlive(), window.keep_until);
-//     - while the function is idle in a prewarm window (prewarm_at > idle start): every idle
-//       instance is evicted before prewarm_at ("unload after execution"), kept from
-//       prewarm_at to keep_until, and evicted at keep_until.
-//     Expired instances are evicted, oldest first.
-//  3. Prewarm window: from prewarm_at until keep_until, one instance is kept warm (prewarmed
-//     if none is left; the paper's policy manages one instance per application).
-//  4. Warmer: when policy.WarmEvery() is positive and a wall-clock multiple of it (since the
+//  2. Keep as many idle instances as there are warm levels above b, and at least floor - b:
+//     evict the extra ones, oldest first, or prewarm the missing ones (up to max_instances).
+//     So an idle instance whose level's window has passed is evicted, and a level whose
+//     prewarm window opens gets an instance.
+//  3. Warmer: when policy.WarmEvery() is positive and a wall-clock multiple of it (since the
 //     Unix epoch) passed since the previous Decide (or is now), one instance is prewarmed if
-//     none would be left. The first Decide only sets the reference point.
-//  5. Unload when, after this decision, no instance is left (none idle, none busy, none
+//     none would be left; its level is idle from now. The first Decide only sets the
+//     reference point.
+//  4. Unload when, after this decision, no instance is left (none idle, none busy, none
 //     prewarmed), the module is loaded, and policy.UnloadWhenEmpty().
+// For the fixed policy this is the usual rule: every idle instance is evicted once idle for
+// the timeout.
 //
 // Thread-safety: none; the owner serialises calls.
 
@@ -27,6 +29,7 @@
 #define FNHOST_SRC_POLICY_KEEP_ALIVE_CONTROLLER_H_
 
 #include <memory>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -38,9 +41,11 @@ class KeepAliveController {
  public:
   explicit KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy);
 
-  // A call arrived (took an instance); call it for every call.
+  // A call arrived (took an instance or started one). Call it for every call.
   void OnArrival(absl::Time now);
-  // A call ended; call it for every call, before OnIdle.
+  // A call ended. Call it for every call, before the OnIdle of the last one.
+  // (Without OnCallEnd, and with OnArrival only when the function goes busy, only level 1 is
+  // tracked: the policy still sees the function's idle times.)
   void OnCallEnd(absl::Time now);
   // The busy count fell to zero.
   void OnIdle(absl::Time now);
@@ -63,10 +68,16 @@ class KeepAliveController {
  private:
   // Whether a warmer tick fell in (previous Decide, wall_now]; remembers wall_now.
   bool WarmTickPassed(absl::Time wall_now);
+  absl::Time& LevelIdleSince(int level);
 
   std::unique_ptr<KeepAlivePolicy> policy_;
-  bool idle_ = false;  // OnIdle seen since the last OnArrival
-  absl::Time idle_start_ = absl::InfinitePast();
+  int busy_ = 0;  // calls running, as OnArrival/OnCallEnd/OnIdle report them
+  // [k - 1]: when the number of running calls last fell below k, while it has not reached k
+  // again; InfinitePast otherwise.
+  std::vector<absl::Time> level_idle_since_;
+  // Levels above this and above the instances have windows that are over: Decide skips them
+  // (a call ending at a level raises it again).
+  int scan_top_ = 0;
   absl::Time last_wall_ = absl::InfinitePast();  // wall_now of the previous Decide
 };
 
