@@ -4,11 +4,13 @@
 // processes). Every test checks for leaks in TearDown. Some tests run threads (label
 // `concurrency` on the whole binary).
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,13 +60,18 @@ std::vector<pid_t> ChildrenOfThisProcess() {
   while (dirent* entry = ::readdir(dir)) {
     pid_t pid;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
-    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t end_of_name = stat.rfind(')');
-    if (end_of_name == std::string::npos) continue;
+    // Plain read(2): a process may vanish while it is read (ESRCH).
+    int fd = ::open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    char stat[512];
+    ssize_t size = ::read(fd, stat, sizeof(stat) - 1);
+    ::close(fd);
+    if (size <= 0) continue;
+    stat[size] = '\0';
+    const char* end_of_name = std::strrchr(stat, ')');
     char state;
     pid_t parent = 0;
-    if (std::sscanf(stat.c_str() + end_of_name + 1, " %c %d", &state, &parent) == 2 &&
+    if (end_of_name != nullptr && std::sscanf(end_of_name + 1, " %c %d", &state, &parent) == 2 &&
         parent == ::getpid()) {
       children.push_back(pid);
     }

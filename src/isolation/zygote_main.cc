@@ -29,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <string>
@@ -81,10 +82,10 @@ bool ParseConfig(std::string_view payload, Config* config) {
   return true;
 }
 
-// Sends a frame to the host; a host that is gone ends this process.
-void SendOrExit(int fd, FrameType type, int32_t code, uint16_t flags, std::string_view payload,
-                int pass_fd = -1) {
-  if (!SendFrame(fd, type, code, flags, payload, kNoDeadline, pass_fd).ok()) {
+// Sends a frame to the host from a worker, or from the zygote before it has workers: a host
+// that is gone ends this process.
+void SendOrExit(int fd, FrameType type, int32_t code, uint16_t flags, std::string_view payload) {
+  if (!SendFrame(fd, type, code, flags, payload, kNoDeadline).ok()) {
     ::_exit(kExitChannelBroken);
   }
 }
@@ -136,7 +137,8 @@ class WorkerProcess {
       : config_(config), table_(table), state_(state) {}
 
   // Runs in the child right after fork; never returns.
-  [[noreturn]] void Run(pid_t zygote, int channel, int close_fds[], int close_count) {
+  // `zygote_fds` are the zygote's own descriptors, closed here.
+  [[noreturn]] void Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds) {
     // The check after the prctl catches a zygote that died before the signal was armed.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != zygote) ::_exit(1);
     // Its own process group, so that the zygote can kill whatever the worker forks.
@@ -144,16 +146,10 @@ class WorkerProcess {
     // The zygote's descriptors go; what the module opened during init stays.
     if (::dup2(channel, kChildChannelFd) < 0) ::_exit(kExitChannelBroken);
     ::close(channel);
-    for (int i = 0; i < close_count; ++i) ::close(close_fds[i]);
+    for (int fd : zygote_fds) ::close(fd);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (config_.memory_limit > 0) {
-      uint64_t limit = AddressSpaceBytes() + config_.memory_limit;
-      rlimit rlimit_as{limit, limit};
-      ::setrlimit(RLIMIT_AS, &rlimit_as);
-      std::set_new_handler(&OnOutOfMemory);
-    }
     if (absl::Status status = Start(); !status.ok()) {
       SendError(kChildChannelFd, status);
       ::_exit(0);
@@ -164,6 +160,14 @@ class WorkerProcess {
 
  private:
   absl::Status Start() {
+    if (config_.memory_limit > 0) {
+      uint64_t limit = AddressSpaceBytes() + config_.memory_limit;
+      rlimit address_space{limit, limit};
+      if (::setrlimit(RLIMIT_AS, &address_space) != 0) {
+        return ErrnoError(errno, "setrlimit(RLIMIT_AS) in a worker of", config_.function_name);
+      }
+      std::set_new_handler(&OnOutOfMemory);
+    }
     CallOutput error(nullptr);
     fnhost_host_init_context context{
         .function_name = config_.function_name.c_str(),
@@ -295,7 +299,8 @@ class ZygoteServer {
         break;
       }
       if (fds[1].revents != 0) ReapWorkers();
-      if (fds[0].revents != 0 && !HandleControl()) break;
+      if (fds[0].revents != 0 && !HandleControl()) host_gone_ = true;
+      if (host_gone_) break;
     }
     Shutdown();
   }
@@ -308,6 +313,15 @@ class ZygoteServer {
   }
 
  private:
+  // A failed send means the host is gone: the loop then ends every worker before exiting.
+  void ToHost(FrameType type, int32_t code, std::string_view payload, int pass_fd = -1) {
+    if (host_gone_) return;
+    host_gone_ = !SendFrame(kControlFd, type, code, 0, payload, kNoDeadline, pass_fd).ok();
+  }
+  void ErrorToHost(const absl::Status& status) {
+    ToHost(FrameType::kError, static_cast<int32_t>(status.code()), AsStd(status.message()));
+  }
+
   bool HandleControl() {
     FrameHeader header;
     std::string payload;
@@ -335,27 +349,27 @@ class ZygoteServer {
   void SpawnWorker() {
     int channel[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
-      SendError(kControlFd, ErrnoError(errno, "socketpair for a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "socketpair for a worker of", config_.function_name));
       return;
     }
     std::fflush(nullptr);  // or the child would write the zygote's buffered output again
     pid_t zygote = ::getpid();
     pid_t pid = ::fork();
     if (pid == 0) {
-      int close_fds[] = {signal_fd_, channel[0]};
-      WorkerProcess(config_, module_->table(), state_).Run(zygote, channel[1], close_fds, 2);
+      WorkerProcess(config_, module_->table(), state_)
+          .Run(zygote, channel[1], {signal_fd_, channel[0]});
     }
     ::close(channel[1]);
     if (pid < 0) {
       ::close(channel[0]);
-      SendError(kControlFd, ErrnoError(errno, "fork of a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "fork of a worker of", config_.function_name));
       return;
     }
     ::setpgid(pid, pid);  // also here, so that the group exists whichever runs first
     workers_[pid] = false;
     std::string payload;
     PutU64(&payload, static_cast<uint64_t>(pid));
-    SendOrExit(kControlFd, FrameType::kSpawned, 0, 0, payload, channel[0]);
+    ToHost(FrameType::kSpawned, 0, payload, channel[0]);
     ::close(channel[0]);
   }
 
@@ -383,7 +397,7 @@ class ZygoteServer {
       PutU64(&payload, static_cast<uint64_t>(status));
       PutU64(&payload, it->second ? 1 : 0);
       workers_.erase(it);
-      SendOrExit(kControlFd, FrameType::kExited, 0, 0, payload);
+      ToHost(FrameType::kExited, 0, payload);
     }
   }
 
@@ -399,6 +413,7 @@ class ZygoteServer {
   std::unique_ptr<LoadedModule> module_;
   fnhost_module_state* state_ = nullptr;
   int signal_fd_ = -1;
+  bool host_gone_ = false;
   absl::flat_hash_map<pid_t, bool> workers_;  // live workers -> killed on the host's request
 };
 
