@@ -237,3 +237,28 @@ TEST_F(HostTest, UnregisterRefusesNewCalls) {
 
 }  // namespace
 }  // namespace fnhost
+
+namespace fnhost {
+namespace {
+
+// The built-in aggregator hands the host a per-function recorder; calls must land in it.
+TEST(HostMetricsTest, InvocationsReachTheAggregator) {
+  MetricsAggregator metrics;
+  HostOptions options;
+  options.metrics_sink = &metrics;
+  options.start_maintenance_thread = false;
+  std::unique_ptr<Host> host = *Host::Create(options);
+  FunctionSpec spec;
+  spec.name = "hello";
+  spec.module_path = testing::TestModule("hello");
+  ASSERT_TRUE(host->Register(spec).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(host->Invoke("hello", "x").ok());
+  MetricsAggregator::FunctionTotals totals = metrics.Totals("hello");
+  EXPECT_EQ(totals.invocations, 5);
+  EXPECT_EQ(totals.cold_invocations, 1);
+  EXPECT_EQ(totals.coldstarts, 1);
+  EXPECT_EQ(totals.errors, 0);
+}
+
+}  // namespace
+}  // namespace fnhost

@@ -224,10 +224,10 @@ TEST(HybridPolicyTest, LevelsHaveTheirOwnHistograms) {
   EXPECT_EQ(policy.PlanFor(1).keep_until_after, absl::Minutes(1) * 1.1);
   EXPECT_EQ(policy.PlanFor(2).prewarm_after, absl::Minutes(30) * 0.9);
   EXPECT_EQ(policy.PlanFor(3).mode, Mode::kRange);  // nothing learnt yet
-  // Levels above kMaxLevels share the last histogram.
+  // Levels above kMaxLevels learn nothing: they keep the whole range.
   Record(policy, {absl::Hours(6)}, HybridPolicy::kMaxLevels + 5);
-  EXPECT_EQ(policy.idle_times(HybridPolicy::kMaxLevels)->out_of_bounds(), 1);
-  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 1).mode, Mode::kPredicted);
+  EXPECT_EQ(policy.idle_times(HybridPolicy::kMaxLevels + 5), nullptr);
+  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 5).mode, Mode::kRange);
 }
 
 TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {

@@ -97,9 +97,24 @@ struct SnapshotEvent {
   std::string_view detail;
 };
 
+// Records the invocations of one function. A sink may hand the host one per function (see
+// MetricsSink::NewInvocationRecorder) so that the warm path skips finding the function by name
+// on every call. Thread-safe, like the sink.
+class InvocationRecorder {
+ public:
+  virtual ~InvocationRecorder() = default;
+  virtual void Record(const InvocationEvent& event) = 0;
+};
+
 class MetricsSink {
  public:
   virtual ~MetricsSink() = default;
+  // Called once when a function is registered. The recorder receives that function's
+  // invocations instead of OnInvocation; it must stay usable for as long as the sink.
+  // Default: nullptr, every invocation goes to OnInvocation.
+  virtual std::unique_ptr<InvocationRecorder> NewInvocationRecorder(std::string_view function) {
+    return nullptr;
+  }
   virtual void OnColdStart(const ColdStartEvent& event) = 0;
   virtual void OnInvocation(const InvocationEvent& event) = 0;
   virtual void OnPoolEvent(const PoolEvent& event) {}
@@ -121,6 +136,7 @@ class MetricsAggregator final : public MetricsSink {
 
   void OnColdStart(const ColdStartEvent& event) override;
   void OnInvocation(const InvocationEvent& event) override;
+  std::unique_ptr<InvocationRecorder> NewInvocationRecorder(std::string_view function) override;
   void OnPoolEvent(const PoolEvent& event) override;
   void OnPoolGauges(const PoolGauges& gauges) override;
   void OnSnapshotEvent(const SnapshotEvent& event) override;

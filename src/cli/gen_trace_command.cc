@@ -2,6 +2,7 @@
 
 #include "src/cli/gen_trace_command.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -51,6 +52,14 @@ int RunGenTraceCommand(int argc, char** argv) {
     std::fprintf(stderr, "fnhost gen-trace: %s\n", std::string(status.message()).c_str());
     return 1;
   }
+  int64_t calls = 0, timers = 0;
+  for (const sim::TraceFunction& function : trace->functions) {
+    for (const sim::MinuteCount& minute : function.minutes) calls += minute.count;
+    timers += function.trigger == "timer";
+  }
+  std::printf("wrote %zu functions (%lld timer-triggered) with %lld calls over %d days to %s\n",
+              trace->functions.size(), static_cast<long long>(timers),
+              static_cast<long long>(calls), options.days, flags->Get("out").c_str());
   return 0;
 }
 

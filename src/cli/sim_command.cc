@@ -3,6 +3,7 @@
 #include "src/cli/sim_command.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>

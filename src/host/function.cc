@@ -21,7 +21,16 @@ Function::Function(const HostContext& host, FunctionSpec spec)
       spec_(std::move(spec)),
       current_(std::make_unique<Version>(host_, spec_, spec_.module_path,
                                          /*private_copy=*/false)),
-      keep_alive_(MakeKeepAlivePolicy(spec_.pool.keep_alive)) {}
+      keep_alive_(MakeKeepAlivePolicy(spec_.pool.keep_alive)),
+      recorder_(host_.sink != nullptr ? host_.sink->NewInvocationRecorder(spec_.name) : nullptr) {}
+
+void Function::ReportInvocation(const InvocationEvent& event) {
+  if (recorder_ != nullptr) {
+    recorder_->Record(event);
+  } else {
+    host_.sink->OnInvocation(event);
+  }
+}
 
 Function::~Function() { Shutdown(); }
 
@@ -38,7 +47,7 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
   if (!status.ok()) {
     ReportRejection(status);
     if (sink != nullptr) {
-      sink->OnInvocation(InvocationEvent{spec_.name, {}, host_.clock->Now() - start, false,
+      ReportInvocation(InvocationEvent{spec_.name, {}, host_.clock->Now() - start, false,
                                          status.code()});
     }
     return status;
@@ -51,7 +60,7 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
   absl::Time end = absl::InfinitePast();
   if (sink != nullptr) {
     end = host_.clock->Now();
-    sink->OnInvocation(InvocationEvent{spec_.name, lease.version->module_version(), end - start,
+    ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(), end - start,
                                        lease.cold, status.code()});
   }
   Release(lease, end);

@@ -92,6 +92,7 @@ class Function : public std::enable_shared_from_this<Function> {
   // After Unregister, once nothing runs or waits: retires the current version.
   void RetireIfDrained(Garbage* garbage);
   void ReportRejection(const absl::Status& status);
+  void ReportInvocation(const InvocationEvent& event);
   void ReportPoolEvent(std::string_view module_version, PoolEventKind kind,
                        std::string_view reason);
 
@@ -107,6 +108,8 @@ class Function : public std::enable_shared_from_this<Function> {
   int inflight_ = 0;  // calls holding an instance, all versions
   bool registered_ = true;
   KeepAliveController keep_alive_;
+  // The sink's per-function recorder, or null: invocations then go to OnInvocation.
+  const std::unique_ptr<InvocationRecorder> recorder_;
 };
 
 }  // namespace fnhost::internal

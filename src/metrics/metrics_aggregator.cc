@@ -130,13 +130,35 @@ struct MetricsAggregator::Impl {
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
 MetricsAggregator::~MetricsAggregator() = default;
 
-void MetricsAggregator::OnInvocation(const InvocationEvent& event) {
-  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+namespace {
+
+void RecordInvocation(FunctionRecord& record, const InvocationEvent& event) {
   record.invoke_duration[event.cold].Observe(event.latency);
   if (event.outcome == absl::StatusCode::kOk) return;
   int code = static_cast<int>(event.outcome);
   if (code < 0 || code >= kNumStatusCodes) code = static_cast<int>(absl::StatusCode::kUnknown);
   Add(record.errors[code]);
+}
+
+// Bound to one function's record (records are never removed), so recording takes no lock.
+class BoundRecorder final : public InvocationRecorder {
+ public:
+  explicit BoundRecorder(FunctionRecord* record) : record_(record) {}
+  void Record(const InvocationEvent& event) override { RecordInvocation(*record_, event); }
+
+ private:
+  FunctionRecord* const record_;
+};
+
+}  // namespace
+
+void MetricsAggregator::OnInvocation(const InvocationEvent& event) {
+  RecordInvocation(impl_->functions.GetOrCreate(event.function), event);
+}
+
+std::unique_ptr<InvocationRecorder> MetricsAggregator::NewInvocationRecorder(
+    std::string_view function) {
+  return std::make_unique<BoundRecorder>(&impl_->functions.GetOrCreate(function));
 }
 
 void MetricsAggregator::OnColdStart(const ColdStartEvent& event) {

@@ -13,7 +13,6 @@ namespace {
 
 constexpr absl::Duration kBinWidth = absl::Minutes(1);
 
-int LevelIndex(int level) { return std::clamp(level, 1, HybridPolicy::kMaxLevels) - 1; }
 
 }  // namespace
 
@@ -76,14 +75,14 @@ HybridPolicy::HybridPolicy(const KeepAliveOptions& options)
     : unload_when_idle_(options.unload_when_idle) {}
 
 void HybridPolicy::OnInstanceIdleTime(int level, absl::Duration idle_time) {
-  const size_t index = static_cast<size_t>(LevelIndex(level));
-  if (levels_.size() <= index) levels_.resize(index + 1);
-  levels_[index].Record(idle_time);
+  if (level < 1 || level > kMaxLevels) return;
+  if (levels_.size() < static_cast<size_t>(level)) levels_.resize(level);
+  levels_[level - 1].Record(idle_time);
 }
 
 const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
-  const size_t index = static_cast<size_t>(LevelIndex(level));
-  return index < levels_.size() ? &levels_[index] : nullptr;
+  if (level < 1 || static_cast<size_t>(level) > levels_.size()) return nullptr;
+  return &levels_[level - 1];
 }
 
 HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {

@@ -7,9 +7,10 @@
 // instance per concurrent call, so the policy is applied to each instance level separately:
 // the k-th instance is idle from when the number of running calls falls below k until it
 // reaches k again (the pool hands out the most recently idle instance first, so this is that
-// instance's own idle time), and level k keeps its own histogram (levels above kMaxLevels
-// share the last one). Level 1 is exactly the paper's policy; the others give the instances
-// that only bursts need their own keep-alive, rather than the first instance's.
+// instance's own idle time), and level k keeps its own histogram (levels above kMaxLevels,
+// about 1 KB each, learn nothing and keep the 4-hour range). Level 1 is exactly the paper's
+// policy; the others give the instances that only bursts need their own keep-alive, rather
+// than the first instance's.
 //
 // Per level, before each idle period, one of three modes:
 //  - kPredicted, when at least half of all idle times are OOB (the paper: "many OOB idle
@@ -50,7 +51,7 @@ namespace fnhost {
 class HybridPolicy final : public KeepAlivePolicy {
  public:
   static constexpr int kBins = 240;  // 1-minute bins: 4 hours
-  static constexpr int kMaxLevels = 32;
+  static constexpr int kMaxLevels = 1024;
   static constexpr int kMinIdleTimes = 5;
   static constexpr int kHeadPercent = 5;
   static constexpr int kTailPercent = 99;
@@ -102,8 +103,8 @@ class HybridPolicy final : public KeepAlivePolicy {
   bool UnloadWhenEmpty() const override { return unload_when_idle_; }
   std::string Describe() const override;
 
-  // The idle times of instance `level` (1-based; levels above kMaxLevels share the last);
-  // null before the first one.
+  // The idle times of instance `level` (1-based); null before the first one and above
+  // kMaxLevels.
   const IdleTimes* idle_times(int level) const;
   // The plan for instance `level`.
   Plan PlanFor(int level) const;

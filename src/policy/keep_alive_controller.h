@@ -41,11 +41,12 @@ class KeepAliveController {
  public:
   explicit KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy);
 
-  // A call arrived (took an instance or started one). Call it for every call.
+  // An instance went busy: a call took an idle instance or started a new one. With one call
+  // per instance (the default), call it for every call.
   void OnArrival(absl::Time now);
-  // A call ended. Call it for every call, before the OnIdle of the last one.
-  // (Without OnCallEnd, and with OnArrival only when the function goes busy, only level 1 is
-  // tracked: the policy still sees the function's idle times.)
+  // An instance went idle: with one call per instance, call it for every call that ends,
+  // before the OnIdle of the last one. (With OnArrival only when the function goes busy and no
+  // OnCallEnd, only level 1 is tracked: the policy still sees the function's idle times.)
   void OnCallEnd(absl::Time now);
   // The busy count fell to zero.
   void OnIdle(absl::Time now);

@@ -64,14 +64,14 @@ std::string FormatTable(const std::vector<PolicyResult>& results) {
   size_t width = 6;
   for (const PolicyResult& result : results) width = std::max(width, result.policy.size());
   const int w = static_cast<int>(width);
-  std::string table = absl::StrFormat("%-*s %10s %12s %12s %10s %10s %14s %10s\n", w, "policy",
+  std::string table = absl::StrFormat("%-*s %9s %11s %11s %9s %8s %13s %9s %9s\n", w, "policy",
                                       "functions", "invocations", "cold starts", "cold rate",
-                                      "p75 fn", "wasted GB-s", "prewarms");
+                                      "p75 fn", "wasted GB-s", "prewarms", "loads");
   for (const PolicyResult& r : results) {
-    absl::StrAppendFormat(&table, "%-*s %10d %12d %12d %9.3f%% %9.2f%% %14.1f %10d\n", w,
+    absl::StrAppendFormat(&table, "%-*s %9d %11d %11d %8.3f%% %7.2f%% %13.1f %9d %9d\n", w,
                           r.policy, r.functions, r.invocations, r.cold_starts,
                           100 * r.cold_start_rate, 100 * r.p75_function_cold_start_rate,
-                          r.wasted_memory_gb_s, r.prewarm_loads);
+                          r.wasted_memory_gb_s, r.prewarm_loads, r.load_cold_starts);
   }
   return table;
 }
@@ -79,18 +79,19 @@ std::string FormatTable(const std::vector<PolicyResult>& results) {
 std::string FormatCsv(const std::vector<PolicyResult>& results) {
   std::string csv =
       "policy,functions,invocations,cold_starts,cold_start_rate,p75_function_cold_start_rate,"
-      "wasted_memory_gb_s,prewarm_loads\n";
+      "wasted_memory_gb_s,prewarm_loads,load_cold_starts\n";
   for (const PolicyResult& r : results) {
-    absl::StrAppendFormat(&csv, "%s,%d,%d,%d,%.6f,%.6f,%.3f,%d\n", CsvField(r.policy),
+    absl::StrAppendFormat(&csv, "%s,%d,%d,%d,%.6f,%.6f,%.3f,%d,%d\n", CsvField(r.policy),
                           r.functions, r.invocations, r.cold_starts, r.cold_start_rate,
                           r.p75_function_cold_start_rate, r.wasted_memory_gb_s,
-                          r.prewarm_loads);
+                          r.prewarm_loads, r.load_cold_starts);
   }
   return csv;
 }
 
 std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyResult>& results,
-                                                     const PolicyResult& policy) {
+                                                     const PolicyResult& policy,
+                                                     int64_t PolicyResult::*count) {
   const std::vector<const PolicyResult*> curve = FixedCurve(results);
   const double memory = policy.wasted_memory_gb_s;
   for (size_t i = 0; i + 1 < curve.size(); ++i) {
@@ -103,12 +104,11 @@ std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyRes
     comparison.policy = policy.policy;
     comparison.lower = low.policy;
     comparison.upper = high.policy;
-    comparison.fixed_cold_starts =
-        static_cast<double>(low.cold_starts) +
-        share * static_cast<double>(high.cold_starts - low.cold_starts);
+    comparison.fixed_count = static_cast<double>(low.*count) +
+                             share * static_cast<double>(high.*count - low.*count);
     comparison.reduction =
-        comparison.fixed_cold_starts > 0
-            ? 1 - static_cast<double>(policy.cold_starts) / comparison.fixed_cold_starts
+        comparison.fixed_count > 0
+            ? 1 - static_cast<double>(policy.*count) / comparison.fixed_count
             : 0;
     return comparison;
   }
@@ -119,36 +119,49 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results) {
   std::string text;
   for (const PolicyResult& result : results) {
     if (IsFixed(result)) continue;
-    std::optional<CurveComparison> c = CompareWithFixedCurve(results, result);
-    if (!c.has_value()) {
+    const std::pair<const char*, int64_t PolicyResult::*> counts[] = {
+        {"cold starts", &PolicyResult::cold_starts}, {"loads", &PolicyResult::load_cold_starts}};
+    for (const auto& [name, count] : counts) {
+      std::optional<CurveComparison> c = CompareWithFixedCurve(results, result, count);
+      if (!c.has_value()) {
+        absl::StrAppendFormat(&text,
+                              "%s: wasted memory %.1f GB-s is outside the fixed keep-alive "
+                              "curve\n",
+                              result.policy, result.wasted_memory_gb_s);
+        break;
+      }
       absl::StrAppendFormat(&text,
-                            "%s: wasted memory %.1f GB-s is outside the fixed keep-alive "
-                            "curve\n",
-                            result.policy, result.wasted_memory_gb_s);
-      continue;
+                            "%s: %d %s at %.1f GB-s; the fixed curve there (between %s and "
+                            "%s) has %.0f: %.1f%% fewer\n",
+                            result.policy, result.*count, name, result.wasted_memory_gb_s,
+                            c->lower, c->upper, c->fixed_count, 100 * c->reduction);
     }
-    absl::StrAppendFormat(&text,
-                          "%s: %d cold starts at %.1f GB-s; the fixed curve there (between "
-                          "%s and %s) has %.0f: %.1f%% fewer\n",
-                          result.policy, result.cold_starts, result.wasted_memory_gb_s,
-                          c->lower, c->upper, c->fixed_cold_starts, 100 * c->reduction);
   }
   return text;
 }
 
 std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title) {
-  constexpr double kWidth = 900, kHeight = 560;
+  constexpr double kWidth = 900, kHeight = 580;
   constexpr double kLeft = 90, kRight = 40, kTop = 60, kBottom = 70;
-  double max_x = 0, max_y = 0;
+  // x: wasted memory, linear from 0. y: cold-start rate in %, log scale over whole decades
+  // (rates run from 100% for fixed:0 down to hundredths of a percent).
+  double max_x = 0, min_y = 100, max_y = 0;
   for (const PolicyResult& r : results) {
     max_x = std::max(max_x, r.wasted_memory_gb_s);
-    max_y = std::max(max_y, 100 * r.cold_start_rate);
+    const double rate = 100 * r.cold_start_rate;
+    if (rate > 0) min_y = std::min(min_y, rate);
+    max_y = std::max(max_y, rate);
   }
-  const double x_step = NiceStep(max_x / 6), y_step = NiceStep(max_y / 6);
-  const double x_end = x_step * std::ceil(max_x * 1.05 / x_step);
-  const double y_end = y_step * std::ceil(max_y * 1.1 / y_step);
+  const double x_step = NiceStep(max_x / 6);
+  const double x_end = x_step * std::max(1.0, std::ceil(max_x * 1.05 / x_step));
+  const double low_decade = std::floor(std::log10(min_y));
+  const double high_decade = std::max(low_decade + 1, std::ceil(std::log10(std::max(max_y, min_y))));
   auto px = [&](double x) { return kLeft + x / x_end * (kWidth - kLeft - kRight); };
-  auto py = [&](double y) { return kHeight - kBottom - y / y_end * (kHeight - kTop - kBottom); };
+  auto py = [&](double rate) {
+    const double decades = rate > 0 ? std::max(std::log10(rate), low_decade) : low_decade;
+    return kHeight - kBottom -
+           (decades - low_decade) / (high_decade - low_decade) * (kHeight - kTop - kBottom);
+  };
 
   std::string svg = absl::StrFormat(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
@@ -156,18 +169,28 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
       "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
       "<text x=\"%g\" y=\"30\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n",
       kWidth, kHeight, kWidth, kHeight, kWidth / 2, XmlText(title));
+  const double y_bottom = std::pow(10.0, low_decade), y_top = std::pow(10.0, high_decade);
   // Grid, ticks and tick labels.
   for (double x = 0; x <= x_end + x_step / 2; x += x_step) {
     absl::StrAppendFormat(&svg,
                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                           "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                          px(x), py(0), px(x), py(y_end), px(x), py(0) + 20, TickLabel(x));
+                          px(x), py(y_bottom), px(x), py(y_top), px(x), py(y_bottom) + 20,
+                          TickLabel(x));
   }
-  for (double y = 0; y <= y_end + y_step / 2; y += y_step) {
+  for (double decade = low_decade; decade <= high_decade; ++decade) {
+    const double y = std::pow(10.0, decade);
     absl::StrAppendFormat(&svg,
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s%%</text>\n",
-                          px(0), py(y), px(x_end), py(y), px(0) - 8, py(y) + 4, TickLabel(y));
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ccc\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>\n",
+                          px(0), py(y), px(x_end), py(y), px(0) - 8, py(y) + 4, y);
+    for (double factor : {2.0, 5.0}) {
+      if (decade == high_decade) break;
+      absl::StrAppendFormat(&svg,
+                            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                            "stroke=\"#eee\"/>\n",
+                            px(0), py(factor * y), px(x_end), py(factor * y));
+    }
   }
   // Axes and their labels.
   absl::StrAppendFormat(
@@ -177,9 +200,10 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">wasted memory (GB-s of idle "
       "instances)</text>\n"
       "<text x=\"20\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 20 %.1f)\">"
-      "cold-start rate (%% of invocations)</text>\n",
-      px(0), py(0), px(x_end), py(0), px(0), py(0), px(0), py(y_end), (px(0) + px(x_end)) / 2,
-      kHeight - 25, (py(0) + py(y_end)) / 2, (py(0) + py(y_end)) / 2);
+      "cold-start rate (%% of invocations, log scale)</text>\n",
+      px(0), py(y_bottom), px(x_end), py(y_bottom), px(0), py(y_bottom), px(0), py(y_top),
+      (px(0) + px(x_end)) / 2, kHeight - 25, (py(y_bottom) + py(y_top)) / 2,
+      (py(y_bottom) + py(y_top)) / 2);
 
   // The fixed keep-alive curve.
   const std::vector<const PolicyResult*> curve = FixedCurve(results);
@@ -194,6 +218,7 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
                           "stroke-width=\"2\"/>\n",
                           points);
   }
+  // Points; fixed labels above, others below, so that they do not cover each other.
   for (const PolicyResult& r : results) {
     const double x = px(r.wasted_memory_gb_s), y = py(100 * r.cold_start_rate);
     const bool hybrid = r.options.kind == KeepAliveOptions::Kind::kHybrid;
@@ -202,15 +227,16 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
                           "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"%s/>"
                           "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\"%s>%s</text>\n",
                           x, y, hybrid ? 7 : 4, colour,
-                          hybrid ? " stroke=\"black\" stroke-width=\"1.5\"" : "", x + 8, y - 8,
-                          colour, hybrid ? " font-weight=\"bold\"" : "",
-                          XmlText(PointLabel(r)));
+                          hybrid ? " stroke=\"black\" stroke-width=\"1.5\"" : "", x + 8,
+                          IsFixed(r) ? y - 8 : y + 20, colour,
+                          hybrid ? " font-weight=\"bold\"" : "", XmlText(PointLabel(r)));
   }
   // Legend.
-  const double lx = kWidth - kRight - 220, ly = kTop + 10;
+  const double lx = kWidth - kRight - 290, ly = kTop + 10;
   absl::StrAppendFormat(
       &svg,
-      "<rect x=\"%.1f\" y=\"%.1f\" width=\"215\" height=\"66\" fill=\"white\" stroke=\"#999\"/>\n"
+      "<rect x=\"%.1f\" y=\"%.1f\" width=\"285\" height=\"66\" fill=\"white\" "
+      "stroke=\"#999\"/>\n"
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
       "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">fixed keep-alive (label: idle "
       "timeout)</text>\n"

@@ -17,22 +17,25 @@ namespace fnhost::sim {
 std::string FormatTable(const std::vector<PolicyResult>& results);
 
 // One row per policy: policy,functions,invocations,cold_starts,cold_start_rate,
-// p75_function_cold_start_rate,wasted_memory_gb_s,prewarm_loads.
+// p75_function_cold_start_rate,wasted_memory_gb_s,prewarm_loads,load_cold_starts.
 std::string FormatCsv(const std::vector<PolicyResult>& results);
 
 // A non-fixed policy against the fixed keep-alive curve (the fixed policies' points by wasted
-// memory, joined by straight lines) at the policy's own wasted memory.
+// memory, joined by straight lines) at the policy's own wasted memory, for one count
+// (cold_starts or load_cold_starts).
 struct CurveComparison {
   std::string policy;
   std::string lower;  // the fixed policies the policy's memory falls between
   std::string upper;
-  double fixed_cold_starts = 0;  // the curve, interpolated linearly at the policy's memory
-  double reduction = 0;          // 1 - policy's cold starts / fixed_cold_starts
+  double fixed_count = 0;  // the curve, interpolated linearly at the policy's memory
+  double reduction = 0;    // 1 - the policy's count / fixed_count
 };
 // Empty when the policy's memory is outside the fixed curve's range (or there is no curve).
-std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyResult>& results,
-                                                     const PolicyResult& policy);
-// One line per non-fixed policy, for the table's footer.
+std::optional<CurveComparison> CompareWithFixedCurve(
+    const std::vector<PolicyResult>& results, const PolicyResult& policy,
+    int64_t PolicyResult::*count = &PolicyResult::cold_starts);
+// Lines for the table's footer: each non-fixed policy against the curve, for cold starts and
+// for loads.
 std::string FormatComparisons(const std::vector<PolicyResult>& results);
 
 // Cold-start rate (y) against wasted memory (x): fixed policies as a labelled curve, hybrid

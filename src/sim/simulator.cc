@@ -89,6 +89,7 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
     }
   };
 
+  decide(start);  // as the host does after Register: scheduled instances, the warmer's clock
   for (const Call& call : calls) {
     const absl::Time arrival = start + call.arrival;
     advance(arrival);
@@ -99,10 +100,10 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
       idle.PopNewest();
     } else {
       ++result.cold_starts;
+      if (!loaded) ++result.load_cold_starts;
       loaded = true;
     }
     call_ends.push(arrival + call.duration);
-    decide(arrival);
   }
   advance(end);
   for (absl::Time since : idle.view()) {
@@ -156,6 +157,7 @@ absl::StatusOr<std::vector<PolicyResult>> Simulate(const Trace& trace,
       ++total.functions;
       total.invocations += one.invocations;
       total.cold_starts += one.cold_starts;
+      total.load_cold_starts += one.load_cold_starts;
       total.prewarm_loads += one.prewarm_loads;
       total.wasted_memory_gb_s += one.wasted_memory_gb_s;
       rates.push_back(static_cast<double>(one.cold_starts) / static_cast<double>(one.invocations));

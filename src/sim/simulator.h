@@ -3,14 +3,19 @@
 //
 // Model: one instance per concurrent call. A call that finds an idle warm instance takes the
 // most recently idle one (as the pool does) and is warm; otherwise it is a cold start, which
-// adds no time to the call (cold starts are counted, not timed). Instances the controller
+// adds no time to the call (cold starts are counted, not timed). A cold start that finds the
+// module unloaded (no instance at all, unless the policy keeps it loaded) is also counted as a
+// load: that is the paper's application-level cold start, and in fnhost the expensive one
+// (dlopen and state init, where a further instance of a loaded module shares its state).
+// Instances the controller
 // prewarms are counted as prewarm loads. Wasted memory is the memory of idle warm instances
 // times the time they stay idle, in GB-seconds (1 GB = 1024 MB), up to the trace's end.
 // The virtual clock starts at the Unix epoch, a midnight UTC, and serves as the wall clock
 // too, so daily windows are read in UTC from the start of the trace.
 // Functions are independent (no shared memory limit), so each is replayed on its own: an
 // event loop over its arrivals, the ends of its calls and its controller's next decision, with
-// a Decide after every event.
+// a Decide after every end of a call and at every next decision (an arrival moves no window,
+// so next_decision still holds after one; the host too decides on its own schedule).
 // Thread-safety: Simulate may use several threads internally; the functions are reentrant.
 
 #ifndef FNHOST_SRC_SIM_SIMULATOR_H_
@@ -41,6 +46,7 @@ struct SimOptions {
 struct FunctionResult {
   int64_t invocations = 0;
   int64_t cold_starts = 0;
+  int64_t load_cold_starts = 0;
   int64_t prewarm_loads = 0;
   double wasted_memory_gb_s = 0;
 };
@@ -52,6 +58,7 @@ struct PolicyResult {
   int64_t functions = 0;  // functions with at least one call
   int64_t invocations = 0;
   int64_t cold_starts = 0;
+  int64_t load_cold_starts = 0;  // cold starts that had to load the module
   double cold_start_rate = 0;
   // The 75th percentile (nearest rank) over functions of their own cold-start rate.
   double p75_function_cold_start_rate = 0;

@@ -15,6 +15,9 @@ std::vector<Call> ExpandCalls(const TraceFunction& function, uint64_t seed) {
   const double phase = Rng(function_seed).Uniform();
   constexpr double kMinuteNs = 60e9;
   std::vector<Call> calls;
+  int64_t total = 0;
+  for (const MinuteCount& entry : function.minutes) total += entry.count;
+  calls.reserve(static_cast<size_t>(total));
   std::vector<double> offsets;  // fractions of the minute
   for (const MinuteCount& entry : function.minutes) {
     offsets.clear();

@@ -1,0 +1,467 @@
+// Tests of the keep-alive simulator: hand-counted replays, the trace readers (both Azure
+// formats, bad inputs), arrival spreading, the generator and the reports.
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/policy/keep_alive_policy.h"
+#include "src/sim/report.h"
+#include "src/sim/simulator.h"
+#include "src/sim/trace.h"
+#include "src/sim/trace_generator.h"
+#include "src/sim/trace_reader.h"
+#include "src/sim/trace_writer.h"
+
+namespace fnhost::sim {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kTraceDir = FNHOST_SOURCE_DIR "/tests/data/traces";
+
+KeepAliveOptions Policy(std::string_view spec) {
+  absl::StatusOr<KeepAliveOptions> options = ParsePolicySpec(spec);
+  EXPECT_TRUE(options.ok()) << options.status();
+  return options.ok() ? *options : KeepAliveOptions{};
+}
+
+std::vector<Call> Calls(const std::vector<std::pair<absl::Duration, absl::Duration>>& calls) {
+  std::vector<Call> out;
+  for (const auto& [arrival, duration] : calls) out.push_back(Call{arrival, duration});
+  return out;
+}
+
+// A fresh directory under the test's temporary directory.
+std::string TempDir(const std::string& name) {
+  const std::string dir = testing::TempDir() + "/sim_test_" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void WriteFileOrDie(const std::string& path, const std::string& contents) {
+  std::ofstream(path) << contents;
+}
+
+// ---- Hand-counted replays (1 GB instances, so GB-s are seconds of idle instances) ------------
+
+constexpr double kOneGb = 1024;
+
+TEST(SimulateFunctionTest, FixedTenMinutes) {
+  // Calls at minutes 0, 5 and 30, one second each; the trace lasts 40 minutes.
+  //  0:00 cold (nothing warm). Idle from 0:01.
+  //  5:00 warm: idle 4:59 = 299 s. Idle from 5:01, evicted at 15:01: 600 s.
+  // 30:00 cold. Idle from 30:01 to the end of the trace, 40:00: 599 s.
+  // Cold starts 2 (both loads), wasted 299 + 600 + 599 = 1498 GB-s.
+  const std::vector<Call> calls = Calls({{absl::Minutes(0), absl::Seconds(1)},
+                                         {absl::Minutes(5), absl::Seconds(1)},
+                                         {absl::Minutes(30), absl::Seconds(1)}});
+  FunctionResult r = SimulateFunction(calls, kOneGb, Policy("fixed:10m"), absl::Minutes(40));
+  EXPECT_EQ(r.invocations, 3);
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.load_cold_starts, 2);
+  EXPECT_EQ(r.prewarm_loads, 0);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 1498);
+
+  // fixed:0: every call cold, nothing idle.
+  r = SimulateFunction(calls, kOneGb, Policy("fixed:0"), absl::Minutes(40));
+  EXPECT_EQ(r.cold_starts, 3);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 0);
+
+  // Hybrid without data keeps the 4-hour range: only the first call is cold, and the instance
+  // is idle 299 + (30:00 - 5:01 = 1499) + 599 = 2397 s. Half a GB halves the waste.
+  r = SimulateFunction(calls, kOneGb / 2, Policy("hybrid"), absl::Minutes(40));
+  EXPECT_EQ(r.cold_starts, 1);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 2397.0 / 2);
+}
+
+TEST(SimulateFunctionTest, ConcurrentCallsNeedTheirOwnInstances) {
+  // 0:00 call A (60 s) cold; 0:10 call B (10 s) cold, as A is busy.
+  // 0:20 B ends: idle. 0:30 call C warm on B's instance (10 s idle); ends 0:40.
+  // 1:00 A ends. Both idle until the end at 2:00: 80 + 60 s. fixed:10m keeps them.
+  // Wasted 10 + 80 + 60 = 150 GB-s; loads: only A (the module was loaded for B).
+  const std::vector<Call> calls = Calls({{absl::Seconds(0), absl::Seconds(60)},
+                                         {absl::Seconds(10), absl::Seconds(10)},
+                                         {absl::Seconds(30), absl::Seconds(10)}});
+  FunctionResult r = SimulateFunction(calls, kOneGb, Policy("fixed:10m"), absl::Minutes(2));
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.load_cold_starts, 1);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 150);
+}
+
+TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
+  // Calls at 0h, 24h and 48h (1 s each) over 60 hours.
+  // Call 1 cold; no data: range, kept 4 h (14400 s) and evicted.
+  // Call 2 cold; idle time P = 23:59:59 = 86399 s, out of bounds: predicted P.
+  // From the end of call 2 (24:00:01), unloaded; prewarmed at 0.85 P; call 3 at 24:00:01 + P
+  // is warm after 0.15 P = 12959.85 s idle. Then predicted again: prewarm at 0.85 P after
+  // 48:00:01 (68:24), past the end of the trace.
+  const std::vector<Call> calls = Calls({{absl::Hours(0), absl::Seconds(1)},
+                                         {absl::Hours(24), absl::Seconds(1)},
+                                         {absl::Hours(48), absl::Seconds(1)}});
+  FunctionResult r = SimulateFunction(calls, kOneGb, Policy("hybrid"), absl::Hours(60));
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.prewarm_loads, 1);
+  EXPECT_NEAR(r.wasted_memory_gb_s, 14400 + 0.15 * 86399, 1e-3);
+}
+
+TEST(SimulateFunctionTest, ScheduledWindowKeepsAnInstance) {
+  // scheduled:0 with 01:00-02:00: an instance is prewarmed at 01:00 and evicted at 02:00
+  // (3600 s idle); the call at 01:30 finds it warm (1800 s of it) and its instance is then
+  // kept until 02:00 by the floor.
+  const std::vector<Call> calls = Calls({{absl::Minutes(90), absl::Seconds(0)}});
+  FunctionResult r = SimulateFunction(calls, kOneGb, Policy("scheduled:0,window=01:00-02:00"),
+                                      absl::Hours(3));
+  EXPECT_EQ(r.cold_starts, 0);
+  EXPECT_EQ(r.prewarm_loads, 1);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 3600);
+}
+
+// ---- Arrivals inside minutes ----------------------------------------------------------------
+
+TEST(ExpandCallsTest, TimersKeepTheirPhaseOthersSpreadUniformly) {
+  TraceFunction timer;
+  timer.id = "o/a/timer";
+  timer.trigger = "timer";
+  timer.duration = absl::Seconds(2);
+  timer.minutes = {{0, 1}, {1, 1}, {5, 2}};
+  std::vector<Call> calls = ExpandCalls(timer, 7);
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[1].arrival - calls[0].arrival, absl::Minutes(1));
+  // Two in a minute: the phase spread over half-minute slots.
+  EXPECT_NEAR(absl::ToDoubleSeconds(calls[2].arrival - absl::Minutes(5)),
+              absl::ToDoubleSeconds(calls[0].arrival) / 2, 1e-6);
+  EXPECT_NEAR(absl::ToDoubleSeconds(calls[3].arrival - calls[2].arrival), 30, 1e-6);
+  EXPECT_EQ(calls[0].duration, absl::Seconds(2));
+
+  TraceFunction http = timer;
+  http.trigger = "http";
+  http.minutes = {{3, 50}};
+  calls = ExpandCalls(http, 7);
+  ASSERT_EQ(calls.size(), 50u);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_GE(calls[i].arrival, absl::Minutes(3));
+    EXPECT_LT(calls[i].arrival, absl::Minutes(4));
+    if (i > 0) EXPECT_GE(calls[i].arrival, calls[i - 1].arrival);
+  }
+  // Deterministic per seed, different across seeds.
+  std::vector<Call> again = ExpandCalls(http, 7);
+  std::vector<Call> other = ExpandCalls(http, 8);
+  EXPECT_EQ(again.front().arrival, calls.front().arrival);
+  EXPECT_NE(other.front().arrival, calls.front().arrival);
+}
+
+// ---- Readers --------------------------------------------------------------------------------
+
+TEST(ReadTraceTest, Azure2019Sample) {
+  absl::StatusOr<Trace> trace = ReadTrace({kTraceDir + "/azure2019-sample/invocations.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->functions.size(), 4u);
+  EXPECT_EQ(trace->length, absl::Hours(24));
+  const TraceFunction& first = trace->functions[0];
+  EXPECT_EQ(first.trigger, "queue");
+  EXPECT_THAT(first.id, HasSubstr("c13acdc7567b225971cef2416a3a2b03c8a4d8d154df48afe75834e2f5c59ddf"));
+  EXPECT_EQ(first.duration, absl::Milliseconds(100));
+  EXPECT_DOUBLE_EQ(first.memory_mb, 120);  // its app's memory, one function
+  EXPECT_EQ(trace->functions[3].trigger, "timer");
+  EXPECT_EQ(trace->functions[3].duration, absl::Milliseconds(125));
+  int64_t calls = 0;
+  for (const MinuteCount& m : first.minutes) calls += m.count;
+  EXPECT_EQ(calls, 1150);
+  EXPECT_EQ(trace->functions_without_duration, 0);
+  EXPECT_EQ(trace->apps_without_memory, 0);
+
+  absl::StatusOr<std::vector<PolicyResult>> results =
+      Simulate(*trace, {"fixed:10m", "hybrid"}, SimOptions{});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[0].functions, 4);
+  EXPECT_EQ((*results)[0].invocations, 1150 + 3 * 1125);
+  EXPECT_GT((*results)[0].cold_starts, 0);
+  EXPECT_GT((*results)[0].wasted_memory_gb_s, 0);
+}
+
+TEST(ReadTraceTest, Azure2021Sample) {
+  absl::StatusOr<Trace> trace = ReadTrace({kTraceDir + "/azure2021-sample/Azure2021_200.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->functions.size(), 31u);
+  EXPECT_EQ(trace->apps_without_memory, 13);
+  size_t calls = 0;
+  for (const TraceFunction& f : trace->functions) {
+    calls += f.calls.size();
+    EXPECT_TRUE(std::is_sorted(f.calls.begin(), f.calls.end(), [](const Call& a, const Call& b) {
+      return a.arrival < b.arrival;
+    }));
+  }
+  EXPECT_EQ(calls, 199u);
+  // The first row: end 0.0795 s after a call of 0.078 s.
+  EXPECT_NEAR(absl::ToDoubleSeconds(trace->functions[0].calls[0].duration), 0.078, 1e-9);
+  EXPECT_NEAR(absl::ToDoubleSeconds(trace->length), 1260.0557980537415, 1e-6);
+
+  absl::StatusOr<std::vector<PolicyResult>> results =
+      Simulate(*trace, {"fixed:0", "fixed:10m"}, SimOptions{});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[0].cold_starts, 199);
+  EXPECT_LT((*results)[1].cold_starts, 199);
+}
+
+std::string Header2019() {
+  std::string header = "HashOwner,HashApp,HashFunction,Trigger";
+  for (int m = 1; m <= 1440; ++m) absl::StrAppend(&header, ",", m);
+  return header + "\n";
+}
+
+// A row with `counts` at the given minutes (0-based) of the day.
+std::string Row2019(const std::string& function, const std::string& trigger,
+                    const std::vector<std::pair<int, int>>& counts) {
+  std::vector<int> minutes(1440, 0);
+  for (const auto& [minute, count] : counts) minutes[minute] = count;
+  return absl::StrCat("o,a,", function, ",", trigger, ",", absl::StrJoin(minutes, ","), "\n");
+}
+
+// ",0" `n` times.
+std::string Zeros(int n) {
+  std::string zeros;
+  for (int i = 0; i < n; ++i) zeros += ",0";
+  return zeros;
+}
+
+TEST(ReadTraceTest, Azure2019DaysFollowEachOtherWithTheDatasetsSideFiles) {
+  const std::string dir = TempDir("days");
+  WriteFileOrDie(dir + "/invocations_per_function_md.anon.d01.csv",
+                 Header2019() + Row2019("f", "http", {{10, 2}}));
+  WriteFileOrDie(dir + "/invocations_per_function_md.anon.d02.csv",
+                 Header2019() + Row2019("f", "http", {{0, 1}}) + Row2019("g", "timer", {{5, 1}}));
+  WriteFileOrDie(dir + "/function_durations_percentiles.anon.d02.csv",
+                 "HashOwner,HashApp,HashFunction,Average,Count\no,a,f,250,1\n");
+  WriteFileOrDie(dir + "/app_memory_percentiles.anon.d01.csv",
+                 "HashOwner,HashApp,SampleCount,AverageAllocatedMb\no,a,3,300\n");
+  absl::StatusOr<Trace> trace = ReadTrace({dir});  // the directory: its days by name
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->length, absl::Hours(48));
+  ASSERT_EQ(trace->functions.size(), 2u);
+  const TraceFunction& f = trace->functions[0];
+  ASSERT_EQ(f.minutes.size(), 2u);
+  EXPECT_EQ(f.minutes[0].minute, 10);
+  EXPECT_EQ(f.minutes[0].count, 2);
+  EXPECT_EQ(f.minutes[1].minute, 1440);
+  EXPECT_EQ(f.duration, absl::Milliseconds(250));
+  EXPECT_EQ(trace->functions[1].minutes[0].minute, 1440 + 5);
+  EXPECT_EQ(trace->functions[1].duration, kDefaultDuration);
+  EXPECT_EQ(trace->functions_without_duration, 1);
+  EXPECT_DOUBLE_EQ(f.memory_mb, 150);  // 300 MB shared by the app's two functions
+}
+
+TEST(ReadTraceTest, RejectsBadInputsNamingFileAndLine) {
+  const std::string dir = TempDir("bad");
+  const struct {
+    const char* name;
+    std::string contents;
+    const char* message;
+  } cases[] = {
+      {"empty.csv", "", "empty.csv:0: empty file"},
+      {"unknown.csv", "a,b,c\n1,2,3\n", "unknown.csv:1: the header is neither"},
+      {"minutes.csv", "HashOwner,HashApp,HashFunction,Trigger" + std::string(1440, ','),
+       "column 5 is \"\", expected minute 1"},
+      {"width.csv", Header2019() + "o,a,f,http,1,2\n", "width.csv:2: 6 fields where the header has 1444"},
+      {"count.csv", Header2019() + "o,a,f,http,x" + Zeros(1439) + "\n",
+       "count.csv:2: minute 1: \"x\" is not a count of calls"},
+      {"negative.csv", "app,func,end_timestamp,duration\na,f,1.0,-2\n",
+       "negative.csv:2: end_timestamp \"1.0\" and duration \"-2\" are not non-negative"},
+      {"short.csv", "app,func,end_timestamp,duration\na,f,1.0\n",
+       "short.csv:2: 3 fields where the header has 4"},
+  };
+  for (const auto& c : cases) {
+    WriteFileOrDie(dir + "/" + c.name, c.contents);
+    absl::StatusOr<Trace> trace = ReadTrace({dir + "/" + c.name});
+    ASSERT_FALSE(trace.ok()) << c.name;
+    EXPECT_THAT(trace.status().message(), HasSubstr("ReadTrace: "));
+    EXPECT_THAT(trace.status().message(), HasSubstr(c.message)) << trace.status();
+  }
+  EXPECT_EQ(ReadTrace({dir + "/missing.csv"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadTrace({dir}).status().code(), absl::StatusCode::kNotFound);  // no day files
+  EXPECT_EQ(ReadTrace({}).status().code(), absl::StatusCode::kInvalidArgument);
+
+  const std::string v2021 = kTraceDir + "/azure2021-sample/Azure2021_200.csv";
+  const std::string v2019 = kTraceDir + "/azure2019-sample/invocations.csv";
+  EXPECT_THAT(ReadTrace({v2019, v2021}).status().message(), HasSubstr("is not in the format of"));
+  EXPECT_THAT(ReadTrace({v2021, v2021}).status().message(), HasSubstr("a single file"));
+  const std::string bad_side = TempDir("bad_side");
+  WriteFileOrDie(bad_side + "/invocations.csv", Header2019() + Row2019("f", "http", {{1, 1}}));
+  WriteFileOrDie(bad_side + "/memory.csv", "HashOwner,HashApp,AverageAllocatedMb\no,a,lots\n");
+  EXPECT_THAT(ReadTrace({bad_side + "/invocations.csv"}).status().message(),
+              HasSubstr("memory.csv:2: AverageAllocatedMb \"lots\" is not a non-negative number"));
+  WriteFileOrDie(bad_side + "/memory.csv", "HashOwner,Mb\n");
+  EXPECT_THAT(ReadTrace({bad_side + "/invocations.csv"}).status().message(),
+              HasSubstr("memory.csv:1: no column HashApp"));
+}
+
+// ---- Simulate -------------------------------------------------------------------------------
+
+TEST(SimulateTest, DeterministicForASeedAndAcrossThreads) {
+  absl::StatusOr<Trace> trace = GenerateTrace({.functions = 60, .days = 1, .seed = 3});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  const std::vector<std::string> policies = {"fixed:10m", "hybrid", "scheduled:5m,every=30m"};
+  SimOptions options;
+  options.seed = 11;
+  absl::StatusOr<std::vector<PolicyResult>> one = Simulate(*trace, policies, options);
+  options.threads = 3;
+  absl::StatusOr<std::vector<PolicyResult>> three = Simulate(*trace, policies, options);
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(FormatCsv(*one), FormatCsv(*three));
+  options.seed = 12;
+  absl::StatusOr<std::vector<PolicyResult>> other = Simulate(*trace, policies, options);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(FormatCsv(*one), FormatCsv(*other));
+
+  options.max_functions = 5;
+  absl::StatusOr<std::vector<PolicyResult>> five = Simulate(*trace, policies, options);
+  ASSERT_TRUE(five.ok());
+  EXPECT_LE((*five)[0].functions, 5);
+
+  EXPECT_EQ(Simulate(*trace, {"fixed:10m", "lru"}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Simulate(*trace, {}, options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SimulateTest, PercentileOverFunctions) {
+  // Four functions with cold-start rates 1/1, 1/2, 1/4 and 1/8 under fixed:10m (calls a minute
+  // apart are warm): the 75th percentile by nearest rank is the 3rd of 4, 1/2.
+  Trace trace;
+  trace.length = absl::Hours(1);
+  for (int calls : {1, 2, 4, 8}) {
+    TraceFunction f;
+    f.id = absl::StrCat("f", calls);
+    f.memory_mb = 100;
+    for (int i = 0; i < calls; ++i) f.calls.push_back({absl::Minutes(i), absl::Seconds(1)});
+    trace.functions.push_back(f);
+  }
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, {});
+  ASSERT_TRUE(results.ok());
+  const PolicyResult& r = (*results)[0];
+  EXPECT_EQ(r.functions, 4);
+  EXPECT_EQ(r.invocations, 15);
+  EXPECT_EQ(r.cold_starts, 4);
+  EXPECT_DOUBLE_EQ(r.cold_start_rate, 4.0 / 15);
+  EXPECT_DOUBLE_EQ(r.p75_function_cold_start_rate, 0.5);
+}
+
+// ---- Generator ------------------------------------------------------------------------------
+
+TEST(GenerateTraceTest, FollowsThePublishedShapeAndRoundTrips) {
+  absl::StatusOr<Trace> trace = GenerateTrace({.functions = 400, .days = 1, .seed = 5});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->functions.size(), 400u);
+  int timers = 0, hourly_or_less = 0, per_minute_or_less = 0;
+  for (const TraceFunction& f : trace->functions) {
+    int64_t calls = 0;
+    for (const MinuteCount& m : f.minutes) calls += m.count;
+    timers += f.trigger == "timer";
+    hourly_or_less += calls <= 24;
+    per_minute_or_less += calls <= 1440;
+    EXPECT_GT(f.memory_mb, 0);
+    EXPECT_GE(f.duration, absl::Milliseconds(1));
+    EXPECT_LE(f.duration, absl::Minutes(10));
+  }
+  // Figure 3: 15.6% timers; Figure 5: 45% at most hourly, 81% at most once a minute (loose
+  // bounds for 400 draws; diurnal and bursty arrivals move counts around the drawn rates).
+  EXPECT_NEAR(timers / 400.0, 0.156, 0.06);
+  EXPECT_NEAR(hourly_or_less / 400.0, 0.45, 0.08);
+  EXPECT_NEAR(per_minute_or_less / 400.0, 0.81, 0.08);
+
+  // The same seed gives the same trace; it reads back as written.
+  absl::StatusOr<Trace> again = GenerateTrace({.functions = 400, .days = 1, .seed = 5});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->functions[17].minutes.size(), trace->functions[17].minutes.size());
+  const std::string dir = TempDir("generated");
+  ASSERT_TRUE(WriteAzure2019Trace(*trace, dir).ok());
+  absl::StatusOr<Trace> read = ReadTrace({dir});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->functions_without_duration, 0);
+  EXPECT_EQ(read->apps_without_memory, 0);
+  size_t with_calls = 0;
+  for (const TraceFunction& f : trace->functions) with_calls += !f.minutes.empty();
+  ASSERT_EQ(read->functions.size(), with_calls);
+  for (const TraceFunction& f : read->functions) {
+    auto it = std::find_if(trace->functions.begin(), trace->functions.end(),
+                           [&](const TraceFunction& g) { return g.id == f.id; });
+    ASSERT_NE(it, trace->functions.end());
+    EXPECT_EQ(f.trigger, it->trigger);
+    ASSERT_EQ(f.minutes.size(), it->minutes.size());
+    EXPECT_EQ(f.minutes.back().count, it->minutes.back().count);
+    EXPECT_NEAR(absl::ToDoubleMilliseconds(f.duration), absl::ToDoubleMilliseconds(it->duration),
+                1e-3);
+  }
+
+  EXPECT_FALSE(GenerateTrace({.functions = 0}).ok());
+  EXPECT_FALSE(GenerateTrace({.functions = 1, .days = 0}).ok());
+}
+
+// ---- Reports --------------------------------------------------------------------------------
+
+std::vector<PolicyResult> Results() {
+  auto result = [](const char* spec, int64_t cold, int64_t loads, double memory) {
+    PolicyResult r;
+    r.policy = spec;
+    r.options = Policy(spec);
+    r.functions = 10;
+    r.invocations = 1000;
+    r.cold_starts = cold;
+    r.load_cold_starts = loads;
+    r.cold_start_rate = cold / 1000.0;
+    r.wasted_memory_gb_s = memory;
+    return r;
+  };
+  return {result("fixed:10m", 200, 100, 1000), result("fixed:0", 1000, 500, 0),
+          result("hybrid", 100, 40, 1500), result("fixed:1h", 120, 60, 2000)};
+}
+
+TEST(ReportTest, ComparesWithTheInterpolatedFixedCurve) {
+  const std::vector<PolicyResult> results = Results();
+  // At 1500 GB-s the curve runs halfway from fixed:10m (200) to fixed:1h (120): 160.
+  std::optional<CurveComparison> c = CompareWithFixedCurve(results, results[2]);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->lower, "fixed:10m");
+  EXPECT_EQ(c->upper, "fixed:1h");
+  EXPECT_DOUBLE_EQ(c->fixed_count, 160);
+  EXPECT_DOUBLE_EQ(c->reduction, 1 - 100.0 / 160);
+  c = CompareWithFixedCurve(results, results[2], &PolicyResult::load_cold_starts);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_DOUBLE_EQ(c->fixed_count, 80);
+  PolicyResult outside = results[2];
+  outside.wasted_memory_gb_s = 5000;
+  EXPECT_FALSE(CompareWithFixedCurve(results, outside).has_value());
+  EXPECT_THAT(FormatComparisons(results), HasSubstr("hybrid: 100 cold starts at 1500.0 GB-s"));
+  EXPECT_THAT(FormatComparisons(results), HasSubstr("37.5% fewer"));
+}
+
+TEST(ReportTest, TableCsvAndSvg) {
+  std::vector<PolicyResult> results = Results();
+  results.push_back(results[0]);
+  results.back().policy = "scheduled:5m,window=08:00-09:00";
+  results.back().options = Policy(results.back().policy);
+  const std::string csv = FormatCsv(results);
+  EXPECT_THAT(csv, HasSubstr("policy,functions,invocations,cold_starts,cold_start_rate,"
+                             "p75_function_cold_start_rate,wasted_memory_gb_s"));
+  EXPECT_THAT(csv, HasSubstr("\nfixed:10m,10,1000,200,0.200000,0.000000,1000.000,0,100\n"));
+  EXPECT_THAT(csv, HasSubstr("\n\"scheduled:5m,window=08:00-09:00\",10,"));
+  EXPECT_THAT(FormatTable(results), HasSubstr("hybrid"));
+  const std::string svg = RenderSvg(results, "a <test>");
+  EXPECT_THAT(svg, HasSubstr("<svg"));
+  EXPECT_THAT(svg, HasSubstr("<polyline"));  // the fixed curve
+  EXPECT_THAT(svg, HasSubstr(">1h</text>"));  // a fixed point's label
+  EXPECT_THAT(svg, HasSubstr("font-weight=\"bold\">hybrid</text>"));
+  EXPECT_THAT(svg, HasSubstr("a &lt;test&gt;"));
+  EXPECT_THAT(svg, HasSubstr("</svg>"));
+}
+
+}  // namespace
+}  // namespace fnhost::sim
