@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "src/cli/commands.h"
+#include "src/cli/gen_trace_command.h"
+#include "src/cli/sim_command.h"
 
 namespace {
 
@@ -10,7 +12,9 @@ constexpr char kUsage[] =
     "usage: fnhost COMMAND [ARGS]\n"
     "  run MODULE.so [--data=S] [--repeat=N]   load a module, call it, show cold/warm costs\n"
     "  inspect MODULE.so|SNAPSHOT              metadata, dependencies, load-time breakdown\n"
-    "  serve [--config=FILE] [--port=8080]     serve functions over HTTP\n";
+    "  serve [--config=FILE] [--port=8080]     serve functions over HTTP\n"
+    "  sim --trace=PATH --policy=SPEC ...      replay traces through keep-alive policies\n"
+    "  gen-trace --out=DIR [--functions=N]     write a synthetic Azure-format trace\n";
 
 }  // namespace
 
@@ -23,6 +27,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(command, "run") == 0) return fnhost::cli::RunCommand(argc, argv);
   if (std::strcmp(command, "inspect") == 0) return fnhost::cli::InspectCommand(argc, argv);
   if (std::strcmp(command, "serve") == 0) return fnhost::cli::ServeCommand(argc, argv);
+  if (std::strcmp(command, "sim") == 0) return fnhost::cli::RunSimCommand(argc, argv);
+  if (std::strcmp(command, "gen-trace") == 0) return fnhost::cli::RunGenTraceCommand(argc, argv);
   std::fprintf(stderr, "fnhost: unknown command '%s'\n%s", command, kUsage);
   return 2;
 }
