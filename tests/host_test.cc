@@ -187,11 +187,19 @@ TEST_F(BadModuleFileTest, Directory) {
 
 TEST_F(BadModuleFileTest, NotAnElfFile) {
   ExpectLoadError(dir_.Write("text.so", "this is not a shared object\n"),
-                  absl::StatusCode::kFailedPrecondition, "");
+                  absl::StatusCode::kInvalidArgument, "not an ELF file (bad magic)");
+}
+
+TEST_F(BadModuleFileTest, TruncatedModule) {
+  std::string bytes = testing::ReadFileBytes(TestModule("hello"));
+  ASSERT_GT(bytes.size(), 200u);
+  ExpectLoadError(dir_.Write("truncated.so", bytes.substr(0, 200)),
+                  absl::StatusCode::kInvalidArgument, "truncated ELF");
 }
 
 TEST_F(BadModuleFileTest, PlainExecutable) {
-  ExpectLoadError(dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition, "");
+  ExpectLoadError(dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition,
+                  "cannot load module");
 }
 
 TEST_F(BadModuleFileTest, GroupWritable) {

@@ -10,9 +10,11 @@
 #include <filesystem>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/sha256.h"
 #include "src/common/strings.h"
+#include "src/loader/elf_info.h"
 #include "src/loader/module_file.h"
 
 namespace fnhost {
@@ -48,6 +50,25 @@ absl::StatusOr<std::string> MakePrivateCopy(FileSystem& fs, const std::string& f
 absl::Status Annotate(std::string_view function, const absl::Status& status) {
   return absl::Status(status.code(),
                       absl::StrCat("function '", AsAbsl(function), "': ", status.message()));
+}
+
+// dlerror says little about a file that is not a loadable ELF object ("invalid ELF header"),
+// so the file's own headers are read to name the cause: not ELF, truncated, another machine.
+absl::Status DlopenError(std::string_view function, const std::string& path,
+                         const std::string& loaded_path, const char* dlopen_error,
+                         FileSystem& fs) {
+  std::string cause = dlopen_error != nullptr ? dlopen_error : "unknown dlopen error";
+  absl::StatusCode code = absl::StatusCode::kFailedPrecondition;
+  if (absl::StatusOr<std::string> bytes = fs.ReadFile(loaded_path); bytes.ok()) {
+    absl::StatusOr<ElfInfo> elf = ParseElfInfo(*bytes, path);
+    if (!elf.ok()) {
+      code = elf.status().code();
+      cause = std::string(elf.status().message());
+      if (absl::StartsWith(cause, path + ": ")) cause.erase(0, path.size() + 2);
+    }
+  }
+  return absl::Status(code, absl::StrCat("function '", AsAbsl(function), "': cannot load module ",
+                                         path, ": ", cause));
 }
 
 }  // namespace
@@ -133,10 +154,7 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
   absl::Time checked = clock.Now();
 
   void* handle = ::dlopen(loaded_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "function '", AsAbsl(function), "': cannot load module ", path, ": ", ::dlerror()));
-  }
+  if (handle == nullptr) return DlopenError(function, path, loaded_path, ::dlerror(), fs);
   absl::Cleanup close_handle = [handle] { ::dlclose(handle); };
   ::dlerror();
   auto entry = reinterpret_cast<fnhost_module_entry_fn>(

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace fnhost::testing {
@@ -20,6 +21,12 @@ inline std::string TestModule(const std::string& name) {
 // Path of an example module built from examples/.
 inline std::string ExampleModule(const std::string& name) {
   return std::string(FNHOST_EXAMPLE_MODULE_DIR) + "/" + name + ".so";
+}
+
+// The whole content of `path`; empty if it cannot be read.
+inline std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // A fresh directory, removed with everything in it at scope exit.

@@ -1,0 +1,26 @@
+// The recommender example sized to a given amount of state, shared by the benchmarks that
+// compare a full init with a snapshot restore and with a worker forked from a zygote.
+
+#ifndef FNHOST_BENCHMARKS_RECOMMENDER_STATE_H_
+#define FNHOST_BENCHMARKS_RECOMMENDER_STATE_H_
+
+#include <cstdint>
+#include <string>
+
+namespace fnhost::bench {
+
+// Path of the built recommender module.
+inline std::string RecommenderModulePath() {
+  return std::string(FNHOST_EXAMPLE_MODULE_DIR) + "/recommender.so";
+}
+
+// An init config whose vectors take `mib` MiB (32 floats per item); the model file is
+// generated once per size under $TMPDIR and reused by later runs.
+inline std::string RecommenderInitConfig(int64_t mib) {
+  const int64_t items = mib * (int64_t{1} << 20) / (32 * sizeof(float));
+  return "items=" + std::to_string(items) + " dim=32 clusters=256 seed=1";
+}
+
+}  // namespace fnhost::bench
+
+#endif  // FNHOST_BENCHMARKS_RECOMMENDER_STATE_H_
