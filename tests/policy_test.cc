@@ -220,14 +220,95 @@ TEST(HybridPolicyTest, HeadInBinZeroStaysLoaded) {
 TEST(HybridPolicyTest, LevelsHaveTheirOwnHistograms) {
   HybridPolicy policy(KeepAliveOptions{});
   Record(policy, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
-  Record(policy, std::vector<absl::Duration>(20, absl::Minutes(30)), 2);
+  Record(policy, std::vector<absl::Duration>(20, absl::Minutes(30) + absl::Seconds(30)), 2);
   EXPECT_EQ(policy.PlanFor(1).keep_until_after, absl::Minutes(1) * 1.1);
-  EXPECT_EQ(policy.PlanFor(2).prewarm_after, absl::Minutes(30) * 0.9);
-  EXPECT_EQ(policy.PlanFor(3).mode, Mode::kRange);  // nothing learnt yet
+  // Level 2 is a keep-alive covering its idle times (30.5 minutes each: the edge at 31
+  // minutes costs least), with no prewarm.
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
+  EXPECT_EQ(policy.PlanFor(2).prewarm_after, absl::ZeroDuration());
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
+  // Level 3 has learnt nothing: it inherits level 2's keep-alive.
+  EXPECT_EQ(policy.PlanFor(3).mode, Mode::kInherited);
+  EXPECT_EQ(policy.PlanFor(3).keep_until_after, absl::Minutes(31));
   // Levels above kMaxLevels learn nothing: they keep the whole range.
   Record(policy, {absl::Hours(6)}, HybridPolicy::kMaxLevels + 5);
   EXPECT_EQ(policy.idle_times(HybridPolicy::kMaxLevels + 5), nullptr);
   EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 5).mode, Mode::kRange);
+}
+
+// The break-even keep-alive of an upper level, counted by hand: cost(T) = idle time kept warm
+// + the price of a cold start per idle time longer than T.
+TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
+  HybridPolicy policy(KeepAliveOptions{});
+  std::vector<absl::Duration> idle_times(100, absl::Seconds(10));
+  idle_times.push_back(absl::Hours(2));  // bin 120
+  idle_times.push_back(absl::Hours(2));
+  Record(policy, idle_times, 2);
+  const HybridPolicy::IdleTimes& times = *policy.idle_times(2);
+  // At 4 hours a cold start, T = 2h1m costs 1000 s + 2 * 7200 s = 15400 s; T = 1 minute
+  // 1000 s + 2 * (60 s + 4 h) = 29920 s; T = 0 102 * 4 h.
+  EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(4)), absl::Hours(2) + absl::Minutes(1));
+  // At kBreakEvenIdle, 1 hour, T = 1 minute costs 1000 s + 2 * (60 s + 1 h) = 8320 s.
+  EXPECT_EQ(times.BreakEvenKeepAlive(HybridPolicy::kBreakEvenIdle), absl::Minutes(1));
+  HybridPolicy::Plan plan = policy.PlanFor(2);
+  EXPECT_EQ(plan.mode, Mode::kBreakEven);
+  EXPECT_EQ(plan.keep_until_after, absl::Minutes(1));
+  KeepAlivePolicy::Window window = policy.InstanceWindow(2, kT0);
+  EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
+  EXPECT_EQ(window.keep_until, kT0 + absl::Minutes(1));
+
+  // Out-of-bound idle times are cold starts at every T and cost T each: with 10 of them, at
+  // 4 hours T = 2h1m costs 15400 s + 10 * (2h1m + 4 h) = 232000 s, T = 1 minute 1000 s +
+  // 12 * (60 s + 4 h) = 174520 s.
+  HybridPolicy with_oob(KeepAliveOptions{});
+  Record(with_oob, idle_times, 2);
+  Record(with_oob, std::vector<absl::Duration>(10, absl::Hours(20)), 2);
+  EXPECT_EQ(with_oob.idle_times(2)->BreakEvenKeepAlive(absl::Hours(4)), absl::Minutes(1));
+
+  // Neighbouring levels are read together: with 10 idle times of 30.5 minutes at level 3,
+  // T = 31 minutes costs 1000 s + 10 * 1830 s + 2 * (1860 s + 1 h) = 30220 s, less than T = 1
+  // minute (1000 s + 12 * (60 s + 1 h) = 44920 s) or T = 2h1m (33700 s), for both levels.
+  HybridPolicy pooled(KeepAliveOptions{});
+  Record(pooled, idle_times, 2);
+  Record(pooled, std::vector<absl::Duration>(10, absl::Minutes(30) + absl::Seconds(30)), 3);
+  EXPECT_EQ(pooled.PlanFor(2).keep_until_after, absl::Minutes(31));
+  EXPECT_EQ(pooled.PlanFor(3).keep_until_after, absl::Minutes(31));
+  EXPECT_EQ(pooled.PlanFor(3).mode, Mode::kBreakEven);
+}
+
+TEST(HybridPolicyTest, RarelyUsedLevelsInheritAKeepAlive) {
+  // Below kMinIdleTimes idle times a level has no plan of its own.
+  HybridPolicy policy(KeepAliveOptions{});
+  const absl::Duration idle = absl::Minutes(30) + absl::Seconds(30);
+  Record(policy, std::vector<absl::Duration>(HybridPolicy::kMinIdleTimes - 1, idle), 2);
+  // Level 1 knows nothing either: its whole-range keep-alive.
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Hours(4));
+  // A timer-like level 1 unloads until its prewarm window: a rarely used extra instance is
+  // not kept at all.
+  Record(policy, std::vector<absl::Duration>(20, idle), 1);
+  ASSERT_GT(policy.PlanFor(1).prewarm_after, absl::ZeroDuration());
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::ZeroDuration());
+  EXPECT_EQ(policy.InstanceWindow(2, kT0).keep_until, kT0);
+  // One more idle time gives level 2 its own plan (5 * 1830 s kept warm against 5 hours of
+  // cold starts).
+  Record(policy, {idle}, 2);
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
+}
+
+TEST(HybridPolicyTest, BusyLevelsRecomputeTheirPlanEverySixtyFourth) {
+  HybridPolicy policy(KeepAliveOptions{});
+  Record(policy, std::vector<absl::Duration>(640, absl::Seconds(5)), 2);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));
+  // 9 idle times of 30 minutes (a 64th of 640 is 10): the plan is not recomputed yet ...
+  Record(policy, std::vector<absl::Duration>(9, absl::Minutes(30)), 2);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));
+  // ... the 10th makes it, and covering them is now worth it (640 * 5 s + 10 * 30 min kept
+  // warm = 21200 s, against 3200 s + 10 * (1 min + 1 h) = 39800 s at T = 1 minute).
+  Record(policy, {absl::Minutes(30)}, 2);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
 }
 
 TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {
@@ -498,20 +579,21 @@ TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
   controller.OnCallEnd(At(absl::Seconds(2)));  // level 1 idle
   controller.OnIdle(At(absl::Seconds(2)));
   const std::vector<absl::Time> idle = {At(absl::Seconds(1)), At(absl::Seconds(2))};
-  // Level 2 unloads after the call and comes back at 27 minutes; level 1 stays 66 s.
+  // Level 1 stays 66 s; level 2 is kept 31 minutes (its break-even keep-alive: 20 * 1810 s
+  // warm against 20 hours of cold starts) from when it went idle.
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 0);
+  EXPECT_EQ(d.next_decision, At(absl::Seconds(68)));
+  d = controller.Decide(At(absl::Seconds(68)), At(absl::Seconds(68)), idle, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
-  EXPECT_EQ(d.next_decision, At(absl::Seconds(68)));
-  d = controller.Decide(At(absl::Seconds(68)), At(absl::Seconds(68)), {idle[1]}, 0, true, 0,
-                        kMax);
+  const absl::Time level2_end = At(absl::Seconds(1)) + absl::Minutes(31);
+  EXPECT_EQ(d.next_decision, level2_end);
+  d = controller.Decide(level2_end, level2_end, {idle[1]}, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_TRUE(d.unload);
-  const absl::Time level2_prewarm = At(absl::Seconds(1)) + absl::Minutes(30) * 0.9;
-  EXPECT_EQ(d.next_decision, level2_prewarm);
-  d = controller.Decide(level2_prewarm, level2_prewarm, {}, 0, false, 0, kMax);
-  EXPECT_EQ(d.prewarm, 1);
+  EXPECT_EQ(d.prewarm, 0);
 }
 
 TEST(KeepAliveControllerTest, NextDecisionIsAlwaysInTheFuture) {

@@ -114,6 +114,33 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   EXPECT_NEAR(r.wasted_memory_gb_s, 14400 + 0.15 * 86399, 1e-3);
 }
 
+TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
+  // Ten pairs of concurrent 1 s calls, 30.5 minutes (1830 s) apart; the trace ends with the
+  // last pair. Both levels are idle 1829 s between pairs (bin 30).
+  // Pairs 0: two cold starts (one load). Before pairs 1-5, level 1 has fewer than 5 idle times
+  // (range: 4 h) and level 2 inherits that: both instances idle 1829 s, warm.
+  // From the end of pair 5, level 1 is a histogram (head bin 30: prewarm at 27 min; tail
+  // 34.1 min) and level 2 a break-even keep-alive of 31 minutes (5 * 1829 s warm against 5
+  // hours of cold starts): one instance stays (1829 s idle), the other is evicted at once and
+  // prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are warm.
+  std::vector<Call> calls;
+  for (int i = 0; i < 10; ++i) {
+    for (int j = 0; j < 2; ++j) calls.push_back(Call{absl::Seconds(1830 * i), absl::Seconds(1)});
+  }
+  FunctionResult r =
+      SimulateFunction(calls, kOneGb, Policy("hybrid"), absl::Seconds(1830 * 9 + 1));
+  EXPECT_EQ(r.invocations, 20);
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.load_cold_starts, 1);
+  EXPECT_EQ(r.prewarm_loads, 4);
+  EXPECT_NEAR(r.wasted_memory_gb_s, 5 * 2 * 1829 + 4 * (1829 + 209), 1e-6);
+  // fixed:35m keeps both instances through every gap: the same cold starts, more memory.
+  FunctionResult fixed =
+      SimulateFunction(calls, kOneGb, Policy("fixed:35m"), absl::Seconds(1830 * 9 + 1));
+  EXPECT_EQ(fixed.cold_starts, 2);
+  EXPECT_NEAR(fixed.wasted_memory_gb_s, 9 * 2 * 1829, 1e-6);
+}
+
 TEST(SimulateFunctionTest, ScheduledWindowKeepsAnInstance) {
   // scheduled:0 with 01:00-02:00: an instance is prewarmed at 01:00 and evicted at 02:00
   // (3600 s idle); the call at 01:30 finds it warm (1800 s of it) and its instance is then

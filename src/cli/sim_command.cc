@@ -2,10 +2,12 @@
 
 #include "src/cli/sim_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,7 +30,9 @@ constexpr char kUsage[] =
     "            directory of them; or one Azure Functions 2021 invocations file\n"
     "  --policy  fixed:DURATION | hybrid | scheduled:DURATION[,window=HH:MM-HH:MM]\n"
     "            [,instances=N][,every=DURATION], each optionally ,keep-loaded\n"
-    "  --seed    spreads per-minute counts inside their minutes (default 1)\n";
+    "  --seed    spreads per-minute counts inside their minutes (default 1)\n"
+    "  --threads functions replayed in parallel (default: the number of cores; the results\n"
+    "            do not depend on it)\n";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "fnhost sim: %s\n", std::string(status.message()).c_str());
@@ -54,7 +58,9 @@ int RunSimCommand(int argc, char** argv) {
   sim::SimOptions options;
   absl::StatusOr<int64_t> seed = flags->GetInt("seed", 1);
   absl::StatusOr<int64_t> max_functions = flags->GetInt("max-functions", 0);
-  absl::StatusOr<int64_t> threads = flags->GetInt("threads", 1);
+  // Results do not depend on the number of threads, so use every core by default.
+  absl::StatusOr<int64_t> threads =
+      flags->GetInt("threads", std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 64));
   for (const absl::StatusOr<int64_t>* value : {&seed, &max_functions, &threads}) {
     if (!value->ok()) return Usage(std::string(value->status().message()));
   }

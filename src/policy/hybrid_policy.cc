@@ -12,18 +12,21 @@ namespace fnhost {
 namespace {
 
 constexpr absl::Duration kBinWidth = absl::Minutes(1);
-
+// A level's plans are recomputed when its idle-time count grew by this fraction.
+constexpr int64_t kRefreshDivisor = 64;
+// An upper level's keep-alive is read from its idle times and its two neighbours'.
+constexpr int kPoolRadius = 1;
 
 }  // namespace
 
 void HybridPolicy::IdleTimes::Record(absl::Duration idle_time) {
-  plan_.reset();
   idle_time = std::max(idle_time, absl::ZeroDuration());
   absl::Duration unused;
   const int64_t bin = absl::IDivDuration(idle_time, kBinWidth, &unused);
   if (bin < kBins) {
     sum_of_squared_counts_ += 2.0 * bins_[bin] + 1.0;
     ++bins_[bin];
+    bin_seconds_[bin] += absl::ToDoubleSeconds(idle_time);
     ++in_bounds_;
     return;
   }
@@ -51,7 +54,59 @@ int HybridPolicy::IdleTimes::PercentileBin(int percent) const {
   return kBins - 1;  // not reached: the last bin's cumulative count is in_bounds_
 }
 
+absl::Duration HybridPolicy::IdleTimes::BreakEvenKeepAlive(absl::Duration price) const {
+  return PooledBreakEvenKeepAlive(price, absl::MakeConstSpan(this, 1));
+}
+
+absl::Duration HybridPolicy::IdleTimes::PooledBreakEvenKeepAlive(
+    absl::Duration price, absl::Span<const IdleTimes> levels) {
+  // cost(T) = (idle seconds below T) + (T + price) * (idle times at or above T), for T on
+  // the bin edges; OOB idle times are above every edge.
+  const double price_seconds = absl::ToDoubleSeconds(price);
+  const double bin_seconds = absl::ToDoubleSeconds(kBinWidth);
+  double below_seconds = 0;
+  int64_t above = 0;
+  for (const IdleTimes& level : levels) above += level.in_bounds_ + level.out_of_bounds_;
+  double best_cost = price_seconds * static_cast<double>(above);
+  int best_edge = 0;
+  for (int edge = 1; edge <= kBins; ++edge) {
+    for (const IdleTimes& level : levels) {
+      below_seconds += level.bin_seconds_[edge - 1];
+      above -= level.bins_[edge - 1];
+    }
+    const double cost =
+        below_seconds + (edge * bin_seconds + price_seconds) * static_cast<double>(above);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best_edge = edge;
+    }
+  }
+  return best_edge * kBinWidth;
+}
+
+void HybridPolicy::IdleTimes::Refresh() const {
+  const int64_t count = in_bounds_ + out_of_bounds_;
+  if (count < refresh_at_) return;
+  plan_.reset();
+  upper_plan_.reset();
+  refresh_at_ = count + std::max<int64_t>(1, count / kRefreshDivisor);
+}
+
+std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan(
+    absl::Span<const IdleTimes> pool) const {
+  Refresh();
+  if (upper_plan_.has_value()) return *upper_plan_;
+  std::optional<Plan> plan;
+  if (in_bounds_ + out_of_bounds_ >= kMinIdleTimes) {
+    plan = Plan{Mode::kBreakEven, absl::ZeroDuration(),
+                PooledBreakEvenKeepAlive(kBreakEvenIdle, pool)};
+  }
+  upper_plan_ = plan;
+  return plan;
+}
+
 HybridPolicy::Plan HybridPolicy::IdleTimes::plan() const {
+  Refresh();
   if (plan_.has_value()) return *plan_;
   Plan plan;
   if (out_of_bounds_ > 0 && 2 * out_of_bounds_ >= in_bounds_ + out_of_bounds_) {
@@ -86,8 +141,33 @@ const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
 }
 
 HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
-  const IdleTimes* times = idle_times(level);
-  return times != nullptr ? times->plan() : IdleTimes().plan();
+  if (level > kMaxLevels) return IdleTimes().plan();  // learns nothing: the whole range
+  if (level <= 1) {
+    const IdleTimes* times = idle_times(1);
+    return times != nullptr ? times->plan() : IdleTimes().plan();
+  }
+  // The nearest level at or below `level` with enough idle times gives the keep-alive.
+  for (int below = level; below >= 2; --below) {
+    const IdleTimes* times = idle_times(below);
+    std::optional<Plan> plan;
+    if (times != nullptr) {
+      const int first = std::max(2, below - kPoolRadius);
+      const int last = std::min(static_cast<int>(levels_.size()), below + kPoolRadius);
+      plan = times->upper_level_plan(
+          absl::MakeConstSpan(levels_).subspan(first - 1, last - first + 1));
+    }
+    if (plan.has_value()) {
+      if (below < level) plan->mode = Mode::kInherited;
+      return *plan;
+    }
+  }
+  // Level 1's keep-alive; when level 1 unloads until a prewarm, so does this instance: the
+  // function is expected to stay quiet until then.
+  const IdleTimes* first = idle_times(1);
+  const Plan plan = first != nullptr ? first->plan() : IdleTimes().plan();
+  return Plan{Mode::kInherited, absl::ZeroDuration(),
+              plan.prewarm_after > absl::ZeroDuration() ? absl::ZeroDuration()
+                                                         : plan.keep_until_after};
 }
 
 KeepAlivePolicy::Window HybridPolicy::InstanceWindow(int level, absl::Time idle_since) const {
@@ -117,6 +197,9 @@ std::string HybridPolicy::Describe() const {
       return absl::StrCat(name, "(predicted ", absl::FormatDuration(first.predicted()),
                           ": prewarm ", absl::FormatDuration(plan.prewarm_after), ", keep until ",
                           absl::FormatDuration(plan.keep_until_after), "; ", samples, ")");
+    case Mode::kBreakEven:
+    case Mode::kInherited:
+      break;  // not level 1's modes
   }
   return name;
 }
