@@ -16,21 +16,25 @@ class RecordingReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.iterations == 0) continue;
+      if (run.run_type != Run::RT_Iteration || run.iterations == 0 || run.error_occurred) continue;
       const std::string name = run.benchmark_name();
       nanos_[name] = run.GetAdjustedRealTime() *
                      benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
                      benchmark::GetTimeUnitMultiplier(run.time_unit);
       auto items = run.counters.find("items_per_second");
       if (items != run.counters.end()) items_per_second_[name] = items->second.value;
+      for (const auto& [counter, value] : run.counters) counters_[name + " " + counter] = value;
     }
   }
   const std::map<std::string, double>& nanos() const { return nanos_; }
   const std::map<std::string, double>& items_per_second() const { return items_per_second_; }
+  // Every counter of every run, keyed "<run name> <counter name>".
+  const std::map<std::string, double>& counters() const { return counters_; }
 
  private:
   std::map<std::string, double> nanos_;
   std::map<std::string, double> items_per_second_;
+  std::map<std::string, double> counters_;
 };
 
 // Finds the first recorded run whose name starts with `prefix`.
@@ -66,12 +70,31 @@ int main(int argc, char** argv) {
     std::printf("  %-44s %8.1f ns (goal <= 100 ns)\n", "InvokeWarm - DirectCall (added per call)",
                 *warm - *direct);
   }
+  const double* canary = Find(reporter.nanos(), "BM_InvokeWarmCanary");
+  if (warm != nullptr && canary != nullptr) {
+    std::printf("  %-44s %8.1f ns (a traffic split's routing)\n",
+                "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
+  }
   Ratio(reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
   const double* one = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:1");
   const double* two = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:2");
   if (one != nullptr && two != nullptr) {
     std::printf("  %-44s %8.2fx  (goal >= 1.7x)\n", "InvokeWarmThreads 2 threads / 1 thread",
                 *two / *one);
+  }
+  for (const char* metrics : {"0", "1"}) {
+    const std::string run = std::string("BM_MemoryPerFunction/metrics:") + metrics;
+    const double* bytes = Find(reporter.counters(), run + "/iterations:1 bytes_per_function");
+    const double* floor = Find(reporter.counters(), run + "/iterations:1 floor_bytes");
+    if (bytes != nullptr && floor != nullptr) {
+      std::printf("  %-44s %8.0f B   (%.1fx a name->path map entry of %.0f B; goal <= 2048 B)\n",
+                  ("Memory per unloaded function, metrics:" + std::string(metrics)).c_str(),
+                  *bytes, *bytes / *floor, *floor);
+    }
+  }
+  if (const double* host = Find(reporter.counters(), "BM_MemoryPerInstance/iterations:1 host_bytes")) {
+    std::printf("  %-44s %8.0f B   (beyond the module's own; goal <= 1024 B)\n",
+                "Host memory per idle warm instance", *host);
   }
   for (const char* size : {"1", "64", "256"}) {
     std::string restore = std::string("BM_SnapshotRestore/") + size;
@@ -90,6 +113,33 @@ int main(int argc, char** argv) {
                   ("SnapshotRestore / MmapFloor at " + std::string(size) + " MiB").c_str(),
                   *r / *m);
     }
+    const double* v = Find(reporter.nanos(), std::string("BM_SnapshotRestoreVerified/") + size);
+    if (r != nullptr && v != nullptr) {
+      std::printf("  %-44s %8.2fx  (report: the cost of checking every section)\n",
+                  ("RestoreVerified / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
+                  *v / *r);
+    }
+  }
+  Ratio(reporter, "SnapshotRestore 256 MiB / 1 MiB", "BM_SnapshotRestore/256",
+        "BM_SnapshotRestore/1/", "<= 2x");
+  const char* kPhase = "/iterations:20/manual_time restore_phase_ms";
+  const double* phase_256 = Find(reporter.counters(), std::string("BM_SnapshotRestore/256") + kPhase);
+  const double* phase_1 = Find(reporter.counters(), std::string("BM_SnapshotRestore/1") + kPhase);
+  if (phase_256 != nullptr && phase_1 != nullptr) {
+    std::printf("  %-44s %8.2fx  (%.3f ms vs %.3f ms, restore phase without the first query)\n",
+                "Restore phase 256 MiB / 1 MiB", *phase_256 / *phase_1, *phase_256, *phase_1);
+  }
+  if (const double* spawn = Find(reporter.nanos(), "BM_WorkerSpawn/64")) {
+    if (const double* init = Find(reporter.nanos(), "BM_StateInit/64")) {
+      std::printf("  %-44s %8.1fx  (%.2f ms vs %.2f ms; goal >= 10x)\n",
+                  "StateInit/64 / WorkerSpawn/64", *init / *spawn, *init / 1e6, *spawn / 1e6);
+    }
+  }
+  Ratio(reporter, "WorkerSpawn/64 / ForkExecFloor", "BM_WorkerSpawn/64", "BM_ForkExecFloor",
+        "report");
+  if (const double* isolated = Find(reporter.nanos(), "BM_InvokeWarmIsolated")) {
+    std::printf("  %-44s %8.2f us (goal <= 20 us)\n", "InvokeWarmIsolated round trip",
+                *isolated / 1e3);
   }
   return 0;
 }

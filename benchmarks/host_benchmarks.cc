@@ -1,6 +1,7 @@
 // The warm path and the cold start of the Host, each against its floor:
 //   BM_DirectCall       the no-op handler through a plain function pointer
 //   BM_InvokeWarm       the same module through Host::Invoke (handle, metrics aggregator on)
+//   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
 //   BM_DlopenFloor      bare dlopen + dlsym + init + first call of a fresh copy of the module
 //   BM_ColdStart        Register + first Invoke through the Host of a fresh copy
 //   BM_InvokeWarmThreads  ~1 us handler from 1 and 2 threads (items_per_second)
@@ -95,6 +96,28 @@ void BM_InvokeWarm(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
+
+// BM_InvokeWarm/metrics:1 with a canary (a private copy of the same module) taking half the
+// calls: the cost of routing, against BM_InvokeWarm/metrics:1.
+void BM_InvokeWarmCanary(benchmark::State& state) {
+  MetricsAggregator metrics;
+  std::unique_ptr<Host> host = NewHost(&metrics);
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = TestModule("noop");
+  host->Register(spec).IgnoreError();
+  host->SetCanary("noop", TestModule("noop"), 0.5).IgnoreError();
+  FunctionHandle handle = *host->Lookup("noop");
+  std::string response;
+  const std::string request = "request";
+  host->Invoke(handle, request, &response).IgnoreError();
+  host->Invoke(handle, request, &response).IgnoreError();
+  for (auto _ : state) {
+    absl::Status status = host->Invoke(handle, request, &response);
+    benchmark::DoNotOptimize(status);
+  }
+}
+BENCHMARK(BM_InvokeWarmCanary);
 
 void BM_DlopenFloor(benchmark::State& state) {
   FreshCopies copies(TestModule("noop"));

@@ -54,6 +54,59 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   EXPECT_EQ(second.pool.keep_alive.kind, KeepAliveOptions::Kind::kHybrid);
 }
 
+TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(R"pb(
+    function { name: "plain" module_path: "/m/plain.so" }
+    function { name: "bare" module_path: "/m/bare.so" isolation: PROCESS }
+    function {
+      name: "limited"
+      module_path: "/m/limited.so"
+      isolation: PROCESS
+      process_limits {
+        memory_limit_bytes: 67108864
+        invoke_timeout_ms: 250
+        crash_limit: 3
+        crash_window_s: 10
+        crash_backoff_s: 5
+      }
+    }
+  )pb", "/etc/fnhost.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->functions.size(), 3u);
+  const IsolationOptions defaults;
+  const IsolationOptions& plain = config->functions[0].isolation;
+  EXPECT_EQ(plain.mode, IsolationOptions::Mode::kInProcess);
+  const IsolationOptions& bare = config->functions[1].isolation;
+  EXPECT_EQ(bare.mode, IsolationOptions::Mode::kProcess);
+  EXPECT_EQ(bare.memory_limit_bytes, defaults.memory_limit_bytes);
+  EXPECT_EQ(bare.invoke_timeout, defaults.invoke_timeout);
+  EXPECT_EQ(bare.crash_limit, defaults.crash_limit);
+  EXPECT_EQ(bare.crash_window, defaults.crash_window);
+  EXPECT_EQ(bare.crash_backoff, defaults.crash_backoff);
+  const IsolationOptions& limited = config->functions[2].isolation;
+  EXPECT_EQ(limited.mode, IsolationOptions::Mode::kProcess);
+  EXPECT_EQ(limited.memory_limit_bytes, 64u << 20);
+  EXPECT_EQ(limited.invoke_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(limited.crash_limit, 3);
+  EXPECT_EQ(limited.crash_window, absl::Seconds(10));
+  EXPECT_EQ(limited.crash_backoff, absl::Seconds(5));
+}
+
+TEST(ConfigLoaderTest, CanaryMapsToTheSpecWithItsPathResolved) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(R"pb(
+    function { name: "plain" module_path: "/m/plain.so" }
+    function {
+      name: "split"
+      module_path: "/m/v1.so"
+      canary { module_path: "v2.so" share: 0.05 }
+    }
+  )pb", "/etc/fnhost/fnhost.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->functions[0].canary.module_path, "");
+  EXPECT_EQ(config->functions[1].canary.module_path, "/etc/fnhost/v2.so");
+  EXPECT_EQ(config->functions[1].canary.share, 0.05);
+}
+
 TEST(ConfigLoaderTest, UnsetFieldsKeepFunctionSpecDefaults) {
   absl::StatusOr<HostConfig> config = LoadHostConfig(kConfigDir + "/minimal.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -170,6 +223,16 @@ INSTANTIATE_TEST_SUITE_P(
                  kInvalid, "function \"a\": duplicate name (first used by function #1)"},
         BadInput{"EmptyName", R"pb(function { module_path: "a.so" })pb", kInvalid,
                  "function #1: name is empty"},
+        BadInput{"CanaryWithoutPath",
+                 R"pb(function { name: "a" module_path: "a.so" canary { share: 0.5 } })pb",
+                 kInvalid, "function \"a\": canary.module_path is empty"},
+        BadInput{"CanaryShareAboveOne",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        canary { module_path: "b.so" share: 1.5 }
+                      })pb",
+                 kInvalid, "function \"a\": canary.share 1.5 is not between 0 and 1"},
         BadInput{"EmptyModulePath",
                  R"pb(function { name: "a" module_path: "a.so" }
                       function { name: "b" })pb",
@@ -231,10 +294,23 @@ INSTANTIATE_TEST_SUITE_P(
                         pool { keep_alive { warm_every_s: -1 } }
                       })pb",
                  kInvalid, "function \"a\": pool.keep_alive.warm_every_s is negative (-1)"},
-        BadInput{"ProcessIsolation",
-                 R"pb(function { name: "a" module_path: "a.so" isolation: PROCESS })pb",
-                 absl::StatusCode::kUnimplemented,
-                 "function \"a\": isolation PROCESS is not available yet"},
+        BadInput{"ProcessLimitsWithoutProcessIsolation",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        process_limits { invoke_timeout_ms: 100 }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": process_limits is set but isolation is IN_PROCESS (limits "
+                 "need isolation: PROCESS)"},
+        BadInput{"NegativeInvokeTimeout",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        isolation: PROCESS
+                        process_limits { invoke_timeout_ms: -1 }
+                      })pb",
+                 kInvalid, "function \"a\": process_limits.invoke_timeout_ms is negative (-1)"},
         BadInput{"UnknownIsolationNumber",
                  R"pb(function { name: "a" module_path: "a.so" isolation: 7 })pb", kInvalid,
                  "function \"a\": isolation 7 is unknown"},

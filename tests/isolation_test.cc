@@ -3,14 +3,10 @@
 // again with a fresh worker; bad modules fail as they do in process; nothing leaks (descriptors,
 // processes). Every test checks for leaks in TearDown. Some tests run threads (label
 // `concurrency` on the whole binary).
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,64 +19,20 @@
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_client.h"
 #include "src/loader/module_loader.h"
+#include "tests/support/process_util.h"
 #include "tests/support/test_util.h"
 
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::ChildrenOfThisProcess;
+using ::fnhost::testing::CountOpenFds;
+using ::fnhost::testing::kSanitized;
+using ::fnhost::testing::ProcessExists;
 using ::fnhost::testing::TestModule;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-int CountOpenFds() {
-  int count = 0;
-  DIR* dir = ::opendir("/proc/self/fd");
-  while (::readdir(dir) != nullptr) ++count;
-  ::closedir(dir);
-  return count;
-}
-
-// Processes whose parent is this process, zombies included.
-std::vector<pid_t> ChildrenOfThisProcess() {
-  std::vector<pid_t> children;
-  DIR* dir = ::opendir("/proc");
-  while (dirent* entry = ::readdir(dir)) {
-    pid_t pid;
-    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
-    // Plain read(2): a process may vanish while it is read (ESRCH).
-    int fd = ::open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY);
-    if (fd < 0) continue;
-    char stat[512];
-    ssize_t size = ::read(fd, stat, sizeof(stat) - 1);
-    ::close(fd);
-    if (size <= 0) continue;
-    stat[size] = '\0';
-    const char* end_of_name = std::strrchr(stat, ')');
-    char state;
-    pid_t parent = 0;
-    if (end_of_name != nullptr && std::sscanf(end_of_name + 1, " %c %d", &state, &parent) == 2 &&
-        parent == ::getpid()) {
-      children.push_back(pid);
-    }
-  }
-  ::closedir(dir);
-  return children;
-}
-
-bool ProcessExists(pid_t pid) { return ::access(absl::StrCat("/proc/", pid).c_str(), F_OK) == 0; }
 
 ZygoteOptions Options(const std::string& module) {
   ZygoteOptions options;
@@ -128,12 +80,14 @@ class IsolationTest : public ::testing::Test {
     absl::Status status = worker->Invoke(request, &response);
     EXPECT_EQ(response, "");
     EXPECT_FALSE(worker->alive());
+    lost_reason_ = worker->lost_reason();
     absl::Status again = worker->Invoke("echo", &response);
     EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
     return status;
   }
 
   int fds_before_ = 0;
+  std::string lost_reason_;  // of the worker of the latest Fault
 };
 
 TEST_F(IsolationTest, RoundTrips) {
@@ -221,6 +175,7 @@ TEST_F(IsolationTest, SegfaultEndsOneWorkerAndNamesTheSignal) {
   EXPECT_EQ(status.message(),
             absl::StrCat("function 'segfault': worker ", pid,
                          " killed by signal SIGSEGV (Segmentation fault) during invoke"));
+  EXPECT_EQ(lost_reason_, "SIGSEGV");
   ExpectServesAgain(*zygote);
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
   EXPECT_EQ(zygote->stats().workers_spawned, 2);
@@ -234,6 +189,7 @@ TEST_F(IsolationTest, AbortNamesSigabrt) {
   EXPECT_THAT(std::string(status.message()),
               AllOf(StartsWith("function 'abort': worker "),
                     HasSubstr("killed by signal SIGABRT (Aborted)")));
+  EXPECT_EQ(lost_reason_, "SIGABRT");
   ExpectServesAgain(*zygote);
 }
 
@@ -248,6 +204,7 @@ TEST_F(IsolationTest, EndlessLoopIsKilledAtTheTimeout) {
   EXPECT_EQ(status.message(), absl::StrCat("function 'loop_forever': invoke did not finish "
                                            "within 200ms; worker ",
                                            pid, " killed"));
+  EXPECT_EQ(lost_reason_, "timeout");
   ExpectServesAgain(*zygote);
   EXPECT_EQ(zygote->stats().worker_timeouts, 1);
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
@@ -265,6 +222,7 @@ TEST_F(IsolationTest, UnboundedAllocationHitsTheMemoryLimit) {
               AllOf(StartsWith("function 'alloc_unbounded': worker "),
                     HasSubstr("reached its memory limit of 67108864 bytes"),
                     HasSubstr("std::bad_alloc"), HasSubstr("the worker exits")));
+  EXPECT_EQ(lost_reason_, "memory_limit");
   ExpectServesAgain(*zygote);
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
 }
@@ -277,6 +235,7 @@ TEST_F(IsolationTest, ExitInTheMiddleOfACall) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(status.message(), absl::StrCat("function 'exit_mid_call': worker ", pid,
                                            " exited with status 0 during invoke"));
+  EXPECT_EQ(lost_reason_, "exit");
   ExpectServesAgain(*zygote);
 }
 
@@ -288,6 +247,7 @@ TEST_F(IsolationTest, GarbageOnTheChannelIsCaught) {
   EXPECT_THAT(std::string(status.message()),
               AllOf(StartsWith("function 'garbage_ipc': worker "),
                     HasSubstr("broke the channel protocol during invoke (bad frame magic")));
+  EXPECT_EQ(lost_reason_, "protocol");
   ExpectServesAgain(*zygote);
 
   // A well-formed header announcing 4 GiB: refused before anything is allocated.
@@ -308,6 +268,7 @@ TEST_F(IsolationTest, ClosedChannelEndsTheWorker) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(status.message()), AllOf(StartsWith("function 'close_ipc': worker "),
                                                    HasSubstr("closed its channel during invoke")));
+  EXPECT_EQ(lost_reason_, "channel");
   ExpectServesAgain(*zygote);
 }
 
@@ -430,6 +391,7 @@ TEST_F(IsolationTest, KilledZygoteIsRestarted) {
                                            " lost during invoke: "
                                            "zygote ",
                                            old_zygote, " killed by signal SIGKILL (Killed)"));
+  EXPECT_EQ(old_worker->lost_reason(), "zygote");
 }
 
 TEST_F(IsolationTest, WorkersOutliveTheirZygoteObject) {

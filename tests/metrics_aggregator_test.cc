@@ -357,10 +357,14 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
               ElementsAre("faas_invocations_total", "faas_errors_total", "faas_timeouts_total",
                           "faas_coldstarts_total", "faas_init_duration_seconds",
                           "faas_invoke_duration_seconds", "fnhost_coldstart_phase_duration_seconds",
+                          "fnhost_version_invocations_total", "fnhost_version_errors_total",
+                          "fnhost_version_coldstarts_total",
+                          "fnhost_version_invoke_duration_seconds",
                           "fnhost_pool_idle_instances", "fnhost_pool_busy_instances",
                           "fnhost_pool_starting_instances", "fnhost_pool_queued_calls",
                           "fnhost_module_loaded", "fnhost_pool_events_total",
-                          "fnhost_rejected_calls_total", "fnhost_snapshot_events_total"));
+                          "fnhost_rejected_calls_total", "fnhost_snapshot_events_total",
+                          "fnhost_worker_spawn_duration_seconds", "fnhost_worker_crashes_total"));
   // Functions come in name order within each family.
   const size_t alpha = text.find(R"(faas_timeouts_total{function="alpha"})");
   const size_t mid = text.find(R"(faas_timeouts_total{function="mid"})");
@@ -377,7 +381,7 @@ TEST(MetricsAggregatorTest, AnEmptyAggregatorRendersOnlyFamilyHeaders) {
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
-  EXPECT_EQ(families.size(), 15);
+  EXPECT_EQ(families.size(), 21);
   for (const std::string& line : Lines(text)) EXPECT_TRUE(line.starts_with("# ")) << line;
 }
 

@@ -62,6 +62,49 @@ struct PoolOptions {
   KeepAliveOptions keep_alive;
 };
 
+// Where a function's module code runs. In process mode a zygote process per module version
+// loads the module and builds its state once; each pool instance is a worker process forked from
+// it (copy-on-write), serving one call at a time. A crash, an abort, an endless loop or a memory
+// blow-up then ends one worker with an error naming the function and the signal or limit, and
+// the host and every other function keep serving. With snapshots on, the zygote restores the
+// state from a snapshot, or writes one after an init before its first worker starts. Each worker
+// serves one call at a time, so pool.max_concurrency_per_instance must be 0 or 1. See DESIGN.md
+// ("Isolation mode").
+struct IsolationOptions {
+  enum class Mode {
+    kInProcess,  // in the host process: fastest, but a crashing module takes the host down
+    kProcess,    // in worker processes forked from a per-version zygote
+  };
+  Mode mode = Mode::kInProcess;
+
+  // The fields below apply to kProcess only.
+
+  // Address space a worker may add beyond what it inherits from its zygote (RLIMIT_AS, so
+  // virtual memory). A call that reaches it fails with RESOURCE_EXHAUSTED naming the limit, and
+  // its worker is replaced. 0 = no limit. Default: 0.
+  uint64_t memory_limit_bytes = 0;
+  // How long one call (or a worker's start) may run, in real time; past it the worker is killed
+  // and replaced, and the call fails with DEADLINE_EXCEEDED. Default: no limit.
+  absl::Duration invoke_timeout = absl::InfiniteDuration();
+  // Circuit breaker: after `crash_limit` workers are lost (crash, timeout, memory limit) within
+  // `crash_window`, no worker is spawned for `crash_backoff`: calls that need a new worker fail
+  // with UNAVAILABLE saying so, instead of a fork storm. crash_limit 0 turns it off.
+  // Default: 5 crashes within 60 s, 30 s of backoff.
+  int crash_limit = 5;
+  absl::Duration crash_window = absl::Seconds(60);
+  absl::Duration crash_backoff = absl::Seconds(30);
+};
+
+// A second version of the function's module that receives a share of its calls (see
+// Host::SetCanary): loaded and initialised in the background after Register; until then, or if
+// it fails, the stable version takes every call.
+struct CanarySpec {
+  // Path of the canary's module. Default: empty, no canary.
+  std::string module_path;
+  // Share of the calls routed to the canary, from 0 to 1. Default: 0.
+  double share = 0;
+};
+
 struct FunctionSpec {
   // The name callers use: 1 to 128 characters of [A-Za-z0-9_.-]. Required.
   std::string name;
@@ -75,6 +118,10 @@ struct FunctionSpec {
   // with HostOptions::snapshot_dir set and a module that supports snapshots. Default: true.
   bool use_snapshots = true;
   PoolOptions pool;
+  // Default: no canary.
+  CanarySpec canary;
+  // Default: in process.
+  IsolationOptions isolation;
 };
 
 }  // namespace fnhost

@@ -7,7 +7,8 @@
 // file and the cause; a bad module never stops the host from serving other functions.
 //
 // Thread-safety: every method may be called from any thread at any time, including Register,
-// Reload and Unregister racing with Invoke. A FunctionHandle is a cheap, copyable reference to
+// Reload, the canary calls and Unregister racing with Invoke. Unregistering a function with a
+// canary drains and unloads both versions. A FunctionHandle is a cheap, copyable reference to
 // one registered function; it skips the name lookup and stays safe to use after Unregister
 // (calls then fail with NOT_FOUND).
 
@@ -15,6 +16,7 @@
 #define FNHOST_HOST_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +53,9 @@ struct HostOptions {
   bool start_maintenance_thread = true;
   // How often the maintenance thread wakes up. Default: 1 second.
   absl::Duration maintenance_interval = absl::Seconds(1);
+  // The fnhost-zygote executable that functions in process isolation start. Default: empty,
+  // the one next to the running executable, else the one in fnhost's build tree.
+  std::string zygote_executable;
 };
 
 struct CallOptions {
@@ -80,12 +85,21 @@ class FunctionHandle {
 // What a function looks like right now.
 struct FunctionStatus {
   std::string name;
-  std::string module_path;
-  std::string module_version;  // empty until loaded
-  bool loaded = false;
-  int idle_instances = 0;
+  std::string module_path;     // of the stable version
+  std::string module_version;  // of the stable version; empty until loaded
+  bool loaded = false;         // the stable version
+  int idle_instances = 0;      // stable and canary together, as max_instances counts them
   int busy_instances = 0;
   int queued_calls = 0;
+  // The canary, while one is set (see Host::SetCanary).
+  struct Canary {
+    std::string module_path;
+    std::string module_version;
+    double share = 0;  // of new calls, as set (to a millionth)
+    int idle_instances = 0;
+    int busy_instances = 0;
+  };
+  std::optional<Canary> canary;
 };
 
 class Host {
@@ -129,7 +143,36 @@ class Host {
   // the request path, then switches new calls to it. In-flight calls finish on the old version,
   // which is unloaded once drained. On failure the old version keeps serving and the error is
   // returned.
+  // A canary set with SetCanary stays, with its share.
   virtual absl::Status Reload(std::string_view name, std::string_view module_path) = 0;
+
+  // Traffic split. A function may have a second version, the canary, that receives `share`
+  // (0 to 1) of its calls; the stable version gets the rest. The split is deterministic: calls
+  // are routed in the order they reach the function's pool, and over any N consecutive calls
+  // the canary gets floor(N * share) or one more (share resolved to a millionth), so a canary
+  // of 0.25 gets exactly every fourth call. Both versions share the function's pool limits:
+  // max_instances caps their instances together (a version that needs one at the cap evicts an
+  // idle instance of the other), max_queue and the FIFO queue are one for both, and a queued
+  // caller keeps its version. Metrics carry each call's module version (see metrics.h), so the
+  // two are told apart when their version strings differ. The canary is never unloaded by the
+  // keep-alive policy while it is set; its idle instances are evicted like the stable ones.
+  //
+  // SetCanary loads `module_path` from a private copy, initialises it and creates one instance
+  // off the request path, then starts routing; it replaces a canary already set (which drains
+  // like a reloaded version). If the canary fails to load or initialise, the error is returned
+  // and the stable version keeps all traffic. NOT_FOUND for an unknown function,
+  // INVALID_ARGUMENT for a share outside [0, 1].
+  virtual absl::Status SetCanary(std::string_view name, std::string_view module_path,
+                                 double share) = 0;
+  // Changes the canary's share (e.g. ramping 0.01 -> 0.1 -> 0.5) without reloading it.
+  // FAILED_PRECONDITION when there is no canary.
+  virtual absl::Status SetCanaryShare(std::string_view name, double share) = 0;
+  // Makes the canary the stable version, with all traffic; the old stable version drains and
+  // is unloaded, as after a Reload (and is counted as one). FAILED_PRECONDITION without one.
+  virtual absl::Status PromoteCanary(std::string_view name) = 0;
+  // Rolls back: every new call goes to the stable version; the canary drains and is unloaded.
+  // OK when there is no canary, so that a rollback can always be run.
+  virtual absl::Status ClearCanary(std::string_view name) = 0;
 
   virtual std::vector<FunctionStatus> ListFunctions() = 0;
 

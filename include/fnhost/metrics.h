@@ -8,6 +8,8 @@
 // MetricsAggregator is the built-in sink: per-function counters and latency histograms (cold
 // and warm apart), rendered in the Prometheus text exposition format with names after the
 // OpenTelemetry FaaS semantic conventions (faas.invocations -> faas_invocations_total, ...).
+// Invocations, errors, cold starts and latencies are also split by module version
+// (fnhost_version_*{function,version}), to compare a canary with its stable version.
 // The string_views inside an event are valid only during the call.
 
 #ifndef FNHOST_METRICS_H_
@@ -41,7 +43,10 @@ struct ColdStartEvent {
   absl::Duration dlopen;            // dlopen + dlsym of the entry
   absl::Duration abi_check;         // the entry call and the table's checks
   absl::Duration state_init;        // state_create, or state_restore + state_after_restore
-  absl::Duration instance_create;   // instance_create
+  absl::Duration instance_create;   // instance_create; in process isolation, a worker's spawn
+  // Process isolation: starting the zygote process, beyond the load and init phases above
+  // (which it measures inside itself).
+  absl::Duration zygote_start;
   absl::Duration total;             // from the start of the cold start to a ready instance
   absl::StatusCode outcome = absl::StatusCode::kOk;
 };
@@ -57,7 +62,8 @@ struct InvocationEvent {
 
 // Things that happen to a function's pool of instances.
 enum class PoolEventKind {
-  kEviction,      // an idle instance was destroyed by the keep-alive policy
+  kEviction,      // an idle instance was destroyed by the keep-alive policy, or to make
+                  // room under max_instances for the other version of a traffic split
   kUnload,        // the module was dlclosed and left memory
   kUnloadFailed,  // dlclose returned but the object is still mapped (see DESIGN.md)
   kReload,        // a new version now serves the function
@@ -81,6 +87,24 @@ struct PoolGauges {
   int64_t starting_instances = 0;
   int64_t queued_calls = 0;
   bool loaded = false;
+};
+
+// What happens to the worker processes of a function in process isolation mode.
+enum class WorkerEventKind {
+  kSpawned,  // a worker was forked from the zygote and created its instance
+  kLost,     // a worker ended during a call; `reason` says how; it is replaced
+};
+
+struct WorkerEvent {
+  std::string_view function;
+  std::string_view module_version;
+  WorkerEventKind kind = WorkerEventKind::kSpawned;
+  // kSpawned: from the request to the zygote to the worker's ready report.
+  absl::Duration spawn_duration;
+  // kLost: the signal ("SIGSEGV", "SIGABRT", ...), "exit" (the module exited), "timeout",
+  // "memory_limit", "channel" (closed its channel), "protocol" (wrote garbage on it) or
+  // "zygote" (its zygote died).
+  std::string_view reason;
 };
 
 enum class SnapshotEventKind {
@@ -120,6 +144,7 @@ class MetricsSink {
   virtual void OnPoolEvent(const PoolEvent& event) {}
   virtual void OnPoolGauges(const PoolGauges& gauges) {}
   virtual void OnSnapshotEvent(const SnapshotEvent& event) {}
+  virtual void OnWorkerEvent(const WorkerEvent& event) {}
 };
 
 // Histogram bucket upper bounds, in seconds, shared by all latency histograms: from 1 µs to
@@ -140,6 +165,7 @@ class MetricsAggregator final : public MetricsSink {
   void OnPoolEvent(const PoolEvent& event) override;
   void OnPoolGauges(const PoolGauges& gauges) override;
   void OnSnapshotEvent(const SnapshotEvent& event) override;
+  void OnWorkerEvent(const WorkerEvent& event) override;
 
   // Per-function totals, for tests and for tools that do not speak Prometheus.
   struct FunctionTotals {
@@ -155,6 +181,8 @@ class MetricsAggregator final : public MetricsSink {
     int64_t rejected = 0;
     int64_t snapshots_restored = 0;
     int64_t snapshots_rejected = 0;
+    int64_t worker_spawns = 0;   // process isolation
+    int64_t worker_crashes = 0;  // workers lost during a call, timeouts and memory limit included
   };
   FunctionTotals Totals(std::string_view function) const;
 

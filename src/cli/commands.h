@@ -9,6 +9,7 @@ namespace fnhost::cli {
 int RunCommand(int argc, char** argv);
 int InspectCommand(int argc, char** argv);
 int ServeCommand(int argc, char** argv);
+int SnapshotCommand(int argc, char** argv);
 
 }  // namespace fnhost::cli
 

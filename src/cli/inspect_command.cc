@@ -3,13 +3,19 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/host/state_snapshots.h"
 #include "src/loader/elf_info.h"
 #include "src/loader/module_loader.h"
+#include "src/snapshot/mapped_snapshot.h"
+#include "src/snapshot/snapshot_file.h"
 
 namespace fnhost::cli {
 namespace {
@@ -70,6 +76,71 @@ int InspectModule(const std::string& path) {
   return 0;
 }
 
+// Whether `path` is meant as a snapshot: it starts with the magic, or is named like one (so that
+// a snapshot truncated before its magic is reported as a damaged snapshot, not as a bad ELF).
+bool LooksLikeSnapshot(const std::string& path) {
+  std::string magic(kSnapshotMagic.size(), '\0');
+  std::ifstream in(path, std::ios::binary);
+  in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
+  if (in.gcount() == static_cast<std::streamsize>(magic.size()) && magic == kSnapshotMagic) {
+    return true;
+  }
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".snap") == 0;
+}
+
+// Prints the header, then checks every section's checksum (reading the whole file). Exit code 1
+// if the header or any section is damaged.
+int InspectSnapshot(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<MappedSnapshot>> mapped =
+      MappedSnapshot::OpenForInspection(path, SectionVerification::kTrust);
+  if (!mapped.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(mapped.status().message()).c_str());
+    return 1;
+  }
+  const snapshot::SnapshotHeader& header = (*mapped)->header();
+  const snapshot::ModuleIdentity& identity = header.module();
+  std::printf("file          %s\n", path.c_str());
+  std::printf("kind          fnhost state snapshot, format version %u\n", header.format_version());
+  std::printf("module        %s %s\n", absl::CHexEscape(identity.module_name()).c_str(),
+              absl::CHexEscape(identity.module_version()).c_str());
+  std::printf("build id      %s\n",
+              identity.build_id().empty() ? "(none)" : identity.build_id().c_str());
+  std::printf("sha256        %s\n", identity.sha256().c_str());
+  std::printf("abi version   %u\n", identity.abi_version());
+  std::printf("sdk version   %u\n", identity.sdk_version());
+  std::printf("init config   xxh3 %016llx\n",
+              static_cast<unsigned long long>(identity.init_config_hash()));
+  std::printf("created       %s\n",
+              absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                               absl::FromUnixSeconds(header.created_unix_seconds()),
+                               absl::UTCTimeZone())
+                  .c_str());
+  std::printf("host name     %s (in a Host's snapshot_dir; FUNCTION = its function name)\n",
+              internal::SnapshotFileName("FUNCTION", identity).c_str());
+  std::printf("sections      %d\n", header.section_size());
+  std::printf("  %-24s %12s %14s  %-16s  %s\n", "name", "offset", "size", "xxh3", "check");
+  int damaged = 0;
+  uint64_t bytes = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (const snapshot::Section& section : header.section()) {
+    absl::Status status =
+        VerifySectionChecksum(section, *(*mapped)->FindSection(section.name()), path);
+    damaged += !status.ok();
+    bytes += section.size();
+    std::printf("  %-24s %12llu %14llu  %016llx  %s\n", absl::CHexEscape(section.name()).c_str(),
+                static_cast<unsigned long long>(section.offset()),
+                static_cast<unsigned long long>(section.size()),
+                static_cast<unsigned long long>(section.xxh3()),
+                status.ok() ? "ok" : "CHECKSUM MISMATCH");
+    if (!status.ok()) {
+      std::fprintf(stderr, "fnhost inspect: %s\n", std::string(status.message()).c_str());
+    }
+  }
+  std::printf("verified      %llu bytes in %.3f ms: %s\n", static_cast<unsigned long long>(bytes),
+              MillisSince(start), damaged == 0 ? "all checksums match" : "DAMAGED");
+  return damaged == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
@@ -78,7 +149,8 @@ int InspectCommand(int argc, char** argv) {
     std::fprintf(stderr, "usage: fnhost inspect MODULE.so|SNAPSHOT\n");
     return 2;
   }
-  return InspectModule(flags->positional()[0]);
+  const std::string& path = flags->positional()[0];
+  return LooksLikeSnapshot(path) ? InspectSnapshot(path) : InspectModule(path);
 }
 
 }  // namespace fnhost::cli

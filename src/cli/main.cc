@@ -13,6 +13,7 @@ constexpr char kUsage[] =
     "  run MODULE.so [--data=S] [--repeat=N]   load a module, call it, show cold/warm costs\n"
     "  inspect MODULE.so|SNAPSHOT              metadata, dependencies, load-time breakdown\n"
     "  serve [--config=FILE] [--port=8080]     serve functions over HTTP\n"
+    "  snapshot MODULE.so --out=FILE|DIR       run init ahead of time, write the state snapshot\n"
     "  sim --trace=PATH --policy=SPEC ...      replay traces through keep-alive policies\n"
     "  gen-trace --out=DIR [--functions=N]     write a synthetic Azure-format trace\n";
 
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(command, "run") == 0) return fnhost::cli::RunCommand(argc, argv);
   if (std::strcmp(command, "inspect") == 0) return fnhost::cli::InspectCommand(argc, argv);
   if (std::strcmp(command, "serve") == 0) return fnhost::cli::ServeCommand(argc, argv);
+  if (std::strcmp(command, "snapshot") == 0) return fnhost::cli::SnapshotCommand(argc, argv);
   if (std::strcmp(command, "sim") == 0) return fnhost::cli::RunSimCommand(argc, argv);
   if (std::strcmp(command, "gen-trace") == 0) return fnhost::cli::RunGenTraceCommand(argc, argv);
   std::fprintf(stderr, "fnhost: unknown command '%s'\n%s", command, kUsage);

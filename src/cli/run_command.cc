@@ -17,7 +17,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: fnhost run MODULE.so [--data=STRING] [--repeat=N] [--init-config=STRING] "
-    "[--snapshot-dir=DIR]\n";
+    "[--snapshot-dir=DIR] [--isolation=in_process|process]\n";
 
 // Keeps the one cold-start event of the run.
 class ColdStartRecorder : public MetricsSink {
@@ -30,6 +30,16 @@ class ColdStartRecorder : public MetricsSink {
     }
   }
   void OnInvocation(const InvocationEvent&) override {}
+  // One line each, as it happens: a rejected snapshot says why init ran instead.
+  void OnSnapshotEvent(const SnapshotEvent& event) override {
+    static constexpr const char* kWhat[] = {"written", "write failed", "restored",
+                                            "rejected, state built by init"};
+    std::string path(event.path), detail(event.detail);
+    if (detail.find(path) == std::string::npos) {
+      detail = detail.empty() ? path : path + ": " + detail;
+    }
+    std::fprintf(stderr, "snapshot %s: %s\n", kWhat[static_cast<int>(event.kind)], detail.c_str());
+  }
   void Print() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!event_.has_value()) return;
@@ -44,13 +54,20 @@ class ColdStartRecorder : public MetricsSink {
     std::fprintf(stderr, "  state %-10s %10.3f ms\n",
                  event_->state_source == StateSource::kRestore ? "restore" : "init",
                  ms(event_->state_init));
-    std::fprintf(stderr, "  instance create  %10.3f ms\n", ms(event_->instance_create));
+    std::fprintf(stderr, "  %-16s %10.3f ms\n",
+                 isolated_ ? "worker spawn" : "instance create", ms(event_->instance_create));
+    if (isolated_) {
+      std::fprintf(stderr, "  zygote start     %10.3f ms (beyond the phases above)\n",
+                   ms(event_->zygote_start));
+    }
   }
+  void set_isolated(bool isolated) { isolated_ = isolated; }
 
  private:
   std::mutex mu_;
   std::optional<ColdStartEvent> event_;
   std::string version_;
+  bool isolated_ = false;  // process isolation: the phases ran in a zygote
 };
 
 double Percentile(std::vector<double>& sorted, double q) {
@@ -62,9 +79,10 @@ double Percentile(std::vector<double>& sorted, double q) {
 
 int RunCommand(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir"});
+      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation"});
   if (!flags.ok() || flags->positional().size() != 1) {
-    std::fprintf(stderr, "fnhost run: %s\n%s",
+    // One line: the cause, then the usage.
+    std::fprintf(stderr, "fnhost run: %s; %s",
                  flags.ok() ? "expected one MODULE.so" : std::string(flags.status().message()).c_str(),
                  kUsage);
     return 2;
@@ -75,7 +93,15 @@ int RunCommand(int argc, char** argv) {
     return 2;
   }
 
+  const std::string isolation = flags->Get("isolation");
+  if (!isolation.empty() && isolation != "in_process" && isolation != "process") {
+    std::fprintf(stderr, "fnhost run: --isolation must be in_process or process, not \"%s\"; %s",
+                 isolation.c_str(), kUsage);
+    return 2;
+  }
+
   ColdStartRecorder recorder;
+  recorder.set_isolated(isolation == "process");
   HostOptions options;
   options.metrics_sink = &recorder;
   options.snapshot_dir = flags->Get("snapshot-dir");
@@ -89,6 +115,7 @@ int RunCommand(int argc, char** argv) {
   spec.name = "main";
   spec.module_path = flags->positional()[0];
   spec.init_config = flags->Get("init-config");
+  if (isolation == "process") spec.isolation.mode = IsolationOptions::Mode::kProcess;
   if (absl::Status status = (*host)->Register(spec); !status.ok()) {
     std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
     return 1;

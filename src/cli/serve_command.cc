@@ -23,8 +23,24 @@
 
 namespace fnhost::cli {
 
-int HttpStatusFor(absl::StatusCode code) {
-  switch (code) {
+namespace {
+
+// The host's words for a call that waited in the function's queue until its deadline passed
+// (src/host/function.cc). In process the host cannot interrupt a running call, so every
+// other DEADLINE_EXCEEDED is a call that ran too long (a process-isolated worker killed).
+constexpr char kQueueDeadline[] = "no instance became free";
+
+}  // namespace
+
+// Overload, 429: the function had no instance for the call, because its queue was full
+// (RESOURCE_EXHAUSTED) or because the call's deadline passed while it waited in the queue;
+// either way the client should back off and retry. A call that ran past its deadline is 504.
+int HttpStatusFor(const absl::Status& status) {
+  if (absl::IsDeadlineExceeded(status) &&
+      status.message().find(kQueueDeadline) != absl::string_view::npos) {
+    return 429;
+  }
+  switch (status.code()) {
     case absl::StatusCode::kOk: return 200;
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kInvalidArgument:
@@ -76,6 +92,15 @@ int ServeCommand(int argc, char** argv) {
     return 1;
   }
 
+  // SIGINT/SIGTERM stop the server cleanly: a thread waits for them, so no handler runs
+  // inside arbitrary code. Blocked before the host starts its threads, which inherit the mask:
+  // a signal delivered to a thread that does not block it would kill the process.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   MetricsAggregator metrics;
   HostOptions options;
   options.metrics_sink = &metrics;
@@ -108,7 +133,7 @@ int ServeCommand(int argc, char** argv) {
                   response.set_content(*std::move(reply), "application/octet-stream");
                   return;
                 }
-                response.status = HttpStatusFor(reply.status().code());
+                response.status = HttpStatusFor(reply.status());
                 response.set_content(std::string(reply.status().message()) + "\n",
                                      "text/plain");
               });
@@ -120,13 +145,6 @@ int ServeCommand(int argc, char** argv) {
     response.set_content("ok\n", "text/plain");
   });
 
-  // SIGINT/SIGTERM stop the server cleanly: a thread waits for them, so no handler runs
-  // inside arbitrary code.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;

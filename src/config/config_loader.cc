@@ -92,17 +92,38 @@ absl::Status ConvertKeepAlive(const config::KeepAlive& in, KeepAliveOptions& out
   return absl::OkStatus();
 }
 
+absl::Status ConvertIsolation(const config::Function& in, IsolationOptions& out) {
+  const config::ProcessLimits& limits = in.process_limits();
+  switch (in.isolation()) {
+    case config::Function::IN_PROCESS:
+      if (in.has_process_limits()) {
+        return absl::InvalidArgumentError(
+            "process_limits is set but isolation is IN_PROCESS (limits need isolation: PROCESS)");
+      }
+      return absl::OkStatus();
+    case config::Function::PROCESS:
+      out.mode = IsolationOptions::Mode::kProcess;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("isolation ", in.isolation(), " is unknown"));
+  }
+  // Negative values are refused by ConvertFunction.
+  out.memory_limit_bytes = limits.memory_limit_bytes();
+  if (limits.invoke_timeout_ms() > 0) {
+    out.invoke_timeout = absl::Milliseconds(limits.invoke_timeout_ms());
+  }
+  if (limits.has_crash_limit()) out.crash_limit = limits.crash_limit();
+  if (limits.has_crash_window_s()) out.crash_window = absl::Seconds(limits.crash_window_s());
+  if (limits.has_crash_backoff_s()) out.crash_backoff = absl::Seconds(limits.crash_backoff_s());
+  return absl::OkStatus();
+}
+
 // Errors carry only the cause; the caller adds the file and the function.
 absl::Status ConvertFunction(const config::Function& in, const std::string& config_path,
                              FunctionSpec& out) {
   if (in.name().empty()) return absl::InvalidArgumentError("name is empty");
   if (in.module_path().empty()) return absl::InvalidArgumentError("module_path is empty");
-  if (in.isolation() == config::Function::PROCESS) {
-    return absl::UnimplementedError("isolation PROCESS is not available yet");
-  }
-  if (in.isolation() != config::Function::IN_PROCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("isolation ", in.isolation(), " is unknown"));
-  }
+  if (absl::Status s = ConvertIsolation(in, out.isolation); !s.ok()) return s;
   if (!in.sha256().empty()) {
     bool hex = in.sha256().size() == 64;
     for (char c : in.sha256()) hex = hex && absl::ascii_isxdigit(static_cast<unsigned char>(c));
@@ -123,6 +144,10 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
       {"pool.keep_alive.idle_timeout_s", keep_alive.idle_timeout_s()},
       {"pool.keep_alive.scheduled_instances", keep_alive.scheduled_instances()},
       {"pool.keep_alive.warm_every_s", keep_alive.warm_every_s()},
+      {"process_limits.invoke_timeout_ms", in.process_limits().invoke_timeout_ms()},
+      {"process_limits.crash_limit", in.process_limits().crash_limit()},
+      {"process_limits.crash_window_s", in.process_limits().crash_window_s()},
+      {"process_limits.crash_backoff_s", in.process_limits().crash_backoff_s()},
   };
   for (const auto& [field, value] : counts) {
     if (value < 0) {
@@ -148,6 +173,18 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
     return absl::InvalidArgumentError(
         absl::StrCat("pool.min_instances (", out.pool.min_instances,
                      ") is greater than pool.max_instances (", out.pool.max_instances, ")"));
+  }
+  if (in.has_canary()) {
+    const config::Canary& canary = in.canary();
+    if (canary.module_path().empty()) {
+      return absl::InvalidArgumentError("canary.module_path is empty");
+    }
+    if (!(canary.share() >= 0 && canary.share() <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("canary.share ", canary.share(), " is not between 0 and 1"));
+    }
+    out.canary.module_path = ResolvePath(config_path, canary.module_path());
+    out.canary.share = canary.share();
   }
   return ConvertKeepAlive(keep_alive, out.pool.keep_alive);
 }

@@ -1,6 +1,7 @@
 #include "src/host/function.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,27 @@ namespace {
 
 int TotalInstances(const Version& version) {
   return static_cast<int>(version.instances.size()) + version.starting;
+}
+
+constexpr uint32_t kMillion = 1'000'000;
+
+absl::StatusOr<uint32_t> ShareInMillionths(const std::string& function, double share) {
+  if (!(share >= 0.0 && share <= 1.0)) {  // NaN fails both
+    return absl::InvalidArgumentError(absl::StrCat(
+        "function '", function, "': canary share ", share, " must be between 0 and 1"));
+  }
+  return static_cast<uint32_t>(std::llround(share * kMillion));
+}
+
+// A version's module fields are written by its loader without the pool lock; under the lock
+// they may be read only once its load is over (load_state, set under the lock, says so).
+bool LoadedNow(const Version& version) {
+  return version.load_state != Version::LoadState::kLoading && version.loaded();
+}
+
+absl::Status NoCanaryError(const std::string& function) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("function '", function, "' has no canary (see Host::SetCanary)"));
 }
 
 }  // namespace
@@ -53,9 +75,7 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
     return status;
   }
 
-  CallOutput output(response);
-  int32_t code = lease.version->Invoke(lease.instance->handle, request, output.raw());
-  if (code != FNHOST_STATUS_OK) status = output.ToStatus(code, spec_.name, "invoke");
+  status = lease.version->Invoke(lease.instance->handle, request, response);
 
   absl::Time end = absl::InfinitePast();
   if (sink != nullptr) {
@@ -70,11 +90,16 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
 absl::Status Function::Acquire(const CallOptions& options, absl::Time start, Lease* lease) {
   std::unique_lock<std::mutex> lock(mu_);
   Version* version = current_.get();
+  bool to_canary = false;
+  if (canary_ != nullptr && registered_) [[unlikely]] {
+    to_canary = RouteToCanary();
+    if (to_canary) version = canary_.get();
+  }
   if (registered_ && queue_.empty() && !version->free_slots.empty()) {
     TakeSlot(version, lease, /*cold=*/false);
     return absl::OkStatus();
   }
-  absl::Status status = AcquireSlow(lock, options, start, lease);
+  absl::Status status = AcquireSlow(lock, options, start, to_canary, lease);
   if (!status.ok() && !registered_) {
     // This caller may have been the last one queued after an Unregister.
     Garbage garbage;
@@ -96,9 +121,42 @@ void Function::ReportRejection(const absl::Status& status) {
   ReportPoolEvent({}, PoolEventKind::kRejected, reason);
 }
 
+bool Function::RouteToCanary() {
+  split_credit_ += canary_millionths_;
+  if (split_credit_ < kMillion) return false;
+  split_credit_ -= kMillion;
+  return true;
+}
+
+int Function::PoolInstances() const {
+  return TotalInstances(*current_) + (canary_ != nullptr ? TotalInstances(*canary_) : 0);
+}
+
+int Function::PoolStarting() const {
+  return current_->starting + (canary_ != nullptr ? canary_->starting : 0);
+}
+
+bool Function::EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage) {
+  Version* oldest_version = nullptr;
+  Instance* oldest = nullptr;
+  for (Version* version : {current_.get(), canary_.get()}) {
+    if (version == nullptr || (version == keep && !include_keep)) continue;
+    for (const std::unique_ptr<Instance>& instance : version->instances) {
+      if (instance->inflight == 0 &&
+          (oldest == nullptr || instance->idle_since < oldest->idle_since)) {
+        oldest_version = version;
+        oldest = instance.get();
+      }
+    }
+  }
+  if (oldest == nullptr) return false;
+  RemoveIdleInstance(oldest_version, oldest, garbage, /*evicted=*/true);
+  return true;
+}
+
 absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
                                    const CallOptions& options, absl::Time start,
-                                   Lease* lease) {
+                                   bool to_canary, Lease* lease) {
   uint64_t ticket = 0;  // 0: not queued
   auto leave_queue = [&] {
     if (ticket == 0) return;
@@ -111,7 +169,7 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
   uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
 
   for (;;) {
-    Version* version = current_.get();
+    Version* version = Target(to_canary);
     if (!registered_ && ticket == 0) {
       return absl::NotFoundError(
           absl::StrCat("function '", spec_.name, "' is not registered (unregistered)"));
@@ -132,11 +190,18 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
         return version->last_load_error;
       }
       const bool load = version->load_state == LoadState::kUnloaded;
-      if (load || (version->load_state == LoadState::kReady &&
-                   TotalInstances(*version) < spec_.pool.max_instances)) {
+      Garbage evicted;
+      if ((load || version->load_state == LoadState::kReady) &&
+          (PoolInstances() < spec_.pool.max_instances ||
+           EvictIdleForRoom(version, /*include_keep=*/false, &evicted))) {
         leave_queue();
         ++version->starting;
         if (load) version->load_state = LoadState::kLoading;
+        if (!evicted.empty()) {
+          lock.unlock();
+          Destroy(evicted);
+          lock.lock();
+        }
         return StartInstance(lock, version, load, lease, /*prewarm=*/false);
       }
     }
@@ -216,16 +281,13 @@ absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version
   }
   if (load && version->loaded() && version->should_write_snapshot()) ScheduleSnapshot(version);
   if (status.ok()) {
-    auto owned = std::make_unique<Instance>();
-    Instance* instance = owned.get();
-    instance->handle = handle;
-    instance->idle_since = CoarseNow();
-    version->instances.push_back(std::move(owned));
-    for (int i = 0; i < version->concurrency(); ++i) version->free_slots.push_back(instance);
+    AddInstance(version, handle);
     if (lease != nullptr) TakeSlot(version, lease, /*cold=*/true);
   }
   cv_.notify_all();
   Garbage garbage;
+  // Retired meanwhile (reload, promote, clear): an instance nobody waits for goes at once.
+  if (version->retired) CollectRetired(&garbage);
   RetireIfDrained(&garbage);
   // Copied: once the lock is released, an idle instance (and its version) may go away.
   const std::string module_version = version->module_version();
@@ -242,6 +304,14 @@ absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version
   return status;
 }
 
+void Function::AddInstance(Version* version, fnhost_module_instance* handle) {
+  auto owned = std::make_unique<Instance>();
+  owned->handle = handle;
+  owned->idle_since = CoarseNow();
+  for (int i = 0; i < version->concurrency(); ++i) version->free_slots.push_back(owned.get());
+  version->instances.push_back(std::move(owned));
+}
+
 void Function::Release(const Lease& lease, absl::Time end) {
   Garbage garbage;
   {
@@ -256,24 +326,28 @@ void Function::Release(const Lease& lease, absl::Time end) {
     if (version->retired) {
       if (instance->inflight == 0) RemoveIdleInstance(version, instance, &garbage);
       CollectRetired(&garbage);
+    } else if (version->IsLost(instance->handle)) {
+      // A worker process that died during the call (concurrency 1): the next call spawns anew.
+      RemoveIdleInstance(version, instance, &garbage);
     } else {
       version->free_slots.push_back(instance);
     }
     if (inflight_ == 0) RetireIfDrained(&garbage);
     if (!queue_.empty() || inflight_ == 0) cv_.notify_all();
   }
-  if (!garbage.instances.empty() || !garbage.versions.empty()) Destroy(garbage);
+  if (!garbage.empty()) Destroy(garbage);
 }
 
 // ---- Pool management ------------------------------------------------------------------------
 
-void Function::RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage) {
+void Function::RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,
+                                  bool evicted) {
   auto& slots = version->free_slots;
   slots.erase(std::remove(slots.begin(), slots.end(), instance), slots.end());
   auto& instances = version->instances;
   auto it = std::find_if(instances.begin(), instances.end(),
                          [instance](const auto& owned) { return owned.get() == instance; });
-  garbage->instances.emplace_back(version, instance->handle);
+  garbage->instances.push_back({version, instance->handle, evicted});
   ++version->destroying;
   instances.erase(it);
 }
@@ -312,11 +386,16 @@ void Function::ScheduleSnapshot(Version* version) {
       /*finish_at_shutdown=*/true);
 }
 
+void Function::Retire(std::unique_ptr<Version> version) {
+  version->retired = true;
+  retired_.push_back(std::move(version));
+}
+
 void Function::RetireIfDrained(Garbage* garbage) {
-  if (registered_ || !queue_.empty() || inflight_ > 0 || current_->starting > 0) return;
+  if (registered_ || !queue_.empty() || inflight_ > 0 || PoolStarting() > 0) return;
   if (current_->retired) return;  // already done
-  current_->retired = true;
-  retired_.push_back(std::move(current_));
+  if (canary_ != nullptr) Retire(std::move(canary_));
+  Retire(std::move(current_));
   // A placeholder that never loads: callers are refused before they could start a load.
   current_ = std::make_unique<Version>(host_, spec_, spec_.module_path, false);
   current_->retired = true;
@@ -325,14 +404,14 @@ void Function::RetireIfDrained(Garbage* garbage) {
 
 void Function::Destroy(Garbage& garbage) {
   // Instances first: a version's state must outlive them.
-  for (auto& [version, handle] : garbage.instances) {
-    version->DestroyInstance(handle);
-    ReportPoolEvent(version->module_version(), PoolEventKind::kEviction, {});
+  for (const Garbage::Dead& dead : garbage.instances) {
+    dead.version->DestroyInstance(dead.handle);
+    if (dead.evicted) ReportPoolEvent(dead.version->module_version(), PoolEventKind::kEviction, {});
   }
   Garbage more;
   if (!garbage.instances.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [version, handle] : garbage.instances) --version->destroying;
+    for (const Garbage::Dead& dead : garbage.instances) --dead.version->destroying;
     // A retired version whose last instances these were can go now.
     CollectRetired(&more);
   }
@@ -345,7 +424,7 @@ void Function::Destroy(Garbage& garbage) {
                                                       : PoolEventKind::kUnloadFailed,
                     {});
   }
-  if (!more.instances.empty() || !more.versions.empty()) Destroy(more);
+  if (!more.empty()) Destroy(more);
 }
 
 absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
@@ -357,7 +436,10 @@ absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
           absl::StrCat("function '", spec_.name, "' is not registered (unregistered)"));
     }
     Version* version = current_.get();
-    if (TotalInstances(*version) >= target) return absl::OkStatus();
+    // The canary's instances count against max_instances too.
+    if (TotalInstances(*version) >= target || PoolInstances() >= spec_.pool.max_instances) {
+      return absl::OkStatus();
+    }
     if (version->load_state == Version::LoadState::kLoading) {
       host_.clock->WaitUntil(cv_, lock, absl::InfiniteFuture());
       continue;
@@ -372,10 +454,10 @@ absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
   }
 }
 
-absl::Status Function::Reload(const std::string& module_path) {
-  auto next = std::make_unique<Version>(host_, spec_, module_path, /*private_copy=*/true);
-  Version* version = next.get();
-  // Load and warm the new version off to the side: callers keep using the current one.
+absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& module_path) {
+  auto staged = std::make_unique<Version>(host_, spec_, module_path, /*private_copy=*/true);
+  Version* version = staged.get();
+  // Load and warm the new version off to the side: callers keep using the current ones.
   ColdStartEvent event;
   event.prewarm = true;
   const absl::Time start = host_.clock->Now();
@@ -394,30 +476,113 @@ absl::Status Function::Reload(const std::string& module_path) {
     event.module_version = version->module_version();
     host_.sink->OnColdStart(event);
   }
-  if (!status.ok()) return status;  // `next` unloads itself; the current version serves on
+  if (!status.ok()) return status;  // `staged` unloads itself
+  // Not shared yet: no lock needed for its pool fields.
+  AddInstance(version, handle);
+  version->load_state = Version::LoadState::kReady;
+  version->load_attempts = 1;
+  return staged;
+}
 
+absl::Status Function::Install(std::unique_ptr<Version> staged, bool as_canary,
+                               Garbage* garbage) {
+  Version* version = staged.get();
+  if (!registered_) {
+    // Torn down after the lock, like any other version.
+    RemoveIdleInstance(version, version->instances.front().get(), garbage);
+    garbage->versions.push_back(std::move(staged));
+    return absl::NotFoundError(absl::StrCat("function '", spec_.name, "' was unregistered during ",
+                                            as_canary ? "the canary load of " : "the reload of ",
+                                            version->module_path()));
+  }
+  std::unique_ptr<Version>& slot = as_canary ? canary_ : current_;
+  if (slot != nullptr) Retire(std::move(slot));
+  slot = std::move(staged);
+  if (version->should_write_snapshot()) ScheduleSnapshot(version);
+  // Keep max_instances: make room by evicting idle instances, the other version's first, and
+  // as a last resort the new version's own idle instance (it stays loaded; its next call
+  // creates one).
+  while (PoolInstances() > spec_.pool.max_instances &&
+         (EvictIdleForRoom(version, /*include_keep=*/false, garbage) ||
+          EvictIdleForRoom(nullptr, /*include_keep=*/true, garbage))) {
+  }
+  CollectRetired(garbage);
+  cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status Function::Reload(const std::string& module_path) {
+  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path);
+  if (!staged.ok()) return staged.status();  // the current version serves on
+  const std::string module_version = (*staged)->module_version();
+  Garbage garbage;
+  absl::Status status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status = Install(*std::move(staged), /*as_canary=*/false, &garbage);
+  }
+  if (status.ok()) ReportPoolEvent(module_version, PoolEventKind::kReload, {});
+  Destroy(garbage);
+  return status;
+}
+
+absl::Status Function::SetCanary(const std::string& module_path, double share) {
+  absl::StatusOr<uint32_t> millionths = ShareInMillionths(spec_.name, share);
+  if (!millionths.ok()) return millionths.status();
+  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path);
+  if (!staged.ok()) return staged.status();  // the stable version keeps all traffic
+  Garbage garbage;
+  absl::Status status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status = Install(*std::move(staged), /*as_canary=*/true, &garbage);
+    if (status.ok()) {
+      canary_millionths_ = *millionths;
+      split_credit_ = kMillion / 2;  // rounds: N calls give round(N * share)
+    }
+  }
+  Destroy(garbage);
+  return status;
+}
+
+absl::Status Function::SetCanaryShare(double share) {
+  absl::StatusOr<uint32_t> millionths = ShareInMillionths(spec_.name, share);
+  if (!millionths.ok()) return millionths.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (canary_ == nullptr) return NoCanaryError(spec_.name);
+  canary_millionths_ = *millionths;
+  split_credit_ = kMillion / 2;  // rounds: N calls give round(N * share)
+  return absl::OkStatus();
+}
+
+absl::Status Function::PromoteCanary() {
+  Garbage garbage;
+  std::string module_version;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canary_ == nullptr) return NoCanaryError(spec_.name);
+    module_version = canary_->module_version();
+    Retire(std::move(current_));
+    current_ = std::move(canary_);
+    canary_millionths_ = 0;
+    CollectRetired(&garbage);
+    cv_.notify_all();  // queued callers of either version now wait for the promoted one
+  }
+  ReportPoolEvent(module_version, PoolEventKind::kReload, {});
+  Destroy(garbage);
+  return absl::OkStatus();
+}
+
+absl::Status Function::ClearCanary() {
   Garbage garbage;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!registered_) {
-      version->DestroyInstance(handle);
-      return absl::NotFoundError(
-          absl::StrCat("function '", spec_.name, "' was unregistered during the reload"));
-    }
-    auto owned = std::make_unique<Instance>();
-    owned->handle = handle;
-    owned->idle_since = CoarseNow();
-    for (int i = 0; i < version->concurrency(); ++i) version->free_slots.push_back(owned.get());
-    version->instances.push_back(std::move(owned));
-    version->load_state = Version::LoadState::kReady;
-    version->load_attempts = 1;
-    current_->retired = true;
-    retired_.push_back(std::move(current_));
-    current_ = std::move(next);
+    if (canary_ == nullptr) return absl::OkStatus();
+    Retire(std::move(canary_));
+    canary_millionths_ = 0;
     CollectRetired(&garbage);
-    cv_.notify_all();
+    cv_.notify_all();  // queued canary callers now wait for the stable version
   }
-  ReportPoolEvent(version->module_version(), PoolEventKind::kReload, {});
   Destroy(garbage);
   return absl::OkStatus();
 }
@@ -439,26 +604,43 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!registered_) return;
-    Version* version = current_.get();
-    std::vector<Instance*> idle;
-    for (const auto& instance : version->instances) {
-      if (instance->inflight == 0) idle.push_back(instance.get());
+    // The stable version and the canary form one pool: the policy sees all their instances.
+    struct Idle {
+      Version* version;
+      Instance* instance;
+    };
+    std::vector<Idle> idle;
+    int instances = 0;
+    for (Version* version : {current_.get(), canary_.get()}) {
+      if (version == nullptr) continue;
+      instances += static_cast<int>(version->instances.size());
+      for (const auto& instance : version->instances) {
+        if (instance->inflight == 0) idle.push_back({version, instance.get()});
+      }
     }
-    std::sort(idle.begin(), idle.end(),
-              [](const Instance* a, const Instance* b) { return a->idle_since < b->idle_since; });
+    std::sort(idle.begin(), idle.end(), [](const Idle& a, const Idle& b) {
+      return a.instance->idle_since < b.instance->idle_since;
+    });
     std::vector<absl::Time> idle_since;
     idle_since.reserve(idle.size());
-    for (const Instance* instance : idle) idle_since.push_back(instance->idle_since);
-    const int busy = static_cast<int>(version->instances.size()) - static_cast<int>(idle.size());
-    KeepAliveController::Decision decision = keep_alive_.Decide(
-        now, wall_now, idle_since, busy, version->loaded(), spec_.pool.min_instances,
-        spec_.pool.max_instances);
+    for (const Idle& entry : idle) idle_since.push_back(entry.instance->idle_since);
+    const int busy = instances - static_cast<int>(idle.size());
+    Version* version = current_.get();
+    const bool loaded = LoadedNow(*version);
+    KeepAliveController::Decision decision =
+        keep_alive_.Decide(now, wall_now, idle_since, busy, loaded, spec_.pool.min_instances,
+                           spec_.pool.max_instances);
 
     const int evict = std::min<int>(decision.evict, static_cast<int>(idle.size()));
-    for (int i = 0; i < evict; ++i) RemoveIdleInstance(version, idle[i], &garbage);
-    if (decision.unload && version->loaded() && version->instances.empty() &&
+    int evicted_stable = 0;
+    for (int i = 0; i < evict; ++i) {
+      evicted_stable += idle[i].version == version;
+      RemoveIdleInstance(idle[i].version, idle[i].instance, &garbage, /*evicted=*/true);
+    }
+    // Only the stable version scales to zero: a canary stays loaded while it is set.
+    if (decision.unload && loaded && version->instances.empty() &&
         version->starting == 0 && version->inflight == 0 && queue_.empty() &&
-        version->destroying == evict && version->pins == 0) {
+        version->destroying == evicted_stable && version->pins == 0) {
       // Scale to zero: a fresh, unloaded version takes its place; the next call loads again.
       auto fresh = std::make_unique<Version>(host_, spec_, version->module_path(),
                                              /*private_copy=*/version->module_path() !=
@@ -484,11 +666,22 @@ FunctionStatus Function::Status() {
   FunctionStatus status;
   status.name = spec_.name;
   status.module_path = current_->module_path();
-  status.module_version = current_->module_version();
-  status.loaded = current_->loaded();
+  status.loaded = LoadedNow(*current_);
+  if (status.loaded) status.module_version = current_->module_version();
   status.idle_instances = current_->idle_instances();
   status.busy_instances = current_->busy_instances();
   status.queued_calls = static_cast<int>(queue_.size());
+  if (canary_ != nullptr) {
+    status.canary = FunctionStatus::Canary{
+        .module_path = canary_->module_path(),
+        .module_version = canary_->module_version(),
+        .share = static_cast<double>(canary_millionths_) / kMillion,
+        .idle_instances = canary_->idle_instances(),
+        .busy_instances = canary_->busy_instances(),
+    };
+    status.idle_instances += status.canary->idle_instances;
+    status.busy_instances += status.canary->busy_instances;
+  }
   return status;
 }
 
@@ -497,11 +690,14 @@ void Function::PublishGauges() {
   PoolGauges gauges;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    gauges.idle_instances = current_->idle_instances();
-    gauges.busy_instances = current_->busy_instances();
-    gauges.starting_instances = current_->starting;
+    for (const Version* version : {current_.get(), canary_.get()}) {
+      if (version == nullptr) continue;
+      gauges.idle_instances += version->idle_instances();
+      gauges.busy_instances += version->busy_instances();
+      gauges.starting_instances += version->starting;
+    }
     gauges.queued_calls = static_cast<int64_t>(queue_.size());
-    gauges.loaded = current_->loaded();
+    gauges.loaded = LoadedNow(*current_);
   }
   gauges.function = spec_.name;
   host_.sink->OnPoolGauges(gauges);
@@ -512,7 +708,7 @@ void Function::Shutdown() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     registered_ = false;
-    while (inflight_ > 0 || !queue_.empty() || current_->starting > 0) {
+    while (inflight_ > 0 || !queue_.empty() || PoolStarting() > 0) {
       host_.clock->WaitUntil(cv_, lock, absl::InfiniteFuture());
     }
     RetireIfDrained(&garbage);

@@ -1,5 +1,6 @@
 #include "src/host/host_impl.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -36,6 +37,12 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
   if (pool.max_queue < 0) return invalid("max_queue must not be negative");
   if (pool.default_timeout <= absl::ZeroDuration()) {
     return invalid("default_timeout must be positive");
+  }
+  if (spec.canary.module_path.empty() && spec.canary.share != 0) {
+    return invalid("canary.share is set but canary.module_path is empty");
+  }
+  if (!(spec.canary.share >= 0 && spec.canary.share <= 1)) {
+    return invalid(absl::StrCat("canary.share ", spec.canary.share, " must be between 0 and 1"));
   }
   if (!spec.sha256.empty()) {
     bool hex = spec.sha256.size() == 64;
@@ -122,6 +129,7 @@ HostImpl::~HostImpl() {
 absl::Status HostImpl::Register(FunctionSpec spec) {
   if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
   const int min_instances = spec.pool.min_instances;
+  const CanarySpec canary = spec.canary;
   auto function = std::make_shared<internal::Function>(context_, std::move(spec));
   {
     std::unique_lock<std::shared_mutex> lock(functions_mu_);
@@ -133,6 +141,17 @@ absl::Status HostImpl::Register(FunctionSpec spec) {
     }
   }
   if (min_instances > 0) SchedulePrewarm(function, min_instances);
+  if (!canary.module_path.empty()) {
+    // Off the caller's path, like a prewarm. A canary that fails leaves the stable version with
+    // every call; the failed load shows in the cold-start metrics, and here.
+    Schedule([function, canary] {
+      absl::Status status = function->SetCanary(canary.module_path, canary.share);
+      if (!status.ok() && !absl::IsNotFound(status)) {
+        std::fprintf(stderr, "fnhost: canary of '%s' not set: %s\n", function->name().c_str(),
+                     std::string(status.message()).c_str());
+      }
+    }, /*finish_at_shutdown=*/false);
+  }
   return absl::OkStatus();
 }
 
@@ -208,6 +227,35 @@ absl::Status HostImpl::Reload(std::string_view name, std::string_view module_pat
   absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
   if (!function.ok()) return function.status();
   return (*function)->Reload(std::string(module_path));
+}
+
+absl::Status HostImpl::SetCanary(std::string_view name, std::string_view module_path,
+                                 double share) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  if (module_path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("function '", AsAbsl(name), "': the canary's module_path is empty"));
+  }
+  return (*function)->SetCanary(std::string(module_path), share);
+}
+
+absl::Status HostImpl::SetCanaryShare(std::string_view name, double share) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return (*function)->SetCanaryShare(share);
+}
+
+absl::Status HostImpl::PromoteCanary(std::string_view name) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return (*function)->PromoteCanary();
+}
+
+absl::Status HostImpl::ClearCanary(std::string_view name) {
+  absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
+  if (!function.ok()) return function.status();
+  return (*function)->ClearCanary();
 }
 
 std::vector<FunctionStatus> HostImpl::ListFunctions() {

@@ -35,6 +35,11 @@ class HostImpl final : public Host {
   absl::Status Prewarm(std::string_view name, int instances) override;
   absl::Status PrewarmAndWait(std::string_view name, int instances) override;
   absl::Status Reload(std::string_view name, std::string_view module_path) override;
+  absl::Status SetCanary(std::string_view name, std::string_view module_path,
+                         double share) override;
+  absl::Status SetCanaryShare(std::string_view name, double share) override;
+  absl::Status PromoteCanary(std::string_view name) override;
+  absl::Status ClearCanary(std::string_view name) override;
   std::vector<FunctionStatus> ListFunctions() override;
   void RunMaintenance() override;
   void PublishGauges() override;

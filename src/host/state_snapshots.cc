@@ -32,10 +32,14 @@ absl::StatusOr<snapshot::ModuleIdentity> IdentityOf(const LoadedModule& module,
   return identity;
 }
 
+std::string SnapshotFileName(std::string_view function, const snapshot::ModuleIdentity& identity) {
+  return absl::StrFormat("%s.%s.%016x.snap", AsAbsl(function), identity.sha256().substr(0, 16),
+                         identity.init_config_hash());
+}
+
 std::string SnapshotPath(const std::string& directory, std::string_view function,
                          const snapshot::ModuleIdentity& identity) {
-  return absl::StrFormat("%s/%s.%s.%016x.snap", directory, AsAbsl(function),
-                         identity.sha256().substr(0, 16), identity.init_config_hash());
+  return absl::StrCat(directory, "/", SnapshotFileName(function, identity));
 }
 
 absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,

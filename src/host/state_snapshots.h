@@ -23,8 +23,11 @@ namespace fnhost::internal {
 absl::StatusOr<snapshot::ModuleIdentity> IdentityOf(const LoadedModule& module,
                                                     std::string_view init_config);
 
-// Where the snapshot of a function's state lives: one file per function, module build and
+// The name of the snapshot file of a function's state: one per function, module build and
 // init config, so that versions never overwrite each other's snapshots.
+std::string SnapshotFileName(std::string_view function, const snapshot::ModuleIdentity& identity);
+
+// Where the snapshot of a function's state lives: `directory`/SnapshotFileName(...).
 std::string SnapshotPath(const std::string& directory, std::string_view function,
                          const snapshot::ModuleIdentity& identity);
 

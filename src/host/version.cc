@@ -1,5 +1,7 @@
 #include "src/host/version.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "src/common/strings.h"
 #include "src/host/abi_glue.h"
@@ -7,6 +9,16 @@
 #include "src/host/state_snapshots.h"
 
 namespace fnhost::internal {
+namespace {
+
+// In process mode an instance handle is the Worker it stands for. Only this file looks inside;
+// the pool treats handles as opaque either way.
+fnhost_module_instance* AsHandle(Worker* worker) {
+  return reinterpret_cast<fnhost_module_instance*>(worker);
+}
+Worker* AsWorker(fnhost_module_instance* handle) { return reinterpret_cast<Worker*>(handle); }
+
+}  // namespace
 
 Version::Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
                  bool private_copy)
@@ -16,10 +28,11 @@ Version::Version(const HostContext& host, const FunctionSpec& spec, std::string 
 Version::~Version() {
   for (const std::unique_ptr<Instance>& instance : instances) DestroyInstance(instance->handle);
   instances.clear();
-  if (module_ != nullptr) Unload();
+  if (loaded()) Unload();
 }
 
 absl::Status Version::Load(ColdStartEvent* event) {
+  if (spec_.isolation.mode == IsolationOptions::Mode::kProcess) return StartZygote(event);
   LoadOptions options;
   options.allow_writable = host_.options.allow_writable_modules;
   options.sha256 = spec_.sha256;
@@ -81,6 +94,7 @@ absl::Status Version::Load(ColdStartEvent* event) {
 }
 
 absl::StatusOr<fnhost_module_instance*> Version::NewInstance() {
+  if (zygote_ != nullptr) return SpawnWorker();
   CallOutput error(nullptr);
   fnhost_module_instance* instance = nullptr;
   int32_t code = table_->instance_create(state_, error.raw(), &instance);
@@ -89,7 +103,96 @@ absl::StatusOr<fnhost_module_instance*> Version::NewInstance() {
 }
 
 void Version::DestroyInstance(fnhost_module_instance* instance) {
+  if (zygote_ != nullptr) {
+    delete AsWorker(instance);  // closes its socket: the worker exits, the zygote reaps it
+    return;
+  }
   table_->instance_destroy(instance);
+}
+
+bool Version::IsLost(fnhost_module_instance* instance) const {
+  return zygote_ != nullptr && !AsWorker(instance)->alive();
+}
+
+// ---- Process isolation ----------------------------------------------------------------------
+
+absl::Status Version::StartZygote(ColdStartEvent* event) {
+  const IsolationOptions& isolation = spec_.isolation;
+  if (spec_.pool.max_concurrency_per_instance > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "function '", spec_.name, "': max_concurrency_per_instance ",
+        spec_.pool.max_concurrency_per_instance, " but in process isolation (module ",
+        module_path_, ") each worker process serves one call at a time; set it to 0 or 1"));
+  }
+  ZygoteOptions options;
+  options.function_name = spec_.name;
+  options.module_path = module_path_;
+  options.init_config = spec_.init_config;
+  options.allow_writable_modules = host_.options.allow_writable_modules;
+  options.sha256 = spec_.sha256;
+  options.zygote_executable = host_.options.zygote_executable;
+  options.memory_limit_bytes = isolation.memory_limit_bytes;
+  options.invoke_timeout = isolation.invoke_timeout;
+  options.crash_limit = isolation.crash_limit;
+  options.crash_window = isolation.crash_window;
+  options.crash_backoff = isolation.crash_backoff;
+  options.clock = host_.clock;  // the circuit breaker's; call timeouts are in real time
+  if (spec_.use_snapshots) {
+    options.snapshot_dir = host_.options.snapshot_dir;
+    options.trust_private_snapshot_dir = host_.options.trust_private_snapshot_dir;
+  }
+  absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
+  if (!zygote.ok()) return zygote.status();
+  // The load and init phases ran inside the zygote, which measured them; the rest of its start
+  // (spawn, exec, runtime start-up, the config and ready frames, a snapshot write) is the
+  // zygote_start phase.
+  const Zygote::StartReport& report = (*zygote)->start_report();
+  event->file_checks = report.file_checks;
+  event->dlopen = report.dlopen;
+  event->abi_check = report.abi_check;
+  event->state_init = report.state_init;
+  event->state_source = report.restored ? StateSource::kRestore : StateSource::kInit;
+  event->zygote_start = std::max(absl::ZeroDuration(),
+                                 report.total - report.file_checks - report.dlopen -
+                                     report.abi_check - report.state_init);
+  for (const Zygote::StartReport::SnapshotNote& note : report.snapshot_events) {
+    ReportSnapshot(note.kind, report.snapshot_path, note.detail);
+  }
+  zygote_ = *std::move(zygote);
+  module_version_ = zygote_->module_version();
+  concurrency_ = 1;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<fnhost_module_instance*> Version::SpawnWorker() {
+  const absl::Time start = host_.sink != nullptr ? host_.clock->Now() : absl::InfinitePast();
+  absl::StatusOr<std::unique_ptr<Worker>> worker = zygote_->SpawnWorker();
+  if (!worker.ok()) return worker.status();
+  if (host_.sink != nullptr) {
+    ReportWorkerEvent(WorkerEvent{.function = spec_.name,
+                                  .module_version = module_version_,
+                                  .kind = WorkerEventKind::kSpawned,
+                                  .spawn_duration = host_.clock->Now() - start});
+  }
+  return AsHandle(worker->release());
+}
+
+absl::Status Version::InvokeWorker(fnhost_module_instance* instance, std::string_view request,
+                                   std::string* response) const {
+  Worker* worker = AsWorker(instance);
+  absl::Status status = worker->Invoke(request, response);
+  if (!worker->alive() && host_.sink != nullptr) {
+    const std::string reason = worker->lost_reason();
+    ReportWorkerEvent(WorkerEvent{.function = spec_.name,
+                                  .module_version = module_version_,
+                                  .kind = WorkerEventKind::kLost,
+                                  .reason = reason});
+  }
+  return status;
+}
+
+void Version::ReportWorkerEvent(const WorkerEvent& event) const {
+  if (host_.sink != nullptr) host_.sink->OnWorkerEvent(event);
 }
 
 fnhost_module_state* Version::TryRestore(const LoadedModule& module,
@@ -134,6 +237,10 @@ void Version::ReportSnapshot(SnapshotEventKind kind, std::string_view path,
 }
 
 UnloadResult Version::Unload() {
+  if (zygote_ != nullptr) {
+    zygote_.reset();  // the zygote exits with its workers; the host never mapped the module
+    return UnloadResult::kUnloaded;
+  }
   table_->state_destroy(state_);
   state_ = nullptr;
   snapshot_.reset();  // after the state: its views pointed into the mapping

@@ -1,6 +1,12 @@
 // Version: one loaded build of a function's module — its dlopen handle, its shared state, and
 // the bookkeeping of its instances.
 //
+// In process isolation mode (FunctionSpec::isolation) the version holds a zygote process instead
+// of a dlopen handle, and each of its instances is a worker process forked from the zygote: Load
+// starts the zygote, NewInstance spawns a worker, Invoke runs the call in it, DestroyInstance
+// lets the worker go, Unload lets the zygote go. The pool logic does not see the difference,
+// except that a worker lost during a call (IsLost) must not go back to the pool.
+//
 // The module parts (Load, NewInstance, DestroyInstance, Unload) run without any lock, on the
 // thread that owns the step; Function serialises them (one loader at a time, instances
 // destroyed only when idle). The pool fields are guarded by the owning Function's mutex.
@@ -17,6 +23,8 @@
 #include "fnhost/abi.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/metrics.h"
+#include "src/host/abi_glue.h"
+#include "src/isolation/zygote_client.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
 
@@ -44,21 +52,30 @@ class Version {
   bool should_write_snapshot() const { return !snapshot_path_.empty() && snapshot_ == nullptr; }
   // Writes the state's snapshot. The version must stay loaded meanwhile (see `pins`).
   absl::Status WriteSnapshot();
-  // Creates an instance of the loaded state.
+  // Creates an instance of the loaded state (in process mode: spawns a worker).
   absl::StatusOr<fnhost_module_instance*> NewInstance();
   void DestroyInstance(fnhost_module_instance* instance);
-  // Destroys the state and dlcloses the module. All instances must be gone.
+  // Destroys the state and dlcloses the module (in process mode: lets the zygote go). All
+  // instances must be gone.
   UnloadResult Unload();
 
-  int32_t Invoke(fnhost_module_instance* instance, std::string_view request,
-                 fnhost_host_output* output) const {
-    return table_->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
-                          request.size(), output);
+  // Runs one call on `instance`; `response` receives what the module wrote.
+  absl::Status Invoke(fnhost_module_instance* instance, std::string_view request,
+                      std::string* response) const {
+    if (zygote_ != nullptr) return InvokeWorker(instance, request, response);
+    CallOutput output(response);
+    int32_t code = table_->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
+                                  request.size(), output.raw());
+    if (code == FNHOST_STATUS_OK) return absl::OkStatus();
+    return output.ToStatus(code, spec_.name, "invoke");
   }
+  // Whether `instance` is a worker process that died (during a call): it cannot serve again
+  // and must be destroyed. Always false for instances in the host process.
+  bool IsLost(fnhost_module_instance* instance) const;
 
   const std::string& module_path() const { return module_path_; }
   const std::string& module_version() const { return module_version_; }
-  bool loaded() const { return module_ != nullptr; }
+  bool loaded() const { return module_ != nullptr || zygote_ != nullptr; }
   int concurrency() const { return concurrency_; }
 
   // ---- Pool bookkeeping, guarded by the owning Function's mutex. ----
@@ -82,6 +99,12 @@ class Version {
                                   const fnhost_host_init_context& context,
                                   const CallOutput& error);
   void ReportSnapshot(SnapshotEventKind kind, std::string_view path, absl::string_view detail);
+  // The process isolation mode's Load, NewInstance and Invoke.
+  absl::Status StartZygote(ColdStartEvent* event);
+  absl::StatusOr<fnhost_module_instance*> SpawnWorker();
+  absl::Status InvokeWorker(fnhost_module_instance* instance, std::string_view request,
+                            std::string* response) const;
+  void ReportWorkerEvent(const WorkerEvent& event) const;
 
   const HostContext& host_;
   const FunctionSpec& spec_;
@@ -95,6 +118,7 @@ class Version {
   snapshot::ModuleIdentity identity_;           // set when snapshots are on
   std::string snapshot_path_;                   // empty: snapshots off for this version
   std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
+  std::unique_ptr<Zygote> zygote_;              // process isolation mode, once loaded
 };
 
 }  // namespace fnhost::internal

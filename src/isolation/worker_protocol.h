@@ -34,7 +34,7 @@ inline constexpr uint32_t kFrameMagic = 0x57484e46;  // "FNHW" in memory order
 
 enum class FrameType : uint16_t {
   kConfig = 1,   // host -> zygote: what to load (fields: see zygote_main.cc)
-  kReady,        // zygote -> host: state built; module name, version, concurrency
+  kReady,        // zygote -> host: state built; module name, version, concurrency, timings
   kError,        // zygote or worker -> host: a step failed; code + message
   kSpawn,        // host -> zygote: fork a worker
   kSpawned,      // zygote -> host: worker pid; the host's end of its socket rides along

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <deque>
 #include <optional>
 
@@ -122,6 +123,7 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response) {
   response->clear();
   if ((header.flags & internal::kFlagWorkerExits) != 0) {
     Release();
+    lost_reason_ = "memory_limit";
     shared_->RecordCrash(/*timeout=*/false);
   }
   return status;
@@ -143,6 +145,27 @@ absl::Status Worker::AwaitReady() {
   return Lost(io, "startup");
 }
 
+std::string Worker::lost_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lost_reason_;
+}
+
+std::string Worker::LostReason(const absl::Status& cause,
+                               const std::optional<internal::WorkerExit>& exit) {
+  if (absl::IsDeadlineExceeded(cause)) return "timeout";
+  if (absl::IsDataLoss(cause)) return "protocol";
+  if (!exit.has_value()) return "zygote";
+  const int status = exit->wait_status;
+  if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && exit->killed_on_request) ||
+      (WIFEXITED(status) && WEXITSTATUS(status) == internal::kExitChannelBroken)) {
+    return "channel";
+  }
+  if (!WIFSIGNALED(status)) return "exit";
+  const int signal = WTERMSIG(status);
+  const char* abbrev = ::sigabbrev_np(signal);
+  return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal_", signal);
+}
+
 absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
   // Killing first makes the end certain (a worker that merely closed its channel would live
   // on); the zygote's report then says whether the worker was already dying of something else.
@@ -151,6 +174,7 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
   Release();
   const bool timeout = absl::IsDeadlineExceeded(cause);
   shared_->RecordCrash(timeout);
+  lost_reason_ = LostReason(cause, exit);
 
   const std::string& function = shared_->options.function_name;
   if (timeout) {
@@ -159,23 +183,21 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
         absl::FormatDuration(shared_->options.invoke_timeout), "; worker ", pid_, " killed"));
   }
   std::string worker = absl::StrCat("function '", function, "': worker ", pid_);
-  if (absl::IsDataLoss(cause)) {
+  if (lost_reason_ == "protocol") {
     return absl::UnavailableError(absl::StrCat(worker, " broke the channel protocol during ",
                                                AsAbsl(during), " (", cause.message(),
                                                "); worker killed"));
   }
-  if (!exit.has_value()) {
+  if (lost_reason_ == "zygote") {
     return absl::UnavailableError(
         absl::StrCat(worker, " lost during ", AsAbsl(during), ": ", process_->GoneReason()));
   }
-  const int status = exit->wait_status;
-  if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && exit->killed_on_request) ||
-      (WIFEXITED(status) && WEXITSTATUS(status) == internal::kExitChannelBroken)) {
+  if (lost_reason_ == "channel") {
     return absl::UnavailableError(
         absl::StrCat(worker, " closed its channel during ", AsAbsl(during), "; worker ended"));
   }
-  return absl::UnavailableError(
-      absl::StrCat(worker, " ", internal::DescribeWaitStatus(status), " during ", AsAbsl(during)));
+  return absl::UnavailableError(absl::StrCat(
+      worker, " ", internal::DescribeWaitStatus(exit->wait_status), " during ", AsAbsl(during)));
 }
 
 // ---- Zygote ---------------------------------------------------------------------------------
@@ -183,12 +205,16 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
 absl::StatusOr<std::unique_ptr<Zygote>> Zygote::Start(const ZygoteOptions& options) {
   auto shared = std::make_shared<internal::ZygoteShared>(options);
   internal::ModuleInfo info;
+  const absl::Time start = Clock::Real()->Now();
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
       internal::ZygoteProcess::Start(shared->options, &info);
   if (!process.ok()) return process.status();
-  return std::unique_ptr<Zygote>(new Zygote(std::move(shared), *std::move(process),
+  std::unique_ptr<Zygote> zygote(new Zygote(std::move(shared), *std::move(process),
                                             std::move(info.name), std::move(info.version),
                                             info.max_concurrency));
+  zygote->start_report_ = std::move(info.start);
+  zygote->start_report_.total = Clock::Real()->Now() - start;
+  return zygote;
 }
 
 Zygote::Zygote(std::shared_ptr<internal::ZygoteShared> shared,

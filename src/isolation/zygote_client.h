@@ -23,19 +23,23 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
+#include "fnhost/metrics.h"
 
 namespace fnhost {
 
 namespace internal {
 class ZygoteProcess;
 struct ZygoteShared;
+struct WorkerExit;
 }  // namespace internal
 
 struct ZygoteOptions {
@@ -49,6 +53,14 @@ struct ZygoteOptions {
   bool allow_writable_modules = false;
   // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
   std::string sha256;
+  // Directory of state snapshots, for a module that supports them: the zygote restores the
+  // state from a matching snapshot instead of running the init, and after an init writes one
+  // before it reports ready (the first start of a module build pays for the write, once).
+  // Default: empty, snapshots off.
+  std::string snapshot_dir;
+  // Skip checksums of section contents on restore when the snapshot directory can be written
+  // only by this user. Default: true.
+  bool trust_private_snapshot_dir = true;
   // The fnhost-zygote executable. Default: empty, "fnhost-zygote" next to the running
   // executable (/proc/self/exe), else the one in fnhost's build tree.
   std::string zygote_executable;
@@ -94,6 +106,10 @@ class Worker {
 
   bool alive() const { return alive_.load(std::memory_order_acquire); }
   pid_t pid() const { return pid_; }
+  // Once the worker is lost during a call: how, in one word for metrics — the signal
+  // ("SIGSEGV"), "exit", "timeout", "memory_limit", "channel", "protocol" or "zygote". Empty
+  // while it lives. Read it after the Invoke that lost the worker returned.
+  std::string lost_reason() const;
 
  private:
   friend class Zygote;
@@ -105,14 +121,18 @@ class Worker {
   absl::Status AwaitReady();
   // Ends a worker whose channel failed with `cause` and says what happened to it. Requires mu_.
   absl::Status Lost(const absl::Status& cause, std::string_view during);
+  // lost_reason() for a worker lost with `cause`, ended as `exit` says.
+  static std::string LostReason(const absl::Status& cause,
+                                const std::optional<internal::WorkerExit>& exit);
   // Lets go of a worker that is gone. Requires mu_.
   void Release();
 
   const std::shared_ptr<internal::ZygoteShared> shared_;
   const std::shared_ptr<internal::ZygoteProcess> process_;
   const pid_t pid_;
-  std::mutex mu_;  // one call at a time
-  int fd_;         // guarded by mu_; -1 once released
+  mutable std::mutex mu_;    // one call at a time
+  int fd_;                   // guarded by mu_; -1 once released
+  std::string lost_reason_;  // guarded by mu_
   std::atomic<bool> alive_{true};
 };
 
@@ -139,6 +159,24 @@ class Zygote {
   const std::string& module_name() const { return module_name_; }
   const std::string& module_version() const { return module_version_; }
   int max_concurrency() const { return max_concurrency_; }
+  // How the first start went, as the zygote saw it: the module's load phases and its state init
+  // or restore, what happened to snapshots; `total` from the spawn of the zygote to its ready
+  // report.
+  struct StartReport {
+    absl::Duration file_checks;
+    absl::Duration dlopen;
+    absl::Duration abi_check;
+    absl::Duration state_init;  // state_create, or state_restore + state_after_restore
+    absl::Duration total;
+    bool restored = false;      // the state came from a snapshot
+    std::string snapshot_path;  // empty: snapshots off, or the module does not support them
+    struct SnapshotNote {
+      SnapshotEventKind kind;
+      std::string detail;
+    };
+    std::vector<SnapshotNote> snapshot_events;  // in order
+  };
+  const StartReport& start_report() const { return start_report_; }
   // The current zygote process (it changes on a restart).
   pid_t zygote_pid() const;
 
@@ -164,6 +202,7 @@ class Zygote {
   const std::string module_name_;
   const std::string module_version_;
   const int max_concurrency_;
+  StartReport start_report_;
   mutable std::mutex mu_;  // guards process_; held through a restart
   std::shared_ptr<internal::ZygoteProcess> process_;
 };

@@ -2,7 +2,8 @@
 //
 // The host posix_spawns it with one socket, its control channel, as fd 3 and sends a kConfig
 // frame. The zygote loads and checks the module with the same loader as the in-process host,
-// builds the module's state, and answers kReady or kError. Then it serves kSpawn (fork a worker,
+// builds the module's state (or restores it from a snapshot, and writes one after an init, as
+// the in-process host does), and answers kReady or kError. Then it serves kSpawn (fork a worker,
 // send the host its socket) and kKill, reaps its workers and reports each exit status
 // (kExited). When the host goes away (EOF on the channel, or the parent-death signal) it kills
 // and reaps every worker and exits.
@@ -33,6 +34,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -40,9 +42,11 @@
 #include "absl/strings/str_cat.h"
 #include "fnhost/abi.h"
 #include "fnhost/clock.h"
+#include "fnhost/metrics.h"
 #include "src/common/file_system.h"
 #include "src/common/strings.h"
 #include "src/host/abi_glue.h"
+#include "src/host/state_snapshots.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/loader/module_loader.h"
 
@@ -61,17 +65,22 @@ struct Config {
   bool allow_writable = false;
   uint64_t memory_limit = 0;
   uint32_t max_message_bytes = 0;
+  std::string snapshot_dir;  // empty: snapshots off
+  bool trust_private_snapshot_dir = true;
 };
 
 bool ParseConfig(std::string_view payload, Config* config) {
   FieldReader reader(payload);
-  std::string_view function_name, module_path, init_config, sha256;
-  uint64_t allow_writable, memory_limit, max_message_bytes;
+  std::string_view function_name, module_path, init_config, sha256, snapshot_dir;
+  uint64_t allow_writable, memory_limit, max_message_bytes, trust_private_snapshot_dir;
   if (!reader.String(&function_name) || !reader.String(&module_path) ||
       !reader.String(&init_config) || !reader.String(&sha256) || !reader.U64(&allow_writable) ||
-      !reader.U64(&memory_limit) || !reader.U64(&max_message_bytes)) {
+      !reader.U64(&memory_limit) || !reader.U64(&max_message_bytes) ||
+      !reader.String(&snapshot_dir) || !reader.U64(&trust_private_snapshot_dir)) {
     return false;
   }
+  config->snapshot_dir = snapshot_dir;
+  config->trust_private_snapshot_dir = trust_private_snapshot_dir != 0;
   config->function_name = function_name;
   config->module_path = module_path;
   config->init_config = init_config;
@@ -246,7 +255,7 @@ class ZygoteServer {
     options.sha256 = config_.sha256;
     absl::StatusOr<std::unique_ptr<LoadedModule>> module =
         LoadedModule::Load(config_.function_name, config_.module_path, options,
-                           *FileSystem::Default(), *Clock::Real(), nullptr);
+                           *FileSystem::Default(), *Clock::Real(), &timings_);
     if (!module.ok()) return module.status();
     module_ = *std::move(module);
     const fnhost_module_v1& table = module_->table();
@@ -259,18 +268,34 @@ class ZygoteServer {
         .logger = StderrLogger(&config_.function_name),
         .error = error.raw(),
     };
-    int32_t code = table.state_create(&context, &state_);
-    if (code != FNHOST_STATUS_OK) {
-      absl::Status status = error.ToStatus(code, config_.function_name, "state init");
-      return absl::Status(status.code(),
-                          absl::StrCat(status.message(), " (module ", config_.module_path, ")"));
+    absl::Time start = Clock::Real()->Now();
+    if (!config_.snapshot_dir.empty() && module_->supports_snapshots()) {
+      TryRestore(context, error);
     }
+    if (state_ == nullptr) {
+      start = Clock::Real()->Now();
+      int32_t code = table.state_create(&context, &state_);
+      if (code != FNHOST_STATUS_OK) {
+        absl::Status status = error.ToStatus(code, config_.function_name, "state init");
+        return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
+                                                        config_.module_path, ")"));
+      }
+    }
+    state_init_ = Clock::Real()->Now() - start;
     if (int threads = CountThreads(); threads > 1) {
       return absl::FailedPreconditionError(
           absl::StrCat("function '", config_.function_name, "': module ", config_.module_path,
                        " left ", threads - 1,
                        " thread(s) running after state init; the process isolation mode "
                        "forks workers from it, which needs a single-threaded zygote"));
+    }
+    if (!snapshot_path_.empty() && snapshot_ == nullptr) {
+      // Before the ready report, so that the host learns how it went; once per module build.
+      absl::Status written =
+          WriteStateSnapshot(table, state_, config_.function_name, FileSystem::Default(),
+                             snapshot_path_, identity_, Clock::Real()->WallNow());
+      Note(written.ok() ? SnapshotEventKind::kWritten : SnapshotEventKind::kWriteFailed,
+           AsStd(written.message()));
     }
     return absl::OkStatus();
   }
@@ -281,6 +306,17 @@ class ZygoteServer {
     PutString(&payload, table.name);
     PutString(&payload, table.version);
     PutU64(&payload, table.max_concurrency_per_instance);
+    for (absl::Duration phase :
+         {timings_.file_checks, timings_.dlopen, timings_.abi_check, state_init_}) {
+      PutU64(&payload, static_cast<uint64_t>(absl::ToInt64Nanoseconds(phase)));
+    }
+    PutU64(&payload, snapshot_ != nullptr ? 1 : 0);
+    PutString(&payload, snapshot_path_);
+    PutU64(&payload, snapshot_events_.size());
+    for (const auto& [kind, detail] : snapshot_events_) {
+      PutU64(&payload, static_cast<uint64_t>(kind));
+      PutString(&payload, detail);
+    }
     return payload;
   }
 
@@ -409,7 +445,42 @@ class ZygoteServer {
     }
   }
 
+  // Restores the state from a matching snapshot into state_, as the in-process host does
+  // (Version::TryRestore); on failure leaves state_ null for an init.
+  void TryRestore(const fnhost_host_init_context& context, const CallOutput& error) {
+    absl::StatusOr<snapshot::ModuleIdentity> identity =
+        IdentityOf(*module_, config_.init_config);
+    if (!identity.ok()) {
+      Note(SnapshotEventKind::kRejected, AsStd(identity.status().message()));
+      return;
+    }
+    identity_ = *std::move(identity);
+    snapshot_path_ = SnapshotPath(config_.snapshot_dir, config_.function_name, identity_);
+    absl::StatusOr<RestoredState> restored =
+        RestoreState(module_->table(), context, snapshot_path_, identity_,
+                     config_.trust_private_snapshot_dir);
+    if (!restored.ok()) {
+      if (absl::IsNotFound(restored.status())) return;
+      std::string why(AsStd(restored.status().message()));
+      if (!error.error_message().empty()) why += ": " + error.error_message();
+      Note(SnapshotEventKind::kRejected, why);
+      return;
+    }
+    snapshot_ = std::move(restored->snapshot);
+    state_ = restored->state;
+    Note(SnapshotEventKind::kRestored, "");
+  }
+  void Note(SnapshotEventKind kind, std::string_view detail) {
+    snapshot_events_.emplace_back(kind, std::string(detail));
+  }
+
   Config config_;
+  LoadTimings timings_;
+  absl::Duration state_init_;
+  snapshot::ModuleIdentity identity_;  // with snapshot_path_
+  std::string snapshot_path_;          // empty: snapshots off for this module
+  std::unique_ptr<MappedSnapshot> snapshot_;  // the restored state's sections point here
+  std::vector<std::pair<SnapshotEventKind, std::string>> snapshot_events_;
   std::unique_ptr<LoadedModule> module_;
   fnhost_module_state* state_ = nullptr;
   int signal_fd_ = -1;

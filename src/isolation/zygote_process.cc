@@ -49,19 +49,45 @@ std::string ConfigPayload(const ZygoteOptions& options) {
   PutU64(&payload, options.allow_writable_modules ? 1 : 0);
   PutU64(&payload, options.memory_limit_bytes);
   PutU64(&payload, options.max_message_bytes);
+  PutString(&payload, options.snapshot_dir);
+  PutU64(&payload, options.trust_private_snapshot_dir ? 1 : 0);
   return payload;
 }
 
 bool ParseReady(std::string_view payload, ModuleInfo* info) {
   FieldReader reader(payload);
   std::string_view name, version;
-  uint64_t concurrency;
+  std::string_view snapshot_path;
+  uint64_t concurrency, restored, events;
+  uint64_t nanos[4];
   if (!reader.String(&name) || !reader.String(&version) || !reader.U64(&concurrency)) {
     return false;
+  }
+  for (uint64_t& value : nanos) {
+    if (!reader.U64(&value)) return false;
+  }
+  if (!reader.U64(&restored) || !reader.String(&snapshot_path) || !reader.U64(&events)) {
+    return false;
+  }
+  Zygote::StartReport& start = info->start;
+  for (uint64_t i = 0; i < events; ++i) {
+    uint64_t kind;
+    std::string_view detail;
+    if (!reader.U64(&kind) || kind > static_cast<uint64_t>(SnapshotEventKind::kRejected) ||
+        !reader.String(&detail)) {
+      return false;
+    }
+    start.snapshot_events.push_back({static_cast<SnapshotEventKind>(kind), std::string(detail)});
   }
   info->name = name;
   info->version = version;
   info->max_concurrency = static_cast<int>(concurrency);
+  start.file_checks = absl::Nanoseconds(nanos[0]);
+  start.dlopen = absl::Nanoseconds(nanos[1]);
+  start.abi_check = absl::Nanoseconds(nanos[2]);
+  start.state_init = absl::Nanoseconds(nanos[3]);
+  start.restored = restored != 0;
+  start.snapshot_path = snapshot_path;
   return true;
 }
 

@@ -29,6 +29,8 @@ struct ModuleInfo {
   std::string name;
   std::string version;
   int max_concurrency = 1;
+  // As the zygote saw its start (total aside).
+  Zygote::StartReport start;
 };
 
 // How a worker ended, as its zygote saw it.

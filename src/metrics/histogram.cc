@@ -7,27 +7,35 @@
 namespace fnhost::internal {
 namespace {
 
-// The bounds as Durations, so that placement compares exactly (a sample equal to a bound
-// belongs to that bound's bucket, Prometheus' `le`) with no floating-point rounding.
-constexpr std::array<absl::Duration, kLatencyBucketCount> kBounds = [] {
-  std::array<absl::Duration, kLatencyBucketCount> bounds{};
+// The bounds in whole nanoseconds, so that placement compares integers exactly (a sample equal
+// to a bound belongs to that bound's bucket, Prometheus' `le`) with no floating-point rounding.
+constexpr std::array<int64_t, kLatencyBucketCount> kBoundNanos = [] {
+  std::array<int64_t, kLatencyBucketCount> bounds{};
   for (size_t i = 0; i < kLatencyBucketCount; ++i) {
-    bounds[i] = absl::Nanoseconds(static_cast<int64_t>(kLatencyBucketsSeconds[i] * 1e9 + 0.5));
+    bounds[i] = static_cast<int64_t>(kLatencyBucketsSeconds[i] * 1e9 + 0.5);
   }
   return bounds;
 }();
 
-constexpr absl::Duration kMaxSample = absl::Hours(24);
+constexpr int64_t kMaxSampleNanos = int64_t{24} * 3600 * 1000 * 1000 * 1000;
 
-double BoundNanos(size_t i) { return absl::ToDoubleNanoseconds(kBounds[i]); }
+double BoundNanos(size_t i) { return static_cast<double>(kBoundNanos[i]); }
 
 }  // namespace
 
+// On the warm path of every call with metrics on: integer nanoseconds and a linear scan from
+// the lowest bucket, because warm calls land in the first few buckets (a binary search over
+// Durations cost ~250 instructions per sample; this costs a few dozen).
 void LatencyHistogram::Observe(absl::Duration latency) {
-  latency = std::clamp(latency, absl::ZeroDuration(), kMaxSample);
-  const size_t bucket = std::lower_bound(kBounds.begin(), kBounds.end(), latency) - kBounds.begin();
+  // Whole nanoseconds, rounded down for the sum (saturating for infinite durations)...
+  const int64_t nanos =
+      std::clamp<int64_t>(absl::ToInt64Nanoseconds(latency), 0, kMaxSampleNanos);
+  // ...and up for placement, so that a sub-nanosecond excess over a bound is still above it.
+  const int64_t placed = nanos + (absl::Nanoseconds(nanos) < latency ? 1 : 0);
+  size_t bucket = 0;
+  while (bucket < kLatencyBucketCount && placed > kBoundNanos[bucket]) ++bucket;
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-  sum_nanos_.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
+  sum_nanos_.fetch_add(nanos, std::memory_order_relaxed);
 }
 
 LatencyHistogram::Snapshot LatencyHistogram::Read() const {
@@ -63,7 +71,7 @@ absl::Duration LatencyHistogram::Snapshot::Quantile(double q) const {
     }
     below = cumulative;
   }
-  return kBounds.back();
+  return absl::Nanoseconds(kBoundNanos.back());
 }
 
 }  // namespace fnhost::internal

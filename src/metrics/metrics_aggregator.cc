@@ -15,6 +15,7 @@
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,8 +41,8 @@ int64_t Get(const Counter& counter) { return counter.load(std::memory_order_rela
 constexpr std::string_view kStartNames[] = {"warm", "cold"};                // indexed by `cold`
 constexpr std::string_view kSourceNames[] = {"shared", "init", "restore"};  // by StateSource
 static_assert(static_cast<int>(StateSource::kRestore) == 2);
-constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen", "abi_check", "state_init",
-                                            "instance_create"};
+constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen",          "abi_check",
+                                            "state_init",  "instance_create", "zygote_start"};
 constexpr std::string_view kPoolEventNames[] = {"eviction", "unload", "unload_failed", "reload",
                                                 "prewarm"};
 constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
@@ -60,7 +61,13 @@ class GrowOnlyMap {
     if (V* value = Find(key)) return *value;
     std::unique_lock lock(mutex_);
     std::unique_ptr<V>& slot = map_[std::string(key)];
-    if (slot == nullptr) slot = std::make_unique<V>();
+    if (slot == nullptr) {
+      if constexpr (std::is_constructible_v<V, std::string_view>) {
+        slot = std::make_unique<V>(key);  // a value that knows its own key
+      } else {
+        slot = std::make_unique<V>();
+      }
+    }
     return *slot;
   }
 
@@ -90,12 +97,25 @@ class GrowOnlyMap {
   absl::flat_hash_map<std::string, std::unique_ptr<V>> map_;
 };
 
+// One module version's invocations and cold starts (traffic split: stable against canary;
+// reload: old against new). Calls refused before a version was chosen have no version.
+struct VersionRecord {
+  explicit VersionRecord(std::string_view name) : version(name) {}
+  const std::string version;  // immutable: recorders compare against it without a lock
+  std::array<LatencyHistogram, 2> invoke_duration;  // [cold]; counts are the invocations
+  Counter errors{0};
+  Counter coldstarts{0};
+};
+
 struct FunctionRecord {
+  GrowOnlyMap<VersionRecord> versions;
   std::array<Counter, kNumStatusCodes> errors{};  // by absl::StatusCode; timeouts included
   Counter coldstarts{0};
   std::array<Counter, std::size(kPoolEventNames)> pool_events{};
   std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
   GrowOnlyMap<Counter> rejected_by_reason;
+  GrowOnlyMap<Counter> worker_crashes_by_reason;  // process isolation
+  LatencyHistogram worker_spawn_duration;         // its count is the number of spawns
 
   // [cold]; their sample counts are also the invocation counts, which saves the hot path
   // one atomic add and keeps faas_invocations_total equal to the histogram's _count.
@@ -140,20 +160,49 @@ void RecordInvocation(FunctionRecord& record, const InvocationEvent& event) {
   Add(record.errors[code]);
 }
 
+void RecordVersionInvocation(VersionRecord& record, const InvocationEvent& event) {
+  record.invoke_duration[event.cold].Observe(event.latency);
+  if (event.outcome != absl::StatusCode::kOk) Add(record.errors);
+}
+
 // Bound to one function's record (records are never removed), so recording takes no lock.
 class BoundRecorder final : public InvocationRecorder {
  public:
   explicit BoundRecorder(FunctionRecord* record) : record_(record) {}
-  void Record(const InvocationEvent& event) override { RecordInvocation(*record_, event); }
+  void Record(const InvocationEvent& event) override {
+    RecordInvocation(*record_, event);
+    if (!event.module_version.empty()) {
+      RecordVersionInvocation(FindVersion(event.module_version), event);
+    }
+  }
 
  private:
+  // A function runs one version, two during a traffic split or a reload's drain: the last two
+  // seen are cached, so the warm path compares a short string instead of taking a lock.
+  VersionRecord& FindVersion(std::string_view version) {
+    for (const std::atomic<VersionRecord*>& slot : recent_) {
+      VersionRecord* record = slot.load(std::memory_order_acquire);
+      if (record != nullptr && record->version == version) return *record;
+    }
+    VersionRecord& record = record_->versions.GetOrCreate(version);
+    recent_[next_.fetch_add(1, std::memory_order_relaxed) % recent_.size()].store(
+        &record, std::memory_order_release);
+    return record;
+  }
+
   FunctionRecord* const record_;
+  std::array<std::atomic<VersionRecord*>, 2> recent_{};
+  std::atomic<uint32_t> next_{0};
 };
 
 }  // namespace
 
 void MetricsAggregator::OnInvocation(const InvocationEvent& event) {
-  RecordInvocation(impl_->functions.GetOrCreate(event.function), event);
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  RecordInvocation(record, event);
+  if (!event.module_version.empty()) {
+    RecordVersionInvocation(record.versions.GetOrCreate(event.module_version), event);
+  }
 }
 
 std::unique_ptr<InvocationRecorder> MetricsAggregator::NewInvocationRecorder(
@@ -164,12 +213,15 @@ std::unique_ptr<InvocationRecorder> MetricsAggregator::NewInvocationRecorder(
 void MetricsAggregator::OnColdStart(const ColdStartEvent& event) {
   FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
   Add(record.coldstarts);
+  if (!event.module_version.empty()) {
+    Add(record.versions.GetOrCreate(event.module_version).coldstarts);
+  }
   // A failed cold start never made an instance: its times would mix with real ones.
   if (event.outcome != absl::StatusCode::kOk) return;
   const auto source = static_cast<size_t>(event.state_source);
   if (source < record.init_duration.size()) record.init_duration[source].Observe(event.total);
-  const absl::Duration phases[] = {event.file_checks, event.dlopen, event.abi_check,
-                                   event.state_init, event.instance_create};
+  const absl::Duration phases[] = {event.file_checks, event.dlopen,          event.abi_check,
+                                   event.state_init,  event.instance_create, event.zygote_start};
   static_assert(std::size(phases) == std::size(kPhaseNames));
   for (size_t i = 0; i < std::size(phases); ++i) {
     // A zero phase did not run (e.g. dlopen of a loaded module); counting it would drag the
@@ -213,6 +265,17 @@ void MetricsAggregator::OnSnapshotEvent(const SnapshotEvent& event) {
   if (kind < record.snapshot_events.size()) Add(record.snapshot_events[kind]);
 }
 
+void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
+  FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
+  switch (event.kind) {
+    case WorkerEventKind::kSpawned:
+      return record.worker_spawn_duration.Observe(event.spawn_duration);
+    case WorkerEventKind::kLost:
+      return Add(record.worker_crashes_by_reason.GetOrCreate(
+          event.reason.empty() ? "unknown" : event.reason));
+  }
+}
+
 MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view function) const {
   FunctionTotals totals;
   const FunctionRecord* record = impl_->functions.Find(function);
@@ -228,6 +291,10 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   totals.reloads = Get(record->pool_events[kReloads]);
   for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
     totals.rejected += Get(*count);
+  }
+  totals.worker_spawns = record->worker_spawn_duration.Read().Count();
+  for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
+    totals.worker_crashes += Get(*count);
   }
   totals.snapshots_restored =
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
@@ -294,6 +361,63 @@ void RenderGauge(internal::PrometheusTextWriter& writer, std::string_view name,
   }
 }
 
+// The per-version families: a function's invocations, errors, cold starts and latencies split
+// by module version, to compare a canary with its stable version (or a reload with the one it
+// replaced). Calls refused before a version was chosen, and failed loads, count only in the
+// per-function families.
+void RenderVersions(internal::PrometheusTextWriter& writer,
+                    const std::vector<std::pair<std::string, FunctionRecord*>>& functions) {
+  std::vector<std::vector<std::pair<std::string, VersionRecord*>>> versions;
+  versions.reserve(functions.size());
+  for (const auto& [function, record] : functions) versions.push_back(record->versions.Sorted());
+
+  writer.StartFamily("fnhost_version_invocations_total", PromType::kCounter,
+                     "Invocations by module version, and by whether they waited for a cold start.");
+  for (size_t f = 0; f < functions.size(); ++f) {
+    for (const auto& [version, record] : versions[f]) {
+      for (size_t cold = 0; cold < 2; ++cold) {
+        writer.Sample("fnhost_version_invocations_total",
+                      {{"function", functions[f].first}, {"version", version},
+                       {"start", kStartNames[cold]}},
+                      record->invoke_duration[cold].Read().Count());
+      }
+    }
+  }
+  writer.StartFamily("fnhost_version_errors_total", PromType::kCounter,
+                     "Invocations that did not return OK, by module version.");
+  for (size_t f = 0; f < functions.size(); ++f) {
+    for (const auto& [version, record] : versions[f]) {
+      writer.Sample("fnhost_version_errors_total",
+                    {{"function", functions[f].first}, {"version", version}}, Get(record->errors));
+    }
+  }
+  writer.StartFamily("fnhost_version_coldstarts_total", PromType::kCounter,
+                     "Instances created, by module version.");
+  for (size_t f = 0; f < functions.size(); ++f) {
+    for (const auto& [version, record] : versions[f]) {
+      writer.Sample("fnhost_version_coldstarts_total",
+                    {{"function", functions[f].first}, {"version", version}},
+                    Get(record->coldstarts));
+    }
+  }
+  writer.StartFamily("fnhost_version_invoke_duration_seconds", PromType::kHistogram,
+                     "Invocation latency including queueing, by module version, cold and warm "
+                     "apart.");
+  for (size_t f = 0; f < functions.size(); ++f) {
+    for (const auto& [version, record] : versions[f]) {
+      for (size_t cold = 0; cold < 2; ++cold) {
+        const LatencyHistogram::Snapshot snapshot = record->invoke_duration[cold].Read();
+        if (snapshot.Count() == 0) continue;
+        writer.Histogram("fnhost_version_invoke_duration_seconds",
+                         {{"function", functions[f].first}, {"version", version},
+                          {"start", kStartNames[cold]}},
+                         kLatencyBucketsSeconds, snapshot.counts,
+                         static_cast<double>(snapshot.sum_nanos) / 1e9);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string MetricsAggregator::RenderPrometheus() const {
@@ -347,6 +471,8 @@ std::string MetricsAggregator::RenderPrometheus() const {
                    "Duration of each phase of successful cold starts, when the phase ran.", "phase",
                    kPhaseNames, functions, &FunctionRecord::phase_duration);
 
+  RenderVersions(writer, functions);
+
   RenderGauge(writer, "fnhost_pool_idle_instances", "Instances ready and waiting for a call.",
               functions, &FunctionRecord::idle_instances);
   RenderGauge(writer, "fnhost_pool_busy_instances", "Instances serving a call.", functions,
@@ -374,6 +500,26 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderFixedCounters(writer, "fnhost_snapshot_events_total",
                       "Snapshots written, failed to write, restored from, or found and not used.",
                       "event", kSnapshotEventNames, functions, &FunctionRecord::snapshot_events);
+
+  writer.StartFamily("fnhost_worker_spawn_duration_seconds", PromType::kHistogram,
+                     "Process isolation: time to fork a worker from the zygote until it serves.");
+  for (const auto& [function, record] : functions) {
+    const LatencyHistogram::Snapshot snapshot = record->worker_spawn_duration.Read();
+    if (snapshot.Count() == 0) continue;
+    writer.Histogram("fnhost_worker_spawn_duration_seconds", {{"function", function}},
+                     kLatencyBucketsSeconds, snapshot.counts,
+                     static_cast<double>(snapshot.sum_nanos) / 1e9);
+  }
+
+  writer.StartFamily("fnhost_worker_crashes_total", PromType::kCounter,
+                     "Process isolation: workers lost during a call, by signal or cause "
+                     "(exit, timeout, memory_limit, channel, protocol, zygote).");
+  for (const auto& [function, record] : functions) {
+    for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
+      writer.Sample("fnhost_worker_crashes_total", {{"function", function}, {"reason", reason}},
+                    Get(*count));
+    }
+  }
   return out;
 }
 

@@ -142,11 +142,21 @@ absl::StatusOr<snapshot::SnapshotHeader> ParseSnapshotHeader(std::string_view fi
   return header;
 }
 
+absl::Status VerifySectionChecksum(const snapshot::Section& section, std::string_view contents,
+                                   const std::string& path) {
+  if (Hash(contents) != section.xxh3()) {
+    return Corrupt(path, absl::StrCat(SectionLabel(section), ": checksum mismatch"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status VerifySectionChecksums(const snapshot::SnapshotHeader& header,
                                     std::string_view file_bytes, const std::string& path) {
   for (const snapshot::Section& section : header.section()) {
-    if (Hash(file_bytes.substr(section.offset(), section.size())) != section.xxh3()) {
-      return Corrupt(path, absl::StrCat(SectionLabel(section), ": checksum mismatch"));
+    if (absl::Status status = VerifySectionChecksum(
+            section, file_bytes.substr(section.offset(), section.size()), path);
+        !status.ok()) {
+      return status;
     }
   }
   return absl::OkStatus();

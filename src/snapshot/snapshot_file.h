@@ -67,6 +67,10 @@ absl::StatusOr<std::string> EncodeSnapshotHeader(const snapshot::SnapshotHeader&
 absl::StatusOr<snapshot::SnapshotHeader> ParseSnapshotHeader(std::string_view file_bytes,
                                                              const std::string& path_for_messages);
 
+// Checks one section's XXH3-64 against `contents`, the section's bytes.
+absl::Status VerifySectionChecksum(const snapshot::Section& section, std::string_view contents,
+                                   const std::string& path_for_messages);
+
 // Checks each section's XXH3-64. `header` must come from ParseSnapshotHeader(file_bytes, ...).
 absl::Status VerifySectionChecksums(const snapshot::SnapshotHeader& header,
                                     std::string_view file_bytes,

@@ -2,6 +2,8 @@
 // instances busy without sleeping. Request "wait:<fd>" reads one byte from file descriptor
 // <fd> (a pipe the test owns) and replies "released"; any other request replies "done".
 // Declares kMaxConcurrency 4 so tests can exercise per-instance concurrency.
+// Built a second time as canary.so (FNHOST_GATE_AS_CANARY), the second version of the
+// traffic-split tests: version "2.0.0", and every reply prefixed with "canary ".
 #include <unistd.h>
 
 #include <string>
@@ -9,6 +11,14 @@
 #include "fnhost/module.h"
 
 namespace {
+
+#ifdef FNHOST_GATE_AS_CANARY
+constexpr std::string_view kReplyPrefix = "canary ";
+#define FNHOST_GATE_VERSION "2.0.0"
+#else
+constexpr std::string_view kReplyPrefix = "";
+#define FNHOST_GATE_VERSION "1.0.0"
+#endif
 
 class State {
  public:
@@ -28,14 +38,14 @@ class Instance {
       int fd = std::stoi(std::string(request.substr(5)));
       char byte;
       if (::read(fd, &byte, 1) != 1) return fnhost::sdk::InternalError("gate pipe closed");
-      response.Write("released");
+      response.Write(std::string(kReplyPrefix) + "released");
       return fnhost::sdk::Status::Ok();
     }
-    response.Write("done");
+    response.Write(std::string(kReplyPrefix) + "done");
     return fnhost::sdk::Status::Ok();
   }
 };
 
 }  // namespace
 
-FNHOST_MODULE(State, Instance, "gate", "1.0.0")
+FNHOST_MODULE(State, Instance, "gate", FNHOST_GATE_VERSION)

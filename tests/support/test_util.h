@@ -5,11 +5,15 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
+
+#include "fnhost/host.h"
 
 namespace fnhost::testing {
 
@@ -21,6 +25,17 @@ inline std::string TestModule(const std::string& name) {
 // Path of an example module built from examples/.
 inline std::string ExampleModule(const std::string& name) {
   return std::string(FNHOST_EXAMPLE_MODULE_DIR) + "/" + name + ".so";
+}
+
+// Waits, yielding rather than sleeping, until `predicate` holds for function `name`'s status.
+template <typename Predicate>
+void AwaitStatus(Host& host, const std::string& name, Predicate predicate) {
+  for (;;) {
+    for (const FunctionStatus& status : host.ListFunctions()) {
+      if (status.name == name && predicate(status)) return;
+    }
+    std::this_thread::yield();
+  }
 }
 
 // The whole content of `path`; empty if it cannot be read.
@@ -66,6 +81,43 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A pipe whose read end the gate module (and canary.so, built from it) blocks on, so that tests
+// hold calls busy without sleeping: each Release() lets one call finish.
+class Gate {
+ public:
+  Gate() {
+    if (::pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~Gate() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  // The request that blocks until released.
+  std::string request() const { return "wait:" + std::to_string(fds_[0]); }
+  // Returns false if the pipe could not be written.
+  bool Release(int calls = 1) {
+    for (int i = 0; i < calls; ++i) {
+      if (::write(fds_[1], "x", 1) != 1) return false;
+    }
+    return true;
+  }
+
+ private:
+  int fds_[2];
+};
+
+// The value of the last sample in Prometheus text `text` whose line starts with `series` (name
+// and labels, e.g. `x_total{function="f"}`), or "" if there is none.
+inline std::string PrometheusValue(const std::string& text, const std::string& series) {
+  const std::string prefix = "\n" + series + " ";
+  size_t at = ("\n" + text).rfind(prefix);
+  if (at == std::string::npos) return "";
+  at += prefix.size() - 1;  // in `text`, which lacks the leading newline
+  return text.substr(at, text.find('\n', at) - at);
+}
 
 }  // namespace fnhost::testing
 

@@ -1,0 +1,92 @@
+// The process isolation mode, each against its floor:
+//   BM_WorkerSpawn/64     a new worker forked from a zygote that holds the recommender's 64 MiB
+//                         of state, to its first response (compare BM_StateInit/64, the init
+//                         that a fresh process would run instead)
+//   BM_ForkExecFloor      fork + exec + wait of /bin/true from this process
+//   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "benchmark/benchmark.h"
+#include "benchmarks/recommender_state.h"
+#include "fnhost/host.h"
+#include "src/isolation/zygote_client.h"
+
+namespace fnhost {
+namespace {
+
+void BM_WorkerSpawn(benchmark::State& state) {
+  ZygoteOptions options;
+  options.function_name = "recommender";
+  options.module_path = bench::RecommenderModulePath();
+  options.init_config = bench::RecommenderInitConfig(state.range(0));
+  options.crash_limit = 0;
+  absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
+  if (!zygote.ok()) {
+    state.SkipWithError(std::string(zygote.status().message()).c_str());
+    return;
+  }
+  std::string response;
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<Worker>> worker = (*zygote)->SpawnWorker();
+    absl::Status status = worker.ok() ? (*worker)->Invoke("item=1000042 k=5", &response)
+                                      : worker.status();
+    if (!status.ok()) {
+      state.SkipWithError(std::string(status.message()).c_str());
+      break;
+    }
+    state.PauseTiming();
+    worker->reset();  // the zygote reaps it; not part of a spawn
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_WorkerSpawn)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ForkExecFloor(benchmark::State& state) {
+  for (auto _ : state) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl("/bin/true", "true", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+      state.SkipWithError("fork + exec of /bin/true failed");
+      break;
+    }
+  }
+}
+BENCHMARK(BM_ForkExecFloor)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_InvokeWarmIsolated(benchmark::State& state) {
+  HostOptions host_options;
+  host_options.start_maintenance_thread = false;
+  std::unique_ptr<Host> host = *Host::Create(host_options);
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = std::string(FNHOST_TEST_MODULE_DIR) + "/noop.so";
+  spec.isolation.mode = IsolationOptions::Mode::kProcess;
+  if (absl::Status status = host->Register(spec); !status.ok()) {
+    state.SkipWithError(std::string(status.message()).c_str());
+    return;
+  }
+  FunctionHandle handle = *host->Lookup("noop");
+  const std::string request = "request";
+  std::string response;
+  if (absl::Status status = host->Invoke(handle, request, &response); !status.ok()) {
+    state.SkipWithError(std::string(status.message()).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    absl::Status status = host->Invoke(handle, request, &response);
+    benchmark::DoNotOptimize(status);
+  }
+}
+BENCHMARK(BM_InvokeWarmIsolated)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+}  // namespace fnhost

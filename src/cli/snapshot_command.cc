@@ -1,0 +1,162 @@
+// `fnhost snapshot MODULE.so --out=FILE|DIR`: runs a module's init once, ahead of time (at build
+// or deploy time), and writes its state's snapshot where a Host restores it from instead of
+// running init. The snapshot carries the same identity the Host computes (IdentityOf), so a
+// Host restores it exactly when it would restore one it had written itself.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "src/cli/commands.h"
+#include "src/cli/flags.h"
+#include "src/host/abi_glue.h"
+#include "src/host/state_snapshots.h"
+#include "src/loader/module_loader.h"
+#include "src/snapshot/mapped_snapshot.h"
+
+namespace fnhost::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: fnhost snapshot MODULE.so --out=FILE|DIR [--init-config=STRING] [--function=NAME]\n"
+    "  Runs the module's init once and writes its state's snapshot atomically.\n"
+    "  --out=DIR   (an existing directory, or a path ending in '/') writes\n"
+    "              DIR/NAME.<sha256 prefix>.<init-config hash>.snap: the file a Host with\n"
+    "              snapshot_dir=DIR (or `fnhost run --snapshot-dir=DIR`) restores function\n"
+    "              NAME from when it loads this module file with this init config.\n"
+    "  --out=FILE  writes FILE and prints the name it must have inside a snapshot directory.\n"
+    "  --init-config  the init config the Host will pass (it is part of the identity).\n"
+    "  --function  the name the module is registered under. Default: main, as `fnhost run`.\n";
+
+struct Request {
+  std::string module_path;
+  std::string out;
+  std::string init_config;
+  std::string function;
+};
+
+struct Result {
+  std::string path;       // where the snapshot was written
+  std::string file_name;  // the name a Host looks for in its snapshot_dir
+  bool into_directory = false;
+  snapshot::SnapshotHeader header;
+  uint64_t file_size = 0;
+  double init_ms = 0;
+  double write_ms = 0;
+};
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Whether --out names a directory to put the Host's file name into.
+bool IsDirectoryTarget(const std::string& out) {
+  struct stat st;
+  return out.back() == '/' || (::stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+// Builds the state with the module's init and writes its snapshot; the state and the module
+// are released before returning.
+absl::Status BuildSnapshot(const Request& request, Result* result) {
+  LoadTimings timings;
+  absl::StatusOr<std::unique_ptr<LoadedModule>> module =
+      LoadedModule::Load(request.function, request.module_path, LoadOptions{},
+                         *FileSystem::Default(), *Clock::Real(), &timings);
+  if (!module.ok()) return module.status();
+  const fnhost_module_v1& table = (*module)->table();
+  if (!(*module)->supports_snapshots()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "module ", request.module_path, " ('", table.name, "' ", table.version,
+        ") does not support snapshots: its state implements no Snapshot/Restore"));
+  }
+  absl::StatusOr<snapshot::ModuleIdentity> identity =
+      internal::IdentityOf(**module, request.init_config);
+  if (!identity.ok()) return identity.status();
+
+  result->file_name = internal::SnapshotFileName(request.function, *identity);
+  result->into_directory = IsDirectoryTarget(request.out);
+  result->path = result->into_directory
+                     ? internal::SnapshotPath(
+                           request.out.back() == '/' ? request.out.substr(0, request.out.size() - 1)
+                                                     : request.out,
+                           request.function, *identity)
+                     : request.out;
+
+  internal::CallOutput error(nullptr);
+  fnhost_host_init_context context{
+      .function_name = request.function.c_str(),
+      .init_config = reinterpret_cast<const uint8_t*>(request.init_config.data()),
+      .init_config_size = request.init_config.size(),
+      .logger = internal::StderrLogger(&request.function),
+      .error = error.raw(),
+  };
+  auto start = std::chrono::steady_clock::now();
+  fnhost_module_state* state = nullptr;
+  int32_t code = table.state_create(&context, &state);
+  result->init_ms = MillisSince(start);
+  if (code != FNHOST_STATUS_OK) {
+    absl::Status status = error.ToStatus(code, request.function, "state init");
+    return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
+                                                     request.module_path, ")"));
+  }
+  start = std::chrono::steady_clock::now();
+  absl::Status written =
+      internal::WriteStateSnapshot(table, state, request.function, FileSystem::Default(),
+                                   result->path, *identity, Clock::Real()->WallNow());
+  result->write_ms = MillisSince(start);
+  table.state_destroy(state);
+  (*module)->Unload();
+  if (!written.ok()) return written;
+
+  // Read it back the way a Host does, so that what is reported is what a Host will see.
+  absl::StatusOr<std::unique_ptr<MappedSnapshot>> check =
+      MappedSnapshot::Open(result->path, *identity, SectionVerification::kVerify);
+  if (!check.ok()) return check.status();
+  result->header = (*check)->header();
+  struct stat st;
+  if (::stat(result->path.c_str(), &st) == 0) result->file_size = static_cast<uint64_t>(st.st_size);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int SnapshotCommand(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"out", "init-config", "function"});
+  if (!flags.ok() || flags->positional().size() != 1 || flags->Get("out").empty()) {
+    std::fprintf(stderr, "fnhost snapshot: %s\n%s",
+                 !flags.ok()        ? std::string(flags.status().message()).c_str()
+                 : flags->Get("out").empty() ? "--out=FILE|DIR is required"
+                                             : "expected one MODULE.so",
+                 kUsage);
+    return 2;
+  }
+  Request request{flags->positional()[0], flags->Get("out"), flags->Get("init-config"),
+                  flags->Get("function", "main")};
+  Result result;
+  if (absl::Status status = BuildSnapshot(request, &result); !status.ok()) {
+    std::fprintf(stderr, "fnhost snapshot: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  const snapshot::ModuleIdentity& identity = result.header.module();
+  std::printf("wrote %s (%d sections, %llu bytes, checksums verified)\n", result.path.c_str(),
+              result.header.section_size(), static_cast<unsigned long long>(result.file_size));
+  std::printf("  module   %s %s, build id %s, sha256 %s\n", identity.module_name().c_str(),
+              identity.module_version().c_str(),
+              identity.build_id().empty() ? "(none)" : identity.build_id().c_str(),
+              identity.sha256().c_str());
+  std::printf("  init     %.3f ms\n  write    %.3f ms\n", result.init_ms, result.write_ms);
+  if (result.into_directory) {
+    std::printf("  a Host with this snapshot_dir restores function '%s' from it\n",
+                request.function.c_str());
+  } else {
+    std::printf("  to restore it, place it in a Host's snapshot_dir as %s\n",
+                result.file_name.c_str());
+  }
+  return 0;
+}
+
+}  // namespace fnhost::cli

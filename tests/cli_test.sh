@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The `fnhost run` and `fnhost inspect` commands as a user sees them: the response on stdout,
+# the cold-start breakdown (and p50/p99 for --repeat > 1) on stderr, the module's metadata from
+# inspect; and for every error a non-zero exit, nothing on stdout and exactly one line on
+# stderr that names the file (when there is one) and the cause.
+#
+# usage: cli_test.sh FNHOST_BINARY TEST_MODULE_DIR
+set -uo pipefail
+
+fnhost=$1
+modules=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/fnhost-cli-test-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  echo "  stdout: $(cat "$work/out")"
+  echo "  stderr: $(cat "$work/err")"
+  failures=$((failures + 1))
+}
+
+# run_ok NAME ARGS...: the command must exit 0.
+run_ok() {
+  local name=$1
+  shift
+  "$fnhost" "$@" >"$work/out" 2>"$work/err"
+  local code=$?
+  [[ $code == 0 ]] || fail "$name: exit $code, expected 0"
+}
+
+# run_error NAME EXPECTED... -- ARGS...: the command must exit non-zero, print one line on
+# stderr containing every EXPECTED string, and (for run) nothing on stdout. inspect may have
+# printed the ELF facts it could read before the load failed.
+run_error() {
+  local name=$1
+  shift
+  local expected=()
+  while [[ $1 != -- ]]; do
+    expected+=("$1")
+    shift
+  done
+  shift
+  "$fnhost" "$@" >"$work/out" 2>"$work/err"
+  local code=$?
+  [[ $code != 0 ]] || fail "$name: exit 0, expected an error"
+  [[ $1 == inspect || ! -s $work/out ]] || fail "$name: something on stdout"
+  local lines
+  lines=$(wc -l <"$work/err")
+  [[ $lines == 1 && $(tail -c1 "$work/err" | od -An -c) == *'\n'* ]] ||
+    fail "$name: $lines lines on stderr, expected exactly one"
+  expect_has err "$name" "${expected[@]}"
+}
+
+expect_stdout() {  # NAME TEXT: stdout is exactly TEXT (and a newline)
+  [[ $(cat "$work/out") == "$2" ]] || fail "$1: stdout is not '$2'"
+}
+expect_has() {  # out|err NAME TEXT...: the command's stdout or stderr contains every TEXT
+  local stream=$1 name=$2
+  shift 2
+  for text in "$@"; do
+    grep -qF -- "$text" "$work/$stream" || fail "$name: std$stream does not mention '$text'"
+  done
+}
+expect_stderr_lacks() {  # NAME TEXT
+  ! grep -qF -- "$2" "$work/err" || fail "$1: stderr mentions '$2'"
+}
+
+# Private copies with a known mode: the host refuses group-writable module files.
+for module in hello init_fails wrong_abi no_entry; do
+  cp "$modules/$module.so" "$work/$module.so"
+  chmod 0755 "$work/$module.so"
+done
+printf 'not an ELF file, just text\n' >"$work/text.so"
+chmod 0755 "$work/text.so"
+mkdir "$work/dir.so"
+cp "$work/hello.so" "$work/writable.so"
+chmod 0775 "$work/writable.so"
+
+# ---- fnhost run ----
+phases=("cold start" "file checks" "dlopen" "abi check" "state init" "instance create")
+run_ok "run once" run "$work/hello.so" --data=world
+expect_stdout "run once" "hello, world"
+expect_has err "run once" "${phases[@]}"
+expect_stderr_lacks "run once" "p50"
+
+run_ok "run repeated" run "$work/hello.so" --data=x --repeat=200
+expect_stdout "run repeated" "hello, x"
+expect_has err "run repeated" "${phases[@]}" "warm calls: 199" "p50" "p99"
+
+run_error "run missing file" "$work/missing.so" "No such file" -- run "$work/missing.so"
+run_error "run directory" "$work/dir.so" "directory" -- run "$work/dir.so"
+run_error "run non-ELF file" "$work/text.so" "ELF" -- run "$work/text.so"
+run_error "run wrong ABI" "$work/wrong_abi.so" "ABI" -- run "$work/wrong_abi.so"
+run_error "run plain executable" "/bin/true" "executable" -- run /bin/true
+run_error "run group-writable" "$work/writable.so" "writable by its group" -- \
+  run "$work/writable.so"
+run_error "run no entry symbol" "$work/no_entry.so" "fnhost_module_entry" -- \
+  run "$work/no_entry.so"
+run_error "run init fails" "$work/init_fails.so" "init failed on purpose" -- \
+  run "$work/init_fails.so"
+run_error "run bad flag" "--bogus" -- run "$work/hello.so" --bogus=1
+run_error "run bad repeat" "--repeat" -- run "$work/hello.so" --repeat=zero
+run_error "run zero repeat" "--repeat" -- run "$work/hello.so" --repeat=0
+run_error "run no module" "MODULE.so" -- run
+
+# ---- fnhost inspect ----
+run_ok "inspect" inspect "$work/hello.so"
+expect_has out "inspect" "$work/hello.so" "hello 1.0.0" "abi version" "size" \
+  "dependencies" "dlopen"
+run_error "inspect missing file" "$work/missing.so" "No such file" -- inspect "$work/missing.so"
+run_error "inspect non-ELF file" "$work/text.so" "ELF" -- inspect "$work/text.so"
+run_error "inspect wrong ABI" "$work/wrong_abi.so" "ABI" -- inspect "$work/wrong_abi.so"
+run_error "inspect no entry symbol" "$work/no_entry.so" "fnhost_module_entry" -- \
+  inspect "$work/no_entry.so"
+run_error "inspect no file" "usage" -- inspect
+
+if [[ $failures != 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "PASS"
