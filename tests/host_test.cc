@@ -197,6 +197,16 @@ TEST_F(BadModuleFileTest, TruncatedModule) {
                   absl::StatusCode::kInvalidArgument, "truncated ELF");
 }
 
+TEST_F(BadModuleFileTest, ElfForAnotherArchitecture) {
+  std::string bytes = testing::ReadFileBytes(TestModule("hello"));
+  ASSERT_GT(bytes.size(), 64u);
+  constexpr uint16_t kAarch64 = 183;  // e_machine, at offset 18 of the ELF header
+  bytes[18] = static_cast<char>(kAarch64 & 0xff);
+  bytes[19] = static_cast<char>(kAarch64 >> 8);
+  ExpectLoadError(dir_.Write("arm.so", bytes), absl::StatusCode::kFailedPrecondition,
+                  "ELF for machine aarch64");
+}
+
 TEST_F(BadModuleFileTest, PlainExecutable) {
   ExpectLoadError(dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition,
                   "cannot load module");
