@@ -141,5 +141,7 @@ int main(int argc, char** argv) {
     std::printf("  %-44s %8.2f us (goal <= 20 us)\n", "InvokeWarmIsolated round trip",
                 *isolated / 1e3);
   }
+  Ratio(reporter, "InvokeWarmIsolated / SocketRoundTripFloor", "BM_InvokeWarmIsolated",
+        "BM_SocketRoundTripFloor", "report");
   return 0;
 }

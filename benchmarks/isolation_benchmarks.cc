@@ -4,6 +4,9 @@
 //                         that a fresh process would run instead)
 //   BM_ForkExecFloor      fork + exec + wait of /bin/true from this process
 //   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back
+//   BM_SocketRoundTripFloor the same bytes to a forked echo process over a socketpair and
+//                         back: what any process boundary costs on this machine
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +90,37 @@ void BM_InvokeWarmIsolated(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_InvokeWarmIsolated)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_SocketRoundTripFloor(benchmark::State& state) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    state.SkipWithError("socketpair failed");
+    return;
+  }
+  const std::string request = "request";
+  pid_t pid = ::fork();
+  if (pid == 0) {  // echo until the benchmark closes its end
+    ::close(fds[0]);
+    char buffer[64];
+    for (ssize_t n; (n = ::read(fds[1], buffer, sizeof(buffer))) > 0;) {
+      if (::write(fds[1], buffer, n) != n) break;
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char buffer[64];
+  for (auto _ : state) {
+    if (pid < 0 || ::write(fds[0], request.data(), request.size()) !=
+                       static_cast<ssize_t>(request.size()) ||
+        ::read(fds[0], buffer, sizeof(buffer)) <= 0) {
+      state.SkipWithError("echo process round trip failed");
+      break;
+    }
+  }
+  ::close(fds[0]);
+  if (pid > 0) ::waitpid(pid, nullptr, 0);
+}
+BENCHMARK(BM_SocketRoundTripFloor)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace fnhost
