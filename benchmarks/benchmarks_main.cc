@@ -82,6 +82,14 @@ int main(int argc, char** argv) {
     std::printf("  %-44s %8.2fx  (goal >= 1.7x)\n", "InvokeWarmThreads 2 threads / 1 thread",
                 *two / *one);
   }
+  const double* spin_one =
+      Find(reporter.items_per_second(), "BM_SpinThreadsFloor/real_time/threads:1");
+  const double* spin_two =
+      Find(reporter.items_per_second(), "BM_SpinThreadsFloor/real_time/threads:2");
+  if (spin_one != nullptr && spin_two != nullptr) {
+    std::printf("  %-44s %8.2fx  (the machine's own scaling, no host)\n",
+                "SpinThreadsFloor 2 threads / 1 thread", *spin_two / *spin_one);
+  }
   for (const char* metrics : {"0", "1"}) {
     const std::string run = std::string("BM_MemoryPerFunction/metrics:") + metrics;
     const double* bytes = Find(reporter.counters(), run + "/iterations:1 bytes_per_function");

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -196,6 +197,18 @@ void BM_InvokeWarmThreads(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_InvokeWarmThreads)->Threads(1)->Threads(2)->UseRealTime();
+
+// The floor of BM_InvokeWarmThreads: the same 1 us spin called directly, so that the machine's
+// own scaling from 1 to 2 threads (shared cores, frequency) is measured in the same run.
+void BM_SpinThreadsFloor(benchmark::State& state) {
+  for (auto _ : state) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(1);
+    while (std::chrono::steady_clock::now() < deadline) {
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SpinThreadsFloor)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 }  // namespace fnhost
