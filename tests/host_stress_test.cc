@@ -4,7 +4,6 @@
 // Every call must end with a response or an error from the allowed set, and every look at the
 // pools must see instance counts within [0, max_instances]. Also runs under ThreadSanitizer
 // (label `concurrency`); nothing here sleeps or depends on how long anything takes.
-#include <dlfcn.h>
 
 #include <array>
 #include <atomic>
@@ -21,6 +20,7 @@
 #include "fnhost/host.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/loader/module_loader.h"
 #include "tests/support/test_util.h"
 
 namespace fnhost {
@@ -275,13 +275,6 @@ TEST(HostStressTest, ListFunctionsWhileTheModuleLoads) {
   }
 }
 
-// Whether the object at `path` is mapped in this process.
-bool IsMapped(const std::string& path) {
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
-  if (handle == nullptr) return false;
-  ::dlclose(handle);
-  return true;
-}
 
 class UnregisterRaceTest : public ::testing::Test {
  protected:
@@ -331,7 +324,7 @@ TEST_F(UnregisterRaceTest, InFlightCallsFinishLaterOnesAreRefusedThenTheModuleUn
   AwaitStatus("gate", [](const FunctionStatus& s) {
     return s.busy_instances == 3 && s.queued_calls == 1;
   });
-  ASSERT_TRUE(IsMapped(module));
+  ASSERT_TRUE(IsLoaded(module));
 
   ASSERT_TRUE(host_->Unregister("gate").ok());
   absl::StatusOr<std::string> by_name = host_->Invoke("gate", "x");
@@ -340,7 +333,7 @@ TEST_F(UnregisterRaceTest, InFlightCallsFinishLaterOnesAreRefusedThenTheModuleUn
   absl::Status by_handle = host_->Invoke(handle, "x", &response);
   EXPECT_TRUE(absl::IsNotFound(by_handle)) << by_handle;
   EXPECT_THAT(by_handle.message(), HasSubstr("'gate'"));
-  EXPECT_TRUE(IsMapped(module)) << "unloaded while calls were still running";
+  EXPECT_TRUE(IsLoaded(module)) << "unloaded while calls were still running";
   EXPECT_EQ(metrics_.Totals("gate").unloads, 0);
 
   ASSERT_TRUE(gate.Release(4));
@@ -352,7 +345,7 @@ TEST_F(UnregisterRaceTest, InFlightCallsFinishLaterOnesAreRefusedThenTheModuleUn
   // The last call out destroyed the instances and the state and dlclosed the module.
   EXPECT_EQ(metrics_.Totals("gate").unloads, 1);
   EXPECT_EQ(metrics_.Totals("gate").failed_unloads, 0);
-  EXPECT_FALSE(IsMapped(module));
+  EXPECT_FALSE(IsLoaded(module));
   EXPECT_TRUE(absl::IsNotFound(host_->Invoke(handle, "x", &response)));
 }
 
@@ -403,7 +396,7 @@ TEST_F(UnregisterRaceTest, CallsRacingUnregisterEndOkOrNotFound) {
   EXPECT_EQ(ok + not_found, started);
   EXPECT_EQ(metrics_.Totals("counting").unloads, 1);
   EXPECT_EQ(metrics_.Totals("counting").failed_unloads, 0);
-  EXPECT_FALSE(IsMapped(module));
+  EXPECT_FALSE(IsLoaded(module));
 }
 
 }  // namespace
