@@ -2,8 +2,9 @@
 //
 // Host code never calls std::chrono or absl::Now() directly: keep-alive, deadlines, schedules
 // and latency measurements all go through a Clock. RealClock reads the monotonic clock (for
-// durations and deadlines) and the wall clock (for daily schedules). FakeClock only moves when a
-// test advances it. Both are thread-safe.
+// durations and deadlines), the wall clock (for daily schedules) and, to time invocations,
+// the CPU's time-stamp counter where it is invariant. FakeClock only moves when a test
+// advances it. Both are thread-safe.
 
 #ifndef FNHOST_CLOCK_H_
 #define FNHOST_CLOCK_H_
@@ -25,6 +26,12 @@ class Clock {
 
   // Wall-clock time, for schedules that follow the time of day.
   virtual absl::Time WallNow() = 0;
+
+  // A cheap reading for timing short intervals such as one invocation: only the difference of
+  // two readings means anything, as TicksToDuration converts it. Default: the nanoseconds of
+  // Now(), so that a clock that overrides only Now() times intervals by it.
+  virtual int64_t Ticks() { return absl::ToUnixNanos(Now()); }
+  virtual absl::Duration TicksToDuration(int64_t ticks) { return absl::Nanoseconds(ticks); }
 
   // Waits on `cv` (whose mutex `lock` holds) until it is notified or, as this clock sees it,
   // `deadline` passes. May return early (as condition variables do): callers re-check.

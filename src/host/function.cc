@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/spin_lock.h"
 #include "src/host/abi_glue.h"
 #include "src/policy/keep_alive_policy.h"
 
@@ -63,32 +64,33 @@ absl::Time Function::CoarseNow() const { return host_.CoarseNow(); }
 absl::Status Function::Invoke(std::string_view request, std::string* response,
                               const CallOptions& options) {
   MetricsSink* sink = host_.sink;
-  const absl::Time start = sink != nullptr ? host_.clock->Now() : absl::InfinitePast();
+  Clock* clock = host_.clock;
+  const int64_t start = sink != nullptr ? clock->Ticks() : 0;
   Lease lease;
-  absl::Status status = Acquire(options, start, &lease);
+  absl::Status status = Acquire(options, &lease);
   if (!status.ok()) {
     ReportRejection(status);
     if (sink != nullptr) {
-      ReportInvocation(InvocationEvent{spec_.name, {}, host_.clock->Now() - start, false,
-                                         status.code()});
+      ReportInvocation(InvocationEvent{spec_.name, {},
+                                       clock->TicksToDuration(clock->Ticks() - start), false,
+                                       status.code()});
     }
     return status;
   }
 
   status = lease.version->Invoke(lease.instance->handle, request, response);
 
-  absl::Time end = absl::InfinitePast();
   if (sink != nullptr) {
-    end = host_.clock->Now();
-    ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(), end - start,
-                                       lease.cold, status.code()});
+    ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(),
+                                     clock->TicksToDuration(clock->Ticks() - start), lease.cold,
+                                     status.code()});
   }
-  Release(lease, end);
+  Release(lease);
   return status;
 }
 
-absl::Status Function::Acquire(const CallOptions& options, absl::Time start, Lease* lease) {
-  std::unique_lock<std::mutex> lock(mu_);
+absl::Status Function::Acquire(const CallOptions& options, Lease* lease) {
+  std::unique_lock<std::mutex> lock = LockSpinningFirst(mu_);
   Version* version = current_.get();
   bool to_canary = false;
   if (canary_ != nullptr && registered_) [[unlikely]] {
@@ -99,7 +101,7 @@ absl::Status Function::Acquire(const CallOptions& options, absl::Time start, Lea
     TakeSlot(version, lease, /*cold=*/false);
     return absl::OkStatus();
   }
-  absl::Status status = AcquireSlow(lock, options, start, to_canary, lease);
+  absl::Status status = AcquireSlow(lock, options, to_canary, lease);
   if (!status.ok() && !registered_) {
     // This caller may have been the last one queued after an Unregister.
     Garbage garbage;
@@ -155,8 +157,7 @@ bool Function::EvictIdleForRoom(const Version* keep, bool include_keep, Garbage*
 }
 
 absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
-                                   const CallOptions& options, absl::Time start,
-                                   bool to_canary, Lease* lease) {
+                                   const CallOptions& options, bool to_canary, Lease* lease) {
   uint64_t ticket = 0;  // 0: not queued
   auto leave_queue = [&] {
     if (ticket == 0) return;
@@ -164,6 +165,9 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
     ticket = 0;
     cv_.notify_all();  // the next caller in line may now proceed
   };
+  const absl::Duration timeout = options.timeout == absl::InfiniteDuration()
+                                     ? spec_.pool.default_timeout
+                                     : options.timeout;
   absl::Time deadline = absl::InfiniteFuture();
   bool deadline_known = false;
   uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
@@ -217,22 +221,15 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
       ticket = ++next_ticket_;
       queue_.push_back(ticket);
     }
-    if (!deadline_known) {
-      absl::Duration timeout = options.timeout == absl::InfiniteDuration()
-                                   ? spec_.pool.default_timeout
-                                   : options.timeout;
-      deadline = (start == absl::InfinitePast() ? host_.clock->Now() : start) + timeout;
+    if (!deadline_known) {  // from when the caller starts to wait
+      deadline = host_.clock->Now() + timeout;
       deadline_known = true;
     }
     if (host_.clock->Now() >= deadline) {
       leave_queue();
       return absl::DeadlineExceededError(
           absl::StrCat("function '", spec_.name, "': no instance became free within the call's "
-                       "deadline (",
-                       absl::FormatDuration(deadline - (start == absl::InfinitePast()
-                                                            ? deadline
-                                                            : start)),
-                       ")"));
+                       "deadline (", absl::FormatDuration(timeout), ")"));
     }
     host_.clock->WaitUntil(cv_, lock, deadline);
   }
@@ -312,15 +309,15 @@ void Function::AddInstance(Version* version, fnhost_module_instance* handle) {
   version->instances.push_back(std::move(owned));
 }
 
-void Function::Release(const Lease& lease, absl::Time end) {
+void Function::Release(const Lease& lease) {
   Garbage garbage;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = LockSpinningFirst(mu_);
     Version* version = lease.version;
     Instance* instance = lease.instance;
     --instance->inflight;
     --version->inflight;
-    const absl::Time now = end == absl::InfinitePast() ? CoarseNow() : end;
+    const absl::Time now = CoarseNow();
     if (instance->inflight == 0) instance->idle_since = now;
     if (--inflight_ == 0) keep_alive_.OnIdle(now);
     if (version->retired) {

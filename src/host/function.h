@@ -15,15 +15,15 @@
 //
 // Thread-safety: all methods are thread-safe. One std::mutex guards the pool; module code
 // (loading, init, instance creation, invoke, destruction) always runs with it released. The
-// warm path takes the mutex twice (acquire, release) and allocates nothing; without a canary it
-// costs one more pointer test.
+// warm path takes the mutex twice (acquire, release), spinning briefly before it blocks (see
+// src/common/spin_lock.h), and allocates nothing; without a canary it costs one more pointer
+// test.
 
 #ifndef FNHOST_SRC_HOST_FUNCTION_H_
 #define FNHOST_SRC_HOST_FUNCTION_H_
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,9 +101,9 @@ class Function : public std::enable_shared_from_this<Function> {
     bool empty() const { return instances.empty() && versions.empty(); }
   };
 
-  absl::Status Acquire(const CallOptions& options, absl::Time start, Lease* lease);
+  absl::Status Acquire(const CallOptions& options, Lease* lease);
   absl::Status AcquireSlow(std::unique_lock<std::mutex>& lock, const CallOptions& options,
-                           absl::Time start, bool to_canary, Lease* lease);
+                           bool to_canary, Lease* lease);
   // The next routing decision of the traffic split: true sends the call to the canary.
   bool RouteToCanary();
   // The version a caller routed to the canary (or not) uses now.
@@ -125,7 +125,7 @@ class Function : public std::enable_shared_from_this<Function> {
   // replaces. Fails when the function was unregistered meanwhile.
   absl::Status Install(std::unique_ptr<Version> staged, bool as_canary, Garbage* garbage);
   void Retire(std::unique_ptr<Version> version);
-  void Release(const Lease& lease, absl::Time end);
+  void Release(const Lease& lease);
 
   // Creates one instance of `version` (loading it first when `load`), with `version->starting`
   // already counted. With a lease, the instance serves that caller; otherwise it goes idle.
@@ -163,7 +163,9 @@ class Function : public std::enable_shared_from_this<Function> {
   uint32_t canary_millionths_ = 0;  // share of calls routed to the canary
   uint32_t split_credit_ = 0;       // Bresenham credit, see the comment at the top
   std::vector<std::unique_ptr<Version>> retired_;  // draining after a reload or unregister
-  std::deque<uint64_t> queue_;                     // tickets of waiting callers, FIFO
+  // Tickets of waiting callers, FIFO. A vector, not a deque: an empty deque allocates 600
+  // bytes, and most functions never queue; max_queue bounds the cost of erasing at the front.
+  std::vector<uint64_t> queue_;
   uint64_t next_ticket_ = 0;
   int inflight_ = 0;  // calls holding an instance, all versions
   bool registered_ = true;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
@@ -19,6 +20,29 @@
 
 namespace fnhost {
 namespace {
+
+// glibc serialises dlopen and dlclose with a lock inside ld.so that ThreadSanitizer cannot
+// see, so it reports the loader's own bookkeeping as racing. Taking our own lock around them
+// costs nothing (the loader would serialise them anyway) and makes the ordering visible.
+std::mutex& DynamicLinkerMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+void* OpenLibrary(const std::string& path, int flags) {
+  std::lock_guard<std::mutex> lock(DynamicLinkerMutex());
+  return ::dlopen(path.c_str(), flags);
+}
+
+void* LookUpSymbol(void* handle, const char* name) {
+  std::lock_guard<std::mutex> lock(DynamicLinkerMutex());
+  return ::dlsym(handle, name);
+}
+
+void CloseLibrary(void* handle) {
+  std::lock_guard<std::mutex> lock(DynamicLinkerMutex());
+  ::dlclose(handle);
+}
 
 std::string DefaultPrivateDir() {
   const char* tmp = std::getenv("TMPDIR");
@@ -74,9 +98,9 @@ absl::Status DlopenError(std::string_view function, const std::string& path,
 }  // namespace
 
 bool IsLoaded(const std::string& path) {
-  void* handle = ::dlopen(path.c_str(), RTLD_NOLOAD | RTLD_LAZY);
+  void* handle = OpenLibrary(path, RTLD_NOLOAD | RTLD_LAZY);
   if (handle == nullptr) return false;
-  ::dlclose(handle);
+  CloseLibrary(handle);
   return true;
 }
 
@@ -153,12 +177,12 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
   }
   absl::Time checked = clock.Now();
 
-  void* handle = ::dlopen(loaded_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = OpenLibrary(loaded_path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) return DlopenError(function, path, loaded_path, ::dlerror(), fs);
-  absl::Cleanup close_handle = [handle] { ::dlclose(handle); };
+  absl::Cleanup close_handle = [handle] { CloseLibrary(handle); };
   ::dlerror();
   auto entry = reinterpret_cast<fnhost_module_entry_fn>(
-      ::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
+      LookUpSymbol(handle, FNHOST_MODULE_ENTRY_SYMBOL));
   if (entry == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "function '", AsAbsl(function), "': module ", path, " does not export ",
@@ -194,7 +218,7 @@ LoadedModule::~LoadedModule() {
 }
 
 UnloadResult LoadedModule::Unload() {
-  ::dlclose(handle_);
+  CloseLibrary(handle_);
   handle_ = nullptr;
   table_ = nullptr;
   UnloadResult result = IsLoaded(loaded_path_) ? UnloadResult::kStillMapped

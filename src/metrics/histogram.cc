@@ -47,6 +47,11 @@ LatencyHistogram::Snapshot LatencyHistogram::Read() const {
   return snapshot;
 }
 
+void LatencyHistogram::Snapshot::Merge(const Snapshot& other) {
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
+  sum_nanos += other.sum_nanos;
+}
+
 int64_t LatencyHistogram::Snapshot::Count() const {
   int64_t total = 0;
   for (int64_t c : counts) total += c;

@@ -29,6 +29,8 @@ class LatencyHistogram {
     int64_t sum_nanos = 0;
 
     int64_t Count() const;
+    // Adds another histogram's samples to this one.
+    void Merge(const Snapshot& other);
     // Estimates the q-quantile by linear interpolation inside its bucket, as Prometheus'
     // histogram_quantile does; q is clamped to [0, 1] (NaN counts as 0). Samples in the +Inf
     // bucket are reported as the highest finite bound. Zero when there are no samples.

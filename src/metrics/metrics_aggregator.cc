@@ -107,7 +107,35 @@ struct VersionRecord {
   Counter coldstarts{0};
 };
 
+// The histograms a function needs only once it has started an instance (or refused a call
+// before choosing a version), created on first use: a registered function that never ran
+// then costs a few hundred bytes instead of a few kilobytes.
+struct FunctionHistograms {
+  // Calls refused before a version was chosen, [cold]. The function's invocation histogram
+  // is these plus its versions' (see InvokeDuration), so a call is observed once, not twice.
+  std::array<LatencyHistogram, 2> unversioned_invoke_duration;
+  std::array<LatencyHistogram, std::size(kSourceNames)> init_duration;
+  std::array<LatencyHistogram, std::size(kPhaseNames)> phase_duration;
+  LatencyHistogram worker_spawn_duration;  // its count is the number of spawns
+};
+
 struct FunctionRecord {
+  ~FunctionRecord() { delete histograms.load(std::memory_order_acquire); }
+
+  FunctionHistograms& Histograms() {
+    FunctionHistograms* existing = histograms.load(std::memory_order_acquire);
+    if (existing != nullptr) return *existing;
+    auto created = std::make_unique<FunctionHistograms>();
+    if (histograms.compare_exchange_strong(existing, created.get(), std::memory_order_acq_rel)) {
+      return *created.release();
+    }
+    return *existing;  // another thread created them first
+  }
+  // Null until first used; readers treat null as empty histograms.
+  const FunctionHistograms* HistogramsIfAny() const {
+    return histograms.load(std::memory_order_acquire);
+  }
+
   GrowOnlyMap<VersionRecord> versions;
   std::array<Counter, kNumStatusCodes> errors{};  // by absl::StatusCode; timeouts included
   Counter coldstarts{0};
@@ -115,13 +143,7 @@ struct FunctionRecord {
   std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
   GrowOnlyMap<Counter> rejected_by_reason;
   GrowOnlyMap<Counter> worker_crashes_by_reason;  // process isolation
-  LatencyHistogram worker_spawn_duration;         // its count is the number of spawns
-
-  // [cold]; their sample counts are also the invocation counts, which saves the hot path
-  // one atomic add and keeps faas_invocations_total equal to the histogram's _count.
-  std::array<LatencyHistogram, 2> invoke_duration;
-  std::array<LatencyHistogram, std::size(kSourceNames)> init_duration;
-  std::array<LatencyHistogram, std::size(kPhaseNames)> phase_duration;
+  std::atomic<FunctionHistograms*> histograms{nullptr};
 
   std::atomic<bool> has_gauges{false};
   Gauge idle_instances{0};
@@ -130,6 +152,19 @@ struct FunctionRecord {
   Gauge queued_calls{0};
   Gauge loaded{0};
 };
+
+// A function's invocation latencies, [cold]: every version's, and the calls refused before
+// one was chosen. Their sample counts are the invocation counts.
+LatencyHistogram::Snapshot InvokeDuration(const FunctionRecord& record, size_t cold) {
+  LatencyHistogram::Snapshot total;
+  if (const FunctionHistograms* histograms = record.HistogramsIfAny()) {
+    total = histograms->unversioned_invoke_duration[cold].Read();
+  }
+  for (const auto& [version, version_record] : record.versions.Sorted()) {
+    total.Merge(version_record->invoke_duration[cold].Read());
+  }
+  return total;
+}
 
 int64_t Timeouts(const FunctionRecord& record) {
   return Get(record.errors[static_cast<int>(absl::StatusCode::kDeadlineExceeded)]);
@@ -152,17 +187,20 @@ MetricsAggregator::~MetricsAggregator() = default;
 
 namespace {
 
-void RecordInvocation(FunctionRecord& record, const InvocationEvent& event) {
-  record.invoke_duration[event.cold].Observe(event.latency);
+// One observe per call: into the version's histogram, or the function's own when the call
+// was refused before a version was chosen. Errors are counted at both levels.
+void RecordInvocation(FunctionRecord& record, VersionRecord* version,
+                      const InvocationEvent& event) {
+  if (version != nullptr) {
+    version->invoke_duration[event.cold].Observe(event.latency);
+  } else {
+    record.Histograms().unversioned_invoke_duration[event.cold].Observe(event.latency);
+  }
   if (event.outcome == absl::StatusCode::kOk) return;
+  if (version != nullptr) Add(version->errors);
   int code = static_cast<int>(event.outcome);
   if (code < 0 || code >= kNumStatusCodes) code = static_cast<int>(absl::StatusCode::kUnknown);
   Add(record.errors[code]);
-}
-
-void RecordVersionInvocation(VersionRecord& record, const InvocationEvent& event) {
-  record.invoke_duration[event.cold].Observe(event.latency);
-  if (event.outcome != absl::StatusCode::kOk) Add(record.errors);
 }
 
 // Bound to one function's record (records are never removed), so recording takes no lock.
@@ -170,10 +208,9 @@ class BoundRecorder final : public InvocationRecorder {
  public:
   explicit BoundRecorder(FunctionRecord* record) : record_(record) {}
   void Record(const InvocationEvent& event) override {
-    RecordInvocation(*record_, event);
-    if (!event.module_version.empty()) {
-      RecordVersionInvocation(FindVersion(event.module_version), event);
-    }
+    RecordInvocation(*record_,
+                     event.module_version.empty() ? nullptr : &FindVersion(event.module_version),
+                     event);
   }
 
  private:
@@ -199,10 +236,10 @@ class BoundRecorder final : public InvocationRecorder {
 
 void MetricsAggregator::OnInvocation(const InvocationEvent& event) {
   FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
-  RecordInvocation(record, event);
-  if (!event.module_version.empty()) {
-    RecordVersionInvocation(record.versions.GetOrCreate(event.module_version), event);
-  }
+  RecordInvocation(record,
+                   event.module_version.empty() ? nullptr
+                                                : &record.versions.GetOrCreate(event.module_version),
+                   event);
 }
 
 std::unique_ptr<InvocationRecorder> MetricsAggregator::NewInvocationRecorder(
@@ -218,15 +255,18 @@ void MetricsAggregator::OnColdStart(const ColdStartEvent& event) {
   }
   // A failed cold start never made an instance: its times would mix with real ones.
   if (event.outcome != absl::StatusCode::kOk) return;
+  FunctionHistograms& histograms = record.Histograms();
   const auto source = static_cast<size_t>(event.state_source);
-  if (source < record.init_duration.size()) record.init_duration[source].Observe(event.total);
+  if (source < histograms.init_duration.size()) {
+    histograms.init_duration[source].Observe(event.total);
+  }
   const absl::Duration phases[] = {event.file_checks, event.dlopen,          event.abi_check,
                                    event.state_init,  event.instance_create, event.zygote_start};
   static_assert(std::size(phases) == std::size(kPhaseNames));
   for (size_t i = 0; i < std::size(phases); ++i) {
     // A zero phase did not run (e.g. dlopen of a loaded module); counting it would drag the
     // phase's quantiles towards zero.
-    if (phases[i] > absl::ZeroDuration()) record.phase_duration[i].Observe(phases[i]);
+    if (phases[i] > absl::ZeroDuration()) histograms.phase_duration[i].Observe(phases[i]);
   }
 }
 
@@ -269,7 +309,7 @@ void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
   FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
   switch (event.kind) {
     case WorkerEventKind::kSpawned:
-      return record.worker_spawn_duration.Observe(event.spawn_duration);
+      return record.Histograms().worker_spawn_duration.Observe(event.spawn_duration);
     case WorkerEventKind::kLost:
       return Add(record.worker_crashes_by_reason.GetOrCreate(
           event.reason.empty() ? "unknown" : event.reason));
@@ -280,8 +320,8 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   FunctionTotals totals;
   const FunctionRecord* record = impl_->functions.Find(function);
   if (record == nullptr) return totals;
-  totals.cold_invocations = record->invoke_duration[1].Read().Count();
-  totals.invocations = record->invoke_duration[0].Read().Count() + totals.cold_invocations;
+  totals.cold_invocations = InvokeDuration(*record, 1).Count();
+  totals.invocations = InvokeDuration(*record, 0).Count() + totals.cold_invocations;
   totals.errors = SumOf(record->errors);
   totals.timeouts = Timeouts(*record);
   totals.coldstarts = Get(record->coldstarts);
@@ -292,7 +332,9 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
     totals.rejected += Get(*count);
   }
-  totals.worker_spawns = record->worker_spawn_duration.Read().Count();
+  if (const FunctionHistograms* histograms = record->HistogramsIfAny()) {
+    totals.worker_spawns = histograms->worker_spawn_duration.Read().Count();
+  }
   for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
     totals.worker_crashes += Get(*count);
   }
@@ -307,29 +349,39 @@ absl::Duration MetricsAggregator::InvokeLatencyQuantile(std::string_view functio
                                                         double q) const {
   const FunctionRecord* record = impl_->functions.Find(function);
   if (record == nullptr) return absl::ZeroDuration();
-  return record->invoke_duration[cold].Read().Quantile(q);
+  return InvokeDuration(*record, cold).Quantile(q);
 }
 
 namespace {
 
 // Renders one histogram family: a series per function and label value, for the series that
-// have samples (an empty histogram is 26 lines that say nothing).
-template <size_t N>
+// have samples (an empty histogram is 26 lines that say nothing). `read(record, i)` reads the
+// histogram of label value i.
+template <size_t N, typename ReadFn>
 void RenderHistograms(internal::PrometheusTextWriter& writer, std::string_view name,
                       std::string_view help, std::string_view label,
                       const std::string_view (&label_values)[N],
                       const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
-                      std::array<LatencyHistogram, N> FunctionRecord::*histograms) {
+                      ReadFn read) {
   writer.StartFamily(name, PromType::kHistogram, help);
   for (const auto& [function, record] : functions) {
     for (size_t i = 0; i < N; ++i) {
-      const LatencyHistogram::Snapshot snapshot = ((*record).*histograms)[i].Read();
+      const LatencyHistogram::Snapshot snapshot = read(*record, i);
       if (snapshot.Count() == 0) continue;
       writer.Histogram(name, {{"function", function}, {label, label_values[i]}},
                        kLatencyBucketsSeconds, snapshot.counts,
                        static_cast<double>(snapshot.sum_nanos) / 1e9);
     }
   }
+}
+
+// A reader for RenderHistograms of one of the lazily created FunctionHistograms arrays.
+template <size_t N>
+auto ReadLazy(std::array<LatencyHistogram, N> FunctionHistograms::*histograms) {
+  return [histograms](const FunctionRecord& record, size_t i) {
+    const FunctionHistograms* lazy = record.HistogramsIfAny();
+    return lazy != nullptr ? (lazy->*histograms)[i].Read() : LatencyHistogram::Snapshot{};
+  };
 }
 
 // Renders one counter family with a fixed set of label values; every value appears, zero or
@@ -431,7 +483,7 @@ std::string MetricsAggregator::RenderPrometheus() const {
     for (size_t cold = 0; cold < 2; ++cold) {
       writer.Sample("faas_invocations_total",
                     {{"function", function}, {"start", kStartNames[cold]}},
-                    record->invoke_duration[cold].Read().Count());
+                    InvokeDuration(*record, cold).Count());
     }
   }
 
@@ -463,13 +515,14 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderHistograms(writer, "faas_init_duration_seconds",
                    "Time from the start of a successful cold start to a ready instance, by "
                    "where the module state came from.",
-                   "source", kSourceNames, functions, &FunctionRecord::init_duration);
+                   "source", kSourceNames, functions,
+                   ReadLazy(&FunctionHistograms::init_duration));
   RenderHistograms(writer, "faas_invoke_duration_seconds",
                    "Invocation latency including queueing, cold and warm apart.", "start",
-                   kStartNames, functions, &FunctionRecord::invoke_duration);
+                   kStartNames, functions, InvokeDuration);
   RenderHistograms(writer, "fnhost_coldstart_phase_duration_seconds",
                    "Duration of each phase of successful cold starts, when the phase ran.", "phase",
-                   kPhaseNames, functions, &FunctionRecord::phase_duration);
+                   kPhaseNames, functions, ReadLazy(&FunctionHistograms::phase_duration));
 
   RenderVersions(writer, functions);
 
@@ -504,7 +557,9 @@ std::string MetricsAggregator::RenderPrometheus() const {
   writer.StartFamily("fnhost_worker_spawn_duration_seconds", PromType::kHistogram,
                      "Process isolation: time to fork a worker from the zygote until it serves.");
   for (const auto& [function, record] : functions) {
-    const LatencyHistogram::Snapshot snapshot = record->worker_spawn_duration.Read();
+    const FunctionHistograms* histograms = record->HistogramsIfAny();
+    if (histograms == nullptr) continue;
+    const LatencyHistogram::Snapshot snapshot = histograms->worker_spawn_duration.Read();
     if (snapshot.Count() == 0) continue;
     writer.Histogram("fnhost_worker_spawn_duration_seconds", {{"function", function}},
                      kLatencyBucketsSeconds, snapshot.counts,
