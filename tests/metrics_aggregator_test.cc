@@ -362,7 +362,7 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
                           "fnhost_version_invoke_duration_seconds",
                           "fnhost_pool_idle_instances", "fnhost_pool_busy_instances",
                           "fnhost_pool_starting_instances", "fnhost_pool_queued_calls",
-                          "fnhost_module_loaded", "fnhost_pool_events_total",
+                          "fnhost_module_loaded", "fnhost_canary_share", "fnhost_pool_events_total",
                           "fnhost_rejected_calls_total", "fnhost_snapshot_events_total",
                           "fnhost_worker_spawn_duration_seconds", "fnhost_worker_crashes_total"));
   // Functions come in name order within each family.
@@ -381,7 +381,7 @@ TEST(MetricsAggregatorTest, AnEmptyAggregatorRendersOnlyFamilyHeaders) {
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
-  EXPECT_EQ(families.size(), 21);
+  EXPECT_EQ(families.size(), 22);
   for (const std::string& line : Lines(text)) EXPECT_TRUE(line.starts_with("# ")) << line;
 }
 

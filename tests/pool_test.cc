@@ -87,6 +87,7 @@ TEST_F(PoolTest, FullQueueRejectsAtOnceAndQueuedCallsAreServedInOrder) {
   absl::StatusOr<std::string> rejected = host_->Invoke("gate", "plain");
   EXPECT_EQ(rejected.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(rejected.status().message(), HasSubstr("queue is full"));
+  EXPECT_EQ(RejectionReason(rejected.status()), "queue_full");
 
   gate.Release(2);
   EXPECT_EQ(*busy.get(), "released");
@@ -110,6 +111,9 @@ TEST_F(PoolTest, QueuedCallPastItsDeadlineGetsDeadlineExceeded) {
   absl::StatusOr<std::string> late = waiting.get();
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(late.status().message(), HasSubstr("'gate'"));
+  // Marked as refused for want of an instance, unlike a call that ran too long.
+  EXPECT_EQ(RejectionReason(late.status()), "deadline");
+  EXPECT_EQ(RejectionReason(absl::DeadlineExceededError("ran too long")), "");
   gate.Release();
   EXPECT_EQ(*busy.get(), "released");
   EXPECT_EQ(*host_->Invoke("gate", "plain"), "done");

@@ -161,6 +161,16 @@ TEST_F(TrafficSplitTest, PrometheusOutputSplitsInvocationsColdStartsAndLatencies
   // The per-function families still count both versions together.
   EXPECT_EQ(sample(R"(faas_invocations_total{function="f",start="warm"})"), "9");
   EXPECT_EQ(sample(R"(faas_coldstarts_total{function="f"})"), "2");
+  EXPECT_EQ(sample(R"(fnhost_canary_share{function="f"})"), "0.5");
+
+  ASSERT_TRUE(host_->SetCanaryShare("f", 0.125).ok());
+  host_->PublishGauges();
+  EXPECT_EQ(PrometheusValue(metrics_.RenderPrometheus(), R"(fnhost_canary_share{function="f"})"),
+            "0.125");
+  ASSERT_TRUE(host_->ClearCanary("f").ok());
+  host_->PublishGauges();
+  EXPECT_EQ(PrometheusValue(metrics_.RenderPrometheus(), R"(fnhost_canary_share{function="f"})"),
+            "0");
 }
 
 TEST_F(TrafficSplitTest, PromoteMakesTheCanaryStableAndDrainsTheOldVersion) {

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
 #include "fnhost/function_spec.h"
@@ -64,6 +65,20 @@ struct CallOptions {
   // which means the function's PoolOptions::default_timeout.
   absl::Duration timeout = absl::InfiniteDuration();
 };
+
+// A call refused without running because no instance was free for it (the function's queue
+// was full, or the call's deadline passed while it waited in the queue) carries a payload
+// under this type URL whose value is the reason, "queue_full" or "deadline". A server
+// can then answer "try again later" (HTTP 429) rather than "the call ran too long", without
+// parsing the message.
+inline constexpr char kRejectionPayloadUrl[] = "type.fnhost.dev/fnhost.Rejection";
+
+// The reason a call was refused for want of an instance (see kRejectionPayloadUrl), or an
+// empty string for any other status.
+inline std::string RejectionReason(const absl::Status& status) {
+  auto reason = status.GetPayload(kRejectionPayloadUrl);  // absl::optional in Debian's Abseil
+  return reason.has_value() ? std::string(*reason) : std::string();
+}
 
 namespace internal {
 class Function;

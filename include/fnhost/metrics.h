@@ -87,6 +87,7 @@ struct PoolGauges {
   int64_t starting_instances = 0;
   int64_t queued_calls = 0;
   bool loaded = false;
+  double canary_share = 0;  // share of calls routed to the canary; 0 without one
 };
 
 // What happens to the worker processes of a function in process isolation mode.

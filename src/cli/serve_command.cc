@@ -23,23 +23,11 @@
 
 namespace fnhost::cli {
 
-namespace {
-
-// The host's words for a call that waited in the function's queue until its deadline passed
-// (src/host/function.cc). In process the host cannot interrupt a running call, so every
-// other DEADLINE_EXCEEDED is a call that ran too long (a process-isolated worker killed).
-constexpr char kQueueDeadline[] = "no instance became free";
-
-}  // namespace
-
 // Overload, 429: the function had no instance for the call, because its queue was full
 // (RESOURCE_EXHAUSTED) or because the call's deadline passed while it waited in the queue;
 // either way the client should back off and retry. A call that ran past its deadline is 504.
 int HttpStatusFor(const absl::Status& status) {
-  if (absl::IsDeadlineExceeded(status) &&
-      status.message().find(kQueueDeadline) != absl::string_view::npos) {
-    return 429;
-  }
+  if (!RejectionReason(status).empty()) return 429;
   switch (status.code()) {
     case absl::StatusCode::kOk: return 200;
     case absl::StatusCode::kNotFound: return 404;

@@ -32,6 +32,11 @@ bool LoadedNow(const Version& version) {
   return version.load_state != Version::LoadState::kLoading && version.loaded();
 }
 
+absl::Status Rejected(absl::Status status, absl::string_view reason) {
+  status.SetPayload(kRejectionPayloadUrl, absl::Cord(reason));
+  return status;
+}
+
 absl::Status NoCanaryError(const std::string& function) {
   return absl::FailedPreconditionError(
       absl::StrCat("function '", function, "' has no canary (see Host::SetCanary)"));
@@ -113,14 +118,10 @@ absl::Status Function::Acquire(const CallOptions& options, Lease* lease) {
 }
 
 void Function::ReportRejection(const absl::Status& status) {
-  std::string_view reason;
-  switch (status.code()) {
-    case absl::StatusCode::kResourceExhausted: reason = "queue_full"; break;
-    case absl::StatusCode::kDeadlineExceeded: reason = "deadline"; break;
-    case absl::StatusCode::kNotFound: reason = "unregistered"; break;
-    default: return;  // a failed load: counted as an error, not a rejection
-  }
-  ReportPoolEvent({}, PoolEventKind::kRejected, reason);
+  std::string reason = RejectionReason(status);
+  if (reason.empty() && absl::IsNotFound(status)) reason = "unregistered";
+  // Anything else is a failed load: counted as an error, not a rejection.
+  if (!reason.empty()) ReportPoolEvent({}, PoolEventKind::kRejected, reason);
 }
 
 bool Function::RouteToCanary() {
@@ -214,9 +215,11 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
     }
     if (ticket == 0) {
       if (static_cast<int>(queue_.size()) >= spec_.pool.max_queue) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "function '", spec_.name, "': all ", spec_.pool.max_instances,
-            " instances are busy and the queue is full (max_queue ", spec_.pool.max_queue, ")"));
+        return Rejected(absl::ResourceExhaustedError(absl::StrCat(
+                            "function '", spec_.name, "': all ", spec_.pool.max_instances,
+                            " instances are busy and the queue is full (max_queue ",
+                            spec_.pool.max_queue, ")")),
+                        "queue_full");
       }
       ticket = ++next_ticket_;
       queue_.push_back(ticket);
@@ -227,9 +230,11 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
     }
     if (host_.clock->Now() >= deadline) {
       leave_queue();
-      return absl::DeadlineExceededError(
-          absl::StrCat("function '", spec_.name, "': no instance became free within the call's "
-                       "deadline (", absl::FormatDuration(timeout), ")"));
+      return Rejected(absl::DeadlineExceededError(absl::StrCat(
+                          "function '", spec_.name,
+                          "': no instance became free within the call's deadline (",
+                          absl::FormatDuration(timeout), ")")),
+                      "deadline");
     }
     host_.clock->WaitUntil(cv_, lock, deadline);
   }
@@ -695,6 +700,7 @@ void Function::PublishGauges() {
     }
     gauges.queued_calls = static_cast<int64_t>(queue_.size());
     gauges.loaded = LoadedNow(*current_);
+    if (canary_ != nullptr) gauges.canary_share = static_cast<double>(canary_millionths_) / kMillion;
   }
   gauges.function = spec_.name;
   host_.sink->OnPoolGauges(gauges);

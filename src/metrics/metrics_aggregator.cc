@@ -8,6 +8,7 @@
 // runs while others record sees each counter at some recent value, not an atomic cut.
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <atomic>
 #include <memory>
@@ -151,6 +152,7 @@ struct FunctionRecord {
   Gauge starting_instances{0};
   Gauge queued_calls{0};
   Gauge loaded{0};
+  Gauge canary_millionths{0};  // share of calls routed to the canary, in millionths
 };
 
 // A function's invocation latencies, [cold]: every version's, and the calls refused before
@@ -296,6 +298,8 @@ void MetricsAggregator::OnPoolGauges(const PoolGauges& gauges) {
   record.starting_instances.store(gauges.starting_instances, std::memory_order_relaxed);
   record.queued_calls.store(gauges.queued_calls, std::memory_order_relaxed);
   record.loaded.store(gauges.loaded ? 1 : 0, std::memory_order_relaxed);
+  record.canary_millionths.store(std::llround(gauges.canary_share * 1e6),
+                                 std::memory_order_relaxed);
   record.has_gauges.store(true, std::memory_order_relaxed);
 }
 
@@ -536,6 +540,14 @@ std::string MetricsAggregator::RenderPrometheus() const {
               &FunctionRecord::queued_calls);
   RenderGauge(writer, "fnhost_module_loaded", "1 if the function's module is loaded, else 0.",
               functions, &FunctionRecord::loaded);
+
+  writer.StartFamily("fnhost_canary_share", PromType::kGauge,
+                     "Share of the function's calls routed to its canary version; 0 without one.");
+  for (const auto& [function, record] : functions) {
+    if (!record->has_gauges.load(std::memory_order_relaxed)) continue;
+    writer.Sample("fnhost_canary_share", {{"function", function}},
+                  static_cast<double>(Get(record->canary_millionths)) / 1e6);
+  }
 
   RenderFixedCounters(writer, "fnhost_pool_events_total",
                       "Things that happened to the function's pool of instances.", "event",

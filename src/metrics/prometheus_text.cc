@@ -85,6 +85,11 @@ void PrometheusTextWriter::Sample(std::string_view name, std::initializer_list<P
   Line(name, FormatLabels(labels), "", absl::StrCat(value));
 }
 
+void PrometheusTextWriter::Sample(std::string_view name, std::initializer_list<PromLabel> labels,
+                                  double value) {
+  Line(name, FormatLabels(labels), "", FormatPromDouble(value));
+}
+
 void PrometheusTextWriter::Histogram(std::string_view name, std::initializer_list<PromLabel> labels,
                                      std::span<const double> upper_bounds,
                                      std::span<const int64_t> counts, double sum) {

@@ -37,6 +37,7 @@ class PrometheusTextWriter {
   void StartFamily(std::string_view name, PromType type, std::string_view help);
 
   void Sample(std::string_view name, std::initializer_list<PromLabel> labels, int64_t value);
+  void Sample(std::string_view name, std::initializer_list<PromLabel> labels, double value);
 
   // Writes a histogram's cumulative `_bucket` lines (one per bound, then le="+Inf"), `_sum`
   // and `_count`. `counts` holds the non-cumulative count of each bucket and, last, of the
