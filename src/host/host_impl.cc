@@ -35,6 +35,12 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
     return invalid("max_concurrency_per_instance must not be negative");
   }
   if (pool.max_queue < 0) return invalid("max_queue must not be negative");
+  if (spec.isolation.mode == IsolationOptions::Mode::kProcess &&
+      pool.max_concurrency_per_instance > 1) {
+    return invalid(absl::StrCat("max_concurrency_per_instance ", pool.max_concurrency_per_instance,
+                                " with process isolation: each worker process serves one call "
+                                "at a time"));
+  }
   if (pool.default_timeout <= absl::ZeroDuration()) {
     return invalid("default_timeout must be positive");
   }
