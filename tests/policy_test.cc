@@ -265,22 +265,20 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
   Record(with_oob, std::vector<absl::Duration>(10, absl::Hours(20)), 2);
   EXPECT_EQ(with_oob.idle_times(2)->BreakEvenKeepAlive(absl::Hours(4)), absl::Minutes(1));
 
-  // Neighbouring levels are read together: with 10 idle times of 30.5 minutes at level 3,
-  // T = 31 minutes costs 1000 s + 10 * 1830 s + 2 * (1860 s + 1 h) = 30220 s, less than T = 1
-  // minute (1000 s + 12 * (60 s + 1 h) = 44920 s) or T = 2h1m (33700 s), for both levels.
-  HybridPolicy pooled(KeepAliveOptions{});
-  Record(pooled, idle_times, 2);
-  Record(pooled, std::vector<absl::Duration>(10, absl::Minutes(30) + absl::Seconds(30)), 3);
-  EXPECT_EQ(pooled.PlanFor(2).keep_until_after, absl::Minutes(31));
-  EXPECT_EQ(pooled.PlanFor(3).keep_until_after, absl::Minutes(31));
-  EXPECT_EQ(pooled.PlanFor(3).mode, Mode::kBreakEven);
+  // Each level reads only its own idle times: 10 idle times of 30.5 minutes at level 3 give it
+  // 31 minutes (10 * 1830 s, less than 10 hours of cold starts) and leave level 2 at 1 minute.
+  HybridPolicy separate(KeepAliveOptions{});
+  Record(separate, idle_times, 2);
+  Record(separate, std::vector<absl::Duration>(10, absl::Minutes(30) + absl::Seconds(30)), 3);
+  EXPECT_EQ(separate.PlanFor(2).keep_until_after, absl::Minutes(1));
+  EXPECT_EQ(separate.PlanFor(3).keep_until_after, absl::Minutes(31));
+  EXPECT_EQ(separate.PlanFor(3).mode, Mode::kBreakEven);
 }
 
-TEST(HybridPolicyTest, RarelyUsedLevelsInheritAKeepAlive) {
-  // Below kMinIdleTimes idle times a level has no plan of its own.
+TEST(HybridPolicyTest, LevelsWithoutIdleTimesInheritAKeepAlive) {
+  // Before its first idle time a level has no plan of its own.
   HybridPolicy policy(KeepAliveOptions{});
   const absl::Duration idle = absl::Minutes(30) + absl::Seconds(30);
-  Record(policy, std::vector<absl::Duration>(HybridPolicy::kMinIdleTimes - 1, idle), 2);
   // Level 1 knows nothing either: its whole-range keep-alive.
   EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Hours(4));
@@ -291,11 +289,14 @@ TEST(HybridPolicyTest, RarelyUsedLevelsInheritAKeepAlive) {
   EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::ZeroDuration());
   EXPECT_EQ(policy.InstanceWindow(2, kT0).keep_until, kT0);
-  // One more idle time gives level 2 its own plan (5 * 1830 s kept warm against 5 hours of
-  // cold starts).
+  // The first idle time gives level 2 its own plan (1830 s kept warm against an hour's cold
+  // start), and level 3, still without one, inherits it.
+  static_assert(HybridPolicy::kMinUpperLevelIdleTimes == 1);
   Record(policy, {idle}, 2);
   EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
+  EXPECT_EQ(policy.PlanFor(3).mode, Mode::kInherited);
+  EXPECT_EQ(policy.PlanFor(3).keep_until_after, absl::Minutes(31));
 }
 
 TEST(HybridPolicyTest, BusyLevelsRecomputeTheirPlanEverySixtyFourth) {

@@ -96,6 +96,26 @@ TEST(SimulateFunctionTest, ConcurrentCallsNeedTheirOwnInstances) {
   EXPECT_EQ(r.cold_starts, 2);
   EXPECT_EQ(r.load_cold_starts, 1);
   EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 150);
+  // By level: A is cold at level 1, B at level 2. B's instance goes idle at level 2 (two
+  // calls were running), serves C at level 2 and goes idle there again: 10 + 80 s; A's goes
+  // idle at level 1: 60 s. Half of the 2 minutes is at 1:00: 60 s of each after it.
+  EXPECT_EQ(r.breakdown.cold_starts[0], 1);
+  EXPECT_EQ(r.breakdown.cold_starts[1], 1);
+  EXPECT_DOUBLE_EQ(r.breakdown.wasted_memory_gb_s[0], 60);
+  EXPECT_DOUBLE_EQ(r.breakdown.wasted_memory_gb_s[1], 90);
+  EXPECT_DOUBLE_EQ(r.breakdown.prewarmed_gb_s, 0);
+  EXPECT_EQ(r.breakdown.second_half_cold_starts, 0);
+  EXPECT_DOUBLE_EQ(r.breakdown.second_half_gb_s, 120);
+}
+
+TEST(SimulateFunctionTest, LevelGroups) {
+  EXPECT_EQ(LevelGroup(1), 0);
+  EXPECT_EQ(LevelGroup(2), 1);
+  EXPECT_EQ(LevelGroup(4), 2);
+  EXPECT_EQ(LevelGroup(5), 3);
+  EXPECT_EQ(LevelGroup(16), 3);
+  EXPECT_EQ(LevelGroup(17), 4);
+  EXPECT_STREQ(LevelGroupName(3), "5-16");
 }
 
 TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
@@ -112,17 +132,24 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   EXPECT_EQ(r.cold_starts, 2);
   EXPECT_EQ(r.prewarm_loads, 1);
   EXPECT_NEAR(r.wasted_memory_gb_s, 14400 + 0.15 * 86399, 1e-3);
+  // The prewarmed instance served call 3; the memory it held idle is counted as waste too.
+  EXPECT_NEAR(r.breakdown.prewarmed_gb_s, 0.15 * 86399, 1e-3);
+  EXPECT_EQ(r.breakdown.prewarms_unused, 0);
+  // Calls 1 and 2 were cold before 30 h, half of the trace; call 3 (48 h) is warm.
+  EXPECT_EQ(r.breakdown.second_half_cold_starts, 0);
 }
 
 TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   // Ten pairs of concurrent 1 s calls, 30.5 minutes (1830 s) apart; the trace ends with the
   // last pair. Both levels are idle 1829 s between pairs (bin 30).
   // Pairs 0: two cold starts (one load). Before pairs 1-5, level 1 has fewer than 5 idle times
-  // (range: 4 h) and level 2 inherits that: both instances idle 1829 s, warm.
+  // (range: 4 h); level 2 inherits that before pair 1, and from its first idle time keeps a
+  // break-even 31 minutes (1829 s warm against an hour's cold start): both instances idle
+  // 1829 s, warm.
   // From the end of pair 5, level 1 is a histogram (head bin 30: prewarm at 27 min; tail
-  // 34.1 min) and level 2 a break-even keep-alive of 31 minutes (5 * 1829 s warm against 5
-  // hours of cold starts): one instance stays (1829 s idle), the other is evicted at once and
-  // prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are warm.
+  // 34.1 min) and level 2 still keeps 31 minutes: one instance stays (1829 s idle), the other
+  // is evicted at once and prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are
+  // warm.
   std::vector<Call> calls;
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 2; ++j) calls.push_back(Call{absl::Seconds(1830 * i), absl::Seconds(1)});
@@ -134,6 +161,9 @@ TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   EXPECT_EQ(r.load_cold_starts, 1);
   EXPECT_EQ(r.prewarm_loads, 4);
   EXPECT_NEAR(r.wasted_memory_gb_s, 5 * 2 * 1829 + 4 * (1829 + 209), 1e-6);
+  EXPECT_NEAR(r.breakdown.prewarmed_gb_s, 4 * 209, 1e-6);
+  EXPECT_EQ(r.breakdown.prewarms_unused, 0);
+  EXPECT_EQ(r.breakdown.cold_starts[0] + r.breakdown.cold_starts[1], 2);
   // fixed:35m keeps both instances through every gap: the same cold starts, more memory.
   FunctionResult fixed =
       SimulateFunction(calls, kOneGb, Policy("fixed:35m"), absl::Seconds(1830 * 9 + 1));
@@ -379,6 +409,55 @@ TEST(SimulateTest, PercentileOverFunctions) {
   EXPECT_EQ(r.cold_starts, 4);
   EXPECT_DOUBLE_EQ(r.cold_start_rate, 4.0 / 15);
   EXPECT_DOUBLE_EQ(r.p75_function_cold_start_rate, 0.5);
+}
+
+TEST(SimulateTest, ClassifiesFunctionsAndBreaksDownByClass) {
+  const absl::Duration day = absl::Hours(24);
+  TraceFunction timer;
+  timer.trigger = "timer";
+  TraceFunction other;
+  other.trigger = "http";
+  std::vector<Call> steady, rare, bursty;
+  for (int i = 0; i < 1440; ++i) steady.push_back({absl::Minutes(i), absl::Seconds(1)});
+  for (int i = 0; i < 10; ++i) rare.push_back({absl::Hours(2 * i), absl::Seconds(1)});
+  // 24 bursts an hour apart of 10 calls a second apart: the IAT CV is about 3.
+  for (int b = 0; b < 24; ++b) {
+    for (int i = 0; i < 10; ++i) {
+      bursty.push_back({absl::Hours(b) + absl::Seconds(i), absl::Seconds(1)});
+    }
+  }
+  EXPECT_EQ(ClassifyFunction(timer, steady, day), FunctionClass::kTimer);
+  EXPECT_EQ(ClassifyFunction(other, steady, day), FunctionClass::kSteady);
+  EXPECT_EQ(ClassifyFunction(other, rare, day), FunctionClass::kRare);
+  EXPECT_EQ(ClassifyFunction(other, bursty, day), FunctionClass::kBursty);
+  EXPECT_EQ(ClassifyFunction(other, {}, day), FunctionClass::kRare);
+
+  Trace trace;
+  trace.length = day;
+  for (const auto& [id, calls] : {std::pair{"steady", steady}, std::pair{"bursty", bursty}}) {
+    TraceFunction f;
+    f.id = id;
+    f.memory_mb = 1024;
+    f.calls = calls;
+    trace.functions.push_back(f);
+  }
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, {});
+  ASSERT_TRUE(results.ok());
+  const PolicyResult& r = (*results)[0];
+  const ClassResult& steady_class = r.by_class[static_cast<int>(FunctionClass::kSteady)];
+  const ClassResult& bursty_class = r.by_class[static_cast<int>(FunctionClass::kBursty)];
+  EXPECT_EQ(steady_class.functions, 1);
+  EXPECT_EQ(steady_class.sum.invocations, 1440);
+  EXPECT_EQ(steady_class.sum.cold_starts, 1);  // a call a minute: only the first is cold
+  EXPECT_EQ(bursty_class.functions, 1);
+  EXPECT_EQ(bursty_class.sum.cold_starts, 24);  // each burst after an hour's idle
+  EXPECT_EQ(r.by_class[static_cast<int>(FunctionClass::kTimer)].functions, 0);
+  EXPECT_DOUBLE_EQ(steady_class.sum.wasted_memory_gb_s + bursty_class.sum.wasted_memory_gb_s,
+                   r.wasted_memory_gb_s);
+  const std::string text = FormatBreakdown(*results);
+  EXPECT_THAT(text, HasSubstr("fixed:10m by function class and instance level"));
+  EXPECT_THAT(text, HasSubstr("  bursty      1        240       24"));
+  EXPECT_THAT(text, HasSubstr("  all         2       1680       25"));
 }
 
 // ---- Generator ------------------------------------------------------------------------------

@@ -26,13 +26,16 @@ constexpr char kUsage[] =
     "usage: fnhost sim --trace=PATH [--trace=PATH ...] --policy=SPEC [--policy=SPEC ...]\n"
     "                  [--csv=FILE] [--svg=FILE] [--seed=N] [--max-functions=N] "
     "[--threads=N]\n"
+    "                  [--breakdown]\n"
     "  --trace   Azure Functions 2019 invocations file(s), one per day in order, or a\n"
     "            directory of them; or one Azure Functions 2021 invocations file\n"
     "  --policy  fixed:DURATION | hybrid | scheduled:DURATION[,window=HH:MM-HH:MM]\n"
     "            [,instances=N][,every=DURATION], each optionally ,keep-loaded\n"
     "  --seed    spreads per-minute counts inside their minutes (default 1)\n"
     "  --threads functions replayed in parallel (default: the number of cores; the results\n"
-    "            do not depend on it)\n";
+    "            do not depend on it)\n"
+    "  --breakdown  also print each policy's cold starts and wasted memory by function\n"
+    "            class (timer, rare, bursty, steady) and instance level\n";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "fnhost sim: %s\n", std::string(status.message()).c_str());
@@ -49,7 +52,8 @@ int Usage(const std::string& message) {
 int RunSimCommand(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2,
-                   {"trace*", "policy*", "csv", "svg", "seed", "max-functions", "threads"});
+                   {"trace*", "policy*", "csv", "svg", "seed", "max-functions", "threads"},
+                   {"breakdown"});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (!flags->positional().empty()) return Usage("unexpected " + flags->positional()[0]);
   const std::vector<std::string> traces = flags->GetAll("trace");
@@ -83,6 +87,7 @@ int RunSimCommand(int argc, char** argv) {
 
   std::fputs(sim::FormatTable(*results).c_str(), stdout);
   std::fputs(sim::FormatComparisons(*results).c_str(), stdout);
+  if (flags->Has("breakdown")) std::fputs(sim::FormatBreakdown(*results).c_str(), stdout);
   if (trace->functions_without_duration > 0 || trace->apps_without_memory > 0) {
     std::printf("defaults used: %d functions without a duration (%s), %d apps without memory "
                 "(%g MB)\n",

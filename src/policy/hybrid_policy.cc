@@ -14,8 +14,6 @@ namespace {
 constexpr absl::Duration kBinWidth = absl::Minutes(1);
 // A level's plans are recomputed when its idle-time count grew by this fraction.
 constexpr int64_t kRefreshDivisor = 64;
-// An upper level's keep-alive is read from its idle times and its two neighbours'.
-constexpr int kPoolRadius = 1;
 
 }  // namespace
 
@@ -55,25 +53,17 @@ int HybridPolicy::IdleTimes::PercentileBin(int percent) const {
 }
 
 absl::Duration HybridPolicy::IdleTimes::BreakEvenKeepAlive(absl::Duration price) const {
-  return PooledBreakEvenKeepAlive(price, absl::MakeConstSpan(this, 1));
-}
-
-absl::Duration HybridPolicy::IdleTimes::PooledBreakEvenKeepAlive(
-    absl::Duration price, absl::Span<const IdleTimes> levels) {
   // cost(T) = (idle seconds below T) + (T + price) * (idle times at or above T), for T on
   // the bin edges; OOB idle times are above every edge.
   const double price_seconds = absl::ToDoubleSeconds(price);
   const double bin_seconds = absl::ToDoubleSeconds(kBinWidth);
   double below_seconds = 0;
-  int64_t above = 0;
-  for (const IdleTimes& level : levels) above += level.in_bounds_ + level.out_of_bounds_;
+  int64_t above = in_bounds_ + out_of_bounds_;
   double best_cost = price_seconds * static_cast<double>(above);
   int best_edge = 0;
   for (int edge = 1; edge <= kBins; ++edge) {
-    for (const IdleTimes& level : levels) {
-      below_seconds += level.bin_seconds_[edge - 1];
-      above -= level.bins_[edge - 1];
-    }
+    below_seconds += bin_seconds_[edge - 1];
+    above -= bins_[edge - 1];
     const double cost =
         below_seconds + (edge * bin_seconds + price_seconds) * static_cast<double>(above);
     if (cost < best_cost) {
@@ -92,14 +82,13 @@ void HybridPolicy::IdleTimes::Refresh() const {
   refresh_at_ = count + std::max<int64_t>(1, count / kRefreshDivisor);
 }
 
-std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan(
-    absl::Span<const IdleTimes> pool) const {
+std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan() const {
   Refresh();
   if (upper_plan_.has_value()) return *upper_plan_;
   std::optional<Plan> plan;
-  if (in_bounds_ + out_of_bounds_ >= kMinIdleTimes) {
+  if (in_bounds_ + out_of_bounds_ >= kMinUpperLevelIdleTimes) {
     plan = Plan{Mode::kBreakEven, absl::ZeroDuration(),
-                PooledBreakEvenKeepAlive(kBreakEvenIdle, pool)};
+                BreakEvenKeepAlive(kBreakEvenIdle)};
   }
   upper_plan_ = plan;
   return plan;
@@ -146,16 +135,11 @@ HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
     const IdleTimes* times = idle_times(1);
     return times != nullptr ? times->plan() : IdleTimes().plan();
   }
-  // The nearest level at or below `level` with enough idle times gives the keep-alive.
+  // The nearest level at or below `level` with an idle time gives the keep-alive.
   for (int below = level; below >= 2; --below) {
     const IdleTimes* times = idle_times(below);
     std::optional<Plan> plan;
-    if (times != nullptr) {
-      const int first = std::max(2, below - kPoolRadius);
-      const int last = std::min(static_cast<int>(levels_.size()), below + kPoolRadius);
-      plan = times->upper_level_plan(
-          absl::MakeConstSpan(levels_).subspan(first - 1, last - first + 1));
-    }
+    if (times != nullptr) plan = times->upper_level_plan();
     if (plan.has_value()) {
       if (below < level) plan->mode = Mode::kInherited;
       return *plan;

@@ -34,22 +34,38 @@
 // percentile rule does not fit them: such a level of a busy function is idle tens of thousands
 // of times a day, mostly for seconds, so a tail at the 99th percentile (about a minute) turns
 // 1% of those idle periods -- hundreds a day -- into cold starts, where a longer keep-alive
-// would cost little memory because long idle periods are rare. (On a generated trace of 1,000
-// functions, applying it to every level gave 57% more cold starts than fixed keep-alive at the
-// same memory, most of them at such levels.) So a level k >= 2 is a keep-alive, no prewarm:
-//  - kBreakEven, with at least kMinIdleTimes idle times: keep warm for the T (a bin edge, 0 to
-//    4 hours) that minimises, over the idle times seen so far at this level and its two
-//    neighbours (k - 1 if above 1, and k + 1: neighbouring instances see nearly the same idle
-//    periods, and one level alone learns slowly), the idle time spent warm plus
-//    kBreakEvenIdle for each idle time longer than T (a cold start; OOB ones always are): the
-//    keep-alive that would have cost least if a cold start is worth kBreakEvenIdle of idle
-//    instance time. kBreakEvenIdle = 1 hour was chosen by a sweep on a generated trace (1,000
-//    functions, 2 days; hybrid's cold starts against the fixed curve at the same memory):
-//    30 minutes 8.9% fewer, 1 hour 12.7%, 2 hours 10.8%, 4 hours 5%, 12 hours 1.7% more.
-//  - kInherited, with fewer: the keep-alive of the nearest level below with enough idle times
-//    (a level reached a handful of times has no histogram worth reading, and the levels below
-//    are the closest evidence), or else level 1's keep-alive -- zero when level 1 unloads
-//    until a prewarm window, since the function is then expected to stay quiet.
+// would cost little memory because long idle periods are rare. The percentile rule bounds the
+// share of a level's idle periods that end cold, not the memory paid per cold start avoided,
+// and summed over levels it lets about 1% of all calls start cold. Measured with fnhost sim
+// --breakdown (1,100 functions, 2 days, seed 1), the paper's rule at every level had 51% more
+// cold starts than fixed keep-alive at the same memory, the largest share (11,106 of 29,208)
+// at levels 17 and up of steady functions, where the diurnal swing turns a level's
+// seconds-long idle times into minutes-long ones twice a day. So a level k >= 2 is a
+// keep-alive, no prewarm:
+//  - kBreakEven, from the first idle time recorded at the level (kMinUpperLevelIdleTimes):
+//    each level is its own arrival process (calls that find k - 1 running) with its own
+//    histogram, as level 1 is; keep warm for the T (a bin edge, 0 to 4 hours) that
+//    minimises, over the level's idle times so far, the idle time spent warm plus
+//    kBreakEvenIdle for each idle time longer than T (a cold start; OOB ones always are):
+//    the keep-alive that would have cost least if a cold start is worth kBreakEvenIdle of
+//    idle instance time. This is the ski-rental break-even, and the Lagrangian optimum of
+//    idle memory plus a price per cold start, the two quantities a keep-alive trades; unlike
+//    a percentile it weighs how long the uncovered idle times are. Why these choices, from
+//    fnhost sim --breakdown on a generated trace (1,100 functions, 2 days; cold starts
+//    against the fixed curve at the same memory, seed 1 / seed 2):
+//     - Most of the remaining excess cold starts were on day 1, at levels still learning.
+//       Waiting for 5 idle times (inheriting a lower level's keep-alive meanwhile) gave
+//       16.9% fewer cold starts, waiting for 30 -0.3%; from the first idle time 21.0% /
+//       18.9% with the neighbouring levels' idle times pooled in, and 21.9% / 20.8% with
+//       each level on its own (pooling blurs levels that differ: a wider pool did worse).
+//     - kBreakEvenIdle = 1 hour is NOT derived from first principles: it is the operating
+//       point of the rule, like a fixed policy's timeout, picked by a sweep on generated
+//       traces (seed 1 / seed 2, pooled levels: 10 minutes 11.6% / -, 30 minutes 18.8% /
+//       16.0%, 1 hour 21.0% / 18.9%, 2 hours 12.6% / 10.8%, 4 hours 8.5% / -). Both seeds
+//       peak at 1 hour.
+//  - kInherited, before a level has any idle time: the keep-alive of the nearest level below
+//    with one, or else level 1's keep-alive -- zero when level 1 unloads until a prewarm
+//    window, since the function is then expected to stay quiet.
 // A level's plan is recomputed when its idle-time count has grown by a 64th since the last
 // computation (every time below 64), so that a busy level costs O(1) per call, amortised.
 // Thread-safety: none; the owner serialises calls.
@@ -64,7 +80,6 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "absl/types/span.h"
 #include "fnhost/function_spec.h"
 #include "src/policy/keep_alive_policy.h"
 
@@ -75,6 +90,7 @@ class HybridPolicy final : public KeepAlivePolicy {
   static constexpr int kBins = 240;  // 1-minute bins: 4 hours
   static constexpr int kMaxLevels = 1024;
   static constexpr int kMinIdleTimes = 5;
+  static constexpr int kMinUpperLevelIdleTimes = 1;
   static constexpr int kHeadPercent = 5;
   static constexpr int kTailPercent = 99;
   static constexpr double kCvThreshold = 2.0;
@@ -96,12 +112,11 @@ class HybridPolicy final : public KeepAlivePolicy {
   class IdleTimes {
    public:
     void Record(absl::Duration idle_time);
-    // The paper's plan (level 1), or the break-even keep-alive (levels above; nullopt with
-    // fewer than kMinIdleTimes idle times). Cached; see the class comment.
+    // The paper's plan (level 1). Cached; see the class comment.
     Plan plan() const;
-    // `below` and `above` are the neighbouring levels (null if none or level 1), whose idle
-    // times are pooled with this level's.
-    std::optional<Plan> upper_level_plan(absl::Span<const IdleTimes> pool) const;
+    // The break-even keep-alive of a level above the first; nullopt with fewer than
+    // kMinUpperLevelIdleTimes idle times. Cached; see the class comment.
+    std::optional<Plan> upper_level_plan() const;
 
     int64_t in_bounds() const { return in_bounds_; }
     int64_t out_of_bounds() const { return out_of_bounds_; }
@@ -115,9 +130,6 @@ class HybridPolicy final : public KeepAlivePolicy {
     // The bin edge T minimising the idle time kept warm plus `price` per idle time longer
     // than T (ties: the shortest). Zero when empty.
     absl::Duration BreakEvenKeepAlive(absl::Duration price) const;
-    // The same over the idle times of several levels (null entries are skipped).
-    static absl::Duration PooledBreakEvenKeepAlive(
-        absl::Duration price, absl::Span<const IdleTimes> levels);
 
    private:
     // Whether the cached plans are still current; clears them otherwise.

@@ -140,6 +140,48 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results) {
   return text;
 }
 
+std::string FormatBreakdown(const std::vector<PolicyResult>& results) {
+  std::string text;
+  for (const PolicyResult& r : results) {
+    absl::StrAppendFormat(&text, "%s by function class and instance level:\n", r.policy);
+    absl::StrAppendFormat(&text, "  %-7s %5s %10s %8s %7s", "class", "fns", "calls", "cold",
+                          "loads");
+    for (int g = 0; g < kLevelGroups; ++g) {
+      absl::StrAppendFormat(&text, " %7s", absl::StrCat("cold@", LevelGroupName(g)));
+    }
+    absl::StrAppendFormat(&text, " %9s", "GB-s");
+    for (int g = 0; g < kLevelGroups; ++g) {
+      absl::StrAppendFormat(&text, " %9s", absl::StrCat("GB-s@", LevelGroupName(g)));
+    }
+    absl::StrAppendFormat(&text, " %9s %7s %8s %9s\n", "prewarmed", "unused", "cold@2nd",
+                          "GB-s@2nd");
+    ClassResult all;
+    auto row = [&](const char* name, const ClassResult& c) {
+      const FunctionResult& sum = c.sum;
+      const Breakdown& b = sum.breakdown;
+      absl::StrAppendFormat(&text, "  %-7s %5d %10d %8d %7d", name, c.functions,
+                            sum.invocations, sum.cold_starts, sum.load_cold_starts);
+      for (int g = 0; g < kLevelGroups; ++g) {
+        absl::StrAppendFormat(&text, " %7d", b.cold_starts[g]);
+      }
+      absl::StrAppendFormat(&text, " %9.0f", sum.wasted_memory_gb_s);
+      for (int g = 0; g < kLevelGroups; ++g) {
+        absl::StrAppendFormat(&text, " %9.0f", b.wasted_memory_gb_s[g]);
+      }
+      absl::StrAppendFormat(&text, " %9.0f %7d %8d %9.0f\n", b.prewarmed_gb_s, b.prewarms_unused,
+                            b.second_half_cold_starts, b.second_half_gb_s);
+    };
+    for (int k = 0; k < kFunctionClasses; ++k) {
+      const ClassResult& c = r.by_class[k];
+      row(FunctionClassName(static_cast<FunctionClass>(k)), c);
+      all.functions += c.functions;
+      all.sum.Add(c.sum);
+    }
+    row("all", all);
+  }
+  return text;
+}
+
 std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title) {
   constexpr double kWidth = 900, kHeight = 580;
   constexpr double kLeft = 90, kRight = 40, kTop = 60, kBottom = 70;

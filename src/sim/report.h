@@ -38,6 +38,10 @@ std::optional<CurveComparison> CompareWithFixedCurve(
 // for loads.
 std::string FormatComparisons(const std::vector<PolicyResult>& results);
 
+// For each policy, its cold starts and wasted memory by function class and instance level
+// group (see Breakdown), and the idle memory held by prewarmed instances.
+std::string FormatBreakdown(const std::vector<PolicyResult>& results);
+
 // Cold-start rate (y) against wasted memory (x): fixed policies as a labelled curve, hybrid
 // policies as highlighted points, others as plain points.
 std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title);

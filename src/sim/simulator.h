@@ -9,7 +9,9 @@
 // (dlopen and state init, where a further instance of a loaded module shares its state).
 // Instances the controller
 // prewarms are counted as prewarm loads. Wasted memory is the memory of idle warm instances
-// times the time they stay idle, in GB-seconds (1 GB = 1024 MB), up to the trace's end.
+// times the time they stay idle, in GB-seconds (1 GB = 1024 MB), up to the trace's end; a
+// prewarmed instance is idle from its prewarm until a call takes it or it is evicted, so a
+// prewarm that no call uses costs its whole window.
 // The virtual clock starts at the Unix epoch, a midnight UTC, and serves as the wall clock
 // too, so daily windows are read in UTC from the start of the trace.
 // Functions are independent (no shared memory limit), so each is replayed on its own: an
@@ -21,6 +23,7 @@
 #ifndef FNHOST_SRC_SIM_SIMULATOR_H_
 #define FNHOST_SRC_SIM_SIMULATOR_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,6 +45,29 @@ struct SimOptions {
   int threads = 1;
 };
 
+// Instance levels grouped for the breakdown: 1, 2, 3-4, 5-16, 17 and up (level k is the
+// instance only the k-th concurrent call needs; see KeepAliveController).
+inline constexpr int kLevelGroups = 5;
+int LevelGroup(int level);
+const char* LevelGroupName(int group);
+
+// Where cold starts and idle memory fall, by level group. An idle instance's memory goes to
+// the level it had when it became idle (a call ending with k running, or a prewarm for level
+// k); a cold start to the level of the call (the number running, itself included).
+struct Breakdown {
+  std::array<int64_t, kLevelGroups> cold_starts{};
+  std::array<double, kLevelGroups> wasted_memory_gb_s{};
+  // The part of wasted_memory_gb_s held by prewarmed instances, and the prewarmed instances
+  // evicted (or left at the end) without serving a call.
+  double prewarmed_gb_s = 0;
+  int64_t prewarms_unused = 0;
+  // Cold starts in the second half of the trace, and the idle memory held then.
+  int64_t second_half_cold_starts = 0;
+  double second_half_gb_s = 0;
+
+  void Add(const Breakdown& other);
+};
+
 // One function under one policy.
 struct FunctionResult {
   int64_t invocations = 0;
@@ -49,6 +75,27 @@ struct FunctionResult {
   int64_t load_cold_starts = 0;
   int64_t prewarm_loads = 0;
   double wasted_memory_gb_s = 0;
+  Breakdown breakdown;
+
+  void Add(const FunctionResult& other);
+};
+
+// Classes of functions, from their calls alone (so that real traces can be broken down too),
+// after the generator's shapes: timer-triggered (periodic), rare (fewer calls than hours in
+// the trace), bursty (inter-arrival times with a coefficient of variation above
+// kBurstyIatCv; a Poisson process has 1) and steady (the rest: Poisson with the diurnal
+// shape).
+enum class FunctionClass { kTimer, kRare, kBursty, kSteady };
+inline constexpr int kFunctionClasses = 4;
+inline constexpr double kBurstyIatCv = 1.5;
+FunctionClass ClassifyFunction(const TraceFunction& function, absl::Span<const Call> calls,
+                               absl::Duration length);
+const char* FunctionClassName(FunctionClass function_class);
+
+// The functions of one class under one policy: how many, and their results summed.
+struct ClassResult {
+  int64_t functions = 0;
+  FunctionResult sum;
 };
 
 // One policy over the whole trace.
@@ -64,6 +111,8 @@ struct PolicyResult {
   double p75_function_cold_start_rate = 0;
   double wasted_memory_gb_s = 0;
   int64_t prewarm_loads = 0;
+  // By FunctionClass.
+  std::array<ClassResult, kFunctionClasses> by_class{};
 };
 
 // Replays `calls` (by arrival) of a function whose instances take `memory_mb` each, from 0
