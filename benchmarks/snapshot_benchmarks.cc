@@ -7,11 +7,17 @@
 //   BM_SnapshotRestoreVerified/<MiB>  the same with every section checksum checked first
 //   BM_MmapFloor/<MiB>                what any restore from this file must do: dlopen the module,
 //                                     open and mmap the snapshot, and read the bytes the first
-//                                     query reads (header, params, centroids, offsets, nprobe of
-//                                     the clusters' vectors and ids, a binary search of by_id)
-// Every iteration loads a fresh copy of the module, so every dlopen maps a new object as a cold
-// start in a new process does; the snapshot file is in the page cache, as it is after the
-// first restore on a machine.
+//                                     query reads (header, params, the coarse quantizer, the
+//                                     fine centroids of coarse_nprobe groups, nprobe clusters'
+//                                     offsets and vectors, a page of ids, a binary search of
+//                                     the id fences and one page of by_id)
+// Every restore and floor iteration dlopens the built module anew (the previous iteration
+// unloaded it, which is checked), as a cold start in a new process does; the module and the
+// snapshot file are in the page cache, as they are after the first start on a machine. The
+// module is the deployed file itself, not a fresh copy per iteration, so that a trusted restore
+// finds the module's SHA-256 remembered in its snapshot directory, as a new process would (see
+// ModuleHashCache in src/host/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
+// is not trusted, hashes the module every time. Each init loads a fresh copy.
 //
 // The model files and the snapshot of each size are built on first use and cached in $TMPDIR
 // (fnhost-recommender-*.txt, fnhost-bench-snapshots/): the first run at 256 MiB takes minutes.
@@ -35,6 +41,7 @@
 #include "benchmarks/recommender_state.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
+#include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
 
 namespace fnhost {
@@ -215,14 +222,14 @@ void RestoreBenchmark(benchmark::State& state, bool trust) {
     return;
   }
   const std::string directory = std::filesystem::path(*snapshot).parent_path().string();
+  const std::string module = bench::RecommenderModulePath();
   std::string response;
   absl::Duration state_phase;
   for (auto _ : state) {
-    FreshModule module;
     SnapshotRecorder recorder;
     auto start = std::chrono::steady_clock::now();
     absl::StatusOr<std::unique_ptr<Host>> host =
-        ColdStart(module.path(), mib, directory, trust, &recorder, &response);
+        ColdStart(module, mib, directory, trust, &recorder, &response);
     auto end = std::chrono::steady_clock::now();
     if (!host.ok() || !recorder.restored()) {
       state.SkipWithError(
@@ -232,9 +239,13 @@ void RestoreBenchmark(benchmark::State& state, bool trust) {
     }
     state.SetIterationTime(std::chrono::duration<double>(end - start).count());
     state_phase += recorder.state_phase();
+    host->reset();
+    if (IsLoaded(module)) {
+      state.SkipWithError("the module stayed mapped after its host was destroyed");
+      return;
+    }
   }
-  // Restore itself, without dlopen and the first query (whose cost grows with the clusters'
-  // size, and so with the state's at a fixed cluster count).
+  // Restore itself, without dlopen and the first query.
   state.counters["restore_phase_ms"] = benchmark::Counter(
       absl::ToDoubleMilliseconds(state_phase) / static_cast<double>(state.iterations()));
 }
@@ -251,6 +262,8 @@ struct RecommenderParams {
   uint32_t clusters;
   uint32_t nprobe;
   uint64_t items;
+  uint32_t groups;
+  uint32_t coarse_nprobe;
 };
 
 struct Range {
@@ -269,17 +282,35 @@ absl::StatusOr<std::vector<Range>> FirstQueryRanges(const std::string& path) {
   }
   RecommenderParams params;
   std::memcpy(&params, params_bytes->data(), sizeof(params));
+  if (params.format != 2 || params.clusters == 0 || params.groups == 0) {
+    return absl::DataLossError(path + ": recommender params of another format");
+  }
+  const uint64_t probed = std::min(params.nprobe, params.clusters);
   std::vector<Range> ranges = {{0, 4096}};  // preamble and header
   for (const snapshot::Section& section : (*mapped)->header().section()) {
     const std::string& name = section.name();
-    if (name == "params" || name == "centroids" || name == "offsets") {
+    if (name == "params" || name == "coarse" || name == "group_offsets") {
       ranges.push_back({section.offset(), section.size()});
-    } else if (name == "vectors" || name == "ids") {  // nprobe clusters of average size
-      ranges.push_back({section.offset(), section.size() * params.nprobe / params.clusters});
-    } else if (name == "by_id") {  // one page per step of a binary search
+    } else if (name == "centroids") {  // coarse_nprobe groups of average size
+      ranges.push_back({section.offset(), section.size() *
+                                              std::min(params.coarse_nprobe, params.groups) /
+                                              params.groups});
+    } else if (name == "offsets") {  // two entries per probed cluster, spread over the section
+      for (uint64_t i = 0; i < probed; ++i) {
+        ranges.push_back({section.offset() + (section.size() - 16) * i / probed / 8 * 8, 16});
+      }
+    } else if (name == "vectors") {  // nprobe clusters of average size
+      ranges.push_back({section.offset(), section.size() * probed / params.clusters});
+    } else if (name == "ids") {  // the k hits' ids, in the best cluster
+      ranges.push_back({section.offset(), std::min<uint64_t>(4096, section.size())});
+    } else if (name == "id_fences") {  // one page per step of a binary search, and the first
+      ranges.push_back({section.offset(), 8});
       for (uint64_t step = section.size() / 2; step >= 4096; step /= 2) {
         ranges.push_back({section.offset() + step / 4096 * 4096, 8});
       }
+    } else if (name == "by_id") {  // the page of one fence's block
+      const uint64_t page = section.size() / 2 / 4096 * 4096;
+      ranges.push_back({section.offset() + page, std::min<uint64_t>(4096, section.size() - page)});
     }
   }
   return ranges;
@@ -303,10 +334,10 @@ void BM_MmapFloor(benchmark::State& state) {
     state.SkipWithError(std::string(ranges.status().message()).c_str());
     return;
   }
+  const std::string module = bench::RecommenderModulePath();
   for (auto _ : state) {
-    FreshModule module;
     auto start = std::chrono::steady_clock::now();
-    void* handle = ::dlopen(module.path().c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* handle = ::dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
     auto entry = handle == nullptr ? nullptr
                                    : reinterpret_cast<fnhost_module_entry_fn>(
                                          ::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
@@ -328,6 +359,10 @@ void BM_MmapFloor(benchmark::State& state) {
     state.SetIterationTime(std::chrono::duration<double>(end - start).count());
     ::munmap(data, size);
     ::dlclose(handle);
+    if (IsLoaded(module)) {
+      state.SkipWithError("the module stayed mapped after dlclose");
+      return;
+    }
   }
 }
 

@@ -64,7 +64,7 @@ void AppendNumber(std::string* out, auto value) {
 
 Status GenerateModelFile(const Params& params, const std::string& path) {
   SplitMix rng(params.seed);
-  std::vector<float> topics(size_t{params.clusters} * params.dim);
+  std::vector<float> topics(size_t{params.topics} * params.dim);
   for (float& x : topics) x = static_cast<float>(rng.Normal());
 
   std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." +
@@ -74,7 +74,7 @@ Status GenerateModelFile(const Params& params, const std::string& path) {
   std::string chunk;
   bool write_ok = true;
   for (uint64_t i = 0; i < params.items && write_ok; ++i) {
-    const float* topic = &topics[(rng.Next() % params.clusters) * params.dim];
+    const float* topic = &topics[(rng.Next() % params.topics) * params.dim];
     AppendNumber(&chunk, kFirstId + i);
     for (uint32_t d = 0; d < params.dim; ++d) {
       chunk.push_back(' ');

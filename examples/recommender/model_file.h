@@ -19,8 +19,8 @@ struct Model {
   std::vector<float> vectors;  // ids.size() rows of `dim` floats
 };
 
-// Writes a synthetic model for params.items, dim, clusters and seed to `path`: items scattered
-// around `clusters` random topic centres, ids from 1000000 up. The same parameters always give
+// Writes a synthetic model for params.items, dim, topics and seed to `path`: items scattered
+// around `topics` random topic centres, ids from 1000000 up. The same parameters always give
 // the same bytes. Written to a unique temporary name and renamed, so processes that generate
 // the same file at once are safe.
 fnhost::sdk::Status GenerateModelFile(const Params& params, const std::string& path);

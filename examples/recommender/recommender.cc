@@ -4,8 +4,10 @@
 // State::Create does what a real recommender's init does, so its cost is honest: it parses the
 // text model (see params.h for the init config; a missing model file is first generated from
 // the seed, which is logged but is not part of the init work), normalises the vectors, trains
-// k-means centroids on a sample and groups every item by its nearest centroid. The state is
-// read-only afterwards, so instances share it without locks.
+// a two-level quantizer (hierarchical k-means) on a bounded sample and groups every item by
+// its nearest centroid; clusters hold cluster_size items on average, so a query's work does not
+// grow with the model (see ivf_index.h). The state is read-only afterwards, so instances share
+// it without locks.
 //
 // Snapshots: Snapshot() writes the index's flat arrays as sections; Restore() searches them in
 // place (the state's views point into the host's mapped sections; nothing is copied or
@@ -47,11 +49,13 @@ using fnhost::sdk::Status;
 // The "params" section. Snapshots are read by the same build of this module (the host checks
 // the module's identity), so a plain struct is enough.
 struct SnapshotParams {
-  uint32_t format = 1;
+  uint32_t format = 2;
   uint32_t dim = 0;
   uint32_t clusters = 0;
   uint32_t nprobe = 0;
   uint64_t items = 0;
+  uint32_t groups = 0;
+  uint32_t coarse_nprobe = 0;
 };
 
 class Stopwatch {
@@ -116,17 +120,18 @@ class State {
     const double parse_ms = watch.LapMs();
     NormalizeRows(model.vectors, params.dim);
     const double normalize_ms = watch.LapMs();
-    std::vector<float> centroids;
-    status = TrainCentroids(model, params.dim,
-                            KMeansOptions{.clusters = params.clusters,
+    Quantizer quantizer;
+    status = TrainQuantizer(model, params.dim,
+                            KMeansOptions{.clusters = ClustersFor(params, model.ids.size()),
                                           .iterations = params.iterations,
                                           .sample = params.sample,
                                           .seed = params.seed},
-                            &centroids);
+                            &quantizer);
     if (!status.ok()) return status;
     const double kmeans_ms = watch.LapMs();
-    auto state = std::make_unique<State>("init", params.nprobe);
-    status = GroupByCluster(model, params.dim, std::move(centroids), &state->owned_);
+    auto state = std::make_unique<State>("init", params.nprobe, std::random_device()());
+    status = GroupByCluster(model, params.dim, std::move(quantizer), params.coarse_nprobe,
+                            &state->owned_);
     if (!status.ok()) return status;
     state->index_ = state->owned_.View();
     const double group_ms = watch.LapMs();
@@ -135,7 +140,9 @@ class State {
                     std::to_string(params.dim) + " took " +
                     Ms(parse_ms + normalize_ms + kmeans_ms + group_ms) + " (parse " +
                     Ms(parse_ms) + ", normalise " + Ms(normalize_ms) + ", k-means " +
-                    Ms(kmeans_ms) + ", assign and group " + Ms(group_ms) + ")");
+                    Ms(kmeans_ms) + ", assign and group " + Ms(group_ms) + "); " +
+                    std::to_string(state->index_.clusters) + " clusters in " +
+                    std::to_string(state->index_.groups) + " groups");
     *out = std::move(state);
     return Status::Ok();
   }
@@ -150,16 +157,23 @@ class State {
       return Status(fnhost::sdk::StatusCode::kDataLoss,
                     "recommender: snapshot params are not ones this module writes");
     }
-    auto state = std::make_unique<State>("restore", params[0].nprobe);
+    // AfterRestore draws the seed: a std::random_device is not free (its setup showed in
+    // restore profiles), so drawing one here as well would pay for it twice.
+    auto state = std::make_unique<State>("restore", params[0].nprobe, /*rng_seed=*/0);
     IvfView& index = state->index_;
     index.dim = params[0].dim;
     index.clusters = params[0].clusters;
+    index.groups = params[0].groups;
+    index.coarse_nprobe = params[0].coarse_nprobe;
     // The lookups are cheap, so all run; the first error wins.
-    for (Status s : {FindArray(reader, "centroids", &index.centroids),
+    for (Status s : {FindArray(reader, "coarse", &index.coarse),
+                     FindArray(reader, "group_offsets", &index.group_offsets),
+                     FindArray(reader, "centroids", &index.centroids),
                      FindArray(reader, "offsets", &index.offsets),
                      FindArray(reader, "vectors", &index.vectors),
                      FindArray(reader, "ids", &index.ids),
-                     FindArray(reader, "by_id", &index.by_id), index.Validate()}) {
+                     FindArray(reader, "by_id", &index.by_id),
+                     FindArray(reader, "id_fences", &index.id_fences), index.Validate()}) {
       if (!s.ok()) return s;
     }
     *out = std::move(state);
@@ -170,14 +184,19 @@ class State {
     const SnapshotParams params{.dim = index_.dim,
                                 .clusters = index_.clusters,
                                 .nprobe = nprobe_,
-                                .items = index_.items()};
+                                .items = index_.items(),
+                                .groups = index_.groups,
+                                .coarse_nprobe = index_.coarse_nprobe};
     // Sequential, so that a failed write stops before the large sections are copied.
     Status status = WriteArray(writer, "params", std::span<const SnapshotParams>(&params, 1));
+    if (status.ok()) status = WriteArray(writer, "coarse", index_.coarse);
+    if (status.ok()) status = WriteArray(writer, "group_offsets", index_.group_offsets);
     if (status.ok()) status = WriteArray(writer, "centroids", index_.centroids);
     if (status.ok()) status = WriteArray(writer, "offsets", index_.offsets);
     if (status.ok()) status = WriteArray(writer, "vectors", index_.vectors);
     if (status.ok()) status = WriteArray(writer, "ids", index_.ids);
     if (status.ok()) status = WriteArray(writer, "by_id", index_.by_id);
+    if (status.ok()) status = WriteArray(writer, "id_fences", index_.id_fences);
     return status;
   }
 
@@ -188,8 +207,8 @@ class State {
     return Status::Ok();
   }
 
-  State(const char* origin, uint32_t nprobe)
-      : origin_(origin), nprobe_(nprobe), rng_seed_(std::random_device()()) {}
+  State(const char* origin, uint32_t nprobe, uint64_t rng_seed)
+      : origin_(origin), nprobe_(nprobe), rng_seed_(rng_seed) {}
 
   const IvfView& index() const { return index_; }
   uint32_t nprobe() const { return nprobe_; }
@@ -316,6 +335,7 @@ class Instance {
   // Appends up to `count` random items of the probed clusters that are not yet in hits_.
   void AddExploration(const IvfView& index, const float* vector, uint32_t count) {
     const size_t wanted = hits_.size() + count;
+    if (scratch_.probed.empty()) return;
     for (uint32_t attempt = 0; attempt < 8 * count && hits_.size() < wanted; ++attempt) {
       uint32_t c = scratch_.probed[rng_() % scratch_.probed.size()];
       uint64_t size = index.offsets[c + 1] - index.offsets[c];

@@ -1,7 +1,15 @@
 #include "src/host/state_snapshots.h"
 
-#include <filesystem>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fnhost/module.h"
@@ -14,16 +22,134 @@
 
 namespace fnhost::internal {
 
-absl::StatusOr<snapshot::ModuleIdentity> IdentityOf(const LoadedModule& module,
-                                                    std::string_view init_config) {
-  absl::StatusOr<ElfInfo> elf = ReadElfInfo(module.loaded_path());
+namespace {
+
+constexpr char kHashCacheMagic[] = "fnhost-module-digest-v1";
+
+// What identifies one version of a file's contents without reading them (see ModuleHashCache).
+struct FileKey {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+
+  bool operator==(const FileKey&) const = default;
+};
+
+int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
+std::optional<FileKey> KeyOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return FileKey{.device = st.st_dev,
+                 .inode = st.st_ino,
+                 .size = st.st_size,
+                 .mtime_ns = Nanos(st.st_mtim),
+                 .ctime_ns = Nanos(st.st_ctim)};
+}
+
+// An entry is this prefix, the 64 hex digits of the hash and a newline.
+std::string EntryPrefix(const FileKey& key) {
+  return absl::StrCat(kHashCacheMagic, " ", key.device, " ", key.inode, " ", key.size, " ",
+                      key.mtime_ns, " ", key.ctime_ns, " ");
+}
+
+// One entry per module path, so that a rebuilt module replaces its entry.
+std::string EntryPath(const ModuleHashCache& cache, const std::string& module_path) {
+  return absl::StrCat(cache.directory, "/module-digest.", Sha256Hex(module_path).substr(0, 16));
+}
+
+bool IsLowerHex(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// An entry's text after its prefix: the SHA-256, a space, the build id ("-" for none), "\n".
+std::string EntrySuffix(const ModuleFileDigest& digest) {
+  return absl::StrCat(digest.sha256, " ", digest.build_id.empty() ? "-" : digest.build_id, "\n");
+}
+
+std::optional<ModuleFileDigest> CachedDigest(const std::string& entry_path, const FileKey& key) {
+  absl::StatusOr<bool> private_file = IsPrivateFile(entry_path);
+  if (!private_file.ok() || !*private_file) return std::nullopt;
+  std::ifstream in(entry_path, std::ios::binary);
+  std::string text(512, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  // The entry must be what this key would write; anything else is ignored.
+  const std::string prefix = EntryPrefix(key);
+  if (!absl::StartsWith(text, prefix) || !absl::EndsWith(text, "\n")) return std::nullopt;
+  const std::string_view rest = std::string_view(text).substr(prefix.size());
+  const size_t space = rest.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  ModuleFileDigest digest;
+  digest.sha256 = std::string(rest.substr(0, space));
+  const std::string_view build_id = rest.substr(space + 1, rest.size() - space - 2);
+  if (build_id != "-") digest.build_id = std::string(build_id);
+  if (digest.sha256.size() != 64 || !IsLowerHex(digest.sha256) ||
+      (!digest.build_id.empty() && !IsLowerHex(digest.build_id))) {
+    return std::nullopt;
+  }
+  return digest;
+}
+
+// Best effort: a failure only means the next cold start reads the module again. Written to a
+// temporary name and renamed, so that a reader never sees half an entry.
+void RememberDigest(const std::string& entry_path, const FileKey& key,
+                    const ModuleFileDigest& digest) {
+  static std::atomic<uint64_t> writes{0};  // threads of one process write apart too
+  const std::string temp = absl::StrCat(entry_path, ".tmp.", ::getpid(), ".", writes++);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const std::string text = EntryPrefix(key) + EntrySuffix(digest);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (::close(fd) != 0 || !written || ::rename(temp.c_str(), entry_path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+  }
+}
+
+absl::StatusOr<ModuleFileDigest> ReadDigest(const std::string& path) {
+  absl::StatusOr<ElfInfo> elf = ReadElfInfo(path);
   if (!elf.ok()) return elf.status();
-  absl::StatusOr<std::string> sha256 = Sha256HexOfFile(module.loaded_path());
+  absl::StatusOr<std::string> sha256 = Sha256HexOfFile(path);
   if (!sha256.ok()) return sha256.status();
+  return ModuleFileDigest{.build_id = elf->build_id, .sha256 = *std::move(sha256)};
+}
+
+}  // namespace
+
+ModuleHashCache TrustedModuleHashCache(const std::string& snapshot_dir, bool trust,
+                                       absl::Time now) {
+  if (!trust || snapshot_dir.empty()) return {};
+  absl::StatusOr<bool> private_dir = IsPrivateDirectory(snapshot_dir);
+  if (!private_dir.ok() || !*private_dir) return {};
+  return ModuleHashCache{.directory = snapshot_dir, .now = now};
+}
+
+absl::StatusOr<ModuleFileDigest> DigestModuleFile(const std::string& path,
+                                                  const ModuleHashCache& cache) {
+  if (cache.directory.empty()) return ReadDigest(path);
+  const std::optional<FileKey> before = KeyOf(path);
+  if (!before.has_value()) return ReadDigest(path);  // which reports why
+  const std::string entry_path = EntryPath(cache, path);
+  if (std::optional<ModuleFileDigest> cached = CachedDigest(entry_path, *before)) return *cached;
+  absl::StatusOr<ModuleFileDigest> digest = ReadDigest(path);
+  if (digest.ok() && KeyOf(path) == before &&
+      absl::FromUnixNanos(before->ctime_ns) + kModuleHashRacyWindow < cache.now) {
+    RememberDigest(entry_path, *before, *digest);
+  }
+  return digest;
+}
+
+absl::StatusOr<snapshot::ModuleIdentity> IdentityOf(const LoadedModule& module,
+                                                    std::string_view init_config,
+                                                    const ModuleHashCache& cache) {
+  absl::StatusOr<ModuleFileDigest> digest = DigestModuleFile(module.loaded_path(), cache);
+  if (!digest.ok()) return digest.status();
   const fnhost_module_v1& table = module.table();
   snapshot::ModuleIdentity identity;
-  identity.set_build_id(elf->build_id);
-  identity.set_sha256(*sha256);
+  identity.set_build_id(digest->build_id);
+  identity.set_sha256(digest->sha256);
   identity.set_abi_version(table.abi_version);
   identity.set_sdk_version(table.sdk_version);
   identity.set_module_name(table.name);
