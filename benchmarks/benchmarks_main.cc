@@ -1,37 +1,67 @@
 // fnhost_benchmarks: runs every benchmark, then prints each target as a ratio (or a
 // difference) against the floor measured in the same run, so figures from different machines
 // compare.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 
 namespace {
 
-// Console output as usual, plus the real time per iteration of every run, by name.
+// Console output as usual, plus the real time per iteration of every run, by name. With
+// --benchmark_repetitions, each figure is the median of the repetitions (once Finish is called).
 class RecordingReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.iterations == 0 || run.error_occurred) continue;
-      const std::string name = run.benchmark_name();
-      nanos_[name] = run.GetAdjustedRealTime() *
-                     benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
-                     benchmark::GetTimeUnitMultiplier(run.time_unit);
+      // With --benchmark_report_aggregates_only only the aggregates arrive: their median
+      // stands for the repetitions.
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if ((run.run_type != Run::RT_Iteration && !median) || run.iterations == 0 ||
+          run.error_occurred) {
+        continue;
+      }
+      std::string name = run.benchmark_name();
+      if (median) name.resize(name.size() - std::string_view("_median").size());
+      samples_[name].push_back(run.GetAdjustedRealTime() *
+                               benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
+                               benchmark::GetTimeUnitMultiplier(run.time_unit));
       auto items = run.counters.find("items_per_second");
-      if (items != run.counters.end()) items_per_second_[name] = items->second.value;
-      for (const auto& [counter, value] : run.counters) counters_[name + " " + counter] = value;
+      if (items != run.counters.end()) samples_["items " + name].push_back(items->second.value);
+      for (const auto& [counter, value] : run.counters) {
+        samples_["counter " + name + " " + counter].push_back(value);
+      }
     }
   }
+
+  // Reduces every figure's repetitions to their median.
+  void Finish() {
+    for (auto& [key, values] : samples_) {
+      std::sort(values.begin(), values.end());
+      const size_t n = values.size();
+      const double median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+      if (key.rfind("items ", 0) == 0) {
+        items_per_second_[key.substr(6)] = median;
+      } else if (key.rfind("counter ", 0) == 0) {
+        counters_[key.substr(8)] = median;
+      } else {
+        nanos_[key] = median;
+      }
+    }
+  }
+
   const std::map<std::string, double>& nanos() const { return nanos_; }
   const std::map<std::string, double>& items_per_second() const { return items_per_second_; }
   // Every counter of every run, keyed "<run name> <counter name>".
   const std::map<std::string, double>& counters() const { return counters_; }
 
  private:
+  std::map<std::string, std::vector<double>> samples_;
   std::map<std::string, double> nanos_;
   std::map<std::string, double> items_per_second_;
   std::map<std::string, double> counters_;
@@ -62,8 +92,9 @@ int main(int argc, char** argv) {
   RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
+  reporter.Finish();
 
-  std::printf("\nRatios against floors measured in this run:\n");
+  std::printf("\nRatios against floors measured in this run (medians of repetitions):\n");
   const double* warm = Find(reporter.nanos(), "BM_InvokeWarm/metrics:1");
   const double* direct = Find(reporter.nanos(), "BM_DirectCall");
   if (warm != nullptr && direct != nullptr) {
@@ -151,5 +182,7 @@ int main(int argc, char** argv) {
   }
   Ratio(reporter, "InvokeWarmIsolated / SocketRoundTripFloor", "BM_InvokeWarmIsolated",
         "BM_SocketRoundTripFloor", "report");
+  Ratio(reporter, "InvokeWarmIsolatedNoSpin / SocketRoundTripFloor",
+        "BM_InvokeWarmIsolatedNoSpin", "BM_SocketRoundTripFloor", "report (spin_budget 0)");
   return 0;
 }

@@ -3,15 +3,25 @@
 //                         of state, to its first response (compare BM_StateInit/64, the init
 //                         that a fresh process would run instead)
 //   BM_ForkExecFloor      fork + exec + wait of /bin/true from this process
-//   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back
+//   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back, with
+//                         the default isolation options (spin_budget 50 us: both ends spin on
+//                         the doorbell page before a blocking read)
+//   BM_InvokeWarmIsolatedNoSpin the same with spin_budget 0: both ends block in read at once
+//                         Both report child_cpu_us, the CPU time per call of the zygote and
+//                         its workers (what spinning costs on the worker side; the host
+//                         thread's is the CPU column).
 //   BM_SocketRoundTripFloor the same bytes to a forked echo process over a socketpair and
 //                         back: what any process boundary costs on this machine
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "benchmark/benchmark.h"
 #include "benchmarks/recommender_state.h"
@@ -65,7 +75,44 @@ void BM_ForkExecFloor(benchmark::State& state) {
 }
 BENCHMARK(BM_ForkExecFloor)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_InvokeWarmIsolated(benchmark::State& state) {
+// CPU time (user + system) of every descendant of this process, in microseconds: the zygotes
+// and their workers. Clock-tick resolution, so meaningful over a whole benchmark run.
+double DescendantsCpuMicros() {
+  const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double total = 0;
+  std::vector<pid_t> pending = {::getpid()};
+  while (!pending.empty()) {
+    pid_t pid = pending.back();
+    pending.pop_back();
+    // A child is listed under the thread that started it.
+    std::error_code error;
+    std::vector<pid_t> children;
+    for (const auto& task : std::filesystem::directory_iterator(
+             "/proc/" + std::to_string(pid) + "/task", error)) {
+      std::ifstream in(task.path() / "children");
+      for (pid_t child; in >> child;) children.push_back(child);
+    }
+    for (pid_t child : children) {
+      pending.push_back(child);
+      std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      // Fields after the command name, which ends at the last ')': utime is the 12th, stime
+      // the 13th.
+      std::istringstream rest(line.substr(line.rfind(')') + 2));
+      std::string field;
+      double utime = 0, stime = 0;
+      for (int i = 1; i <= 13 && rest >> field; ++i) {
+        if (i == 12) utime = std::stod(field);
+        if (i == 13) stime = std::stod(field);
+      }
+      total += (utime + stime) * tick_us;
+    }
+  }
+  return total;
+}
+
+void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget) {
   HostOptions host_options;
   host_options.start_maintenance_thread = false;
   std::unique_ptr<Host> host = *Host::Create(host_options);
@@ -73,6 +120,7 @@ void BM_InvokeWarmIsolated(benchmark::State& state) {
   spec.name = "noop";
   spec.module_path = std::string(FNHOST_TEST_MODULE_DIR) + "/noop.so";
   spec.isolation.mode = IsolationOptions::Mode::kProcess;
+  spec.isolation.spin_budget = spin_budget;
   if (absl::Status status = host->Register(spec); !status.ok()) {
     state.SkipWithError(std::string(status.message()).c_str());
     return;
@@ -84,12 +132,24 @@ void BM_InvokeWarmIsolated(benchmark::State& state) {
     state.SkipWithError(std::string(status.message()).c_str());
     return;
   }
+  const double child_cpu_before = DescendantsCpuMicros();
   for (auto _ : state) {
     absl::Status status = host->Invoke(handle, request, &response);
     benchmark::DoNotOptimize(status);
   }
+  state.counters["child_cpu_us"] = benchmark::Counter(
+      (DescendantsCpuMicros() - child_cpu_before) / static_cast<double>(state.iterations()));
+}
+
+void BM_InvokeWarmIsolated(benchmark::State& state) {
+  InvokeWarmIsolated(state, IsolationOptions().spin_budget);
 }
 BENCHMARK(BM_InvokeWarmIsolated)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_InvokeWarmIsolatedNoSpin(benchmark::State& state) {
+  InvokeWarmIsolated(state, absl::ZeroDuration());
+}
+BENCHMARK(BM_InvokeWarmIsolatedNoSpin)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void BM_SocketRoundTripFloor(benchmark::State& state) {
   int fds[2];

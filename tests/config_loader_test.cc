@@ -68,6 +68,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
         crash_limit: 3
         crash_window_s: 10
         crash_backoff_s: 5
+        spin_budget_us: 40
       }
     }
   )pb", "/etc/fnhost.textproto");
@@ -83,6 +84,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
   EXPECT_EQ(bare.crash_limit, defaults.crash_limit);
   EXPECT_EQ(bare.crash_window, defaults.crash_window);
   EXPECT_EQ(bare.crash_backoff, defaults.crash_backoff);
+  EXPECT_EQ(bare.spin_budget, defaults.spin_budget);
   const IsolationOptions& limited = config->functions[2].isolation;
   EXPECT_EQ(limited.mode, IsolationOptions::Mode::kProcess);
   EXPECT_EQ(limited.memory_limit_bytes, 64u << 20);
@@ -90,6 +92,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
   EXPECT_EQ(limited.crash_limit, 3);
   EXPECT_EQ(limited.crash_window, absl::Seconds(10));
   EXPECT_EQ(limited.crash_backoff, absl::Seconds(5));
+  EXPECT_EQ(limited.spin_budget, absl::Microseconds(40));
 }
 
 TEST(ConfigLoaderTest, CanaryMapsToTheSpecWithItsPathResolved) {
@@ -311,6 +314,14 @@ INSTANTIATE_TEST_SUITE_P(
                         process_limits { invoke_timeout_ms: -1 }
                       })pb",
                  kInvalid, "function \"a\": process_limits.invoke_timeout_ms is negative (-1)"},
+        BadInput{"NegativeSpinBudget",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        isolation: PROCESS
+                        process_limits { spin_budget_us: -5 }
+                      })pb",
+                 kInvalid, "function \"a\": process_limits.spin_budget_us is negative (-5)"},
         BadInput{"UnknownIsolationNumber",
                  R"pb(function { name: "a" module_path: "a.so" isolation: 7 })pb", kInvalid,
                  "function \"a\": isolation 7 is unknown"},

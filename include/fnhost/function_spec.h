@@ -93,6 +93,15 @@ struct IsolationOptions {
   int crash_limit = 5;
   absl::Duration crash_window = absl::Seconds(60);
   absl::Duration crash_backoff = absl::Seconds(30);
+  // Busy-polling before a blocking read: the host thread waiting for a worker's response, and a
+  // worker waiting for its next request after a response, spin for up to this long on a page
+  // shared with the other side (no system call per poll), which saves a small
+  // call the sleep and wake-up of a blocking read on each side. Each wait burns at most this
+  // much CPU, and only while waits keep ending within it: after a wait that took longer (a
+  // slow function, an idle worker, a CPU too crowded for spinning to help) the next 1, 2, 4...
+  // up to 64 waits block at once. Capped at 1 ms; zero turns it off (BM_InvokeWarmIsolated and
+  // BM_InvokeWarmIsolatedNoSpin compare both). Default: 50 us.
+  absl::Duration spin_budget = absl::Microseconds(50);
 };
 
 // A second version of the function's module that receives a share of its calls (see

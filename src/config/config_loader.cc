@@ -115,6 +115,7 @@ absl::Status ConvertIsolation(const config::Function& in, IsolationOptions& out)
   if (limits.has_crash_limit()) out.crash_limit = limits.crash_limit();
   if (limits.has_crash_window_s()) out.crash_window = absl::Seconds(limits.crash_window_s());
   if (limits.has_crash_backoff_s()) out.crash_backoff = absl::Seconds(limits.crash_backoff_s());
+  if (limits.has_spin_budget_us()) out.spin_budget = absl::Microseconds(limits.spin_budget_us());
   return absl::OkStatus();
 }
 
@@ -148,6 +149,7 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
       {"process_limits.crash_limit", in.process_limits().crash_limit()},
       {"process_limits.crash_window_s", in.process_limits().crash_window_s()},
       {"process_limits.crash_backoff_s", in.process_limits().crash_backoff_s()},
+      {"process_limits.spin_budget_us", in.process_limits().spin_budget_us()},
   };
   for (const auto& [field, value] : counts) {
     if (value < 0) {

@@ -136,6 +136,7 @@ absl::Status Version::StartZygote(ColdStartEvent* event) {
   options.crash_limit = isolation.crash_limit;
   options.crash_window = isolation.crash_window;
   options.crash_backoff = isolation.crash_backoff;
+  options.spin_budget = isolation.spin_budget;
   options.clock = host_.clock;  // the circuit breaker's; call timeouts are in real time
   if (spec_.use_snapshots) {
     options.snapshot_dir = host_.options.snapshot_dir;
@@ -198,7 +199,10 @@ void Version::ReportWorkerEvent(const WorkerEvent& event) const {
 fnhost_module_state* Version::TryRestore(const LoadedModule& module,
                                          const fnhost_host_init_context& context,
                                          const CallOutput& error) {
-  absl::StatusOr<snapshot::ModuleIdentity> identity = IdentityOf(module, spec_.init_config);
+  absl::StatusOr<snapshot::ModuleIdentity> identity = IdentityOf(
+      module, spec_.init_config,
+      TrustedModuleHashCache(host_.options.snapshot_dir, host_.options.trust_private_snapshot_dir,
+                             host_.clock->WallNow()));
   if (!identity.ok()) {
     ReportSnapshot(SnapshotEventKind::kRejected, "", identity.status().message());
     return nullptr;

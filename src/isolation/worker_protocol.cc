@@ -1,9 +1,13 @@
 #include "src/isolation/worker_protocol.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -93,14 +97,45 @@ absl::Status ReadAtLeast(int fd, char* data, size_t min, size_t max, absl::Time 
   return absl::OkStatus();
 }
 
+void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Returns once `bell` no longer reads `before`, or at `until`. Polls the shared word with a
+// pause between polls and reads the clock now and then. No sched_yield: under EEVDF a yield
+// sends the task behind every other runnable one for a whole slice, far longer than a spin.
+void AwaitBell(const std::atomic<uint32_t>& bell, uint32_t before, absl::Time until) {
+  constexpr int kPollsPerClockRead = 64;
+  for (int i = 1; bell.load(std::memory_order_acquire) == before; ++i) {
+    CpuRelax();
+    if (i % kPollsPerClockRead == 0 && Clock::Real()->Now() >= until) return;
+  }
+}
+
 absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool read_ahead,
-                     FrameHeader* header, std::string* payload, int* received_fd) {
+                     const BellWait* wait, FrameHeader* header, std::string* payload,
+                     int* received_fd) {
   char buffer[sizeof(FrameHeader) + kReadAhead];
   size_t got = 0;
+  absl::Time start;
+  if (wait != nullptr) {
+    start = Clock::Real()->Now();
+    const absl::Duration spin = wait->policy->Next();
+    if (spin > absl::ZeroDuration()) {
+      AwaitBell(*wait->bell, wait->before, std::min(start + spin, deadline));
+    }
+  }
+  // The socket stays the only source of frames and errors: a bell that rang falsely (a module
+  // may scribble on it) just ends the spin early.
   absl::Status status =
       ReadAtLeast(fd, buffer, sizeof(FrameHeader),
                   sizeof(FrameHeader) + (read_ahead ? kReadAhead : 0), deadline, received_fd, &got);
   if (!status.ok()) return status;
+  if (wait != nullptr) wait->policy->Record(Clock::Real()->Now() - start);
   std::memcpy(header, buffer, sizeof(*header));
   const size_t extra = got - sizeof(FrameHeader);
   if (header->magic != kFrameMagic) {
@@ -168,7 +203,8 @@ absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameH
                        std::string* payload, int* received_fd) {
   if (received_fd != nullptr) *received_fd = -1;
   absl::Status status =
-      Receive(fd, max_payload, deadline, /*read_ahead=*/false, header, payload, received_fd);
+      Receive(fd, max_payload, deadline, /*read_ahead=*/false, /*wait=*/nullptr, header, payload,
+              received_fd);
   if (!status.ok() && received_fd != nullptr && *received_fd >= 0) {
     ::close(*received_fd);
     *received_fd = -1;
@@ -177,8 +213,51 @@ absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameH
 }
 
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                           std::string* payload) {
-  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, header, payload, nullptr);
+                           std::string* payload, const BellWait* wait) {
+  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload, nullptr);
+}
+
+namespace {
+
+constexpr unsigned kDoorbellSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+Doorbell* MapDoorbellFd(int fd) {
+  void* page = ::mmap(nullptr, kDoorbellBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // A fresh memfd reads as zeros, which is what the counters start from.
+  return page == MAP_FAILED ? nullptr : static_cast<Doorbell*>(page);
+}
+
+}  // namespace
+
+Doorbell* CreateDoorbell(int* fd) {
+  *fd = ::memfd_create("fnhost-doorbell", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (*fd < 0) return nullptr;
+  Doorbell* bell = nullptr;
+  if (::ftruncate(*fd, kDoorbellBytes) == 0 && ::fcntl(*fd, F_ADD_SEALS, kDoorbellSeals) == 0) {
+    bell = MapDoorbellFd(*fd);
+  }
+  if (bell == nullptr) {
+    ::close(*fd);
+    *fd = -1;
+  }
+  return bell;
+}
+
+absl::StatusOr<Doorbell*> MapPeerDoorbell(int fd) {
+  // Sealed against shrinking, so the peer cannot make this process's reads fault (SIGBUS).
+  struct stat info;
+  const int seals = ::fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (static_cast<unsigned>(seals) & kDoorbellSeals) != kDoorbellSeals ||
+      ::fstat(fd, &info) != 0 || info.st_size != static_cast<off_t>(kDoorbellBytes)) {
+    return absl::DataLossError("the doorbell is not a sealed memfd of one page");
+  }
+  Doorbell* bell = MapDoorbellFd(fd);
+  if (bell == nullptr) return SystemError("mmap of the doorbell", errno);
+  return bell;
+}
+
+void UnmapDoorbell(Doorbell* bell) {
+  if (bell != nullptr) ::munmap(bell, kDoorbellBytes);
 }
 
 void PutU64(std::string* out, uint64_t value) {

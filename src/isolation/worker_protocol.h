@@ -4,19 +4,24 @@
 // size bound is DATA_LOSS, so a worker that scribbles on its channel is caught at once. Header
 // and payload leave in one sendmsg (no copy of the payload), and a payload is read straight into
 // the caller's string. Also a small field codec for the payloads of control frames.
-// Control channel: host <-> zygote; call channel: host <-> one worker.
+// Control channel: host <-> zygote; call channel: host <-> one worker. A call channel may have
+// a Doorbell, a shared page on which a reader spins briefly (SpinPolicy) before it blocks.
 //
 // Thread-safety: the functions keep no state; a socket must not carry two frames in the same
-// direction at once.
+// direction at once. SpinPolicy and BellWait belong to one reader.
 
 #ifndef FNHOST_SRC_ISOLATION_WORKER_PROTOCOL_H_
 #define FNHOST_SRC_ISOLATION_WORKER_PROTOCOL_H_
 
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace fnhost::internal {
@@ -40,7 +45,7 @@ enum class FrameType : uint16_t {
   kSpawned,      // zygote -> host: worker pid; the host's end of its socket rides along
   kKill,         // host -> zygote: SIGKILL worker pid and its process group (no reply)
   kExited,       // zygote -> host: worker pid, wait status, whether killed on request
-  kWorkerReady,  // worker -> host: instance created, serving
+  kWorkerReady,  // worker -> host: instance created, serving; its Doorbell's memfd rides along
   kRequest,      // host -> worker: request bytes
   kResponse,     // worker -> host: status code; response bytes, or the error message
 };
@@ -70,11 +75,85 @@ absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
                        std::string* payload, int* received_fd = nullptr);
 
+// Bounded, adaptive busy-polling for the reader of a call channel. A process that sleeps in a
+// blocking read pays the machine's sleep and wake-up latency, which dominates a small call's
+// round trip on a VM; a reader that watches its Doorbell for a short while catches a prompt
+// frame awake, and then reads it from the socket at once. It spins at most `budget` per wait,
+// and only while spinning pays off: a wait that took longer than the budget (a slow function,
+// an idle peer, or a CPU too busy for the spin to hold it) makes the next 1, 2, 4... up to
+// kMaxBackoff waits block at once; a spin that pays off again resets that. So an idle worker or
+// a slow function costs one budget of CPU now and then, and a crowded machine, where spinning
+// would only add to the queue for the CPU, is left alone.
+//
+// Thread-safety: none; one per channel end, used by its reader only.
+class SpinPolicy {
+ public:
+  // Spinning on one wait never exceeds this, whatever the configuration says.
+  static constexpr absl::Duration kMaxBudget = absl::Milliseconds(1);
+
+  // A zero or negative `budget` turns spinning off.
+  explicit SpinPolicy(absl::Duration budget)
+      : budget_(std::clamp(budget, absl::ZeroDuration(), kMaxBudget)) {}
+
+  // Most waits that block at once after a spin that did not pay off.
+  static constexpr int kMaxBackoff = 64;
+
+  // How long the next wait spins before it blocks.
+  absl::Duration Next() const { return skip_ == 0 ? budget_ : absl::ZeroDuration(); }
+  // Notes how long the last wait took until its frame began to arrive.
+  void Record(absl::Duration waited) {
+    if (skip_ > 0) {
+      --skip_;
+    } else if (waited <= budget_) {
+      backoff_ = 0;
+    } else {
+      backoff_ = std::min(std::max(1, 2 * backoff_), kMaxBackoff);
+      skip_ = backoff_;
+    }
+  }
+
+ private:
+  absl::Duration budget_;
+  int backoff_ = 0;  // waits skipped after the latest miss; a fresh channel is taken to be busy
+  int skip_ = 0;     // waits left that block at once
+};
+
+// A page shared by the host and one worker (a sealed memfd the worker creates and passes along
+// with kWorkerReady): each side bumps its counter right after it has sent a frame on the call
+// socket, so that the other side can spin on memory, with no system call per poll (a system call
+// costs microseconds on a VM). Only a hint: frames, errors and EOF still come from the socket,
+// so a module that scribbles on the page can at worst end a spin early or make it run out.
+struct Doorbell {
+  alignas(64) std::atomic<uint32_t> request;   // bumped by the host after each request
+  alignas(64) std::atomic<uint32_t> response;  // bumped by the worker after each response
+};
+inline constexpr size_t kDoorbellBytes = 4096;
+static_assert(sizeof(Doorbell) <= kDoorbellBytes);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+// Creates a doorbell page, zeroed and sealed against resizing; `*fd` is its memfd
+// (close-on-exec) to pass to the peer. nullptr (and -1) if the system refuses.
+Doorbell* CreateDoorbell(int* fd);
+// Maps the doorbell a peer passed. DATA_LOSS unless it is a sealed memfd of one page (the peer
+// could otherwise shrink it under this process, whose reads would then fault).
+absl::StatusOr<Doorbell*> MapPeerDoorbell(int fd);
+void UnmapDoorbell(Doorbell* bell);
+
+// What a reader spins on before it blocks: the peer's counter, as read before this side sent the
+// frame that the awaited one answers (so that a ring cannot be missed), and its SpinPolicy.
+struct BellWait {
+  const std::atomic<uint32_t>* bell;
+  uint32_t before;
+  SpinPolicy* policy;
+};
+
 // RecvFrame for a worker's call channel, where each side sends one frame and waits for the
 // answer: the header read also takes the start of the payload, so a small frame costs one
-// system call. Bytes beyond the frame can only come from a misbehaving peer: DATA_LOSS.
+// system call. Bytes beyond the frame can only come from a misbehaving peer: DATA_LOSS. With
+// `wait`, first spins until the bell rings or for wait->policy->Next() (never past `deadline`),
+// then reads as without, and records the wait in the policy.
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                           std::string* payload);
+                           std::string* payload, const BellWait* wait = nullptr);
 
 // Field codec for control payloads: fixed 8-byte integers and length-prefixed strings.
 void PutU64(std::string* out, uint64_t value);

@@ -70,7 +70,11 @@ using internal::FrameType;
 
 Worker::Worker(std::shared_ptr<internal::ZygoteShared> shared,
                std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd)
-    : shared_(std::move(shared)), process_(std::move(process)), pid_(pid), fd_(fd) {}
+    : shared_(std::move(shared)),
+      process_(std::move(process)),
+      pid_(pid),
+      fd_(fd),
+      spin_(shared_->options.spin_budget) {}
 
 Worker::~Worker() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -79,6 +83,8 @@ Worker::~Worker() {
 
 void Worker::Release() {
   alive_.store(false, std::memory_order_release);
+  internal::UnmapDoorbell(bell_);
+  bell_ = nullptr;
   if (fd_ < 0) return;
   ::close(fd_);
   fd_ = -1;
@@ -105,9 +111,15 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response) {
   }
   absl::Time deadline = Deadline();
   FrameHeader header;
+  // Read before the request leaves, so that the worker's ring cannot come before it.
+  internal::BellWait wait{bell_ != nullptr ? &bell_->response : nullptr,
+                          bell_ != nullptr ? bell_->response.load(std::memory_order_acquire) : 0,
+                          &spin_};
   absl::Status io = internal::SendFrame(fd_, FrameType::kRequest, 0, 0, request, deadline);
   if (io.ok()) {
-    io = internal::RecvCallFrame(fd_, options.max_message_bytes, deadline, &header, response);
+    if (bell_ != nullptr) bell_->request.fetch_add(1, std::memory_order_release);
+    io = internal::RecvCallFrame(fd_, options.max_message_bytes, deadline, &header, response,
+                                 bell_ != nullptr ? &wait : nullptr);
   }
   if (io.ok() && (header.type != FrameType::kResponse || header.code < 0 ||
                   header.code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated))) {
@@ -133,8 +145,17 @@ absl::Status Worker::AwaitReady() {
   std::lock_guard<std::mutex> lock(mu_);
   FrameHeader header;
   std::string payload;
-  absl::Status io = internal::RecvCallFrame(fd_, shared_->options.max_message_bytes, Deadline(),
-                                            &header, &payload);
+  int bell_fd = -1;  // the worker's doorbell comes with its ready frame, if at all
+  absl::Status io = internal::RecvFrame(fd_, shared_->options.max_message_bytes, Deadline(),
+                                        &header, &payload, &bell_fd);
+  if (io.ok() && header.type == FrameType::kWorkerReady && bell_fd >= 0) {
+    absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_fd);
+    ::close(bell_fd);
+    if (!bell.ok()) return Lost(bell.status(), "startup");
+    bell_ = *bell;
+  } else if (bell_fd >= 0) {
+    ::close(bell_fd);
+  }
   if (io.ok() && header.type == FrameType::kWorkerReady) return absl::OkStatus();
   if (io.ok() && header.type == FrameType::kError) {
     // The module's post-fork hook or instance creation failed: its error, not a crash.

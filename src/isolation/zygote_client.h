@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
 #include "fnhost/metrics.h"
+#include "src/isolation/worker_protocol.h"
 
 namespace fnhost {
 
@@ -73,6 +74,13 @@ struct ZygoteOptions {
   absl::Duration invoke_timeout = absl::InfiniteDuration();
   // Largest request or response of one call. Default: 64 MiB.
   uint32_t max_message_bytes = 64 << 20;
+  // Busy-polling before a blocking read (see internal::SpinPolicy and internal::Doorbell): the
+  // host waiting for a response, and a worker waiting for its next request after a response,
+  // spin for up to this long, so that a prompt frame is caught without paying the sleep and
+  // wake-up of a blocking read. Each wait burns at most this much CPU, and only while waits
+  // keep ending within it (SpinPolicy backs off after a miss; an idle worker blocks after one
+  // budget). Capped at 1 ms; zero turns it off. Default: 50 us.
+  absl::Duration spin_budget = absl::Microseconds(50);
   // Circuit breaker: after crash_limit worker crashes within crash_window, SpawnWorker refuses
   // with UNAVAILABLE for crash_backoff. crash_limit 0 disables it. Default: 5 in 60 s, 30 s.
   int crash_limit = 5;
@@ -133,6 +141,8 @@ class Worker {
   mutable std::mutex mu_;    // one call at a time
   int fd_;                   // guarded by mu_; -1 once released
   std::string lost_reason_;  // guarded by mu_
+  internal::SpinPolicy spin_;        // guarded by mu_: the waits for responses
+  internal::Doorbell* bell_ = nullptr;  // guarded by mu_; null: the worker sent none
   std::atomic<bool> alive_{true};
 };
 

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -67,18 +68,23 @@ struct Config {
   uint32_t max_message_bytes = 0;
   std::string snapshot_dir;  // empty: snapshots off
   bool trust_private_snapshot_dir = true;
+  absl::Duration spin_budget;  // of a worker waiting for its next request
 };
 
 bool ParseConfig(std::string_view payload, Config* config) {
   FieldReader reader(payload);
   std::string_view function_name, module_path, init_config, sha256, snapshot_dir;
-  uint64_t allow_writable, memory_limit, max_message_bytes, trust_private_snapshot_dir;
+  uint64_t allow_writable, memory_limit, max_message_bytes, trust_private_snapshot_dir,
+      spin_budget_nanos;
   if (!reader.String(&function_name) || !reader.String(&module_path) ||
       !reader.String(&init_config) || !reader.String(&sha256) || !reader.U64(&allow_writable) ||
       !reader.U64(&memory_limit) || !reader.U64(&max_message_bytes) ||
-      !reader.String(&snapshot_dir) || !reader.U64(&trust_private_snapshot_dir)) {
+      !reader.String(&snapshot_dir) || !reader.U64(&trust_private_snapshot_dir) ||
+      !reader.U64(&spin_budget_nanos)) {
     return false;
   }
+  // SpinPolicy caps it again: a corrupt value cannot make a worker spin for long.
+  config->spin_budget = absl::Nanoseconds(std::min<uint64_t>(spin_budget_nanos, 1'000'000'000));
   config->snapshot_dir = snapshot_dir;
   config->trust_private_snapshot_dir = trust_private_snapshot_dir != 0;
   config->function_name = function_name;
@@ -163,8 +169,17 @@ class WorkerProcess {
       SendError(kChildChannelFd, status);
       ::_exit(0);
     }
-    SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {});
-    Serve();
+    // Without a doorbell (spinning off, or no memfd here) both sides simply block.
+    int bell_fd = -1;
+    Doorbell* bell =
+        config_.spin_budget > absl::ZeroDuration() ? CreateDoorbell(&bell_fd) : nullptr;
+    const uint32_t before = bell != nullptr ? bell->request.load(std::memory_order_acquire) : 0;
+    if (!SendFrame(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {}, kNoDeadline, bell_fd)
+             .ok()) {
+      ::_exit(kExitChannelBroken);
+    }
+    if (bell_fd >= 0) ::close(bell_fd);
+    Serve(bell, before);
   }
 
  private:
@@ -196,13 +211,25 @@ class WorkerProcess {
     return instance_error.ToStatus(code, config_.function_name, "instance create");
   }
 
-  [[noreturn]] void Serve() {
+  // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's
+  // counter as read before the ready frame left.
+  [[noreturn]] void Serve(Doorbell* bell, uint32_t before) {
     std::string request;
     std::string response;
+    // Bounded: an idle worker spins for one budget after its last response, then blocks.
+    SpinPolicy spin(config_.spin_budget);
+    BellWait wait{bell != nullptr ? &bell->request : nullptr, before, &spin};
+    auto respond = [&](int32_t code, uint16_t flags, std::string_view payload) {
+      // Read before the response leaves, so that the host's next ring cannot come before it.
+      if (bell != nullptr) wait.before = bell->request.load(std::memory_order_acquire);
+      SendOrExit(kChildChannelFd, FrameType::kResponse, code, flags, payload);
+      if (bell != nullptr) bell->response.fetch_add(1, std::memory_order_release);
+    };
     for (;;) {
       FrameHeader header;
-      absl::Status received =
-          RecvCallFrame(kChildChannelFd, config_.max_message_bytes, kNoDeadline, &header, &request);
+      absl::Status received = RecvCallFrame(kChildChannelFd, config_.max_message_bytes,
+                                            kNoDeadline, &header, &request,
+                                            bell != nullptr ? &wait : nullptr);
       // EOF is the host letting the worker go; anything else is a broken channel.
       if (!received.ok()) ::_exit(absl::IsUnavailable(received) ? 0 : kExitChannelBroken);
       if (header.type != FrameType::kRequest) ::_exit(kExitChannelBroken);
@@ -212,13 +239,12 @@ class WorkerProcess {
       int32_t code = table_.invoke(instance_, reinterpret_cast<const uint8_t*>(request.data()),
                                    request.size(), output.raw());
       if (code == FNHOST_STATUS_OK && response.size() <= config_.max_message_bytes) {
-        SendOrExit(kChildChannelFd, FrameType::kResponse, 0, 0, response);
+        respond(0, 0, response);
       } else if (code == FNHOST_STATUS_OK) {
         std::string message =
             absl::StrCat("function '", config_.function_name, "': response of ", response.size(),
                          " bytes is above max_message_bytes ", config_.max_message_bytes);
-        SendOrExit(kChildChannelFd, FrameType::kResponse, FNHOST_STATUS_RESOURCE_EXHAUSTED, 0,
-                   message);
+        respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, 0, message);
       } else if (hit_memory_limit) {
         std::string message =
             absl::StrCat("function '", config_.function_name, "': worker ", ::getpid(),
@@ -226,13 +252,11 @@ class WorkerProcess {
                          " bytes (address space beyond the zygote's) during invoke: ",
                          output.error_message().empty() ? "(no message)" : output.error_message(),
                          "; the worker exits");
-        SendOrExit(kChildChannelFd, FrameType::kResponse, FNHOST_STATUS_RESOURCE_EXHAUSTED,
-                   kFlagWorkerExits, message);
+        respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, kFlagWorkerExits, message);
         ::_exit(0);
       } else {
         absl::Status status = output.ToStatus(code, config_.function_name, "invoke");
-        SendOrExit(kChildChannelFd, FrameType::kResponse, static_cast<int32_t>(status.code()), 0,
-                   AsStd(status.message()));
+        respond(static_cast<int32_t>(status.code()), 0, AsStd(status.message()));
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -51,6 +52,9 @@ std::string ConfigPayload(const ZygoteOptions& options) {
   PutU64(&payload, options.max_message_bytes);
   PutString(&payload, options.snapshot_dir);
   PutU64(&payload, options.trust_private_snapshot_dir ? 1 : 0);
+  PutU64(&payload, static_cast<uint64_t>(absl::ToInt64Nanoseconds(
+                       std::clamp(options.spin_budget, absl::ZeroDuration(),
+                                  SpinPolicy::kMaxBudget))));
   return payload;
 }
 
