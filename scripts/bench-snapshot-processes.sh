@@ -18,7 +18,7 @@ RUNS="${RUNS:-3}"
 FNHOST="$BUILD/src/fnhost"
 MODULE="$BUILD/examples/recommender.so"
 # The same config as benchmarks/recommender_state.h: 32 floats of 4 bytes per item.
-CONFIG="items=$((MIB * 1048576 / 128)) dim=32 clusters=256 seed=1"
+CONFIG="items=$((MIB * 1048576 / 128)) dim=32 seed=1"
 QUERY="item=1000042 k=5"
 
 if ! command -v hyperfine >/dev/null; then
