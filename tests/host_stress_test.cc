@@ -279,10 +279,7 @@ TEST(HostStressTest, ListFunctionsWhileTheModuleLoads) {
 class UnregisterRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    HostOptions options;
-    options.clock = &clock_;
-    options.metrics_sink = &metrics_;
-    options.start_maintenance_thread = false;
+    HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
     host_ = *Host::Create(options);
   }
   // Registers `name` serving a private copy of a test module (so that whether it is still

@@ -63,10 +63,7 @@ class RecordingSink : public MetricsSink {
 class HostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    HostOptions options;
-    options.clock = &clock_;
-    options.metrics_sink = &sink_;
-    options.start_maintenance_thread = false;
+    HostOptions options = testing::ManualHostOptions(&clock_, &sink_);
     absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *std::move(host);

@@ -95,10 +95,7 @@ class IsolationHostTest : public ::testing::Test {
 
   // A host on the fake clock and the recording sink.
   std::unique_ptr<Host> NewHost(const std::string& snapshot_dir = "") {
-    HostOptions options;
-    options.clock = &clock_;
-    options.metrics_sink = &sink_;
-    options.start_maintenance_thread = false;
+    HostOptions options = testing::ManualHostOptions(&clock_, &sink_);
     options.snapshot_dir = snapshot_dir;
     absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
     EXPECT_TRUE(host.ok()) << host.status();

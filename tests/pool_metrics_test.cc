@@ -81,10 +81,7 @@ class TeeSink final : public MetricsSink {
 TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   FakeClock clock;
   TeeSink sink;
-  HostOptions options;
-  options.clock = &clock;
-  options.metrics_sink = &sink;
-  options.start_maintenance_thread = false;
+  HostOptions options = testing::ManualHostOptions(&clock, &sink);
   std::unique_ptr<Host> host = *Host::Create(options);
   FunctionSpec spec;
   spec.name = "f";

@@ -26,10 +26,7 @@ using ::testing::HasSubstr;
 class TrafficSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    HostOptions options;
-    options.clock = &clock_;
-    options.metrics_sink = &metrics_;
-    options.start_maintenance_thread = false;
+    HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
     host_ = *Host::Create(options);
   }
   void Register(const std::string& module, int max_instances = 8) {

@@ -18,6 +18,16 @@
 namespace fnhost::testing {
 
 // Path of a module built from tests/modules/<name>.cc.
+// Host options for a test that drives time and maintenance itself: the fake clock, the sink,
+// and no maintenance thread (the test calls RunMaintenance when it wants one).
+inline HostOptions ManualHostOptions(FakeClock* clock, MetricsSink* sink) {
+  HostOptions options;
+  options.clock = clock;
+  options.metrics_sink = sink;
+  options.start_maintenance_thread = false;
+  return options;
+}
+
 inline std::string TestModule(const std::string& name) {
   return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
 }
