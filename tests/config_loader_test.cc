@@ -52,6 +52,8 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   EXPECT_EQ(second.name, "absolute");
   EXPECT_EQ(second.module_path, "/opt/fnhost/absolute.so");
   EXPECT_EQ(second.pool.keep_alive.kind, KeepAliveOptions::Kind::kHybrid);
+  EXPECT_EQ(second.pool.keep_alive.cold_start_cost_gb_s, 64);
+  EXPECT_EQ(second.pool.keep_alive.instance_memory_mb, 512);
 }
 
 TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
@@ -297,6 +299,23 @@ INSTANTIATE_TEST_SUITE_P(
                         pool { keep_alive { warm_every_s: -1 } }
                       })pb",
                  kInvalid, "function \"a\": pool.keep_alive.warm_every_s is negative (-1)"},
+        BadInput{"ZeroInstanceMemory",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { kind: HYBRID instance_memory_mb: 0 } }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": pool.keep_alive.instance_memory_mb 0 is not a positive number"},
+        BadInput{"NegativeColdStartCost",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { kind: HYBRID cold_start_cost_gb_s: -1 } }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": pool.keep_alive.cold_start_cost_gb_s -1 is not a positive "
+                 "number"},
         BadInput{"ProcessLimitsWithoutProcessIsolation",
                  R"pb(function {
                         name: "a"

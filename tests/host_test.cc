@@ -152,6 +152,15 @@ TEST_F(HostTest, InvalidSpecsAreRefused) {
   spec = Spec("f", TestModule("hello"));
   spec.sha256 = "xyz";
   EXPECT_EQ(host_->Register(spec).code(), absl::StatusCode::kInvalidArgument);
+  spec = Spec("f", TestModule("hello"));
+  spec.pool.keep_alive.kind = KeepAliveOptions::Kind::kHybrid;
+  spec.pool.keep_alive.instance_memory_mb = 0;
+  const absl::Status status = host_->Register(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "function 'f': keep_alive.instance_memory_mb 0 is not a positive number");
+  // None of the refused specs was registered: the name is still free.
+  EXPECT_TRUE(host_->Register(Spec("f", TestModule("hello"))).ok());
 }
 
 // Each bad module file: a clear error naming the function and file, and the host serves on.

@@ -47,6 +47,8 @@ TEST(ParsePolicySpecTest, Fixed) {
 
 TEST(ParsePolicySpecTest, HybridAndScheduled) {
   EXPECT_EQ(Parse("hybrid").kind, KeepAliveOptions::Kind::kHybrid);
+  EXPECT_EQ(Parse("hybrid").cold_start_cost_gb_s, KeepAliveOptions().cold_start_cost_gb_s);
+  EXPECT_EQ(Parse("hybrid,cold-start-cost=64.5").cold_start_cost_gb_s, 64.5);
   KeepAliveOptions options =
       Parse("scheduled:5m,window=08:00-18:30,window=22:00-06:00,instances=3,every=15m");
   EXPECT_EQ(options.kind, KeepAliveOptions::Kind::kScheduled);
@@ -63,7 +65,7 @@ TEST(ParsePolicySpecTest, HybridAndScheduled) {
 
 TEST(ParsePolicySpecTest, FormatRoundTrips) {
   for (const char* spec : {"fixed:10m", "fixed:0", "fixed:1h30m,keep-loaded", "hybrid",
-                           "hybrid,keep-loaded",
+                           "hybrid,keep-loaded", "hybrid,cold-start-cost=1024,keep-loaded",
                            "scheduled:5m,window=08:00-18:30,window=22:00-06:00,instances=3,"
                            "every=15m"}) {
     EXPECT_EQ(FormatPolicySpec(Parse(spec)), spec);
@@ -86,7 +88,12 @@ TEST(ParsePolicySpecTest, RejectsBadSpecsNamingTheCause) {
       {"fixed:-1m", "needs a non-negative idle timeout"},
       {"fixed:ten", "needs a non-negative idle timeout"},
       {"fixed:10m,window=08:00-09:00", "for scheduled policies"},
-      {"hybrid,every=5m", "for scheduled policies"},
+      {"hybrid,every=5m", "hybrid takes cold-start-cost"},
+      {"hybrid,cold-start-cost=0", "cold-start-cost \"0\" is not a positive number"},
+      {"hybrid,cold-start-cost=-5", "is not a positive number of GB-seconds"},
+      {"hybrid,cold-start-cost=inf", "is not a positive number"},
+      {"hybrid,cold-start-cost=lots", "is not a positive number"},
+      {"fixed:5m,cold-start-cost=5", "unknown option"},
       {"scheduled:5m,colour=red", "unknown option \"colour=red\""},
       {"scheduled:5m,keep-loaded=yes", "unknown option"},
       {"scheduled:5m,window=08:00", "window \"08:00\""},
@@ -248,8 +255,10 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
   // At 4 hours a cold start, T = 2h1m costs 1000 s + 2 * 7200 s = 15400 s; T = 1 minute
   // 1000 s + 2 * (60 s + 4 h) = 29920 s; T = 0 102 * 4 h.
   EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(4)), absl::Hours(2) + absl::Minutes(1));
-  // At kBreakEvenIdle, 1 hour, T = 1 minute costs 1000 s + 2 * (60 s + 1 h) = 8320 s.
-  EXPECT_EQ(times.BreakEvenKeepAlive(HybridPolicy::kBreakEvenIdle), absl::Minutes(1));
+  // At 1 hour, T = 1 minute costs 1000 s + 2 * (60 s + 1 h) = 8320 s.
+  EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(1)), absl::Minutes(1));
+  // The defaults price a cold start at 256 GB-s / 128 MB = 2048 s of idle time.
+  ASSERT_EQ(policy.break_even_idle(), absl::Seconds(2048));
   HybridPolicy::Plan plan = policy.PlanFor(2);
   EXPECT_EQ(plan.mode, Mode::kBreakEven);
   EXPECT_EQ(plan.keep_until_after, absl::Minutes(1));
@@ -273,6 +282,64 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
   EXPECT_EQ(separate.PlanFor(2).keep_until_after, absl::Minutes(1));
   EXPECT_EQ(separate.PlanFor(3).keep_until_after, absl::Minutes(31));
   EXPECT_EQ(separate.PlanFor(3).mode, Mode::kBreakEven);
+}
+
+// A cold start is priced in idle GB-seconds, so the same idle times keep a small instance
+// warm longer than a large one: 10 idle times of 30.5 minutes (1830 s each) cost
+// 10 * 1830 s * m of idle memory kept through, against 10 cold starts.
+TEST(HybridPolicyTest, UpperLevelsPriceIdleTimeByInstanceMemory) {
+  const std::vector<absl::Duration> idle_times(10, absl::Minutes(30) + absl::Seconds(30));
+  auto keep_alive = [&](double memory_mb, double cost_gb_s) {
+    KeepAliveOptions options;
+    options.kind = KeepAliveOptions::Kind::kHybrid;
+    options.instance_memory_mb = memory_mb;
+    options.cold_start_cost_gb_s = cost_gb_s;
+    HybridPolicy policy(options);
+    Record(policy, idle_times, 2);
+    return policy.PlanFor(2).keep_until_after;
+  };
+  // 128 MB: keeping costs 10 * 1830 s * 0.125 GB = 2287.5 GB-s < 10 * 256 GB-s.
+  EXPECT_EQ(keep_alive(128, 256), absl::Minutes(31));
+  // 256 MB: 4575 GB-s > 2560 GB-s: let them go cold.
+  EXPECT_EQ(keep_alive(256, 256), absl::ZeroDuration());
+  // ... unless a cold start is worth more: 4575 GB-s < 10 * 512 GB-s.
+  EXPECT_EQ(keep_alive(256, 512), absl::Minutes(31));
+  // Zero memory (a trace may say so) makes idle time free: keep through them all.
+  EXPECT_EQ(keep_alive(0, 256), absl::Minutes(31));
+
+  // Level 1 is the paper's policy and does not look at memory.
+  KeepAliveOptions large;
+  large.instance_memory_mb = 4096;
+  HybridPolicy small_policy{KeepAliveOptions{}}, large_policy(large);
+  Record(small_policy, std::vector<absl::Duration>(20, absl::Minutes(3)), 1);
+  Record(large_policy, std::vector<absl::Duration>(20, absl::Minutes(3)), 1);
+  EXPECT_EQ(small_policy.PlanFor(1).keep_until_after, large_policy.PlanFor(1).keep_until_after);
+  EXPECT_EQ(small_policy.PlanFor(1).mode, large_policy.PlanFor(1).mode);
+}
+
+TEST(ValidateKeepAliveOptionsTest, NamesTheFieldOutOfRange) {
+  EXPECT_TRUE(ValidateKeepAliveOptions(KeepAliveOptions{}).ok());
+  const struct {
+    void (*mutate)(KeepAliveOptions&);
+    const char* cause;
+  } cases[] = {
+      {[](KeepAliveOptions& o) { o.idle_timeout = absl::Seconds(-1); }, "idle_timeout -1s"},
+      {[](KeepAliveOptions& o) { o.warm_every = absl::InfiniteDuration(); }, "warm_every inf"},
+      {[](KeepAliveOptions& o) { o.scheduled_instances = -1; }, "scheduled_instances -1"},
+      {[](KeepAliveOptions& o) { o.daily_windows.push_back({60, 60}); }, "daily window 60-60"},
+      {[](KeepAliveOptions& o) { o.daily_windows.push_back({0, 1441}); }, "daily window 0-1441"},
+      {[](KeepAliveOptions& o) { o.cold_start_cost_gb_s = 0; }, "cold_start_cost_gb_s 0 "},
+      {[](KeepAliveOptions& o) { o.cold_start_cost_gb_s = HUGE_VAL; }, "cold_start_cost_gb_s inf"},
+      {[](KeepAliveOptions& o) { o.instance_memory_mb = -1; }, "instance_memory_mb -1 "},
+      {[](KeepAliveOptions& o) { o.instance_memory_mb = NAN; }, "instance_memory_mb nan"},
+  };
+  for (const auto& c : cases) {
+    KeepAliveOptions options;
+    c.mutate(options);
+    const absl::Status status = ValidateKeepAliveOptions(options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.cause;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.cause));
+  }
 }
 
 TEST(HybridPolicyTest, LevelsWithoutIdleTimesInheritAKeepAlive) {

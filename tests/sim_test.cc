@@ -141,11 +141,11 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
 
 TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   // Ten pairs of concurrent 1 s calls, 30.5 minutes (1830 s) apart; the trace ends with the
-  // last pair. Both levels are idle 1829 s between pairs (bin 30).
+  // last pair. Both levels are idle 1829 s between pairs (bin 30). Instances of 128 MB: level 2
+  // prices a cold start at 256 GB-s / 0.125 GB = 2048 s of idle time.
   // Pairs 0: two cold starts (one load). Before pairs 1-5, level 1 has fewer than 5 idle times
   // (range: 4 h); level 2 inherits that before pair 1, and from its first idle time keeps a
-  // break-even 31 minutes (1829 s warm against an hour's cold start): both instances idle
-  // 1829 s, warm.
+  // break-even 31 minutes (1829 s warm against 2048 s): both instances idle 1829 s, warm.
   // From the end of pair 5, level 1 is a histogram (head bin 30: prewarm at 27 min; tail
   // 34.1 min) and level 2 still keeps 31 minutes: one instance stays (1829 s idle), the other
   // is evicted at once and prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are
@@ -154,21 +154,37 @@ TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 2; ++j) calls.push_back(Call{absl::Seconds(1830 * i), absl::Seconds(1)});
   }
-  FunctionResult r =
-      SimulateFunction(calls, kOneGb, Policy("hybrid"), absl::Seconds(1830 * 9 + 1));
+  const absl::Duration length = absl::Seconds(1830 * 9 + 1);
+  const double gb = 0.125;
+  FunctionResult r = SimulateFunction(calls, gb * 1024, Policy("hybrid"), length);
   EXPECT_EQ(r.invocations, 20);
   EXPECT_EQ(r.cold_starts, 2);
   EXPECT_EQ(r.load_cold_starts, 1);
   EXPECT_EQ(r.prewarm_loads, 4);
-  EXPECT_NEAR(r.wasted_memory_gb_s, 5 * 2 * 1829 + 4 * (1829 + 209), 1e-6);
-  EXPECT_NEAR(r.breakdown.prewarmed_gb_s, 4 * 209, 1e-6);
+  EXPECT_NEAR(r.wasted_memory_gb_s, gb * (5 * 2 * 1829 + 4 * (1829 + 209)), 1e-6);
+  EXPECT_NEAR(r.breakdown.prewarmed_gb_s, gb * 4 * 209, 1e-6);
   EXPECT_EQ(r.breakdown.prewarms_unused, 0);
   EXPECT_EQ(r.breakdown.cold_starts[0] + r.breakdown.cold_starts[1], 2);
   // fixed:35m keeps both instances through every gap: the same cold starts, more memory.
-  FunctionResult fixed =
-      SimulateFunction(calls, kOneGb, Policy("fixed:35m"), absl::Seconds(1830 * 9 + 1));
+  FunctionResult fixed = SimulateFunction(calls, gb * 1024, Policy("fixed:35m"), length);
   EXPECT_EQ(fixed.cold_starts, 2);
-  EXPECT_NEAR(fixed.wasted_memory_gb_s, 9 * 2 * 1829, 1e-6);
+  EXPECT_NEAR(fixed.wasted_memory_gb_s, gb * 9 * 2 * 1829, 1e-6);
+
+  // Instances of 1 GB: a cold start is worth 256 s of idle time, so from its first idle time
+  // level 2 lets its instance go at once, and the second call of pairs 2-9 starts cold (8 more,
+  // none a load: the first instance is warm or prewarmed). Idle: both instances before pair 1,
+  // then level 1 alone, 1829 s before pairs 2-5 and 209 s prewarmed before pairs 6-9.
+  FunctionResult large = SimulateFunction(calls, kOneGb, Policy("hybrid"), length);
+  EXPECT_EQ(large.cold_starts, 10);
+  EXPECT_EQ(large.load_cold_starts, 1);
+  EXPECT_EQ(large.breakdown.cold_starts[1], 9);  // level 2: pairs 0 and 2-9
+  EXPECT_EQ(large.prewarm_loads, 4);
+  EXPECT_NEAR(large.wasted_memory_gb_s, 2 * 1829 + 4 * 1829 + 4 * 209, 1e-6);
+  // ... and a cold start priced at 2048 GB-s buys the small instance's plan back.
+  FunctionResult priced =
+      SimulateFunction(calls, kOneGb, Policy("hybrid,cold-start-cost=2048"), length);
+  EXPECT_EQ(priced.cold_starts, 2);
+  EXPECT_NEAR(priced.wasted_memory_gb_s, 5 * 2 * 1829 + 4 * (1829 + 209), 1e-6);
 }
 
 TEST(SimulateFunctionTest, ScheduledWindowKeepsAnInstance) {

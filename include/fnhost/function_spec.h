@@ -44,6 +44,19 @@ struct KeepAliveOptions {
   // kScheduled: when positive, make sure an instance is warm at least every `warm_every`
   // (the periodic warmer operators run today). Default: 0, off.
   absl::Duration warm_every = absl::ZeroDuration();
+
+  // kHybrid: what one cold start is worth in idle instance memory, in GB-seconds (1 GB =
+  // 1024 MB). The instances beyond the first (for concurrent calls) are kept warm for the time
+  // that would have cost least, idle memory plus this price per cold start, over their own
+  // idle times so far. A higher price buys fewer cold starts with more idle memory. Default:
+  // 256, an operating point picked with fnhost sim (README, "Keep-alive policies on a trace").
+  double cold_start_cost_gb_s = 256;
+
+  // kHybrid: the memory one idle instance holds, in MB, against which cold_start_cost_gb_s is
+  // weighed: at the defaults an extra instance is worth keeping through an idle time of up to
+  // 256 GB-s / 128 MB = 34 minutes when that spares a cold start. fnhost sim sets it from the
+  // trace's memory per function. Default: 128.
+  double instance_memory_mb = 128;
 };
 
 struct PoolOptions {

@@ -13,6 +13,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "src/common/file_system.h"
+#include "src/policy/keep_alive_policy.h"
 
 namespace fnhost {
 namespace {
@@ -74,6 +75,11 @@ absl::Status ConvertKeepAlive(const config::KeepAlive& in, KeepAliveOptions& out
   if (in.has_unload_when_idle()) out.unload_when_idle = in.unload_when_idle();
   if (in.has_scheduled_instances()) out.scheduled_instances = in.scheduled_instances();
   if (in.has_warm_every_s()) out.warm_every = absl::Seconds(in.warm_every_s());
+  if (in.has_cold_start_cost_gb_s()) out.cold_start_cost_gb_s = in.cold_start_cost_gb_s();
+  if (in.has_instance_memory_mb()) out.instance_memory_mb = in.instance_memory_mb();
+  if (absl::Status status = ValidateKeepAliveOptions(out); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("pool.keep_alive.", status.message()));
+  }
   for (const config::KeepAlive::DailyWindow& window : in.daily_window()) {
     std::optional<int> begin = ParseClockTime(window.begin(), /*end_of_day=*/false);
     std::optional<int> end = ParseClockTime(window.end(), /*end_of_day=*/true);

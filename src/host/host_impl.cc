@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/strings.h"
+#include "src/policy/keep_alive_policy.h"
 
 namespace fnhost {
 namespace {
@@ -43,6 +44,9 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
   }
   if (pool.default_timeout <= absl::ZeroDuration()) {
     return invalid("default_timeout must be positive");
+  }
+  if (absl::Status status = ValidateKeepAliveOptions(pool.keep_alive); !status.ok()) {
+    return invalid(absl::StrCat("keep_alive.", status.message()));
   }
   if (spec.canary.module_path.empty() && spec.canary.share != 0) {
     return invalid("canary.share is set but canary.module_path is empty");

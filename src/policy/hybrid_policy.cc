@@ -15,6 +15,15 @@ constexpr absl::Duration kBinWidth = absl::Minutes(1);
 // A level's plans are recomputed when its idle-time count grew by this fraction.
 constexpr int64_t kRefreshDivisor = 64;
 
+absl::Duration BreakEvenIdle(const KeepAliveOptions& options) {
+  double seconds = options.cold_start_cost_gb_s / (options.instance_memory_mb / 1024);
+  // Options are validated positive, but a trace's memory may be 0: then idle time is free.
+  // The cap, about 3 years, far above any idle time the histogram holds, keeps the cost sums
+  // finite.
+  if (!(seconds >= 0)) seconds = 0;
+  return absl::Seconds(std::min(seconds, 1e8));
+}
+
 }  // namespace
 
 void HybridPolicy::IdleTimes::Record(absl::Duration idle_time) {
@@ -82,13 +91,14 @@ void HybridPolicy::IdleTimes::Refresh() const {
   refresh_at_ = count + std::max<int64_t>(1, count / kRefreshDivisor);
 }
 
-std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan() const {
+std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan(
+    absl::Duration break_even_idle) const {
   Refresh();
   if (upper_plan_.has_value()) return *upper_plan_;
   std::optional<Plan> plan;
   if (in_bounds_ + out_of_bounds_ >= kMinUpperLevelIdleTimes) {
     plan = Plan{Mode::kBreakEven, absl::ZeroDuration(),
-                BreakEvenKeepAlive(kBreakEvenIdle)};
+                BreakEvenKeepAlive(break_even_idle)};
   }
   upper_plan_ = plan;
   return plan;
@@ -116,7 +126,8 @@ HybridPolicy::Plan HybridPolicy::IdleTimes::plan() const {
 }
 
 HybridPolicy::HybridPolicy(const KeepAliveOptions& options)
-    : unload_when_idle_(options.unload_when_idle) {}
+    : unload_when_idle_(options.unload_when_idle),
+      break_even_idle_(BreakEvenIdle(options)) {}
 
 void HybridPolicy::OnInstanceIdleTime(int level, absl::Duration idle_time) {
   if (level < 1 || level > kMaxLevels) return;
@@ -139,7 +150,7 @@ HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
   for (int below = level; below >= 2; --below) {
     const IdleTimes* times = idle_times(below);
     std::optional<Plan> plan;
-    if (times != nullptr) plan = times->upper_level_plan();
+    if (times != nullptr) plan = times->upper_level_plan(break_even_idle_);
     if (plan.has_value()) {
       if (below < level) plan->mode = Mode::kInherited;
       return *plan;

@@ -45,24 +45,29 @@
 //  - kBreakEven, from the first idle time recorded at the level (kMinUpperLevelIdleTimes):
 //    each level is its own arrival process (calls that find k - 1 running) with its own
 //    histogram, as level 1 is; keep warm for the T (a bin edge, 0 to 4 hours) that
-//    minimises, over the level's idle times so far, the idle time spent warm plus
-//    kBreakEvenIdle for each idle time longer than T (a cold start; OOB ones always are):
-//    the keep-alive that would have cost least if a cold start is worth kBreakEvenIdle of
-//    idle instance time. This is the ski-rental break-even, and the Lagrangian optimum of
-//    idle memory plus a price per cold start, the two quantities a keep-alive trades; unlike
-//    a percentile it weighs how long the uncovered idle times are. Why these choices, from
-//    fnhost sim --breakdown on a generated trace (1,100 functions, 2 days; cold starts
-//    against the fixed curve at the same memory, seed 1 / seed 2):
-//     - Most of the remaining excess cold starts were on day 1, at levels still learning.
-//       Waiting for 5 idle times (inheriting a lower level's keep-alive meanwhile) gave
-//       16.9% fewer cold starts, waiting for 30 -0.3%; from the first idle time 21.0% /
-//       18.9% with the neighbouring levels' idle times pooled in, and 21.9% / 20.8% with
-//       each level on its own (pooling blurs levels that differ: a wider pool did worse).
-//     - kBreakEvenIdle = 1 hour is NOT derived from first principles: it is the operating
-//       point of the rule, like a fixed policy's timeout, picked by a sweep on generated
-//       traces (seed 1 / seed 2, pooled levels: 10 minutes 11.6% / -, 30 minutes 18.8% /
-//       16.0%, 1 hour 21.0% / 18.9%, 2 hours 12.6% / 10.8%, 4 hours 8.5% / -). Both seeds
-//       peak at 1 hour.
+//    minimises, over the level's idle times so far, the idle memory spent warm plus
+//    options.cold_start_cost_gb_s for each idle time longer than T (a cold start; OOB ones
+//    always are): the keep-alive that would have cost least. In time, a cold start is worth
+//    break_even_idle() = cold_start_cost_gb_s / instance_memory_mb of idle time, so a small
+//    instance is kept through longer idle times than a large one. This is the ski-rental
+//    break-even, and the Lagrangian optimum of the two quantities a keep-alive trades, idle
+//    GB-seconds and cold starts; unlike a percentile it weighs how long the uncovered idle
+//    times are. Why these choices, from fnhost sim --breakdown on generated traces (1,100
+//    functions, 2 days; cold starts against the fixed curve at the same memory, seed 1 /
+//    seed 2):
+//     - Most of the excess cold starts were on day 1, at levels still learning. Waiting for
+//       5 idle times (inheriting a lower level's keep-alive meanwhile) gave 16.9% fewer cold
+//       starts, waiting for 30 -0.3%; from the first idle time 21.0% / 18.9% with the
+//       neighbouring levels' idle times pooled in, and 21.9% / 20.8% with each level on its
+//       own (pooling blurs levels that differ: a wider pool did worse).
+//     - Those figures priced a cold start at 1 hour of idle time whatever the instance's
+//       memory. Pricing it in GB-seconds, so that idle time is weighed by what the instance
+//       holds (function memory in the trace spans two orders of magnitude), gave 53.5% /
+//       44.0% at 256 GB-s, with fewer cold starts and less idle memory than before at once.
+//     - cold_start_cost_gb_s is NOT derived from first principles: it is the operating point
+//       of the rule, like a fixed policy's timeout. The sweep: 64 GB-s 58.9% / 38.0%, 128
+//       59.4% / 40.9%, 256 53.5% / 44.0%, 512 46.6% / 36.6%, 1024 31.2% / 19.8%; the default
+//       256 is the best worst case of the two seeds.
 //  - kInherited, before a level has any idle time: the keep-alive of the nearest level below
 //    with one, or else level 1's keep-alive -- zero when level 1 unloads until a prewarm
 //    window, since the function is then expected to stay quiet.
@@ -97,7 +102,6 @@ class HybridPolicy final : public KeepAlivePolicy {
   static constexpr double kHistogramMargin = 0.10;
   static constexpr double kPredictionMargin = 0.15;
   static constexpr double kSmoothingWeight = 0.5;
-  static constexpr absl::Duration kBreakEvenIdle = absl::Hours(1);
 
   // kRange, kHistogram and kPredicted for level 1; kBreakEven and kInherited above it.
   enum class Mode { kRange, kHistogram, kPredicted, kBreakEven, kInherited };
@@ -114,9 +118,10 @@ class HybridPolicy final : public KeepAlivePolicy {
     void Record(absl::Duration idle_time);
     // The paper's plan (level 1). Cached; see the class comment.
     Plan plan() const;
-    // The break-even keep-alive of a level above the first; nullopt with fewer than
+    // The break-even keep-alive of a level above the first, a cold start being worth
+    // `break_even_idle` of idle time (the same on every call); nullopt with fewer than
     // kMinUpperLevelIdleTimes idle times. Cached; see the class comment.
-    std::optional<Plan> upper_level_plan() const;
+    std::optional<Plan> upper_level_plan(absl::Duration break_even_idle) const;
 
     int64_t in_bounds() const { return in_bounds_; }
     int64_t out_of_bounds() const { return out_of_bounds_; }
@@ -161,9 +166,13 @@ class HybridPolicy final : public KeepAlivePolicy {
   const IdleTimes* idle_times(int level) const;
   // The plan for instance `level`.
   Plan PlanFor(int level) const;
+  // The idle time a cold start is worth at levels 2 and up: cold_start_cost_gb_s over
+  // instance_memory_mb.
+  absl::Duration break_even_idle() const { return break_even_idle_; }
 
  private:
   const bool unload_when_idle_;
+  const absl::Duration break_even_idle_;
   absl::Time idle_start_ = absl::InfinitePast();
   std::vector<IdleTimes> levels_;  // grows with the highest level seen
 };

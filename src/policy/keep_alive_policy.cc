@@ -2,6 +2,7 @@
 
 #include "src/policy/keep_alive_policy.h"
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,39 @@ std::unique_ptr<KeepAlivePolicy> MakeKeepAlivePolicy(const KeepAliveOptions& opt
   return std::make_unique<FixedPolicy>(options);
 }
 
+absl::Status ValidateKeepAliveOptions(const KeepAliveOptions& options) {
+  auto invalid = [](auto&&... cause) {
+    return absl::InvalidArgumentError(absl::StrCat(cause...));
+  };
+  if (options.idle_timeout < absl::ZeroDuration()) {
+    return invalid("idle_timeout ", absl::FormatDuration(options.idle_timeout), " is negative");
+  }
+  if (options.warm_every < absl::ZeroDuration() || options.warm_every == absl::InfiniteDuration()) {
+    return invalid("warm_every ", absl::FormatDuration(options.warm_every),
+                   " is not a finite, non-negative duration");
+  }
+  if (options.scheduled_instances < 0) {
+    return invalid("scheduled_instances ", options.scheduled_instances, " is negative");
+  }
+  for (const KeepAliveOptions::DailyWindow& window : options.daily_windows) {
+    if (window.begin_minute < 0 || window.begin_minute >= 24 * 60 || window.end_minute < 0 ||
+        window.end_minute > 24 * 60 || window.begin_minute == window.end_minute) {
+      return invalid("daily window ", window.begin_minute, "-", window.end_minute,
+                     " (minutes after midnight) is empty or outside 0 to 1440");
+    }
+  }
+  const std::pair<const char*, double> positives[] = {
+      {"cold_start_cost_gb_s", options.cold_start_cost_gb_s},
+      {"instance_memory_mb", options.instance_memory_mb},
+  };
+  for (const auto& [field, value] : positives) {
+    if (!(value > 0) || std::isinf(value)) {
+      return invalid(field, " ", value, " is not a positive number");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
   auto error = [spec](std::string_view cause) {
     return absl::InvalidArgumentError(
@@ -82,6 +116,7 @@ absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
   }
 
   const bool scheduled = options.kind == KeepAliveOptions::Kind::kScheduled;
+  const bool hybrid = options.kind == KeepAliveOptions::Kind::kHybrid;
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::vector<absl::string_view> option =
         absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
@@ -90,11 +125,22 @@ absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
       options.unload_when_idle = false;
       continue;
     }
+    if (option.size() == 2 && hybrid && key == "cold-start-cost") {
+      if (!absl::SimpleAtod(option[1], &options.cold_start_cost_gb_s) ||
+          !(options.cold_start_cost_gb_s > 0) || std::isinf(options.cold_start_cost_gb_s)) {
+        return error(absl::StrCat("cold-start-cost \"", option[1],
+                                  "\" is not a positive number of GB-seconds"));
+      }
+      continue;
+    }
     if (option.size() != 2 || !scheduled ||
         (key != "window" && key != "instances" && key != "every")) {
       return error(absl::StrCat("unknown option \"", parts[i], "\"",
-                                scheduled ? "" : " (window, instances and every are for "
-                                                 "scheduled policies)"));
+                                scheduled ? ""
+                                : hybrid  ? " (hybrid takes cold-start-cost; window, instances "
+                                            "and every are for scheduled policies)"
+                                          : " (window, instances and every are for "
+                                            "scheduled policies)"));
     }
     const absl::string_view value = option[1];
     if (key == "window") {
@@ -145,6 +191,9 @@ std::string FormatPolicySpec(const KeepAliveOptions& options) {
       break;
     case KeepAliveOptions::Kind::kHybrid:
       spec = "hybrid";
+      if (options.cold_start_cost_gb_s != KeepAliveOptions().cold_start_cost_gb_s) {
+        absl::StrAppend(&spec, ",cold-start-cost=", options.cold_start_cost_gb_s);
+      }
       break;
   }
   if (!options.unload_when_idle) absl::StrAppend(&spec, ",keep-loaded");

@@ -72,9 +72,14 @@ class KeepAlivePolicy {
 std::unique_ptr<KeepAlivePolicy> MakeKeepAlivePolicy(
     const KeepAliveOptions& options, absl::TimeZone time_zone = absl::LocalTimeZone());
 
+// OK, or INVALID_ARGUMENT naming the first field out of range ("idle_timeout -1s is
+// negative"); the caller adds whose options they are.
+absl::Status ValidateKeepAliveOptions(const KeepAliveOptions& options);
+
 // Parses a policy spec, a kind and comma-separated options:
 //   fixed:DURATION                    e.g. "fixed:10m", "fixed:0", "fixed:1h30m"
-//   hybrid                            the histogram policy of Shahrad et al. (ATC 2020)
+//   hybrid[,cold-start-cost=GB_S]     the histogram policy of Shahrad et al. (ATC 2020);
+//                                     GB_S is KeepAliveOptions::cold_start_cost_gb_s
 //   scheduled:DURATION[,window=HH:MM-HH:MM]...[,instances=N][,every=DURATION]
 //                                     fixed, plus N instances (default 1) inside the daily
 //                                     windows (local time, [begin, end), wrapping past

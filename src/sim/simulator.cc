@@ -126,7 +126,11 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
                                 const KeepAliveOptions& options, absl::Duration length) {
   const absl::Time start = absl::UnixEpoch();
   const absl::Time end = start + length;
-  KeepAliveController controller(MakeKeepAlivePolicy(options, absl::UTCTimeZone()));
+  // The policy knows what an instance of this function holds, as a host does from
+  // KeepAliveOptions::instance_memory_mb.
+  KeepAliveOptions policy_options = options;
+  policy_options.instance_memory_mb = memory_mb;
+  KeepAliveController controller(MakeKeepAlivePolicy(policy_options, absl::UTCTimeZone()));
   FunctionResult result;
   IdleInstances idle;
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> call_ends;

@@ -116,7 +116,7 @@ struct PolicyResult {
 };
 
 // Replays `calls` (by arrival) of a function whose instances take `memory_mb` each, from 0
-// to `length`.
+// to `length`. The policy is given `memory_mb` as options.instance_memory_mb.
 FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
                                 const KeepAliveOptions& options, absl::Duration length);
 
