@@ -47,6 +47,7 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   EXPECT_EQ(keep_alive.daily_windows[1].end_minute, 24 * 60);
   EXPECT_EQ(keep_alive.scheduled_instances, 2);
   EXPECT_EQ(keep_alive.warm_every, absl::Seconds(300));
+  EXPECT_TRUE(keep_alive.scale_by_memory);
 
   const FunctionSpec& second = config->functions[1];
   EXPECT_EQ(second.name, "absolute");
@@ -54,6 +55,7 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   EXPECT_EQ(second.pool.keep_alive.kind, KeepAliveOptions::Kind::kHybrid);
   EXPECT_EQ(second.pool.keep_alive.cold_start_cost_gb_s, 64);
   EXPECT_EQ(second.pool.keep_alive.instance_memory_mb, 512);
+  EXPECT_FALSE(second.pool.keep_alive.scale_by_memory);
 }
 
 TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {

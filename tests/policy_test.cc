@@ -66,6 +66,7 @@ TEST(ParsePolicySpecTest, HybridAndScheduled) {
 TEST(ParsePolicySpecTest, FormatRoundTrips) {
   for (const char* spec : {"fixed:10m", "fixed:0", "fixed:1h30m,keep-loaded", "hybrid",
                            "hybrid,keep-loaded", "hybrid,cold-start-cost=1024,keep-loaded",
+                           "fixed:20m,by-memory", "scheduled:5m,window=01:00-02:00,by-memory",
                            "scheduled:5m,window=08:00-18:30,window=22:00-06:00,instances=3,"
                            "every=15m"}) {
     EXPECT_EQ(FormatPolicySpec(Parse(spec)), spec);
@@ -93,7 +94,9 @@ TEST(ParsePolicySpecTest, RejectsBadSpecsNamingTheCause) {
       {"hybrid,cold-start-cost=-5", "is not a positive number of GB-seconds"},
       {"hybrid,cold-start-cost=inf", "is not a positive number"},
       {"hybrid,cold-start-cost=lots", "is not a positive number"},
-      {"fixed:5m,cold-start-cost=5", "unknown option"},
+      {"fixed:5m,cold-start-cost=5", "fixed takes by-memory"},
+      {"hybrid,by-memory", "hybrid takes cold-start-cost"},
+      {"fixed:5m,by-memory=yes", "unknown option"},
       {"scheduled:5m,colour=red", "unknown option \"colour=red\""},
       {"scheduled:5m,keep-loaded=yes", "unknown option"},
       {"scheduled:5m,window=08:00", "window \"08:00\""},
@@ -128,6 +131,26 @@ TEST(FixedPolicyTest, KeepsForTheTimeoutAfterTheIdleStart) {
             At(absl::Hours(1) + absl::Minutes(10)));
   EXPECT_TRUE(policy.UnloadWhenEmpty());
   EXPECT_FALSE(FixedPolicy(Parse("fixed:10m,keep-loaded")).UnloadWhenEmpty());
+}
+
+TEST(FixedPolicyTest, ByMemoryScalesTheTimeoutTo128Mb) {
+  KeepAliveOptions options = Parse("fixed:10m,by-memory");
+  ASSERT_TRUE(options.scale_by_memory);
+  options.instance_memory_mb = 512;  // 4 times 128 MB: a quarter of the timeout
+  EXPECT_EQ(FixedPolicy(options).InstanceWindow(1, kT0).keep_until, kT0 + absl::Seconds(150));
+  options.instance_memory_mb = 32;
+  EXPECT_EQ(FixedPolicy(options).InstanceWindow(2, kT0).keep_until, kT0 + absl::Minutes(40));
+  options.instance_memory_mb = kReferenceInstanceMemoryMb;
+  EXPECT_EQ(FixedPolicy(options).InstanceWindow(1, kT0).keep_until, kT0 + absl::Minutes(10));
+  // Without by-memory the memory does not matter.
+  options.scale_by_memory = false;
+  options.instance_memory_mb = 512;
+  EXPECT_EQ(FixedPolicy(options).InstanceWindow(1, kT0).keep_until, kT0 + absl::Minutes(10));
+  // Scheduled policies share the rule.
+  KeepAliveOptions scheduled = Parse("scheduled:10m,window=01:00-02:00,by-memory");
+  scheduled.instance_memory_mb = 256;
+  EXPECT_EQ(ScheduledPolicy(scheduled, absl::UTCTimeZone()).InstanceWindow(1, kT0).keep_until,
+            kT0 + absl::Minutes(5));
 }
 
 TEST(ScheduledPolicyTest, MinimumInsideDailyWindows) {

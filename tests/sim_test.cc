@@ -25,6 +25,7 @@ namespace fnhost::sim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kTraceDir = FNHOST_SOURCE_DIR "/tests/data/traces";
 
@@ -563,6 +564,20 @@ TEST(ReportTest, ComparesWithTheInterpolatedFixedCurve) {
   EXPECT_FALSE(CompareWithFixedCurve(results, outside).has_value());
   EXPECT_THAT(FormatComparisons(results), HasSubstr("hybrid: 100 cold starts at 1500.0 GB-s"));
   EXPECT_THAT(FormatComparisons(results), HasSubstr("37.5% fewer"));
+
+  // A memory-scaled fixed policy is not on the fixed curve but compared with it, as hybrid is.
+  std::vector<PolicyResult> with_scaled = results;
+  with_scaled.push_back(results[0]);
+  with_scaled.back().policy = "fixed:10m,by-memory";
+  with_scaled.back().options = Policy("fixed:10m,by-memory");
+  with_scaled.back().cold_starts = 150;
+  with_scaled.back().wasted_memory_gb_s = 1500;
+  c = CompareWithFixedCurve(with_scaled, results[2]);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_DOUBLE_EQ(c->fixed_count, 160);
+  EXPECT_THAT(FormatComparisons(with_scaled),
+              HasSubstr("fixed:10m,by-memory: 150 cold starts at 1500.0 GB-s; the fixed curve "
+                        "there (between fixed:10m and fixed:1h) has 160: 6.2% fewer"));
 }
 
 TEST(ReportTest, TableCsvAndSvg) {
@@ -583,6 +598,19 @@ TEST(ReportTest, TableCsvAndSvg) {
   EXPECT_THAT(svg, HasSubstr("font-weight=\"bold\">hybrid</text>"));
   EXPECT_THAT(svg, HasSubstr("a &lt;test&gt;"));
   EXPECT_THAT(svg, HasSubstr("</svg>"));
+  EXPECT_THAT(svg, Not(HasSubstr("stroke-dasharray=\"6 4\"/>\n")));  // no scaled curve
+
+  // Memory-scaled fixed policies get their own (dashed) curve, labelled by their timeout.
+  for (const char* spec : {"fixed:10m,by-memory", "fixed:2h,by-memory"}) {
+    results.push_back(results[0]);
+    results.back().policy = spec;
+    results.back().options = Policy(spec);
+  }
+  results.back().wasted_memory_gb_s = 1700;
+  const std::string with_scaled = RenderSvg(results, "scaled");
+  EXPECT_THAT(with_scaled, HasSubstr("stroke=\"#2ca02c\" stroke-width=\"2\" "
+                                     "stroke-dasharray=\"6 4\"/>\n"));
+  EXPECT_THAT(with_scaled, HasSubstr(">2h</text>"));
 }
 
 }  // namespace

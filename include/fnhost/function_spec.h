@@ -16,6 +16,10 @@
 namespace fnhost {
 
 // How long idle instances are kept and when instances are created ahead of demand.
+// The instance memory, in MB, assumed when none is given, and for which a memory-scaled
+// keep-alive's idle_timeout is meant (KeepAliveOptions::scale_by_memory).
+inline constexpr double kReferenceInstanceMemoryMb = 128;
+
 struct KeepAliveOptions {
   enum class Kind {
     kFixed,      // keep an idle instance for `idle_timeout`, then evict it
@@ -45,6 +49,12 @@ struct KeepAliveOptions {
   // (the periodic warmer operators run today). Default: 0, off.
   absl::Duration warm_every = absl::ZeroDuration();
 
+  // kFixed, kScheduled: read idle_timeout as the keep-alive of an instance of
+  // kReferenceInstanceMemoryMb (128 MB), and keep an instance of instance_memory_mb for
+  // idle_timeout * 128 / instance_memory_mb, so that every instance spends the same idle memory
+  // (GB-s) per idle period. Default: false (every instance keeps idle_timeout).
+  bool scale_by_memory = false;
+
   // kHybrid: what one cold start is worth in idle instance memory, in GB-seconds (1 GB =
   // 1024 MB). The instances beyond the first (for concurrent calls) are kept warm for the time
   // that would have cost least, idle memory plus this price per cold start, over their own
@@ -52,11 +62,12 @@ struct KeepAliveOptions {
   // 256, an operating point picked with fnhost sim (README, "Keep-alive policies on a trace").
   double cold_start_cost_gb_s = 256;
 
-  // kHybrid: the memory one idle instance holds, in MB, against which cold_start_cost_gb_s is
-  // weighed: at the defaults an extra instance is worth keeping through an idle time of up to
-  // 256 GB-s / 128 MB = 34 minutes when that spares a cold start. fnhost sim sets it from the
-  // trace's memory per function. Default: 128.
-  double instance_memory_mb = 128;
+  // The memory one idle instance holds, in MB. kHybrid weighs it against
+  // cold_start_cost_gb_s (at the defaults an extra instance is worth keeping through an idle
+  // time of up to 256 GB-s / 128 MB = 34 minutes when that spares a cold start), and
+  // scale_by_memory against 128 MB. fnhost sim sets it from the trace's memory per function.
+  // Default: kReferenceInstanceMemoryMb, 128.
+  double instance_memory_mb = kReferenceInstanceMemoryMb;
 };
 
 struct PoolOptions {

@@ -77,6 +77,7 @@ absl::Status ConvertKeepAlive(const config::KeepAlive& in, KeepAliveOptions& out
   if (in.has_warm_every_s()) out.warm_every = absl::Seconds(in.warm_every_s());
   if (in.has_cold_start_cost_gb_s()) out.cold_start_cost_gb_s = in.cold_start_cost_gb_s();
   if (in.has_instance_memory_mb()) out.instance_memory_mb = in.instance_memory_mb();
+  out.scale_by_memory = in.scale_by_memory();
   if (absl::Status status = ValidateKeepAliveOptions(out); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("pool.keep_alive.", status.message()));
   }

@@ -1,6 +1,7 @@
 // FixedPolicy: the state of the practice (AWS Lambda keeps an idle instance 10 minutes, Azure
 // Functions 20): every idle instance is evicted once idle for `idle_timeout`; the module stays
-// loaded while any instance is warm.
+// loaded while any instance is warm. With scale_by_memory the timeout is inversely proportional
+// to the instance's memory, a size-aware keep-alive (every instance spends the same GB-s).
 // Thread-safety: none; the owner serialises calls.
 
 #ifndef FNHOST_SRC_POLICY_FIXED_POLICY_H_
@@ -31,6 +32,7 @@ class FixedPolicy : public KeepAlivePolicy {
 
  private:
   const KeepAliveOptions options_;
+  const absl::Duration idle_timeout_;  // options_.idle_timeout, scaled by memory if asked
   absl::Time idle_start_ = absl::InfinitePast();
 };
 

@@ -125,6 +125,10 @@ absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
       options.unload_when_idle = false;
       continue;
     }
+    if (option.size() == 1 && !hybrid && key == "by-memory") {
+      options.scale_by_memory = true;
+      continue;
+    }
     if (option.size() == 2 && hybrid && key == "cold-start-cost") {
       if (!absl::SimpleAtod(option[1], &options.cold_start_cost_gb_s) ||
           !(options.cold_start_cost_gb_s > 0) || std::isinf(options.cold_start_cost_gb_s)) {
@@ -139,8 +143,8 @@ absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
                                 scheduled ? ""
                                 : hybrid  ? " (hybrid takes cold-start-cost; window, instances "
                                             "and every are for scheduled policies)"
-                                          : " (window, instances and every are for "
-                                            "scheduled policies)"));
+                                          : " (fixed takes by-memory; window, instances and "
+                                            "every are for scheduled policies)"));
     }
     const absl::string_view value = option[1];
     if (key == "window") {
@@ -195,6 +199,9 @@ std::string FormatPolicySpec(const KeepAliveOptions& options) {
         absl::StrAppend(&spec, ",cold-start-cost=", options.cold_start_cost_gb_s);
       }
       break;
+  }
+  if (options.scale_by_memory && options.kind != KeepAliveOptions::Kind::kHybrid) {
+    absl::StrAppend(&spec, ",by-memory");
   }
   if (!options.unload_when_idle) absl::StrAppend(&spec, ",keep-loaded");
   return spec;

@@ -85,8 +85,9 @@ absl::Status ValidateKeepAliveOptions(const KeepAliveOptions& options);
 //                                     windows (local time, [begin, end), wrapping past
 //                                     midnight when begin > end; end may be 24:00) and a
 //                                     periodic warmer
-// and, after any of them, ",keep-loaded" to keep the module loaded when no instance is left
-// (unload_when_idle = false). DURATION is absl::ParseDuration syntax ("90s", "1h30m", "0").
+// and, after fixed or scheduled, ",by-memory" to scale the idle timeout by the instance's
+// memory (scale_by_memory), and after any of them, ",keep-loaded" to keep the module loaded
+// when no instance is left (unload_when_idle = false). DURATION is absl::ParseDuration syntax ("90s", "1h30m", "0").
 absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec);
 
 // The canonical spec of `options`, which ParsePolicySpec accepts: "fixed:10m",

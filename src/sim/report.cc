@@ -12,15 +12,18 @@
 namespace fnhost::sim {
 namespace {
 
-bool IsFixed(const PolicyResult& result) {
-  return result.options.kind == KeepAliveOptions::Kind::kFixed;
+// A fixed keep-alive, the same for every instance or scaled by its memory.
+bool IsFixed(const PolicyResult& result, bool by_memory = false) {
+  return result.options.kind == KeepAliveOptions::Kind::kFixed &&
+         result.options.scale_by_memory == by_memory;
 }
 
 // The fixed policies' results by wasted memory.
-std::vector<const PolicyResult*> FixedCurve(const std::vector<PolicyResult>& results) {
+std::vector<const PolicyResult*> FixedCurve(const std::vector<PolicyResult>& results,
+                                            bool by_memory = false) {
   std::vector<const PolicyResult*> curve;
   for (const PolicyResult& result : results) {
-    if (IsFixed(result)) curve.push_back(&result);
+    if (IsFixed(result, by_memory)) curve.push_back(&result);
   }
   std::stable_sort(curve.begin(), curve.end(), [](const PolicyResult* a, const PolicyResult* b) {
     return a->wasted_memory_gb_s < b->wasted_memory_gb_s;
@@ -53,9 +56,12 @@ std::string TickLabel(double value) {
   return absl::StrFormat("%g", value);
 }
 
-// The label of a point: the keep-alive of fixed policies, the spec of others.
+// The label of a point: the keep-alive of fixed policies (scaled or not: their curves tell
+// them apart), the spec of others.
 std::string PointLabel(const PolicyResult& result) {
-  return IsFixed(result) ? absl::FormatDuration(result.options.idle_timeout) : result.policy;
+  return IsFixed(result) || IsFixed(result, /*by_memory=*/true)
+             ? absl::FormatDuration(result.options.idle_timeout)
+             : result.policy;
 }
 
 }  // namespace
@@ -247,18 +253,20 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
       (px(0) + px(x_end)) / 2, kHeight - 25, (py(y_bottom) + py(y_top)) / 2,
       (py(y_bottom) + py(y_top)) / 2);
 
-  // The fixed keep-alive curve.
-  const std::vector<const PolicyResult*> curve = FixedCurve(results);
-  if (!curve.empty()) {
+  // The fixed keep-alive curves: plain, and scaled by memory (dashed).
+  for (const bool by_memory : {false, true}) {
+    const std::vector<const PolicyResult*> curve = FixedCurve(results, by_memory);
+    if (curve.empty()) continue;
     std::string points;
     for (const PolicyResult* r : curve) {
       absl::StrAppendFormat(&points, "%.1f,%.1f ", px(r->wasted_memory_gb_s),
                             py(100 * r->cold_start_rate));
     }
     absl::StrAppendFormat(&svg,
-                          "<polyline points=\"%s\" fill=\"none\" stroke=\"#1f77b4\" "
-                          "stroke-width=\"2\"/>\n",
-                          points);
+                          "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
+                          "stroke-width=\"2\"%s/>\n",
+                          points, by_memory ? "#2ca02c" : "#1f77b4",
+                          by_memory ? " stroke-dasharray=\"6 4\"" : "");
   }
   // Points; fixed labels above, others below, so that they do not cover each other.
   for (const PolicyResult& r : results) {
@@ -274,20 +282,24 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
                           hybrid ? " font-weight=\"bold\"" : "", XmlText(PointLabel(r)));
   }
   // Legend.
-  const double lx = kWidth - kRight - 290, ly = kTop + 10;
+  const double lx = kWidth - kRight - 330, ly = kTop + 10;
   absl::StrAppendFormat(
       &svg,
-      "<rect x=\"%.1f\" y=\"%.1f\" width=\"285\" height=\"66\" fill=\"white\" "
+      "<rect x=\"%.1f\" y=\"%.1f\" width=\"325\" height=\"85\" fill=\"white\" "
       "stroke=\"#999\"/>\n"
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
       "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">fixed keep-alive (label: idle "
       "timeout)</text>\n"
+      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
+      "stroke-width=\"2\" stroke-dasharray=\"6 4\"/><text x=\"%.1f\" y=\"%.1f\">fixed, "
+      "by memory (label: timeout at 128 MB)</text>\n"
       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"#d62728\" stroke=\"black\"/>"
       "<text x=\"%.1f\" y=\"%.1f\">hybrid histogram policy</text>\n"
       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2ca02c\"/>"
       "<text x=\"%.1f\" y=\"%.1f\">other policies</text>\n",
-      lx, ly, lx + 8, ly + 15, lx + 28, ly + 15, lx + 34, ly + 19, lx + 18, ly + 34, lx + 34,
-      ly + 38, lx + 18, ly + 53, lx + 34, ly + 57);
+      lx, ly, lx + 8, ly + 15, lx + 28, ly + 15, lx + 34, ly + 19, lx + 8, ly + 34, lx + 28,
+      ly + 34, lx + 34, ly + 38, lx + 18, ly + 53, lx + 34, ly + 57, lx + 18, ly + 72,
+      lx + 34, ly + 76);
   svg += "</svg>\n";
   return svg;
 }
