@@ -578,6 +578,24 @@ TEST(ReportTest, ComparesWithTheInterpolatedFixedCurve) {
   EXPECT_THAT(FormatComparisons(with_scaled),
               HasSubstr("fixed:10m,by-memory: 150 cold starts at 1500.0 GB-s; the fixed curve "
                         "there (between fixed:10m and fixed:1h) has 160: 6.2% fewer"));
+  // With a second by-memory point, hybrid is also compared with that curve: at 1500 GB-s it
+  // runs from 150 (1400 GB-s) to 50 (1900 GB-s): 130, and hybrid's 100 is 23.1% fewer.
+  with_scaled.back().wasted_memory_gb_s = 1400;
+  with_scaled.push_back(with_scaled.back());
+  with_scaled.back().policy = "fixed:1h,by-memory";
+  with_scaled.back().options = Policy("fixed:1h,by-memory");
+  with_scaled.back().cold_starts = 50;
+  with_scaled.back().wasted_memory_gb_s = 1900;
+  c = CompareWithFixedCurve(with_scaled, results[2], &PolicyResult::cold_starts,
+                            /*by_memory=*/true);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->lower, "fixed:10m,by-memory");
+  EXPECT_DOUBLE_EQ(c->fixed_count, 130);
+  EXPECT_THAT(FormatComparisons(with_scaled),
+              HasSubstr("hybrid: the by-memory fixed curve there (between fixed:10m,by-memory "
+                        "and fixed:1h,by-memory) has 130 cold starts: 23.1% fewer"));
+  with_scaled[2].cold_starts = 143;
+  EXPECT_THAT(FormatComparisons(with_scaled), HasSubstr("has 130 cold starts: 10.0% more"));
 }
 
 TEST(ReportTest, TableCsvAndSvg) {

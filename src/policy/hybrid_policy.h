@@ -62,12 +62,16 @@
 //       own (pooling blurs levels that differ: a wider pool did worse).
 //     - Those figures priced a cold start at 1 hour of idle time whatever the instance's
 //       memory. Pricing it in GB-seconds, so that idle time is weighed by what the instance
-//       holds (function memory in the trace spans two orders of magnitude), gave 53.5% /
-//       44.0% at 256 GB-s, with fewer cold starts and less idle memory than before at once.
+//       holds (function memory in the trace spans two orders of magnitude), gave 53.3% /
+//       43.9% at 256 GB-s, with fewer cold starts and less idle memory than before at once.
 //     - cold_start_cost_gb_s is NOT derived from first principles: it is the operating point
-//       of the rule, like a fixed policy's timeout. The sweep: 64 GB-s 58.9% / 38.0%, 128
-//       59.4% / 40.9%, 256 53.5% / 44.0%, 512 46.6% / 36.6%, 1024 31.2% / 19.8%; the default
+//       of the rule, like a fixed policy's timeout. The sweep: 64 GB-s 58.9% / 38.3%, 128
+//       59.4% / 41.2%, 256 53.3% / 43.9%, 512 46.3% / 36.1%, 1024 30.7% / 19.6%; the default
 //       256 is the best worst case of the two seeds.
+//     - A fixed keep-alive scaled by memory (FixedPolicy, scale_by_memory) is as good on
+//       these traces: at hybrid's memory 15.8% / 10.0% fewer cold starts than hybrid over 2
+//       days, 7.3% more over 4. Hybrid's upper levels are slightly better than it; level 1,
+//       the paper's memory-blind rule, spends more (README, "The stronger baseline").
 //  - kInherited, before a level has any idle time: the keep-alive of the nearest level below
 //    with one, or else level 1's keep-alive -- zero when level 1 unloads until a prewarm
 //    window, since the function is then expected to stay quiet.

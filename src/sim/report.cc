@@ -97,8 +97,9 @@ std::string FormatCsv(const std::vector<PolicyResult>& results) {
 
 std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyResult>& results,
                                                      const PolicyResult& policy,
-                                                     int64_t PolicyResult::*count) {
-  const std::vector<const PolicyResult*> curve = FixedCurve(results);
+                                                     int64_t PolicyResult::*count,
+                                                     bool by_memory) {
+  const std::vector<const PolicyResult*> curve = FixedCurve(results, by_memory);
   const double memory = policy.wasted_memory_gb_s;
   for (size_t i = 0; i + 1 < curve.size(); ++i) {
     const PolicyResult& low = *curve[i];
@@ -141,6 +142,16 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results) {
                             "%s) has %.0f: %.1f%% fewer\n",
                             result.policy, result.*count, name, result.wasted_memory_gb_s,
                             c->lower, c->upper, c->fixed_count, 100 * c->reduction);
+    }
+    if (IsFixed(result, /*by_memory=*/true)) continue;
+    if (std::optional<CurveComparison> c = CompareWithFixedCurve(
+            results, result, &PolicyResult::cold_starts, /*by_memory=*/true);
+        c.has_value()) {
+      absl::StrAppendFormat(&text,
+                            "%s: the by-memory fixed curve there (between %s and %s) has %.0f "
+                            "cold starts: %.1f%% %s\n",
+                            result.policy, c->lower, c->upper, c->fixed_count,
+                            100 * std::abs(c->reduction), c->reduction >= 0 ? "fewer" : "more");
     }
   }
   return text;
@@ -268,7 +279,8 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
                           points, by_memory ? "#2ca02c" : "#1f77b4",
                           by_memory ? " stroke-dasharray=\"6 4\"" : "");
   }
-  // Points; fixed labels above, others below, so that they do not cover each other.
+  // Points; fixed and hybrid labels above, others (the by-memory curve) below, so that they
+  // do not cover each other.
   for (const PolicyResult& r : results) {
     const double x = px(r.wasted_memory_gb_s), y = py(100 * r.cold_start_rate);
     const bool hybrid = r.options.kind == KeepAliveOptions::Kind::kHybrid;
@@ -278,7 +290,7 @@ std::string RenderSvg(const std::vector<PolicyResult>& results, const std::strin
                           "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\"%s>%s</text>\n",
                           x, y, hybrid ? 7 : 4, colour,
                           hybrid ? " stroke=\"black\" stroke-width=\"1.5\"" : "", x + 8,
-                          IsFixed(r) ? y - 8 : y + 20, colour,
+                          IsFixed(r) || hybrid ? y - 10 : y + 20, colour,
                           hybrid ? " font-weight=\"bold\"" : "", XmlText(PointLabel(r)));
   }
   // Legend.

@@ -31,11 +31,12 @@ struct CurveComparison {
   double reduction = 0;    // 1 - the policy's count / fixed_count
 };
 // Empty when the policy's memory is outside the fixed curve's range (or there is no curve).
+// With `by_memory`, the curve of the fixed policies scaled by memory ("fixed:20m,by-memory").
 std::optional<CurveComparison> CompareWithFixedCurve(
     const std::vector<PolicyResult>& results, const PolicyResult& policy,
-    int64_t PolicyResult::*count = &PolicyResult::cold_starts);
-// Lines for the table's footer: each non-fixed policy against the curve, for cold starts and
-// for loads.
+    int64_t PolicyResult::*count = &PolicyResult::cold_starts, bool by_memory = false);
+// Lines for the table's footer: each non-fixed policy against the fixed curve, for cold starts
+// and for loads, and each other policy against the by-memory fixed curve where there is one.
 std::string FormatComparisons(const std::vector<PolicyResult>& results);
 
 // For each policy, its cold starts and wasted memory by function class and instance level
