@@ -15,11 +15,11 @@
 
 namespace fnhost {
 
-// How long idle instances are kept and when instances are created ahead of demand.
 // The instance memory, in MB, assumed when none is given, and for which a memory-scaled
 // keep-alive's idle_timeout is meant (KeepAliveOptions::scale_by_memory).
 inline constexpr double kReferenceInstanceMemoryMb = 128;
 
+// How long idle instances are kept and when instances are created ahead of demand.
 struct KeepAliveOptions {
   enum class Kind {
     kFixed,      // keep an idle instance for `idle_timeout`, then evict it
