@@ -564,6 +564,12 @@ TEST(ReportTest, ComparesWithTheInterpolatedFixedCurve) {
   EXPECT_FALSE(CompareWithFixedCurve(results, outside).has_value());
   EXPECT_THAT(FormatComparisons(results), HasSubstr("hybrid: 100 cold starts at 1500.0 GB-s"));
   EXPECT_THAT(FormatComparisons(results), HasSubstr("37.5% fewer"));
+  // hybrid's 40 loads against the curve's 80: fewer; 100 would be 25.0% more.
+  std::vector<PolicyResult> more_loads = results;
+  more_loads[2].load_cold_starts = 100;
+  EXPECT_THAT(FormatComparisons(more_loads),
+              HasSubstr("hybrid: 100 loads at 1500.0 GB-s; the fixed curve there (between "
+                        "fixed:10m and fixed:1h) has 80: 25.0% more"));
 
   // A memory-scaled fixed policy is not on the fixed curve but compared with it, as hybrid is.
   std::vector<PolicyResult> with_scaled = results;

@@ -64,6 +64,12 @@ std::string PointLabel(const PolicyResult& result) {
              : result.policy;
 }
 
+// "12.5% fewer" or "25.0% more" for a reduction of 0.125 or -0.25.
+std::string Change(double reduction) {
+  return absl::StrFormat("%.1f%% %s", 100 * std::abs(reduction),
+                         reduction >= 0 ? "fewer" : "more");
+}
+
 }  // namespace
 
 std::string FormatTable(const std::vector<PolicyResult>& results) {
@@ -139,9 +145,9 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results) {
       }
       absl::StrAppendFormat(&text,
                             "%s: %d %s at %.1f GB-s; the fixed curve there (between %s and "
-                            "%s) has %.0f: %.1f%% fewer\n",
+                            "%s) has %.0f: %s\n",
                             result.policy, result.*count, name, result.wasted_memory_gb_s,
-                            c->lower, c->upper, c->fixed_count, 100 * c->reduction);
+                            c->lower, c->upper, c->fixed_count, Change(c->reduction));
     }
     if (IsFixed(result, /*by_memory=*/true)) continue;
     if (std::optional<CurveComparison> c = CompareWithFixedCurve(
@@ -149,9 +155,9 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results) {
         c.has_value()) {
       absl::StrAppendFormat(&text,
                             "%s: the by-memory fixed curve there (between %s and %s) has %.0f "
-                            "cold starts: %.1f%% %s\n",
+                            "cold starts: %s\n",
                             result.policy, c->lower, c->upper, c->fixed_count,
-                            100 * std::abs(c->reduction), c->reduction >= 0 ? "fewer" : "more");
+                            Change(c->reduction));
     }
   }
   return text;
