@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
     std::printf("  %-44s %8.1f ns (goal <= 100 ns)\n", "InvokeWarm - DirectCall (added per call)",
                 *warm - *direct);
   }
+  const double* hybrid = Find(reporter.nanos(), "BM_InvokeWarmHybrid");
+  if (warm != nullptr && hybrid != nullptr) {
+    std::printf("  %-44s %8.1f ns (the hybrid policy's bookkeeping)\n",
+                "InvokeWarmHybrid - InvokeWarm (added per call)", *hybrid - *warm);
+  }
   const double* canary = Find(reporter.nanos(), "BM_InvokeWarmCanary");
   if (warm != nullptr && canary != nullptr) {
     std::printf("  %-44s %8.1f ns (a traffic split's routing)\n",

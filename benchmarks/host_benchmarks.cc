@@ -1,6 +1,7 @@
 // The warm path and the cold start of the Host, each against its floor:
 //   BM_DirectCall       the no-op handler through a plain function pointer
 //   BM_InvokeWarm       the same module through Host::Invoke (handle, metrics aggregator on)
+//   BM_InvokeWarmHybrid BM_InvokeWarm under the hybrid keep-alive policy
 //   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
 //   BM_DlopenFloor      bare dlopen + dlsym + init + first call of a fresh copy of the module
 //   BM_ColdStart        Register + first Invoke through the Host of a fresh copy
@@ -80,12 +81,13 @@ void BM_DirectCall(benchmark::State& state) {
 }
 BENCHMARK(BM_DirectCall);
 
-void BM_InvokeWarm(benchmark::State& state) {
+void InvokeWarm(benchmark::State& state, bool with_metrics, KeepAliveOptions::Kind keep_alive) {
   MetricsAggregator metrics;
-  std::unique_ptr<Host> host = NewHost(state.range(0) ? &metrics : nullptr);
+  std::unique_ptr<Host> host = NewHost(with_metrics ? &metrics : nullptr);
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = TestModule("noop");
+  spec.pool.keep_alive.kind = keep_alive;
   host->Register(spec).IgnoreError();
   FunctionHandle handle = *host->Lookup("noop");
   std::string response;
@@ -96,7 +98,17 @@ void BM_InvokeWarm(benchmark::State& state) {
     benchmark::DoNotOptimize(status);
   }
 }
+void BM_InvokeWarm(benchmark::State& state) {
+  InvokeWarm(state, state.range(0) != 0, KeepAliveOptions::Kind::kFixed);
+}
 BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
+
+// BM_InvokeWarm/metrics:1 under the hybrid keep-alive policy, which records every idle time in
+// its histograms: the policy's cost per call, against BM_InvokeWarm/metrics:1.
+void BM_InvokeWarmHybrid(benchmark::State& state) {
+  InvokeWarm(state, /*with_metrics=*/true, KeepAliveOptions::Kind::kHybrid);
+}
+BENCHMARK(BM_InvokeWarmHybrid);
 
 // BM_InvokeWarm/metrics:1 with a canary (a private copy of the same module) taking half the
 // calls: the cost of routing, against BM_InvokeWarm/metrics:1.
