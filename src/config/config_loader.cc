@@ -78,9 +78,6 @@ absl::Status ConvertKeepAlive(const config::KeepAlive& in, KeepAliveOptions& out
   if (in.has_cold_start_cost_gb_s()) out.cold_start_cost_gb_s = in.cold_start_cost_gb_s();
   if (in.has_instance_memory_mb()) out.instance_memory_mb = in.instance_memory_mb();
   out.scale_by_memory = in.scale_by_memory();
-  if (absl::Status status = ValidateKeepAliveOptions(out); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("pool.keep_alive.", status.message()));
-  }
   for (const config::KeepAlive::DailyWindow& window : in.daily_window()) {
     std::optional<int> begin = ParseClockTime(window.begin(), /*end_of_day=*/false);
     std::optional<int> end = ParseClockTime(window.end(), /*end_of_day=*/true);
@@ -95,6 +92,9 @@ absl::Status ConvertKeepAlive(const config::KeepAlive& in, KeepAliveOptions& out
                                                      "\" is empty"));
     }
     out.daily_windows.push_back({*begin, *end});
+  }
+  if (absl::Status status = ValidateKeepAliveOptions(out); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("pool.keep_alive.", status.message()));
   }
   return absl::OkStatus();
 }

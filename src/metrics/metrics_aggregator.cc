@@ -8,9 +8,9 @@
 // runs while others record sees each counter at some recent value, not an atomic cut.
 
 #include <algorithm>
-#include <cmath>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>

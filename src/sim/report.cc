@@ -59,7 +59,7 @@ std::string TickLabel(double value) {
 // The label of a point: the keep-alive of fixed policies (scaled or not: their curves tell
 // them apart), the spec of others.
 std::string PointLabel(const PolicyResult& result) {
-  return IsFixed(result) || IsFixed(result, /*by_memory=*/true)
+  return result.options.kind == KeepAliveOptions::Kind::kFixed
              ? absl::FormatDuration(result.options.idle_timeout)
              : result.policy;
 }

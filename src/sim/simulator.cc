@@ -136,14 +136,12 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> call_ends;
   bool loaded = false;
   absl::Time next_decision = absl::InfiniteFuture();
-  double idle_seconds = 0;
   Breakdown& breakdown = result.breakdown;
   const double gb = memory_mb / 1024;
   // An instance idle from `since` leaves the idle list at `now`, used or not.
   auto account = [&](absl::Time since, const IdleInstances::Tag& tag, absl::Time now,
                      bool used) {
     const double seconds = absl::ToDoubleSeconds(now - since);
-    idle_seconds += seconds;
     const absl::Time half = start + length / 2;
     if (now > half) {
       breakdown.second_half_gb_s += absl::ToDoubleSeconds(now - std::max(since, half)) * gb;
@@ -216,7 +214,7 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
   for (size_t i = 0; i < idle.size(); ++i) {
     if (idle.at(i) < end) account(idle.at(i), idle.tag(i), end, false);
   }
-  result.wasted_memory_gb_s = idle_seconds * memory_mb / 1024;
+  for (double gb_s : breakdown.wasted_memory_gb_s) result.wasted_memory_gb_s += gb_s;
   return result;
 }
 
