@@ -121,6 +121,7 @@ class Version {
   std::string snapshot_path_;                   // empty: snapshots off for this version
   std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
   std::unique_ptr<Zygote> zygote_;              // process isolation mode, once loaded
+  bool fork_before_init_ = false;               // learned by a zygote; kept across unloads
 };
 
 }  // namespace fnhost::internal
