@@ -154,8 +154,8 @@ absl::Status Version::StartZygote(ColdStartEvent* event) {
   zygote_ = *std::move(zygote);
   module_version_ = zygote_->module_version();
   concurrency_ = 1;
-  // Remembered past an unload, so that a threaded module's next cold start forks before init
-  // from the start.
+  // Remembered across scale to zero (LearnFrom), so that a threaded module's next cold start
+  // forks before the init at once.
   fork_before_init_ = report.fork_point == ForkPoint::kBeforeInit;
   ReportWorkerEvent(WorkerEvent{.function = spec_.name,
                                 .module_version = module_version_,

@@ -78,8 +78,13 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const Zygote
     start.dlopen += first.start.dlopen;
     start.abi_check += first.start.abi_check;
     start.state_init += first.start.state_init;
-    start.restored = start.restored || first.start.restored;
     start.init_threads = std::max(start.init_threads, first.start.init_threads);
+    // The first zygote's init or restore is where the state came from; the second only maps
+    // what the first wrote or restored from.
+    std::erase_if(start.snapshot_events, [](const Zygote::StartReport::SnapshotNote& note) {
+      return note.kind == SnapshotEventKind::kRestored;
+    });
+    start.restored = first.start.restored;
     start.snapshot_events.insert(start.snapshot_events.begin(),
                                  first.start.snapshot_events.begin(),
                                  first.start.snapshot_events.end());
