@@ -149,18 +149,24 @@ TEST_F(ThreadedZygoteTest, AnInitThatLeavesThreadsMovesTheForkPointBeforeIt) {
   EXPECT_EQ(LinesIn(log), 1);  // the first zygote's init, which found the threads
 }
 
-TEST_F(ThreadedZygoteTest, WithoutSnapshotSupportEachWorkerRunsTheInit) {
+TEST_F(ThreadedZygoteTest, WithoutSnapshotsEachWorkerRunsTheInit) {
   TempDir dir;
-  const std::string log = dir.File("inits");
-  absl::StatusOr<std::unique_ptr<Zygote>> zygote =
-      Zygote::Start(Options("thread_pool_no_snapshot", "300 " + log));
-  ASSERT_TRUE(zygote.ok()) << zygote.status();
-  EXPECT_EQ((*zygote)->start_report().fork_point, ForkPoint::kBeforeInit);
-  EXPECT_TRUE((*zygote)->start_report().workers_run_init);
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_NO_FATAL_FAILURE(ExpectWorkerAnswers(**zygote, 300, "init after_restore=0"));
+  // A module without snapshot support, and one whose support is turned off.
+  ZygoteOptions unsupported = Options("thread_pool_no_snapshot", "300 " + dir.File("a"));
+  ZygoteOptions turned_off = Options("thread_pool", "300 " + dir.File("b"));
+  turned_off.use_snapshots = false;
+  for (const ZygoteOptions& options : {unsupported, turned_off}) {
+    absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
+    ASSERT_TRUE(zygote.ok()) << zygote.status();
+    EXPECT_EQ((*zygote)->start_report().fork_point, ForkPoint::kBeforeInit);
+    EXPECT_TRUE((*zygote)->start_report().workers_run_init);
+    EXPECT_EQ(SnapshotMemfdInode((*zygote)->zygote_pid()), "");
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_NO_FATAL_FAILURE(ExpectWorkerAnswers(**zygote, 300, "init after_restore=0"));
+    }
+    // The first zygote's init, then one per worker.
+    EXPECT_EQ(LinesIn(options.init_config.substr(4)), 3);
   }
-  EXPECT_EQ(LinesIn(log), 3);  // the first zygote's, then one per worker
 }
 
 TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {

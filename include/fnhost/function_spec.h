@@ -108,7 +108,9 @@ struct IsolationOptions {
   // its worker is replaced. 0 = no limit. Default: 0.
   uint64_t memory_limit_bytes = 0;
   // How long one call (or a worker's start) may run, in real time; past it the worker is killed
-  // and replaced, and the call fails with DEADLINE_EXCEEDED. Default: no limit.
+  // and replaced, and the call fails with DEADLINE_EXCEEDED. A worker that runs the module's
+  // init itself (see fork_point) has no limit on its start, as a zygote's init has none.
+  // Default: no limit.
   absl::Duration invoke_timeout = absl::InfiniteDuration();
   // Circuit breaker: after `crash_limit` workers are lost (crash, timeout, memory limit) within
   // `crash_window`, no worker is spawned for `crash_backoff`: calls that need a new worker fail
@@ -163,7 +165,9 @@ struct FunctionSpec {
   // Bytes handed to the module's state_create. Default: empty.
   std::string init_config;
   // Restore the state from a snapshot when one matches, and write one after an init. Only
-  // with HostOptions::snapshot_dir set and a module that supports snapshots. Default: true.
+  // with HostOptions::snapshot_dir set and a module that supports snapshots; also, in process
+  // isolation, whether workers forked before the init restore their state from a snapshot
+  // (see IsolationOptions::fork_point) rather than run the init. Default: true.
   bool use_snapshots = true;
   PoolOptions pool;
   // Default: no canary.

@@ -130,6 +130,7 @@ absl::Status Version::StartZygote(ColdStartEvent* event) {
   options.clock = host_.clock;  // the circuit breaker's; call timeouts are in real time
   options.fork_before_init =
       fork_before_init_ || isolation.fork_point == IsolationOptions::ForkPoint::kBeforeInit;
+  options.use_snapshots = spec_.use_snapshots;
   if (spec_.use_snapshots) {
     options.snapshot_dir = host_.options.snapshot_dir;
     options.trust_private_snapshot_dir = host_.options.trust_private_snapshot_dir;

@@ -72,6 +72,10 @@ struct ZygoteOptions {
   bool allow_writable_modules = false;
   // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
   std::string sha256;
+  // Use the module's snapshot support at all: to restore from and write to snapshot_dir, and
+  // to give workers forked before the init their state. Without it, such workers run the init.
+  // Default: true.
+  bool use_snapshots = true;
   // Directory of state snapshots, for a module that supports them: the zygote restores the
   // state from a matching snapshot instead of running the init, and after an init writes one
   // before it reports ready (the first start of a module build pays for the write, once).

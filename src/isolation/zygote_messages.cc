@@ -27,6 +27,7 @@ std::string EncodeConfig(const ZygoteOptions& options, bool fork_before_init) {
   PutU64(&payload, Nanos(std::clamp(options.spin_budget, absl::ZeroDuration(),
                                     SpinPolicy::kMaxBudget)));
   PutU64(&payload, fork_before_init ? 1 : 0);
+  PutU64(&payload, options.use_snapshots ? 1 : 0);
   return payload;
 }
 
@@ -34,12 +35,13 @@ bool DecodeConfig(std::string_view payload, ZygoteConfig* config) {
   FieldReader reader(payload);
   std::string_view function_name, module_path, init_config, sha256, snapshot_dir;
   uint64_t allow_writable, memory_limit, max_message_bytes, trust_private_snapshot_dir,
-      spin_budget_nanos, fork_before_init;
+      spin_budget_nanos, fork_before_init, use_snapshots;
   if (!reader.String(&function_name) || !reader.String(&module_path) ||
       !reader.String(&init_config) || !reader.String(&sha256) || !reader.U64(&allow_writable) ||
       !reader.U64(&memory_limit) || !reader.U64(&max_message_bytes) ||
       !reader.String(&snapshot_dir) || !reader.U64(&trust_private_snapshot_dir) ||
-      !reader.U64(&spin_budget_nanos) || !reader.U64(&fork_before_init)) {
+      !reader.U64(&spin_budget_nanos) || !reader.U64(&fork_before_init) ||
+      !reader.U64(&use_snapshots)) {
     return false;
   }
   // SpinPolicy caps it again: a corrupt value cannot make a worker spin for long.
@@ -54,6 +56,7 @@ bool DecodeConfig(std::string_view payload, ZygoteConfig* config) {
   config->memory_limit = memory_limit;
   config->max_message_bytes = static_cast<uint32_t>(max_message_bytes);
   config->fork_before_init = fork_before_init != 0;
+  config->use_snapshots = use_snapshots != 0;
   return true;
 }
 

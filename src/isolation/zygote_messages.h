@@ -31,6 +31,7 @@ struct ZygoteConfig {
   bool trust_private_snapshot_dir = true;
   absl::Duration spin_budget;  // of a worker waiting for its next request
   bool fork_before_init = false;
+  bool use_snapshots = true;
 };
 
 std::string EncodeConfig(const ZygoteOptions& options, bool fork_before_init);

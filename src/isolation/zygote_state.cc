@@ -72,7 +72,7 @@ absl::Status ZygoteState::InitHere() {
 }
 
 absl::StatusOr<bool> ZygoteState::BuildHere() {
-  if (!config_.snapshot_dir.empty() && module_->supports_snapshots()) TryRestore();
+  if (!config_.snapshot_dir.empty() && snapshots()) TryRestore();
   if (state_ == nullptr) {
     if (absl::Status status = InitHere(); !status.ok()) return status;
   }
@@ -85,7 +85,7 @@ absl::StatusOr<bool> ZygoteState::BuildHere() {
 
 absl::Status ZygoteState::PrepareBeforeInit(UniqueFd handed) {
   fork_point_ = ForkPoint::kBeforeInit;
-  if (!module_->supports_snapshots()) return absl::OkStatus();  // each worker runs the init
+  if (!snapshots()) return absl::OkStatus();  // each worker runs the init
   if (absl::Status status = ComputeIdentity(); !status.ok()) {
     Note(SnapshotEventKind::kRejected, AsStd(status.message()));
     return absl::OkStatus();
@@ -121,7 +121,7 @@ absl::Status ZygoteState::ComputeIdentity() {
 }
 
 void ZygoteState::PersistSnapshot(bool or_memfd) {
-  if (!module_->supports_snapshots()) return;
+  if (!snapshots()) return;
   const absl::Time now = Clock::Real()->WallNow();
   if (!snapshot_path_.empty()) {
     absl::Status written = WriteStateSnapshot(table(), state_, config_.function_name,

@@ -75,6 +75,8 @@ class ZygoteState {
   void RemovePrivateCopy() const;
 
  private:
+  // Whether the module's snapshot support is to be used.
+  bool snapshots() const { return config_.use_snapshots && module_->supports_snapshots(); }
   fnhost_host_init_context Context(CallOutput* error) const {
     return InitContext(&config_.function_name, config_.init_config, error);
   }
