@@ -358,9 +358,10 @@ TEST_F(ThreadedHostTest, CrashesAndTimeoutsEndOneWorkerOfAThreadedModule) {
   const MetricsAggregator::FunctionTotals totals = aggregator_.Totals("pool");
   EXPECT_EQ(totals.worker_crashes, 2);
   EXPECT_EQ(totals.worker_spawns, 3);
+  const std::string crashes = "fnhost_worker_crashes_total{function=\"pool\",reason=";
   EXPECT_THAT(aggregator_.RenderPrometheus(),
-              AllOf(HasSubstr("fnhost_worker_crashes_total{function=\"pool\",reason=\"SIGSEGV\"} 1"),
-                    HasSubstr("fnhost_worker_crashes_total{function=\"pool\",reason=\"timeout\"} 1")));
+              AllOf(HasSubstr(crashes + "\"SIGSEGV\"} 1\n"),
+                    HasSubstr(crashes + "\"timeout\"} 1\n")));
 }
 
 TEST_F(ThreadedHostTest, TheCircuitBreakerHoldsForAThreadedModule) {

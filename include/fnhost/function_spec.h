@@ -104,8 +104,8 @@ struct IsolationOptions {
   // The fields below apply to kProcess only.
 
   // Address space a worker may add beyond what it inherits from its zygote and the state it
-  // restores or builds (RLIMIT_AS, so virtual memory). A call that reaches it fails with RESOURCE_EXHAUSTED naming the limit, and
-  // its worker is replaced. 0 = no limit. Default: 0.
+  // restores or builds (RLIMIT_AS, so virtual memory). A call that reaches it fails with
+  // RESOURCE_EXHAUSTED naming the limit, and its worker is replaced. 0 = no limit. Default: 0.
   uint64_t memory_limit_bytes = 0;
   // How long one call (or a worker's start) may run, in real time; past it the worker is killed
   // and replaced, and the call fails with DEADLINE_EXCEEDED. A worker that runs the module's
@@ -131,7 +131,7 @@ struct IsolationOptions {
   // Where workers fork from. A process with threads cannot fork safely, so when the module's
   // init leaves threads running (an OpenMP or BLAS pool, a gRPC or curl client), workers fork
   // from the point just after loading the module instead of after the init, and each worker
-  // restores the state from a snapshot that a short-lived builder process wrote once (a sealed
+  // restores the state from a snapshot written once by a process that ran the init (in a sealed
   // memfd, or the host's snapshot_dir), or runs the init itself if the module does not support
   // snapshots. The metric fnhost_isolation_mode{function,mode} says which.
   enum class ForkPoint {

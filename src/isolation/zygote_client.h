@@ -214,8 +214,8 @@ class Zygote {
     };
     std::vector<SnapshotNote> snapshot_events;  // in order
     ForkPoint fork_point = ForkPoint::kAfterInit;
-    // Threads of the process that ran the init, once it had run (1: the module left none);
-    // 0 when no init ran in a zygote or builder (the state came from a snapshot).
+    // Threads of the process that built the state (by init or restore) once it had (1: the
+    // module left none); 0 when no zygote or builder built it (a snapshot was at hand).
     int init_threads = 0;
     // ForkPoint::kBeforeInit without a snapshot: each worker runs the module's init.
     bool workers_run_init = false;

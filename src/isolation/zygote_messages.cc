@@ -66,7 +66,8 @@ std::string EncodeModuleInfo(const ModuleInfo& info) {
   PutString(&payload, info.name);
   PutString(&payload, info.version);
   PutU64(&payload, static_cast<uint64_t>(info.max_concurrency));
-  for (absl::Duration phase : {start.file_checks, start.dlopen, start.abi_check, start.state_init}) {
+  for (absl::Duration phase :
+       {start.file_checks, start.dlopen, start.abi_check, start.state_init}) {
     PutU64(&payload, Nanos(phase));
   }
   PutU64(&payload, start.restored ? 1 : 0);
