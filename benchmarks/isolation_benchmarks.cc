@@ -2,6 +2,9 @@
 //   BM_WorkerSpawn/64     a new worker forked from a zygote that holds the recommender's 64 MiB
 //                         of state, to its first response (compare BM_StateInit/64, the init
 //                         that a fresh process would run instead)
+//   BM_WorkerSpawnRestore/64 the same from a zygote that forks before the init (as for a module
+//                         whose init leaves threads): each worker restores the 64 MiB state from
+//                         the snapshot mapping it inherits (a sealed memfd), then answers
 //   BM_ForkExecFloor      fork + exec + wait of /bin/true from this process
 //   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back, with
 //                         the default isolation options (spin_budget 50 us: both ends spin on
@@ -31,12 +34,15 @@
 namespace fnhost {
 namespace {
 
-void BM_WorkerSpawn(benchmark::State& state) {
+// A worker forked from a zygote of the recommender with range(0) MiB of state, to its first
+// response; `fork_before_init` as ZygoteOptions says.
+void WorkerSpawn(benchmark::State& state, bool fork_before_init) {
   ZygoteOptions options;
   options.function_name = "recommender";
   options.module_path = bench::RecommenderModulePath();
   options.init_config = bench::RecommenderInitConfig(state.range(0));
   options.crash_limit = 0;
+  options.fork_before_init = fork_before_init;
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     state.SkipWithError(std::string(zygote.status().message()).c_str());
@@ -56,7 +62,14 @@ void BM_WorkerSpawn(benchmark::State& state) {
     state.ResumeTiming();
   }
 }
+
+void BM_WorkerSpawn(benchmark::State& state) { WorkerSpawn(state, /*fork_before_init=*/false); }
 BENCHMARK(BM_WorkerSpawn)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_WorkerSpawnRestore(benchmark::State& state) {
+  WorkerSpawn(state, /*fork_before_init=*/true);
+}
+BENCHMARK(BM_WorkerSpawnRestore)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_ForkExecFloor(benchmark::State& state) {
   for (auto _ : state) {

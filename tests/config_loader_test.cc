@@ -73,6 +73,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
         crash_window_s: 10
         crash_backoff_s: 5
         spin_budget_us: 40
+        fork_before_init: true
       }
     }
   )pb", "/etc/fnhost.textproto");
@@ -89,6 +90,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
   EXPECT_EQ(bare.crash_window, defaults.crash_window);
   EXPECT_EQ(bare.crash_backoff, defaults.crash_backoff);
   EXPECT_EQ(bare.spin_budget, defaults.spin_budget);
+  EXPECT_EQ(bare.fork_point, IsolationOptions::ForkPoint::kAuto);
   const IsolationOptions& limited = config->functions[2].isolation;
   EXPECT_EQ(limited.mode, IsolationOptions::Mode::kProcess);
   EXPECT_EQ(limited.memory_limit_bytes, 64u << 20);
@@ -97,6 +99,7 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
   EXPECT_EQ(limited.crash_window, absl::Seconds(10));
   EXPECT_EQ(limited.crash_backoff, absl::Seconds(5));
   EXPECT_EQ(limited.spin_budget, absl::Microseconds(40));
+  EXPECT_EQ(limited.fork_point, IsolationOptions::ForkPoint::kBeforeInit);
 }
 
 TEST(ConfigLoaderTest, CanaryMapsToTheSpecWithItsPathResolved) {

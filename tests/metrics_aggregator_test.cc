@@ -364,7 +364,8 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
                           "fnhost_pool_starting_instances", "fnhost_pool_queued_calls",
                           "fnhost_module_loaded", "fnhost_canary_share", "fnhost_pool_events_total",
                           "fnhost_rejected_calls_total", "fnhost_snapshot_events_total",
-                          "fnhost_worker_spawn_duration_seconds", "fnhost_worker_crashes_total"));
+                          "fnhost_worker_spawn_duration_seconds", "fnhost_isolation_mode",
+                          "fnhost_worker_crashes_total"));
   // Functions come in name order within each family.
   const size_t alpha = text.find(R"(faas_timeouts_total{function="alpha"})");
   const size_t mid = text.find(R"(faas_timeouts_total{function="mid"})");
@@ -381,8 +382,32 @@ TEST(MetricsAggregatorTest, AnEmptyAggregatorRendersOnlyFamilyHeaders) {
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
-  EXPECT_EQ(families.size(), 22);
+  EXPECT_EQ(families.size(), 23);
   for (const std::string& line : Lines(text)) EXPECT_TRUE(line.starts_with("# ")) << line;
+}
+
+TEST(MetricsAggregatorTest, IsolationModeIsTheLatestZygotesForkPoint) {
+  MetricsAggregator metrics;
+  WorkerEvent started{.function = "f", .kind = WorkerEventKind::kZygoteStarted};
+  started.fork_point = "fork_after_init";
+  metrics.OnWorkerEvent(started);
+  metrics.OnInvocation(Call("in_process", absl::Microseconds(1)));
+  std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_after_init"})"), "1");
+  EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_before_init"})"), "0");
+  EXPECT_EQ(metrics.Totals("f").isolation_mode, "fork_after_init");
+  // A function without a zygote has no series.
+  EXPECT_THAT(text, Not(HasSubstr(R"(fnhost_isolation_mode{function="in_process")")));
+  EXPECT_EQ(metrics.Totals("in_process").isolation_mode, "");
+
+  started.fork_point = "fork_before_init";
+  metrics.OnWorkerEvent(started);
+  text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_after_init"})"), "0");
+  EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_before_init"})"), "1");
+  EXPECT_EQ(metrics.Totals("f").isolation_mode, "fork_before_init");
+  std::vector<std::string> families;
+  EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
 }
 
 TEST(MetricsAggregatorTest, ToleratesOutOfRangeInputs) {

@@ -103,12 +103,14 @@ struct IsolationOptions {
 
   // The fields below apply to kProcess only.
 
-  // Address space a worker may add beyond what it inherits from its zygote (RLIMIT_AS, so
-  // virtual memory). A call that reaches it fails with RESOURCE_EXHAUSTED naming the limit, and
-  // its worker is replaced. 0 = no limit. Default: 0.
+  // Address space a worker may add beyond what it inherits from its zygote and the state it
+  // restores or builds (RLIMIT_AS, so virtual memory). A call that reaches it fails with
+  // RESOURCE_EXHAUSTED naming the limit, and its worker is replaced. 0 = no limit. Default: 0.
   uint64_t memory_limit_bytes = 0;
   // How long one call (or a worker's start) may run, in real time; past it the worker is killed
-  // and replaced, and the call fails with DEADLINE_EXCEEDED. Default: no limit.
+  // and replaced, and the call fails with DEADLINE_EXCEEDED. A worker that runs the module's
+  // init itself (see fork_point) has no limit on its start, as a zygote's init has none.
+  // Default: no limit.
   absl::Duration invoke_timeout = absl::InfiniteDuration();
   // Circuit breaker: after `crash_limit` workers are lost (crash, timeout, memory limit) within
   // `crash_window`, no worker is spawned for `crash_backoff`: calls that need a new worker fail
@@ -126,6 +128,21 @@ struct IsolationOptions {
   // up to 64 waits block at once. Capped at 1 ms; zero turns it off (BM_InvokeWarmIsolated and
   // BM_InvokeWarmIsolatedNoSpin compare both). Default: 50 us.
   absl::Duration spin_budget = absl::Microseconds(50);
+  // Where workers fork from. A process with threads cannot fork safely, so when the module's
+  // init leaves threads running (an OpenMP or BLAS pool, a gRPC or curl client), workers fork
+  // from the point just after loading the module instead of after the init, and each worker
+  // restores the state from a snapshot written once by a process that ran the init (in a sealed
+  // memfd, or the host's snapshot_dir), or runs the init itself if the module does not support
+  // snapshots. The metric fnhost_isolation_mode{function,mode} says which.
+  enum class ForkPoint {
+    kAuto,        // after the init, unless the init leaves threads: the zygote that ran it
+                  // then writes the snapshot and hands over to one that forks before the
+                  // init; found out once per version and remembered
+    kBeforeInit,  // always before the init, for a module known to start threads: saves the
+                  // first start a zygote, and, without snapshot support, an init
+  };
+  // Default: kAuto.
+  ForkPoint fork_point = ForkPoint::kAuto;
 };
 
 // A second version of the function's module that receives a share of its calls (see
@@ -148,7 +165,9 @@ struct FunctionSpec {
   // Bytes handed to the module's state_create. Default: empty.
   std::string init_config;
   // Restore the state from a snapshot when one matches, and write one after an init. Only
-  // with HostOptions::snapshot_dir set and a module that supports snapshots. Default: true.
+  // with HostOptions::snapshot_dir set and a module that supports snapshots; also, in process
+  // isolation, whether workers forked before the init restore their state from a snapshot
+  // (see IsolationOptions::fork_point) rather than run the init. Default: true.
   bool use_snapshots = true;
   PoolOptions pool;
   // Default: no canary.

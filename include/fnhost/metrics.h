@@ -94,6 +94,7 @@ struct PoolGauges {
 enum class WorkerEventKind {
   kSpawned,  // a worker was forked from the zygote and created its instance
   kLost,     // a worker ended during a call; `reason` says how; it is replaced
+  kZygoteStarted,  // a zygote is ready to fork workers; `fork_point` says from where
 };
 
 struct WorkerEvent {
@@ -106,6 +107,10 @@ struct WorkerEvent {
   // "memory_limit", "channel" (closed its channel), "protocol" (wrote garbage on it) or
   // "zygote" (its zygote died).
   std::string_view reason;
+  // kZygoteStarted: "fork_after_init" (workers share the state the zygote built) or
+  // "fork_before_init" (the module's init leaves threads, so each worker restores or builds
+  // its own state; see IsolationOptions::fork_point).
+  std::string_view fork_point;
 };
 
 enum class SnapshotEventKind {
@@ -184,6 +189,9 @@ class MetricsAggregator final : public MetricsSink {
     int64_t snapshots_rejected = 0;
     int64_t worker_spawns = 0;   // process isolation
     int64_t worker_crashes = 0;  // workers lost during a call, timeouts and memory limit included
+    // Where the latest zygote forks workers from: "fork_after_init" or "fork_before_init";
+    // empty before a zygote started.
+    std::string isolation_mode;
   };
   FunctionTotals Totals(std::string_view function) const;
 

@@ -1,6 +1,8 @@
-// `fnhost inspect FILE`: what a module is and what loading it costs, or what a snapshot holds.
+// `fnhost inspect FILE`: what a module is and what loading it costs, or what a snapshot holds;
+// with --isolation=process, also where process isolation forks the module's workers from.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
 #include "src/host/state_snapshots.h"
+#include "src/isolation/zygote_client.h"
 #include "src/loader/elf_info.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
@@ -73,6 +76,35 @@ int InspectModule(const std::string& path) {
               absl::ToDoubleMilliseconds(timings.file_checks),
               absl::ToDoubleMilliseconds(timings.dlopen),
               absl::ToDoubleMilliseconds(timings.abi_check));
+  return 0;
+}
+
+// With --isolation=process: starts a zygote for the module, which runs its init (with
+// `init_config`), and says where its workers fork from. Exit code 1 if the zygote cannot start.
+int InspectIsolation(const std::string& path, const std::string& init_config) {
+  ZygoteOptions options;
+  options.function_name = "inspect";
+  options.module_path = path;
+  options.init_config = init_config;
+  absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
+  if (!zygote.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(zygote.status().message()).c_str());
+    return 1;
+  }
+  const Zygote::StartReport& report = (*zygote)->start_report();
+  const int threads = std::max(0, report.init_threads - 1);
+  if (report.fork_point == ForkPoint::kAfterInit) {
+    std::printf("isolation     %s: workers fork from the zygote after the init and share its "
+                "state (the init leaves no thread running)\n",
+                std::string(ForkPointName(report.fork_point)).c_str());
+    return 0;
+  }
+  std::printf("isolation     %s: the init leaves %d thread(s) running, so workers fork from the "
+              "zygote after loading and each %s\n",
+              std::string(ForkPointName(report.fork_point)).c_str(), threads,
+              report.workers_run_init
+                  ? "runs the init itself (the module has no snapshot support)"
+                  : "restores the state from a snapshot of it, built once");
   return 0;
 }
 
@@ -144,13 +176,22 @@ int InspectSnapshot(const std::string& path) {
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {});
-  if (!flags.ok() || flags->positional().size() != 1) {
-    std::fprintf(stderr, "usage: fnhost inspect MODULE.so|SNAPSHOT\n");
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"isolation", "init-config"});
+  const std::string isolation = flags.ok() ? flags->Get("isolation") : "";
+  if (!flags.ok() || flags->positional().size() != 1 ||
+      (!isolation.empty() && isolation != "process")) {
+    std::fprintf(stderr,
+                 "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process "
+                 "[--init-config=STRING]]\n");
     return 2;
   }
   const std::string& path = flags->positional()[0];
-  return LooksLikeSnapshot(path) ? InspectSnapshot(path) : InspectModule(path);
+  if (LooksLikeSnapshot(path)) return InspectSnapshot(path);
+  int status = InspectModule(path);
+  if (status == 0 && isolation == "process") {
+    status = InspectIsolation(path, flags->Get("init-config"));
+  }
+  return status;
 }
 
 }  // namespace fnhost::cli

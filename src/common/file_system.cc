@@ -90,6 +90,14 @@ class PosixWritableFile final : public WritableFile {
   std::string path_;
 };
 
+}  // namespace
+
+std::unique_ptr<WritableFile> WritableFileForDescriptor(int fd, std::string name) {
+  return std::make_unique<PosixWritableFile>(fd, std::move(name));
+}
+
+namespace {
+
 class PosixFileSystem final : public FileSystem {
  public:
   absl::StatusOr<struct stat> Stat(const std::string& path) override {

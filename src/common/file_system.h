@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,10 @@ class FileSystem {
   // The process-wide POSIX implementation.
   static FileSystem* Default();
 };
+
+// A WritableFile that appends to the open descriptor `fd`, which it takes over (Close and the
+// destructor close it); `name` stands for the file in messages.
+std::unique_ptr<WritableFile> WritableFileForDescriptor(int fd, std::string name);
 
 // An absl::Status for a failed system call: "<what> <path>: <strerror(errno_value)>", with a
 // code that follows errno (NOT_FOUND for ENOENT, PERMISSION_DENIED for EACCES, ...).

@@ -123,6 +123,7 @@ absl::Status ConvertIsolation(const config::Function& in, IsolationOptions& out)
   if (limits.has_crash_window_s()) out.crash_window = absl::Seconds(limits.crash_window_s());
   if (limits.has_crash_backoff_s()) out.crash_backoff = absl::Seconds(limits.crash_backoff_s());
   if (limits.has_spin_budget_us()) out.spin_budget = absl::Microseconds(limits.spin_budget_us());
+  if (limits.fork_before_init()) out.fork_point = IsolationOptions::ForkPoint::kBeforeInit;
   return absl::OkStatus();
 }
 

@@ -54,4 +54,22 @@ fnhost_host_logger StderrLogger(const std::string* function_name) {
   return fnhost_host_logger{const_cast<std::string*>(function_name), &LogToStderr};
 }
 
+fnhost_host_init_context InitContext(const std::string* function, std::string_view init_config,
+                                     CallOutput* error) {
+  return fnhost_host_init_context{
+      .function_name = function->c_str(),
+      .init_config = reinterpret_cast<const uint8_t*>(init_config.data()),
+      .init_config_size = init_config.size(),
+      .logger = StderrLogger(function),
+      .error = error->raw(),
+  };
+}
+
+absl::Status StateInitError(const CallOutput& error, int32_t code, std::string_view function,
+                            std::string_view module_path) {
+  absl::Status status = error.ToStatus(code, function, "state init");
+  return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
+                                                   AsAbsl(module_path), ")"));
+}
+
 }  // namespace fnhost::internal

@@ -35,6 +35,15 @@ class CallOutput {
 // A logger that writes "[fnhost:<function>] <message>" lines to stderr.
 fnhost_host_logger StderrLogger(const std::string* function_name);
 
+// The context of a state init or restore of `function`: `init_config`, a StderrLogger, and
+// `error` to collect the module's message. Valid while its arguments live.
+fnhost_host_init_context InitContext(const std::string* function, std::string_view init_config,
+                                     CallOutput* error);
+
+// The error of a failed state_create, naming the module file as well.
+absl::Status StateInitError(const CallOutput& error, int32_t code, std::string_view function,
+                            std::string_view module_path);
+
 }  // namespace fnhost::internal
 
 #endif  // FNHOST_SRC_HOST_ABI_GLUE_H_

@@ -647,6 +647,7 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
       auto fresh = std::make_unique<Version>(host_, spec_, version->module_path(),
                                              /*private_copy=*/version->module_path() !=
                                                  spec_.module_path);
+      fresh->LearnFrom(*version);
       garbage.versions.push_back(std::move(current_));
       current_ = std::move(fresh);
     }

@@ -18,6 +18,7 @@
 #include "src/host/abi_glue.h"
 #include "src/loader/elf_info.h"
 #include "src/snapshot/snapshot_file.h"
+#include "src/snapshot/snapshot_memfd.h"
 #include "src/snapshot/snapshot_writer.h"
 
 namespace fnhost::internal {
@@ -168,11 +169,9 @@ std::string SnapshotPath(const std::string& directory, std::string_view function
   return absl::StrCat(directory, "/", SnapshotFileName(function, identity));
 }
 
-absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
-                                           const fnhost_host_init_context& context,
-                                           const std::string& path,
-                                           const snapshot::ModuleIdentity& identity,
-                                           bool trust_private_directory) {
+absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenStateSnapshot(
+    const std::string& path, const snapshot::ModuleIdentity& identity,
+    bool trust_private_directory) {
   SectionVerification verification = SectionVerification::kVerify;
   if (trust_private_directory) {
     absl::StatusOr<bool> private_dir =
@@ -182,28 +181,56 @@ absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
       verification = SectionVerification::kTrust;
     }
   }
-  absl::StatusOr<std::unique_ptr<MappedSnapshot>> mapped =
-      MappedSnapshot::Open(path, identity, verification);
-  if (!mapped.ok()) return mapped.status();
+  return MappedSnapshot::Open(path, identity, verification);
+}
 
-  RestoredState restored;
-  restored.snapshot = *std::move(mapped);
-  fnhost_host_snapshot_reader reader = restored.snapshot->AsAbi();
-  int32_t code = table.state_restore(&context, &reader, &restored.state);
+absl::StatusOr<fnhost_module_state*> RestoreFromSnapshot(const fnhost_module_v1& table,
+                                                         const fnhost_host_init_context& context,
+                                                         const MappedSnapshot& snapshot) {
+  fnhost_host_snapshot_reader reader = snapshot.AsAbi();
+  fnhost_module_state* state = nullptr;
+  int32_t code = table.state_restore(&context, &reader, &state);
   if (code != FNHOST_STATUS_OK) {  // the module's message is in context.error
     return absl::Status(static_cast<absl::StatusCode>(code),
-                        absl::StrCat("state_restore from ", path, " failed"));
+                        absl::StrCat("state_restore from ", snapshot.path(), " failed"));
   }
   if (table.state_after_restore != nullptr) {
-    code = table.state_after_restore(restored.state, &context);
+    code = table.state_after_restore(state, &context);
     if (code != FNHOST_STATUS_OK) {
-      table.state_destroy(restored.state);
+      table.state_destroy(state);
       return absl::Status(static_cast<absl::StatusCode>(code),
-                          absl::StrCat("state_after_restore after ", path, " failed"));
+                          absl::StrCat("state_after_restore after ", snapshot.path(), " failed"));
     }
   }
-  return restored;
+  return state;
 }
+
+absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
+                                           const fnhost_host_init_context& context,
+                                           const std::string& path,
+                                           const snapshot::ModuleIdentity& identity,
+                                           bool trust_private_directory) {
+  absl::StatusOr<std::unique_ptr<MappedSnapshot>> mapped =
+      OpenStateSnapshot(path, identity, trust_private_directory);
+  if (!mapped.ok()) return mapped.status();
+  absl::StatusOr<fnhost_module_state*> state = RestoreFromSnapshot(table, context, **mapped);
+  if (!state.ok()) return state.status();
+  return RestoredState{.snapshot = *std::move(mapped), .state = *state};
+}
+
+namespace {
+
+// Has the module add its sections to `writer`.
+absl::Status CollectSections(const fnhost_module_v1& table, const fnhost_module_state* state,
+                             std::string_view function, SnapshotFileWriter& writer) {
+  fnhost_host_snapshot_writer raw = writer.AsAbi();
+  CallOutput error(nullptr);
+  int32_t code = table.state_snapshot(state, &raw, error.raw());
+  if (code != FNHOST_STATUS_OK) return error.ToStatus(code, function, "state snapshot");
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status WriteStateSnapshot(const fnhost_module_v1& table, const fnhost_module_state* state,
                                 std::string_view function, FileSystem* fs,
@@ -215,11 +242,22 @@ absl::Status WriteStateSnapshot(const fnhost_module_v1& table, const fnhost_modu
     return status;
   }
   SnapshotFileWriter writer(fs, path, identity, now);
-  fnhost_host_snapshot_writer raw = writer.AsAbi();
-  CallOutput error(nullptr);
-  int32_t code = table.state_snapshot(state, &raw, error.raw());
-  if (code != FNHOST_STATUS_OK) return error.ToStatus(code, function, "state snapshot");
+  if (absl::Status status = CollectSections(table, state, function, writer); !status.ok()) {
+    return status;
+  }
   return writer.Commit();
+}
+
+absl::StatusOr<int> WriteStateSnapshotToMemfd(const fnhost_module_v1& table,
+                                              const fnhost_module_state* state,
+                                              std::string_view function, const std::string& name,
+                                              const snapshot::ModuleIdentity& identity,
+                                              absl::Time now) {
+  SnapshotFileWriter writer(FileSystem::Default(), name, identity, now);
+  if (absl::Status status = CollectSections(table, state, function, writer); !status.ok()) {
+    return status;
+  }
+  return CommitToSealedMemfd(writer, name);
 }
 
 }  // namespace fnhost::internal

@@ -83,9 +83,20 @@ struct RestoredState {
   fnhost_module_state* state = nullptr;
 };
 
-// Maps the snapshot at `path`, checks it and calls the module's state_restore and
-// state_after_restore. NOT_FOUND when there is no snapshot; any other error says why it was
-// not used.
+// Maps the snapshot at `path` and checks it: the identity always, the section checksums unless
+// `trust_private_directory` and the file and its directory are private. NOT_FOUND when there is
+// no snapshot; any other error says why it cannot be used.
+absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenStateSnapshot(
+    const std::string& path, const snapshot::ModuleIdentity& identity,
+    bool trust_private_directory);
+
+// Calls the module's state_restore and state_after_restore on a mapped snapshot, which must
+// outlive the state. On failure the module's message is in context.error.
+absl::StatusOr<fnhost_module_state*> RestoreFromSnapshot(const fnhost_module_v1& table,
+                                                         const fnhost_host_init_context& context,
+                                                         const MappedSnapshot& snapshot);
+
+// OpenStateSnapshot, then RestoreFromSnapshot.
 absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
                                            const fnhost_host_init_context& context,
                                            const std::string& path,
@@ -97,6 +108,14 @@ absl::Status WriteStateSnapshot(const fnhost_module_v1& table, const fnhost_modu
                                 std::string_view function, FileSystem* fs,
                                 const std::string& path,
                                 const snapshot::ModuleIdentity& identity, absl::Time now);
+
+// Asks the module for its sections and writes them to a new sealed memfd (snapshot_memfd.h),
+// whose descriptor the caller owns; `name` stands for it in messages.
+absl::StatusOr<int> WriteStateSnapshotToMemfd(const fnhost_module_v1& table,
+                                              const fnhost_module_state* state,
+                                              std::string_view function, const std::string& name,
+                                              const snapshot::ModuleIdentity& identity,
+                                              absl::Time now);
 
 }  // namespace fnhost::internal
 

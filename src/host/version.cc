@@ -57,13 +57,7 @@ absl::Status Version::Load(ColdStartEvent* event) {
   }
 
   CallOutput error(nullptr);
-  fnhost_host_init_context context{
-      .function_name = spec_.name.c_str(),
-      .init_config = reinterpret_cast<const uint8_t*>(spec_.init_config.data()),
-      .init_config_size = spec_.init_config.size(),
-      .logger = StderrLogger(&spec_.name),
-      .error = error.raw(),
-  };
+  fnhost_host_init_context context = InitContext(&spec_.name, spec_.init_config, &error);
   absl::Time start = host_.clock->Now();
   fnhost_module_state* state = nullptr;
   int32_t code = FNHOST_STATUS_OK;
@@ -79,11 +73,7 @@ absl::Status Version::Load(ColdStartEvent* event) {
     event->state_source = StateSource::kInit;
   }
   event->state_init = host_.clock->Now() - start;
-  if (code != FNHOST_STATUS_OK) {
-    absl::Status status = error.ToStatus(code, spec_.name, "state init");
-    return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
-                                                     module_path_, ")"));
-  }
+  if (code != FNHOST_STATUS_OK) return StateInitError(error, code, spec_.name, module_path_);
 
   module_ = *std::move(module);
   table_ = &module_->table();
@@ -138,6 +128,9 @@ absl::Status Version::StartZygote(ColdStartEvent* event) {
   options.crash_backoff = isolation.crash_backoff;
   options.spin_budget = isolation.spin_budget;
   options.clock = host_.clock;  // the circuit breaker's; call timeouts are in real time
+  options.fork_before_init =
+      fork_before_init_ || isolation.fork_point == IsolationOptions::ForkPoint::kBeforeInit;
+  options.use_snapshots = spec_.use_snapshots;
   if (spec_.use_snapshots) {
     options.snapshot_dir = host_.options.snapshot_dir;
     options.trust_private_snapshot_dir = host_.options.trust_private_snapshot_dir;
@@ -162,6 +155,13 @@ absl::Status Version::StartZygote(ColdStartEvent* event) {
   zygote_ = *std::move(zygote);
   module_version_ = zygote_->module_version();
   concurrency_ = 1;
+  // Remembered across scale to zero (LearnFrom), so that a threaded module's next cold start
+  // forks before the init at once.
+  fork_before_init_ = report.fork_point == ForkPoint::kBeforeInit;
+  ReportWorkerEvent(WorkerEvent{.function = spec_.name,
+                                .module_version = module_version_,
+                                .kind = WorkerEventKind::kZygoteStarted,
+                                .fork_point = ForkPointName(report.fork_point)});
   return absl::OkStatus();
 }
 

@@ -47,6 +47,11 @@ class Version {
           bool private_copy);
   ~Version();
 
+  // Takes over what `previous`, the same build before a scale to zero, found out about the
+  // module: in process isolation, that its init leaves threads (so that the next start forks
+  // workers before the init at once).
+  void LearnFrom(const Version& previous) { fork_before_init_ = previous.fork_before_init_; }
+
   // Loads the module and builds its state — restored from a matching snapshot when there is
   // one, else by the module's init; fills the load and state phases of `event`.
   absl::Status Load(ColdStartEvent* event);
@@ -121,6 +126,7 @@ class Version {
   std::string snapshot_path_;                   // empty: snapshots off for this version
   std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
   std::unique_ptr<Zygote> zygote_;              // process isolation mode, once loaded
+  bool fork_before_init_ = false;               // learned by a zygote (see LearnFrom)
 };
 
 }  // namespace fnhost::internal

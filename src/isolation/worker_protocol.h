@@ -38,8 +38,10 @@ inline constexpr uint32_t kMaxConfigBytes = 1u << 30;
 inline constexpr uint32_t kFrameMagic = 0x57484e46;  // "FNHW" in memory order
 
 enum class FrameType : uint16_t {
-  kConfig = 1,   // host -> zygote: what to load (fields: see zygote_main.cc)
-  kReady,        // zygote -> host: state built; module name, version, concurrency, timings
+  kConfig = 1,   // host -> zygote: what to load (zygote_messages.h); a snapshot memfd may
+                 // ride along, for a zygote that forks before init
+  kReady,        // zygote -> host: ready to fork; how the state was built (zygote_messages.h);
+                 // the snapshot memfd that workers restore from may ride along
   kError,        // zygote or worker -> host: a step failed; code + message
   kSpawn,        // host -> zygote: fork a worker
   kSpawned,      // zygote -> host: worker pid; the host's end of its socket rides along
@@ -48,6 +50,10 @@ enum class FrameType : uint16_t {
   kWorkerReady,  // worker -> host: instance created, serving; its Doorbell's memfd rides along
   kRequest,      // host -> worker: request bytes
   kResponse,     // worker -> host: status code; response bytes, or the error message
+  kThreadedInit,  // zygote -> host: the module's init left threads, so this zygote cannot
+                  // fork and exits; as kReady, with the snapshot memfd if it wrote one
+  kBuilt,         // snapshot builder -> its zygote: state built by init and snapshot written;
+                  // as kReady, with the snapshot memfd if it wrote one
 };
 
 // kResponse flag: the worker exits right after this frame (it reached its memory limit).

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/strings.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/isolation/zygote_messages.h"
 #include "src/isolation/zygote_process.h"
 
 namespace fnhost {
@@ -65,6 +66,10 @@ struct ZygoteShared {
 
 using internal::FrameHeader;
 using internal::FrameType;
+
+std::string_view ForkPointName(ForkPoint point) {
+  return point == ForkPoint::kBeforeInit ? "fork_before_init" : "fork_after_init";
+}
 
 // ---- Worker ---------------------------------------------------------------------------------
 
@@ -146,7 +151,10 @@ absl::Status Worker::AwaitReady() {
   FrameHeader header;
   std::string payload;
   int bell_fd = -1;  // the worker's doorbell comes with its ready frame, if at all
-  absl::Status io = internal::RecvFrame(fd_, shared_->options.max_message_bytes, Deadline(),
+  // A worker that runs the module's init has no deadline for it, as a zygote's init has none.
+  const absl::Time deadline =
+      process_->workers_run_init() ? absl::InfiniteFuture() : Deadline();
+  absl::Status io = internal::RecvFrame(fd_, shared_->options.max_message_bytes, deadline,
                                         &header, &payload, &bell_fd);
   if (io.ok() && header.type == FrameType::kWorkerReady && bell_fd >= 0) {
     absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_fd);
@@ -226,13 +234,17 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
 absl::StatusOr<std::unique_ptr<Zygote>> Zygote::Start(const ZygoteOptions& options) {
   auto shared = std::make_shared<internal::ZygoteShared>(options);
   internal::ModuleInfo info;
+  internal::UniqueFd snapshot_fd;
   const absl::Time start = Clock::Real()->Now();
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
-      internal::ZygoteProcess::Start(shared->options, &info);
+      internal::ZygoteProcess::Start(shared->options, options.fork_before_init,
+                                     /*snapshot_fd=*/-1, &info, &snapshot_fd);
   if (!process.ok()) return process.status();
   std::unique_ptr<Zygote> zygote(new Zygote(std::move(shared), *std::move(process),
                                             std::move(info.name), std::move(info.version),
                                             info.max_concurrency));
+  zygote->fork_before_init_ = info.start.fork_point == ForkPoint::kBeforeInit;
+  zygote->snapshot_fd_ = std::move(snapshot_fd);
   zygote->start_report_ = std::move(info.start);
   zygote->start_report_.total = Clock::Real()->Now() - start;
   return zygote;
@@ -283,8 +295,11 @@ absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Zygote::Restart(
   std::lock_guard<std::mutex> lock(mu_);
   if (process_ != dead) return process_;
   internal::ModuleInfo info;
+  internal::UniqueFd snapshot_fd;
+  // As the first start ended: a module whose init leaves threads does not run it again here.
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
-      internal::ZygoteProcess::Start(shared_->options, &info);
+      internal::ZygoteProcess::Start(shared_->options, fork_before_init_, snapshot_fd_.get(),
+                                     &info, &snapshot_fd);
   if (!process.ok()) return process.status();
   // The file may have been rebuilt in place since: a different module is not a restart.
   if (info.name != module_name_ || info.version != module_version_) {
@@ -294,6 +309,8 @@ absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Zygote::Restart(
         module_name_, " ", module_version_));
   }
   process_ = *std::move(process);
+  fork_before_init_ = info.start.fork_point == ForkPoint::kBeforeInit;
+  snapshot_fd_ = std::move(snapshot_fd);
   std::lock_guard<std::mutex> stats_lock(shared_->mu);
   ++shared_->stats.zygote_restarts;
   return process_;

@@ -6,6 +6,15 @@
 //
 //   host --posix_spawn--> fnhost-zygote (single-threaded) --fork--> worker, worker, ...
 //
+// A process with threads cannot fork safely (the child inherits locks held by threads that do
+// not exist in it), so a zygote must stay single-threaded. When a module's init leaves threads
+// running (an OpenMP or BLAS pool, a gRPC or curl client), its zygote reports it and exits, and
+// Zygote::Start starts another that forks workers from the point just after loading the module
+// instead (ForkPoint::kBeforeInit): each worker restores the state from a snapshot, which the
+// first zygote or a short-lived builder process wrote once, or, for a module without snapshot
+// support, runs the init itself. Without a snapshot directory the snapshot lives in a sealed
+// memfd, which the host keeps while the Zygote lives, so that a restarted zygote reuses it.
+//
 // The host never forks (it is multithreaded; see DESIGN.md). Workers are children of the
 // zygote, which reaps them and reports each exit status on its control channel: that is how
 // the host names the signal. The zygote dies with the host (parent-death signal, and EOF on
@@ -33,6 +42,7 @@
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
 #include "fnhost/metrics.h"
+#include "src/isolation/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 
 namespace fnhost {
@@ -42,6 +52,14 @@ class ZygoteProcess;
 struct ZygoteShared;
 struct WorkerExit;
 }  // namespace internal
+
+// Where a zygote forks its workers from.
+enum class ForkPoint {
+  kAfterInit,   // the zygote built the state; workers share it copy-on-write
+  kBeforeInit,  // the zygote only loaded the module; each worker restores or builds its state
+};
+// "fork_after_init" or "fork_before_init", as metrics and `fnhost inspect` name them.
+std::string_view ForkPointName(ForkPoint point);
 
 struct ZygoteOptions {
   // The function's name, for messages and the module's init context. Required.
@@ -54,6 +72,10 @@ struct ZygoteOptions {
   bool allow_writable_modules = false;
   // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
   std::string sha256;
+  // Use the module's snapshot support at all: to restore from and write to snapshot_dir, and
+  // to give workers forked before the init their state. Without it, such workers run the init.
+  // Default: true.
+  bool use_snapshots = true;
   // Directory of state snapshots, for a module that supports them: the zygote restores the
   // state from a matching snapshot instead of running the init, and after an init writes one
   // before it reports ready (the first start of a module build pays for the write, once).
@@ -70,7 +92,9 @@ struct ZygoteOptions {
   // 0 = no limit. Default: 0.
   uint64_t memory_limit_bytes = 0;
   // How long one call, or a worker's start, may take; past it the worker is killed and the call
-  // fails with DEADLINE_EXCEEDED. Measured in real time. Default: no limit.
+  // fails with DEADLINE_EXCEEDED. Measured in real time. A worker that runs the module's init
+  // itself (ForkPoint::kBeforeInit without a snapshot) has no limit on its start, as a zygote's
+  // init has none. Default: no limit.
   absl::Duration invoke_timeout = absl::InfiniteDuration();
   // Largest request or response of one call. Default: 64 MiB.
   uint32_t max_message_bytes = 64 << 20;
@@ -88,6 +112,10 @@ struct ZygoteOptions {
   absl::Duration crash_backoff = absl::Seconds(30);
   // The circuit breaker's clock. Default: nullptr, Clock::Real().
   Clock* clock = nullptr;
+  // Fork workers before the init from the start, for a module whose init is known to leave
+  // threads: saves the init that would find that out. Otherwise after the init, unless it
+  // leaves threads. Default: false.
+  bool fork_before_init = false;
 };
 
 // One worker process: one instance of the module, one call at a time.
@@ -185,6 +213,12 @@ class Zygote {
       std::string detail;
     };
     std::vector<SnapshotNote> snapshot_events;  // in order
+    ForkPoint fork_point = ForkPoint::kAfterInit;
+    // Threads of the process that built the state (by init or restore) once it had (1: the
+    // module left none); 0 when no zygote or builder built it (a snapshot was at hand).
+    int init_threads = 0;
+    // ForkPoint::kBeforeInit without a snapshot: each worker runs the module's init.
+    bool workers_run_init = false;
   };
   const StartReport& start_report() const { return start_report_; }
   // The current zygote process (it changes on a restart).
@@ -213,8 +247,12 @@ class Zygote {
   const std::string module_version_;
   const int max_concurrency_;
   StartReport start_report_;
-  mutable std::mutex mu_;  // guards process_; held through a restart
+  mutable std::mutex mu_;  // guards what follows; held through a restart
   std::shared_ptr<internal::ZygoteProcess> process_;
+  // For a restart: the fork point learned by the first start, and the sealed memfd that holds
+  // the state's snapshot when a zygote that forks before init maps one (else invalid).
+  bool fork_before_init_ = false;
+  internal::UniqueFd snapshot_fd_;
 };
 
 }  // namespace fnhost

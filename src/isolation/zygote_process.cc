@@ -41,60 +41,6 @@ absl::StatusOr<std::string> FindZygoteExecutable(const ZygoteOptions& options) {
                    "; install it there or set ZygoteOptions::zygote_executable"));
 }
 
-std::string ConfigPayload(const ZygoteOptions& options) {
-  std::string payload;
-  PutString(&payload, options.function_name);
-  PutString(&payload, options.module_path);
-  PutString(&payload, options.init_config);
-  PutString(&payload, options.sha256);
-  PutU64(&payload, options.allow_writable_modules ? 1 : 0);
-  PutU64(&payload, options.memory_limit_bytes);
-  PutU64(&payload, options.max_message_bytes);
-  PutString(&payload, options.snapshot_dir);
-  PutU64(&payload, options.trust_private_snapshot_dir ? 1 : 0);
-  PutU64(&payload, static_cast<uint64_t>(absl::ToInt64Nanoseconds(
-                       std::clamp(options.spin_budget, absl::ZeroDuration(),
-                                  SpinPolicy::kMaxBudget))));
-  return payload;
-}
-
-bool ParseReady(std::string_view payload, ModuleInfo* info) {
-  FieldReader reader(payload);
-  std::string_view name, version;
-  std::string_view snapshot_path;
-  uint64_t concurrency, restored, events;
-  uint64_t nanos[4];
-  if (!reader.String(&name) || !reader.String(&version) || !reader.U64(&concurrency)) {
-    return false;
-  }
-  for (uint64_t& value : nanos) {
-    if (!reader.U64(&value)) return false;
-  }
-  if (!reader.U64(&restored) || !reader.String(&snapshot_path) || !reader.U64(&events)) {
-    return false;
-  }
-  Zygote::StartReport& start = info->start;
-  for (uint64_t i = 0; i < events; ++i) {
-    uint64_t kind;
-    std::string_view detail;
-    if (!reader.U64(&kind) || kind > static_cast<uint64_t>(SnapshotEventKind::kRejected) ||
-        !reader.String(&detail)) {
-      return false;
-    }
-    start.snapshot_events.push_back({static_cast<SnapshotEventKind>(kind), std::string(detail)});
-  }
-  info->name = name;
-  info->version = version;
-  info->max_concurrency = static_cast<int>(concurrency);
-  start.file_checks = absl::Nanoseconds(nanos[0]);
-  start.dlopen = absl::Nanoseconds(nanos[1]);
-  start.abi_check = absl::Nanoseconds(nanos[2]);
-  start.state_init = absl::Nanoseconds(nanos[3]);
-  start.restored = restored != 0;
-  start.snapshot_path = snapshot_path;
-  return true;
-}
-
 }  // namespace
 
 std::string DescribeWaitStatus(int wait_status) {
@@ -110,7 +56,46 @@ std::string DescribeWaitStatus(int wait_status) {
 }
 
 absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const ZygoteOptions& options,
-                                                                    ModuleInfo* info) {
+                                                                    bool fork_before_init,
+                                                                    int snapshot_fd,
+                                                                    ModuleInfo* info,
+                                                                    UniqueFd* snapshot_fd_out) {
+  bool threaded = false;
+  UniqueFd passed;
+  absl::StatusOr<std::shared_ptr<ZygoteProcess>> process =
+      StartOnce(options, fork_before_init, snapshot_fd, info, &threaded, &passed);
+  if (process.ok() && threaded) {
+    // The first zygote ran the init, found threads and is gone; its successor forks before the
+    // init and maps the snapshot the first one wrote (in the snapshot directory, or `passed`).
+    ModuleInfo first = std::move(*info);
+    *info = ModuleInfo();
+    UniqueFd first_snapshot = std::move(passed);
+    process = StartOnce(options, /*fork_before_init=*/true, first_snapshot.get(), info,
+                        &threaded, &passed);
+    if (!process.ok()) return process.status();
+    Zygote::StartReport& start = info->start;
+    start.file_checks += first.start.file_checks;
+    start.dlopen += first.start.dlopen;
+    start.abi_check += first.start.abi_check;
+    start.state_init += first.start.state_init;
+    start.init_threads = std::max(start.init_threads, first.start.init_threads);
+    // The first zygote's init or restore is where the state came from; the second only maps
+    // what the first wrote or restored from.
+    std::erase_if(start.snapshot_events, [](const Zygote::StartReport::SnapshotNote& note) {
+      return note.kind == SnapshotEventKind::kRestored;
+    });
+    start.restored = first.start.restored;
+    start.snapshot_events.insert(start.snapshot_events.begin(),
+                                 first.start.snapshot_events.begin(),
+                                 first.start.snapshot_events.end());
+  }
+  if (process.ok() && snapshot_fd_out != nullptr) *snapshot_fd_out = std::move(passed);
+  return process;
+}
+
+absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::StartOnce(
+    const ZygoteOptions& options, bool fork_before_init, int snapshot_fd, ModuleInfo* info,
+    bool* threaded, UniqueFd* passed) {
   const std::string& function = options.function_name;
   if (options.init_config.size() > kMaxConfigBytes) {
     return absl::InvalidArgumentError(
@@ -134,12 +119,17 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const Zygote
   std::shared_ptr<ZygoteProcess> process(new ZygoteProcess(function, *pid, channel[0]));
 
   std::lock_guard<std::mutex> lock(process->mu_);
-  absl::Status status =
-      SendFrame(process->fd_, FrameType::kConfig, 0, 0, ConfigPayload(options), ControlDeadline());
+  absl::Status status = SendFrame(process->fd_, FrameType::kConfig, 0, 0,
+                                  EncodeConfig(options, fork_before_init), ControlDeadline(),
+                                  snapshot_fd);
   FrameHeader header;
   std::string payload;
+  int passed_fd = -1;
   // No deadline: the module's init takes what it takes, as it would in process.
-  if (status.ok()) status = process->ReadFrame(absl::InfiniteFuture(), &header, &payload, nullptr);
+  if (status.ok()) {
+    status = process->ReadFrame(absl::InfiniteFuture(), &header, &payload, &passed_fd);
+  }
+  passed->reset(passed_fd);
   if (!status.ok()) {
     process->MarkGone();
     return absl::UnavailableError(absl::StrCat("function '", function,
@@ -149,11 +139,21 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const Zygote
   if (header.type == FrameType::kError) {
     return absl::Status(static_cast<absl::StatusCode>(header.code), payload);
   }
-  if (header.type != FrameType::kReady || !ParseReady(payload, info)) {
+  if ((header.type != FrameType::kReady && header.type != FrameType::kThreadedInit) ||
+      !DecodeModuleInfo(payload, info)) {
     process->MarkGone();
     return absl::InternalError(absl::StrCat("function '", function, "': zygote ", *pid,
                                             " answered its config with a malformed frame"));
   }
+  *threaded = header.type == FrameType::kThreadedInit;
+  if (*threaded) {
+    // It exits on its own (after removing what it must); reaped once its channel closes.
+    while (process->ReadFrame(ControlDeadline(), &header, &payload, nullptr).ok()) {
+    }
+    process->MarkGone();
+    return nullptr;
+  }
+  process->workers_run_init_ = info->start.workers_run_init;
   return process;
 }
 

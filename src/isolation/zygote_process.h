@@ -19,19 +19,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "src/isolation/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_client.h"
+#include "src/isolation/zygote_messages.h"
 
 namespace fnhost::internal {
-
-// What a zygote reports once the module's state is built.
-struct ModuleInfo {
-  std::string name;
-  std::string version;
-  int max_concurrency = 1;
-  // As the zygote saw its start (total aside).
-  Zygote::StartReport start;
-};
 
 // How a worker ended, as its zygote saw it.
 struct WorkerExit {
@@ -47,8 +40,17 @@ class ZygoteProcess {
   // Spawns a zygote (see ZygoteOptions::zygote_executable), has it load the module and build
   // its state, and waits for that. The errors are those of the in-process host (missing file,
   // ABI mismatch, init failure...), or name how the zygote died.
+  //
+  // With `fork_before_init`, the zygote forks its workers before the init, and maps
+  // `snapshot_fd` (a sealed memfd, or -1) if it holds the state's snapshot. Otherwise, when
+  // the module's init leaves threads, the zygote reports that and exits, and Start starts
+  // another that forks before the init, handing it the snapshot the first one wrote. `info`
+  // then holds both starts' phases added up; `*snapshot_fd_out`, if not null, receives the
+  // memfd the zygote maps (invalid if none).
   static absl::StatusOr<std::shared_ptr<ZygoteProcess>> Start(const ZygoteOptions& options,
-                                                              ModuleInfo* info);
+                                                              bool fork_before_init,
+                                                              int snapshot_fd, ModuleInfo* info,
+                                                              UniqueFd* snapshot_fd_out);
   // Closes the channel: the zygote kills and reaps its workers and exits; then reaps the zygote.
   ~ZygoteProcess();
 
@@ -69,12 +71,22 @@ class ZygoteProcess {
   void Forget(pid_t worker);
 
   pid_t pid() const { return pid_; }
+  // Whether its workers run the module's init themselves (forked before init, no snapshot):
+  // their start is then not bounded by the invoke timeout.
+  bool workers_run_init() const { return workers_run_init_; }
   bool gone() const;
   // Why the zygote is gone: "zygote 1234 killed by signal SIGKILL (Killed)".
   std::string GoneReason() const;
 
  private:
   ZygoteProcess(std::string function_name, pid_t pid, int fd);
+
+  // One zygote start: spawn, config, report. `*threaded` is set when the zygote reported that
+  // the init left threads (and exits): the caller starts another. `*passed` receives the
+  // descriptor that came with the report.
+  static absl::StatusOr<std::shared_ptr<ZygoteProcess>> StartOnce(
+      const ZygoteOptions& options, bool fork_before_init, int snapshot_fd, ModuleInfo* info,
+      bool* threaded, UniqueFd* passed);
 
   // Reads the next frame; files an exit report of a watched worker. Requires mu_.
   absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd);
@@ -86,6 +98,7 @@ class ZygoteProcess {
   const std::string function_name_;
   const pid_t pid_;
   const int fd_;
+  bool workers_run_init_ = false;  // set by Start
 
   mutable std::mutex mu_;
   bool gone_ = false;

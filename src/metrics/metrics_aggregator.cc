@@ -23,12 +23,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "fnhost/metrics.h"
 #include "src/common/strings.h"
+#include "src/metrics/grow_only_map.h"
 #include "src/metrics/histogram.h"
 #include "src/metrics/prometheus_text.h"
 
 namespace fnhost {
 namespace {
 
+using internal::GrowOnlyMap;
 using internal::LatencyHistogram;
 using internal::PromType;
 
@@ -49,54 +51,10 @@ constexpr std::string_view kPoolEventNames[] = {"eviction", "unload", "unload_fa
 constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
                                                     "rejected"};  // by SnapshotEventKind
 static_assert(static_cast<int>(SnapshotEventKind::kRejected) == 3);
+constexpr std::string_view kForkPointNames[] = {"fork_after_init", "fork_before_init"};
 constexpr int kNumStatusCodes = 17;  // absl::StatusCode kOk (0) .. kUnauthenticated (16)
 
 enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms };
-
-// A map from names to values that are created on first sight and never removed; values live
-// on the heap so references to them outlive the lock.
-template <typename V>
-class GrowOnlyMap {
- public:
-  V& GetOrCreate(std::string_view key) {
-    if (V* value = Find(key)) return *value;
-    std::unique_lock lock(mutex_);
-    std::unique_ptr<V>& slot = map_[std::string(key)];
-    if (slot == nullptr) {
-      if constexpr (std::is_constructible_v<V, std::string_view>) {
-        slot = std::make_unique<V>(key);  // a value that knows its own key
-      } else {
-        slot = std::make_unique<V>();
-      }
-    }
-    return *slot;
-  }
-
-  V* Find(std::string_view key) const {
-    std::shared_lock lock(mutex_);
-    auto it = map_.find(AsAbsl(key));
-    return it == map_.end() ? nullptr : it->second.get();
-  }
-
-  // Every entry, sorted by key (copied: the map's keys move when it rehashes).
-  std::vector<std::pair<std::string, V*>> Sorted() const {
-    std::vector<std::pair<std::string, V*>> entries;
-    {
-      std::shared_lock lock(mutex_);
-      entries.reserve(map_.size());
-      for (const auto& [key, value] : map_) entries.emplace_back(key, value.get());
-    }
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    return entries;
-  }
-
- private:
-  mutable std::shared_mutex mutex_;
-  // absl's default hash and equality for std::string are transparent: find() takes an
-  // absl::string_view without building a std::string.
-  absl::flat_hash_map<std::string, std::unique_ptr<V>> map_;
-};
 
 // One module version's invocations and cold starts (traffic split: stable against canary;
 // reload: old against new). Calls refused before a version was chosen have no version.
@@ -144,6 +102,7 @@ struct FunctionRecord {
   std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
   GrowOnlyMap<Counter> rejected_by_reason;
   GrowOnlyMap<Counter> worker_crashes_by_reason;  // process isolation
+  Gauge fork_point{-1};  // process isolation: index in kForkPointNames; -1 before a zygote
   std::atomic<FunctionHistograms*> histograms{nullptr};
 
   std::atomic<bool> has_gauges{false};
@@ -317,6 +276,9 @@ void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
     case WorkerEventKind::kLost:
       return Add(record.worker_crashes_by_reason.GetOrCreate(
           event.reason.empty() ? "unknown" : event.reason));
+    case WorkerEventKind::kZygoteStarted:
+      return record.fork_point.store(event.fork_point == kForkPointNames[1] ? 1 : 0,
+                                     std::memory_order_relaxed);
   }
 }
 
@@ -341,6 +303,9 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   }
   for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
     totals.worker_crashes += Get(*count);
+  }
+  if (const int64_t fork_point = Get(record->fork_point); fork_point >= 0) {
+    totals.isolation_mode = kForkPointNames[fork_point];
   }
   totals.snapshots_restored =
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
@@ -576,6 +541,18 @@ std::string MetricsAggregator::RenderPrometheus() const {
     writer.Histogram("fnhost_worker_spawn_duration_seconds", {{"function", function}},
                      kLatencyBucketsSeconds, snapshot.counts,
                      static_cast<double>(snapshot.sum_nanos) / 1e9);
+  }
+
+  writer.StartFamily("fnhost_isolation_mode", PromType::kGauge,
+                     "Process isolation: 1 for where the function's workers fork from: after "
+                     "the module's init, or before it (the init leaves threads running).");
+  for (const auto& [function, record] : functions) {
+    const int64_t fork_point = Get(record->fork_point);
+    if (fork_point < 0) continue;
+    for (int64_t i = 0; i < static_cast<int64_t>(std::size(kForkPointNames)); ++i) {
+      writer.Sample("fnhost_isolation_mode", {{"function", function}, {"mode", kForkPointNames[i]}},
+                    int64_t{fork_point == i ? 1 : 0});
+    }
   }
 
   writer.StartFamily("fnhost_worker_crashes_total", PromType::kCounter,

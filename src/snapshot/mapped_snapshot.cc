@@ -106,6 +106,18 @@ absl::StatusOr<std::unique_ptr<MappedSnapshot>> MappedSnapshot::OpenImpl(
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "MappedSnapshot::Open: open", path);
   absl::Cleanup closer = [fd] { ::close(fd); };
+  return MapImpl(fd, path, expected, verification);
+}
+
+absl::StatusOr<std::unique_ptr<MappedSnapshot>> MappedSnapshot::OpenDescriptor(
+    int fd, const std::string& name, const snapshot::ModuleIdentity& expected,
+    SectionVerification verification) {
+  return MapImpl(fd, name, &expected, verification);
+}
+
+absl::StatusOr<std::unique_ptr<MappedSnapshot>> MappedSnapshot::MapImpl(
+    int fd, const std::string& path, const snapshot::ModuleIdentity* expected,
+    SectionVerification verification) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoError(errno, "MappedSnapshot::Open: fstat", path);
   if (!S_ISREG(st.st_mode)) {

@@ -48,6 +48,13 @@ class MappedSnapshot {
   static absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenForInspection(
       const std::string& path, SectionVerification verification);
 
+  // Like Open, for a snapshot file that is already open (a sealed memfd, see
+  // snapshot_memfd.h); `name` stands for the file in messages. The descriptor stays the
+  // caller's: the mapping does not need it once made.
+  static absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenDescriptor(
+      int fd, const std::string& name, const snapshot::ModuleIdentity& expected,
+      SectionVerification verification);
+
   ~MappedSnapshot();
   MappedSnapshot(const MappedSnapshot&) = delete;
   MappedSnapshot& operator=(const MappedSnapshot&) = delete;
@@ -67,6 +74,9 @@ class MappedSnapshot {
   MappedSnapshot(std::string path, const char* data, size_t size);
   static absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenImpl(
       const std::string& path, const snapshot::ModuleIdentity* expected,
+      SectionVerification verification);
+  static absl::StatusOr<std::unique_ptr<MappedSnapshot>> MapImpl(
+      int fd, const std::string& path, const snapshot::ModuleIdentity* expected,
       SectionVerification verification);
 
   const std::string path_;

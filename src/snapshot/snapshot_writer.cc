@@ -65,7 +65,7 @@ absl::Status SnapshotFileWriter::AddSection(std::string_view name, std::string_v
   return absl::OkStatus();
 }
 
-absl::Status SnapshotFileWriter::Commit() {
+absl::Status SnapshotFileWriter::Layout(std::string* head, uint64_t* data_start) {
   if (committed_) {
     return absl::FailedPreconditionError(
         absl::StrCat("SnapshotFileWriter::Commit: snapshot ", path_, " was already committed"));
@@ -74,21 +74,25 @@ absl::Status SnapshotFileWriter::Commit() {
 
   // The header holds the section offsets, and the offsets depend on the header's size (varints);
   // grow the space before the first section until the header fits. Converges in a step or two.
-  uint64_t data_start = kSnapshotSectionAlignment;
-  std::string head;
+  *data_start = kSnapshotSectionAlignment;
   for (;;) {
-    uint64_t offset = data_start;
+    uint64_t offset = *data_start;
     for (snapshot::Section& section : *header_.mutable_section()) {
       section.set_offset(offset);
       offset = RoundUpToSectionAlignment(offset + section.size());
     }
     absl::StatusOr<std::string> encoded = EncodeSnapshotHeader(header_);
     if (!encoded.ok()) return encoded.status();
-    head = *std::move(encoded);
-    if (RoundUpToSectionAlignment(head.size()) <= data_start) break;
-    data_start = RoundUpToSectionAlignment(head.size());
+    *head = *std::move(encoded);
+    if (RoundUpToSectionAlignment(head->size()) <= *data_start) return absl::OkStatus();
+    *data_start = RoundUpToSectionAlignment(head->size());
   }
+}
 
+absl::Status SnapshotFileWriter::Commit() {
+  std::string head;
+  uint64_t data_start = 0;
+  if (absl::Status status = Layout(&head, &data_start); !status.ok()) return status;
   absl::StatusOr<std::string> temp_path = TemporaryPath(path_);
   if (!temp_path.ok()) return temp_path.status();
   absl::Status status = WriteFile(*temp_path, head, data_start);
@@ -101,23 +105,36 @@ absl::Status SnapshotFileWriter::Commit() {
   return fs_->SyncDirectory(DirectoryOf(path_));
 }
 
+absl::Status SnapshotFileWriter::CommitTo(WritableFile* file) {
+  std::string head;
+  uint64_t data_start = 0;
+  if (absl::Status status = Layout(&head, &data_start); !status.ok()) return status;
+  return WriteContents(file, head, data_start);
+}
+
 absl::Status SnapshotFileWriter::WriteFile(const std::string& temp_path, std::string_view head,
                                            uint64_t data_start) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_->NewWritableFile(temp_path);
   if (!file.ok()) return file.status();
-  absl::Status status = (*file)->Append(head);
-  if (status.ok()) status = (*file)->AppendZeros(data_start - head.size());
-  for (size_t i = 0; status.ok() && i < contents_.size(); ++i) {
-    status = (*file)->Append(contents_[i]);
-    if (status.ok()) {
-      status = (*file)->AppendZeros(RoundUpToSectionAlignment(contents_[i].size()) -
-                                    contents_[i].size());
-    }
-  }
+  absl::Status status = WriteContents(file->get(), head, data_start);
   if (status.ok()) status = (*file)->Sync();
   // Close even after a failure, so that the descriptor is not held until the destructor.
   absl::Status close_status = (*file)->Close();
   return status.ok() ? close_status : status;
+}
+
+absl::Status SnapshotFileWriter::WriteContents(WritableFile* file, std::string_view head,
+                                               uint64_t data_start) {
+  absl::Status status = file->Append(head);
+  if (status.ok()) status = file->AppendZeros(data_start - head.size());
+  for (size_t i = 0; status.ok() && i < contents_.size(); ++i) {
+    status = file->Append(contents_[i]);
+    if (status.ok()) {
+      status = file->AppendZeros(RoundUpToSectionAlignment(contents_[i].size()) -
+                                 contents_[i].size());
+    }
+  }
+  return status;
 }
 
 fnhost_host_snapshot_writer SnapshotFileWriter::AsAbi() {

@@ -38,16 +38,27 @@ class SnapshotFileWriter {
   // FAILED_PRECONDITION after Commit.
   absl::Status AddSection(std::string_view name, std::string_view bytes);
 
-  // Writes the file. May be called once; FAILED_PRECONDITION on a second call.
+  // Writes the file. May be called once (this or CommitTo); FAILED_PRECONDITION on a second
+  // call.
   absl::Status Commit();
+
+  // Writes the snapshot into `file`, an empty file that the caller owns (a memfd, see
+  // snapshot_memfd.h), instead of a file at the writer's path, which then only names it in
+  // messages: no temporary file, no rename, no fsync. Leaves `file` open. Once, like Commit.
+  absl::Status CommitTo(WritableFile* file);
 
   // The ABI view for state_snapshot: write_section calls AddSection and returns its status code.
   // Valid while this writer lives.
   fnhost_host_snapshot_writer AsAbi();
 
  private:
+  // Sets the section offsets; `head` receives the encoded preamble and header, `data_start`
+  // where the first section starts. Marks the writer committed.
+  absl::Status Layout(std::string* head, uint64_t* data_start);
   // Writes the whole file to `temp_path` and closes it.
   absl::Status WriteFile(const std::string& temp_path, std::string_view head, uint64_t data_start);
+  // Writes the head, the padding and the sections.
+  absl::Status WriteContents(WritableFile* file, std::string_view head, uint64_t data_start);
 
   FileSystem* const fs_;
   const std::string path_;

@@ -1,0 +1,55 @@
+// WorkerProcess: the code of a worker, forked from its zygote (see zygote_client.h). It takes
+// its state from the zygote's ZygoteState (the built state after its post-fork hook, a restore
+// from the inherited snapshot mapping, or an init), creates one instance, and serves one call
+// at a time on its own socket until the host closes it. Also how the zygote's processes send
+// frames to the host.
+//
+// Not thread-safe: a worker's own code runs on one thread (the module may start others).
+
+#ifndef FNHOST_SRC_ISOLATION_ZYGOTE_WORKER_H_
+#define FNHOST_SRC_ISOLATION_ZYGOTE_WORKER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "fnhost/abi.h"
+#include "src/isolation/worker_protocol.h"
+#include "src/isolation/zygote_messages.h"
+#include "src/isolation/zygote_state.h"
+
+namespace fnhost::internal {
+
+// Sends a frame to the host from a worker, or from the zygote before it has workers: a host
+// that is gone ends this process.
+void SendOrExit(int fd, FrameType type, int32_t code, uint16_t flags, std::string_view payload,
+                int pass_fd = -1);
+void SendError(int fd, const absl::Status& status);
+
+class WorkerProcess {
+ public:
+  WorkerProcess(const ZygoteConfig& config, const ZygoteState& zygote_state)
+      : config_(config), zygote_state_(zygote_state) {}
+
+  // Runs in the child right after fork; never returns.
+  // `zygote_fds` are the zygote's own descriptors, closed here.
+  [[noreturn]] void Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds);
+
+ private:
+  // Gets the state, sets the memory limit and creates the instance.
+  absl::Status Start();
+  // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's
+  // counter as read before the ready frame left.
+  [[noreturn]] void Serve(Doorbell* bell, uint32_t before);
+
+  const ZygoteConfig& config_;
+  const ZygoteState& zygote_state_;
+  fnhost_module_instance* instance_ = nullptr;
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_ISOLATION_ZYGOTE_WORKER_H_
