@@ -458,11 +458,10 @@ constexpr int kMax = 100;
 
 TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
   KeepAliveController controller = Controller("fixed:10m");
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Minutes(1)));
-  controller.OnCallEnd(At(absl::Minutes(5)));
-  controller.OnIdle(At(absl::Minutes(5)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Minutes(1)));
+  controller.OnInstanceIdle(At(absl::Minutes(5)));
   const std::vector<absl::Time> idle = {At(absl::Minutes(1)), At(absl::Minutes(5))};
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Minutes(11)), At(absl::Minutes(11)), idle, 0, true, 0, kMax);
@@ -478,7 +477,8 @@ TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
 
 TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
   KeepAliveController controller = Controller("fixed:1m");
-  controller.OnIdle(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(kT0);
   const std::vector<absl::Time> idle(3, kT0);
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Hours(1)), At(absl::Hours(1)), idle, 0, true, 2, kMax);
@@ -494,17 +494,16 @@ TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
 
 TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
   KeepAliveController controller = Controller("fixed:0");
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));
   // One call ended, one still runs: evict its instance at once, but stay loaded.
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Seconds(1)), At(absl::Seconds(1)), {At(absl::Seconds(1))}, 1,
                         true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
-  controller.OnCallEnd(At(absl::Seconds(2)));
-  controller.OnIdle(At(absl::Seconds(2)));
+  controller.OnInstanceIdle(At(absl::Seconds(2)));
   d = controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), {At(absl::Seconds(2))}, 0,
                         true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
@@ -514,7 +513,8 @@ TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
   EXPECT_FALSE(d.unload);
 
   KeepAliveController keep_loaded = Controller("fixed:0,keep-loaded");
-  keep_loaded.OnIdle(kT0);
+  keep_loaded.OnInstanceBusy(kT0);
+  keep_loaded.OnInstanceIdle(kT0);
   d = keep_loaded.Decide(kT0, kT0, {kT0}, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
@@ -525,13 +525,11 @@ TEST(KeepAliveControllerTest, HybridPrewarmsAtTheWindow) {
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
   // Two calls a day apart: one OOB idle time of 24 hours.
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));
-  controller.OnIdle(At(absl::Seconds(1)));
-  controller.OnArrival(At(absl::Hours(24) + absl::Seconds(1)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));
+  controller.OnInstanceBusy(At(absl::Hours(24) + absl::Seconds(1)));
   const absl::Time end = At(absl::Hours(24) + absl::Seconds(2));
-  controller.OnCallEnd(end);
-  controller.OnIdle(end);
+  controller.OnInstanceIdle(end);
   ASSERT_EQ(hybrid->PlanFor(1).mode, Mode::kPredicted);
   const absl::Time prewarm_at = end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin);
   const absl::Time keep_until = end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin);
@@ -625,17 +623,16 @@ TEST(KeepAliveControllerTest, TracksInstanceLevels) {
   auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
-  controller.OnArrival(kT0);  // first calls: nothing idle before them
-  controller.OnArrival(At(absl::Seconds(1)));
-  controller.OnCallEnd(At(absl::Seconds(10)));  // level 2 idle from 10 s
-  controller.OnArrival(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
+  controller.OnInstanceBusy(kT0);  // first calls: nothing idle before them
+  controller.OnInstanceBusy(At(absl::Seconds(1)));
+  controller.OnInstanceIdle(At(absl::Seconds(10)));  // level 2 idle from 10 s
+  controller.OnInstanceBusy(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
   ASSERT_NE(hybrid->idle_times(2), nullptr);
   EXPECT_EQ(hybrid->idle_times(2)->bin_count(1), 1);
-  controller.OnCallEnd(At(absl::Seconds(80)));  // level 2 idle from 80 s
-  controller.OnCallEnd(At(absl::Seconds(90)));  // level 1 idle from 90 s
-  controller.OnIdle(At(absl::Seconds(90)));
-  controller.OnArrival(At(absl::Seconds(90) + absl::Minutes(5)));   // level 1: 5 minutes
-  controller.OnArrival(At(absl::Seconds(80) + absl::Minutes(30)));  // level 2: 30 minutes
+  controller.OnInstanceIdle(At(absl::Seconds(80)));  // level 2 idle from 80 s
+  controller.OnInstanceIdle(At(absl::Seconds(90)));  // level 1 idle from 90 s
+  controller.OnInstanceBusy(At(absl::Seconds(90) + absl::Minutes(5)));   // level 1: 5 minutes
+  controller.OnInstanceBusy(At(absl::Seconds(80) + absl::Minutes(30)));  // level 2: 30 minutes
   EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 1);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(5), 1);
   EXPECT_EQ(hybrid->idle_times(2)->in_bounds(), 2);
@@ -647,11 +644,11 @@ TEST(KeepAliveControllerTest, LearnsFunctionIdleTimesWithoutCallEnds) {
   auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
-  controller.OnArrival(kT0);
-  controller.OnIdle(At(absl::Minutes(1)));
-  controller.OnArrival(At(absl::Minutes(4)));
-  controller.OnIdle(At(absl::Minutes(5)));
-  controller.OnArrival(At(absl::Minutes(12)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Minutes(1)));
+  controller.OnInstanceBusy(At(absl::Minutes(4)));
+  controller.OnInstanceIdle(At(absl::Minutes(5)));
+  controller.OnInstanceBusy(At(absl::Minutes(12)));
   EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 2);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(3), 1);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(7), 1);
@@ -664,11 +661,10 @@ TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
   KeepAliveController controller(std::move(policy));
   Record(*hybrid, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
   Record(*hybrid, std::vector<absl::Duration>(20, absl::Minutes(30) + absl::Seconds(10)), 2);
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));  // level 2 idle
-  controller.OnCallEnd(At(absl::Seconds(2)));  // level 1 idle
-  controller.OnIdle(At(absl::Seconds(2)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));  // level 2 idle
+  controller.OnInstanceIdle(At(absl::Seconds(2)));  // level 1 idle
   const std::vector<absl::Time> idle = {At(absl::Seconds(1)), At(absl::Seconds(2))};
   // Level 1 stays 66 s; level 2 is kept 31 minutes (its break-even keep-alive: 20 * 1810 s
   // warm against 20 hours of cold starts) from when it went idle.
@@ -689,8 +685,8 @@ TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
 
 TEST(KeepAliveControllerTest, NextDecisionIsAlwaysInTheFuture) {
   KeepAliveController controller = Controller("fixed:0");
-  controller.OnArrival(kT0);
-  controller.OnIdle(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(kT0);
   KeepAliveController::Decision d = controller.Decide(kT0, kT0, {kT0}, 0, true, 1, kMax);
   EXPECT_EQ(d.evict, 0);  // kept by the floor although expired
   EXPECT_EQ(d.next_decision, absl::InfiniteFuture());

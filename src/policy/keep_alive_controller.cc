@@ -17,7 +17,7 @@ absl::Time& KeepAliveController::LevelIdleSince(int level) {
   return level_idle_since_[level - 1];
 }
 
-void KeepAliveController::OnArrival(absl::Time now) {
+void KeepAliveController::OnInstanceBusy(absl::Time now) {
   ++busy_;
   absl::Time& since = LevelIdleSince(busy_);
   if (since != absl::InfinitePast()) policy_->OnInstanceIdleTime(busy_, now - since);
@@ -25,21 +25,11 @@ void KeepAliveController::OnArrival(absl::Time now) {
   policy_->OnArrival(now);
 }
 
-void KeepAliveController::OnCallEnd(absl::Time now) {
+void KeepAliveController::OnInstanceIdle(absl::Time now) {
   if (busy_ == 0) return;
   LevelIdleSince(busy_) = now;
   scan_top_ = std::max(scan_top_, busy_);
-  --busy_;
-}
-
-void KeepAliveController::OnIdle(absl::Time now) {
-  // Also when the owner reports no OnCallEnd: the first level is idle from now.
-  if (busy_ > 0) {
-    LevelIdleSince(1) = now;
-    scan_top_ = std::max(scan_top_, 1);
-  }
-  busy_ = 0;
-  policy_->OnIdle(now);
+  if (--busy_ == 0) policy_->OnIdle(now);
 }
 
 bool KeepAliveController::WarmTickPassed(absl::Time wall_now) {

@@ -5,7 +5,7 @@
 // Instances are interchangeable, so the controller decides how many idle instances to keep,
 // from instance levels: with b calls running, the idle instances serve levels b+1, b+2, ...
 // (the pool hands out the most recently idle one first). Level k has been idle since the
-// number of running calls last fell below k (tracked from OnArrival, OnCallEnd and OnIdle;
+// number of busy instances last fell below k (tracked from OnInstanceBusy and OnInstanceIdle;
 // for a level not tracked, the idle instance's own idle_since), and it is warm now if the
 // policy's InstanceWindow(k, since) says so: a window that stays loaded until keep_until, or a
 // prewarm window from prewarm_at to keep_until. Rules, at each Decide:
@@ -41,15 +41,16 @@ class KeepAliveController {
  public:
   explicit KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy);
 
-  // An instance went busy: a call took an idle instance or started a new one. With one call
-  // per instance (the default), call it for every call.
-  void OnArrival(absl::Time now);
-  // An instance went idle: with one call per instance, call it for every call that ends,
-  // before the OnIdle of the last one. (With OnArrival only when the function goes busy and no
-  // OnCallEnd, only level 1 is tracked: the policy still sees the function's idle times.)
-  void OnCallEnd(absl::Time now);
-  // The busy count fell to zero.
-  void OnIdle(absl::Time now);
+  // The one way to feed the controller, for the host's pool and the simulator alike. An
+  // instance went busy: a call took an idle instance or started a new one (with one call per
+  // instance, the default, this is every call's start). The policy learns the idle time of
+  // the level the instance now serves.
+  void OnInstanceBusy(absl::Time now);
+  // An instance went idle, or left the pool while busy (with one call per instance, every
+  // call's end). When no instance is busy any more, the policy's OnIdle follows.
+  void OnInstanceIdle(absl::Time now);
+
+  int busy() const { return busy_; }
 
   struct Decision {
     int evict = 0;        // idle instances to destroy now, oldest idle first
@@ -72,7 +73,7 @@ class KeepAliveController {
   absl::Time& LevelIdleSince(int level);
 
   std::unique_ptr<KeepAlivePolicy> policy_;
-  int busy_ = 0;  // calls running, as OnArrival/OnCallEnd/OnIdle report them
+  int busy_ = 0;  // busy instances, as OnInstanceBusy/OnInstanceIdle report them
   // [k - 1]: when the number of running calls last fell below k, while it has not reached k
   // again; InfinitePast otherwise.
   std::vector<absl::Time> level_idle_since_;

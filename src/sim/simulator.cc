@@ -85,6 +85,7 @@ void FunctionResult::Add(const FunctionResult& other) {
   cold_starts += other.cold_starts;
   load_cold_starts += other.load_cold_starts;
   prewarm_loads += other.prewarm_loads;
+  evictions += other.evictions;
   wasted_memory_gb_s += other.wasted_memory_gb_s;
   breakdown.Add(other.breakdown);
 }
@@ -160,6 +161,7 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
                           /*min_instances=*/0, std::numeric_limits<int>::max());
     for (int i = 0; i < decision.evict; ++i) account(idle.at(i), idle.tag(i), now, false);
     idle.DropOldest(decision.evict);
+    result.evictions += decision.evict;
     if (decision.unload) loaded = false;
     if (decision.prewarm > 0) {
       // The new instances serve the levels above those already idle.
@@ -181,8 +183,7 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
         call_ends.pop();
         // With k calls running before this end, the instance becomes idle at level k.
         idle.Push(call_end, IdleInstances::Tag{static_cast<int>(call_ends.size()) + 1, false});
-        controller.OnCallEnd(call_end);
-        if (call_ends.empty()) controller.OnIdle(call_end);
+        controller.OnInstanceIdle(call_end);
         decide(call_end);
       } else if (next_decision <= t) {
         decide(next_decision);
@@ -196,7 +197,7 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
   for (const Call& call : calls) {
     const absl::Time arrival = start + call.arrival;
     advance(arrival);
-    controller.OnArrival(arrival);
+    controller.OnInstanceBusy(arrival);
     ++result.invocations;
     if (idle.size() > 0) {
       account(idle.newest(), idle.newest_tag(), arrival, true);
@@ -209,6 +210,9 @@ FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
       loaded = true;
     }
     call_ends.push(arrival + call.duration);
+    // What the call taught the policy may move other levels' windows (a level that inherits
+    // from this one), so decide now, as a host's next maintenance pass would.
+    decide(arrival);
   }
   advance(end);
   for (size_t i = 0; i < idle.size(); ++i) {

@@ -16,8 +16,9 @@
 // too, so daily windows are read in UTC from the start of the trace.
 // Functions are independent (no shared memory limit), so each is replayed on its own: an
 // event loop over its arrivals, the ends of its calls and its controller's next decision, with
-// a Decide after every end of a call and at every next decision (an arrival moves no window,
-// so next_decision still holds after one; the host too decides on its own schedule).
+// a Decide after every arrival, after every end of a call and at every next decision. A host
+// that runs maintenance at least as often as calls arrive and end makes the same decisions
+// (tests/keep_alive_replay_test.cc replays a trace through both).
 // Thread-safety: Simulate may use several threads internally; the functions are reentrant.
 
 #ifndef FNHOST_SRC_SIM_SIMULATOR_H_
@@ -74,6 +75,7 @@ struct FunctionResult {
   int64_t cold_starts = 0;
   int64_t load_cold_starts = 0;
   int64_t prewarm_loads = 0;
+  int64_t evictions = 0;  // idle instances the controller evicted
   double wasted_memory_gb_s = 0;
   Breakdown breakdown;
 
