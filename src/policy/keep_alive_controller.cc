@@ -10,26 +10,119 @@ namespace fnhost {
 KeepAliveController::KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy)
     : policy_(std::move(policy)) {}
 
-absl::Time& KeepAliveController::LevelIdleSince(int level) {
-  if (level_idle_since_.size() < static_cast<size_t>(level)) {
-    level_idle_since_.resize(level, absl::InfinitePast());
+KeepAliveController::Level& KeepAliveController::At(int level) {
+  if (levels_.size() < static_cast<size_t>(level)) levels_.resize(level);
+  return levels_[level - 1];
+}
+
+void KeepAliveController::Track(int level, absl::Time since) {
+  Level& state = At(level);
+  warm_ -= state.warm;
+  state.warm = false;
+  state.since = since;
+  state.window = policy_->InstanceWindow(level, since);
+  reached_ = std::max(reached_, level);
+  Evaluate(level, since);
+  // Edges of levels that were reached again before their time are stale; rebuild the heap
+  // when they outnumber the live ones.
+  if (edges_.size() > 4 * static_cast<size_t>(reached_) + 64) {
+    decltype(edges_) live;
+    for (int k = busy_ + 1; k <= reached_; ++k) {
+      const Level& other = levels_[k - 1];
+      if (other.next_edge != absl::InfiniteFuture()) live.push({other.next_edge, k, other.since});
+    }
+    edges_ = std::move(live);
   }
-  return level_idle_since_[level - 1];
+}
+
+void KeepAliveController::Untrack(int level) {
+  if (!Tracked(level)) return;
+  Level& state = levels_[level - 1];
+  warm_ -= state.warm;
+  state = Level();
+}
+
+void KeepAliveController::Evaluate(int level, absl::Time now) {
+  Level& state = levels_[level - 1];
+  const KeepAlivePolicy::Window& window = state.window;
+  const bool prewarm_window = window.prewarm_at > state.since;
+  const bool warm = now < window.keep_until && (!prewarm_window || now >= window.prewarm_at);
+  warm_ += static_cast<int>(warm) - static_cast<int>(state.warm);
+  state.warm = warm;
+  state.next_edge = prewarm_window && now < window.prewarm_at ? window.prewarm_at
+                    : now < window.keep_until                 ? window.keep_until
+                                                              : absl::InfiniteFuture();
+  if (state.next_edge != absl::InfiniteFuture()) edges_.push({state.next_edge, level, state.since});
+}
+
+void KeepAliveController::PassEdges(absl::Time now) {
+  while (!edges_.empty()) {
+    const Edge edge = edges_.top();
+    const bool live = edge.level > busy_ && Tracked(edge.level) &&
+                      levels_[edge.level - 1].since == edge.since &&
+                      levels_[edge.level - 1].next_edge == edge.at;
+    if (live && edge.at > now) return;
+    edges_.pop();
+    if (live) Evaluate(edge.level, now);
+  }
 }
 
 void KeepAliveController::OnInstanceBusy(absl::Time now) {
   ++busy_;
-  absl::Time& since = LevelIdleSince(busy_);
-  if (since != absl::InfinitePast()) policy_->OnInstanceIdleTime(busy_, now - since);
-  since = absl::InfinitePast();
+  reached_ = std::max(reached_, busy_);
+  if (Tracked(busy_)) {
+    policy_->OnInstanceIdleTime(busy_, now - levels_[busy_ - 1].since);
+    Untrack(busy_);
+  }
   policy_->OnArrival(now);
 }
 
 void KeepAliveController::OnInstanceIdle(absl::Time now) {
   if (busy_ == 0) return;
-  LevelIdleSince(busy_) = now;
-  scan_top_ = std::max(scan_top_, busy_);
-  if (--busy_ == 0) policy_->OnIdle(now);
+  const int level = busy_--;
+  if (busy_ == 0) policy_->OnIdle(now);
+  Track(level, now);
+}
+
+int KeepAliveController::CloseOldestWarmLevels(int count, absl::Time now) {
+  int closed = 0;
+  for (; closed < count; ++closed) {
+    int oldest = 0;
+    for (int level = busy_ + 1; level <= reached_; ++level) {
+      const Level& state = levels_[level - 1];
+      if (state.warm && (oldest == 0 || state.since < levels_[oldest - 1].since)) oldest = level;
+    }
+    if (oldest == 0) break;
+    Level& state = levels_[oldest - 1];
+    state.window.keep_until = now;
+    Evaluate(oldest, now);
+  }
+  return closed;
+}
+
+int KeepAliveController::ScanWarmLevels(absl::Time now, absl::Span<const absl::Time> idle_since,
+                                        int busy, absl::Time* next) const {
+  const int idle = static_cast<int>(idle_since.size());
+  int warm = 0;
+  for (int level = busy + 1; level <= std::max(busy + idle, reached_); ++level) {
+    absl::Time since;
+    KeepAlivePolicy::Window window;
+    if (Tracked(level)) {
+      since = levels_[level - 1].since;
+      window = levels_[level - 1].window;
+    } else {
+      const int position = level - busy - 1;  // among the idle instances, newest first
+      if (position >= idle) continue;
+      since = idle_since[idle - 1 - position];
+      window = policy_->InstanceWindow(level, since);
+    }
+    const bool prewarm_window = window.prewarm_at > since;
+    if (now < window.keep_until && (!prewarm_window || now >= window.prewarm_at)) ++warm;
+    const absl::Time edge =
+        prewarm_window && now < window.prewarm_at ? window.prewarm_at : window.keep_until;
+    if (edge > now) *next = std::min(*next, edge);
+  }
+  return warm;
 }
 
 bool KeepAliveController::WarmTickPassed(absl::Time wall_now) {
@@ -54,24 +147,11 @@ KeepAliveController::Decision KeepAliveController::Decide(
   auto consider = [&](absl::Time t) {
     if (t > now) next = std::min(next, t);
   };
-  // Count the warm levels above `busy`, and note when that may change.
-  int warm = 0;
-  int live_top = 0;  // the highest level whose window is not over
-  const int top = std::max(busy + idle, scan_top_);
-  for (int level = busy + 1; level <= top; ++level) {
-    absl::Time since = level <= static_cast<int>(level_idle_since_.size())
-                           ? level_idle_since_[level - 1]
-                           : absl::InfinitePast();
-    const int position = level - busy - 1;  // among the idle instances, newest first
-    if (since == absl::InfinitePast() && position < idle) since = idle_since[idle - 1 - position];
-    if (since == absl::InfinitePast()) continue;
-    const KeepAlivePolicy::Window window = policy_->InstanceWindow(level, since);
-    const bool prewarm_window = window.prewarm_at > since;
-    if (now < window.keep_until && (!prewarm_window || now >= window.prewarm_at)) ++warm;
-    if (now < window.keep_until) live_top = level;
-    consider(prewarm_window && now < window.prewarm_at ? window.prewarm_at : window.keep_until);
-  }
-  scan_top_ = live_top;
+  // The warm levels above `busy`: kept up to date from the edges passed when the caller's
+  // busy count is the controller's and every idle instance's level is tracked; else scanned.
+  PassEdges(now);
+  const bool incremental = busy == busy_ && busy + idle <= reached_;
+  const int warm = incremental ? warm_ : ScanWarmLevels(now, idle_since, busy, &next);
 
   Decision decision;
   const int keep = std::max(warm, floor - busy);
@@ -79,15 +159,15 @@ KeepAliveController::Decision KeepAliveController::Decide(
   decision.prewarm = std::max(0, keep - idle);
   if (WarmTickPassed(wall_now) && busy + idle - decision.evict + decision.prewarm == 0) {
     decision.prewarm = 1;
-    LevelIdleSince(1) = now;
-    scan_top_ = std::max(scan_top_, 1);
-    consider(policy_->InstanceWindow(1, now).keep_until);
+    if (busy_ == 0) Track(1, now);
+    if (!incremental) consider(policy_->InstanceWindow(1, now).keep_until);
   }
   decision.prewarm =
       std::min(decision.prewarm, std::max(0, max_instances - (busy + idle - decision.evict)));
   decision.unload = policy_->UnloadWhenEmpty() && loaded && busy == 0 &&
                     idle - decision.evict + decision.prewarm == 0;
 
+  if (incremental && !edges_.empty()) consider(edges_.top().at);
   // Wall-clock events, moved onto the monotonic clock.
   consider(now + (policy_->NextScheduleChange(wall_now) - wall_now));
   const absl::Duration period = policy_->WarmEvery();
