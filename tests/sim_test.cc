@@ -78,11 +78,15 @@ TEST(SimulateFunctionTest, FixedTenMinutes) {
   EXPECT_EQ(r.cold_starts, 3);
   EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 0);
 
-  // Hybrid without data keeps the 4-hour range: only the first call is cold, and the instance
-  // is idle 299 + (30:00 - 5:01 = 1499) + 599 = 2397 s. Half a GB halves the waste.
+  // Hybrid at half a GB prices a first-level cold start at 8 * 512 GB-s / 0.5 GB = 8192 s of
+  // idle time. Without data it keeps that long: the call at 5:00 is warm (299 s idle). Its one
+  // idle time then gives the break-even keep-alive, to the 5-minute edge (299 s against 8192 s):
+  // evicted at 10:01 (300 s idle), so 30:00 is cold, and kept to the end (599 s). Half a GB
+  // halves the waste.
   r = SimulateFunction(calls, kOneGb / 2, Policy("hybrid"), absl::Minutes(40));
-  EXPECT_EQ(r.cold_starts, 1);
-  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 2397.0 / 2);
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.load_cold_starts, 2);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, (299.0 + 300 + 599) / 2);
 }
 
 TEST(SimulateFunctionTest, ConcurrentCallsNeedTheirOwnInstances) {
@@ -121,7 +125,7 @@ TEST(SimulateFunctionTest, LevelGroups) {
 
 TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   // Calls at 0h, 24h and 48h (1 s each) over 60 hours.
-  // Call 1 cold; no data: range, kept 4 h (14400 s) and evicted.
+  // Call 1 cold; no data: kept for the first level's price, 8 * 512 GB-s / 1 GB = 4096 s.
   // Call 2 cold; idle time P = 23:59:59 = 86399 s, out of bounds: predicted P.
   // From the end of call 2 (24:00:01), unloaded; prewarmed at 0.85 P; call 3 at 24:00:01 + P
   // is warm after 0.15 P = 12959.85 s idle. Then predicted again: prewarm at 0.85 P after
@@ -132,7 +136,7 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   FunctionResult r = SimulateFunction(calls, kOneGb, Policy("hybrid"), absl::Hours(60));
   EXPECT_EQ(r.cold_starts, 2);
   EXPECT_EQ(r.prewarm_loads, 1);
-  EXPECT_NEAR(r.wasted_memory_gb_s, 14400 + 0.15 * 86399, 1e-3);
+  EXPECT_NEAR(r.wasted_memory_gb_s, 4096 + 0.15 * 86399, 1e-3);
   // The prewarmed instance served call 3; the memory it held idle is counted as waste too.
   EXPECT_NEAR(r.breakdown.prewarmed_gb_s, 0.15 * 86399, 1e-3);
   EXPECT_EQ(r.breakdown.prewarms_unused, 0);
@@ -143,10 +147,10 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
 TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   // Ten pairs of concurrent 1 s calls, 30.5 minutes (1830 s) apart; the trace ends with the
   // last pair. Both levels are idle 1829 s between pairs (bin 30). Instances of 128 MB: level 2
-  // prices a cold start at 256 GB-s / 0.125 GB = 2048 s of idle time.
-  // Pairs 0: two cold starts (one load). Before pairs 1-5, level 1 has fewer than 5 idle times
-  // (range: 4 h); level 2 inherits that before pair 1, and from its first idle time keeps a
-  // break-even 31 minutes (1829 s warm against 2048 s): both instances idle 1829 s, warm.
+  // prices a cold start at 512 GB-s / 0.125 GB = 4096 s of idle time, level 1 at 8 times that.
+  // Pairs 0: two cold starts (one load). Before pair 1 both keep their price (no data); before
+  // pairs 2-5 their break-even 31 minutes (1829 s warm against a higher price, and level 1 has
+  // fewer than 5 idle times for a histogram): both instances idle 1829 s, warm.
   // From the end of pair 5, level 1 is a histogram (head bin 30: prewarm at 27 min; tail
   // 34.1 min) and level 2 still keeps 31 minutes: one instance stays (1829 s idle), the other
   // is evicted at once and prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are
@@ -171,16 +175,17 @@ TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   EXPECT_EQ(fixed.cold_starts, 2);
   EXPECT_NEAR(fixed.wasted_memory_gb_s, gb * 9 * 2 * 1829, 1e-6);
 
-  // Instances of 1 GB: a cold start is worth 256 s of idle time, so from its first idle time
-  // level 2 lets its instance go at once, and the second call of pairs 2-9 starts cold (8 more,
-  // none a load: the first instance is warm or prewarmed). Idle: both instances before pair 1,
-  // then level 1 alone, 1829 s before pairs 2-5 and 209 s prewarmed before pairs 6-9.
+  // Instances of 1 GB: a cold start is worth 512 s of idle time at level 2 (4096 s at level
+  // 1). Level 2 keeps its instance 512 s before pair 1 and then, its idle times being longer
+  // than that, only the 1-minute floor: the second call of every pair starts cold (9 more, none
+  // a load: the first instance is warm or prewarmed). Idle: level 1 1829 s before pairs 1-5
+  // and 209 s prewarmed before pairs 6-9; level 2 512 s, then 60 s after pairs 1-8.
   FunctionResult large = SimulateFunction(calls, kOneGb, Policy("hybrid"), length);
-  EXPECT_EQ(large.cold_starts, 10);
+  EXPECT_EQ(large.cold_starts, 11);
   EXPECT_EQ(large.load_cold_starts, 1);
-  EXPECT_EQ(large.breakdown.cold_starts[1], 9);  // level 2: pairs 0 and 2-9
+  EXPECT_EQ(large.breakdown.cold_starts[1], 10);  // level 2: every pair
   EXPECT_EQ(large.prewarm_loads, 4);
-  EXPECT_NEAR(large.wasted_memory_gb_s, 2 * 1829 + 4 * 1829 + 4 * 209, 1e-6);
+  EXPECT_NEAR(large.wasted_memory_gb_s, 5 * 1829 + 4 * 209 + 512 + 8 * 60, 1e-6);
   // ... and a cold start priced at 2048 GB-s buys the small instance's plan back.
   FunctionResult priced =
       SimulateFunction(calls, kOneGb, Policy("hybrid,cold-start-cost=2048"), length);

@@ -32,7 +32,7 @@ constexpr char kUsage[] =
     "  --policy  fixed:DURATION[,by-memory] | hybrid[,cold-start-cost=GB_S]\n"
     "            | scheduled:DURATION[,window=HH:MM-HH:MM][,instances=N][,every=DURATION]\n"
     "            [,by-memory], each optionally ,keep-loaded; by-memory scales the timeout\n"
-    "            by 128 MB / the function's memory; GB_S prices a cold start (default 256)\n"
+    "            by 128 MB / the function's memory; GB_S prices a cold start (default 512)\n"
     "  --seed    spreads per-minute counts inside their minutes (default 1)\n"
     "  --threads functions replayed in parallel (default: the number of cores; the results\n"
     "            do not depend on it)\n"
