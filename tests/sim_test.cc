@@ -292,6 +292,55 @@ TEST(ReadTraceTest, Azure2021Sample) {
   EXPECT_LT((*results)[1].cold_starts, 199);
 }
 
+// invitro's sampler layout: N_inv.csv (HashFunction,HashApp,HashOwner,minute_1..), with
+// N_run.csv (durations per function) and N_mem.csv (memory per app) beside it.
+TEST(ReadTraceTest, InvitroSample) {
+  absl::StatusOr<Trace> trace = ReadTrace({kTraceDir + "/invitro-sample/3_inv.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->functions.size(), 3u);
+  EXPECT_EQ(trace->length, absl::Hours(24));
+  const TraceFunction& first = trace->functions[0];
+  EXPECT_EQ(first.id, "o1/a1/f1");
+  EXPECT_EQ(first.app, "o1/a1");
+  EXPECT_EQ(first.trigger, "");
+  ASSERT_EQ(first.minutes.size(), 2u);
+  EXPECT_EQ(first.minutes[0].minute, 0);
+  EXPECT_EQ(first.minutes[0].count, 2);
+  EXPECT_EQ(first.minutes[1].minute, 1);
+  EXPECT_EQ(first.duration, absl::Milliseconds(250));
+  EXPECT_DOUBLE_EQ(first.memory_mb, 150);  // app a1's 300 MB, shared by f1 and f2
+  EXPECT_EQ(trace->functions[1].minutes[0].minute, 1439);
+  EXPECT_EQ(trace->functions[1].duration, absl::Seconds(4));
+  // f3 is in neither side file: the defaults, counted.
+  EXPECT_EQ(trace->functions[2].duration, kDefaultDuration);
+  EXPECT_DOUBLE_EQ(trace->functions[2].memory_mb, kDefaultAppMemoryMb);
+  EXPECT_EQ(trace->functions_without_duration, 1);
+  EXPECT_EQ(trace->apps_without_memory, 1);
+
+  absl::StatusOr<std::vector<PolicyResult>> results =
+      Simulate(*trace, {"fixed:10m"}, SimOptions{});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[0].invocations, 9);
+}
+
+TEST(ReadTraceTest, InvitroMinuteColumnsAreChecked) {
+  const std::string dir = TempDir("invitro_bad");
+  WriteFileOrDie(dir + "/1_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_3\n"
+                                     "f,a,o,1,2\n");
+  absl::StatusOr<Trace> trace = ReadTrace({dir + "/1_inv.csv"});
+  EXPECT_EQ(trace.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(trace.status().message()), HasSubstr("1_inv.csv"));
+  EXPECT_THAT(std::string(trace.status().message()), HasSubstr("expected \"minute_2\""));
+
+  // A short day is a trace of that many minutes.
+  WriteFileOrDie(dir + "/2_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_2\n"
+                                     "f,a,o,1,2\n");
+  trace = ReadTrace({dir + "/2_inv.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->length, absl::Minutes(2));
+  EXPECT_EQ(trace->functions_without_duration, 1);
+}
+
 std::string Header2019() {
   std::string header = "HashOwner,HashApp,HashFunction,Trigger";
   for (int m = 1; m <= 1440; ++m) absl::StrAppend(&header, ",", m);
