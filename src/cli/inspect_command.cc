@@ -144,6 +144,7 @@ int InspectSnapshot(const std::string& path) {
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp("usage: fnhost inspect MODULE.so|SNAPSHOT\n");
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {});
   if (!flags.ok() || flags->positional().size() != 1) {
     std::fprintf(stderr, "usage: fnhost inspect MODULE.so|SNAPSHOT\n");

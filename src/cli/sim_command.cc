@@ -52,6 +52,7 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int RunSimCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2,
                    {"trace*", "policy*", "csv", "svg", "seed", "max-functions", "threads"},
