@@ -113,12 +113,18 @@ int RunSimCommand(int argc, char** argv) {
     }
   }
   const int64_t calls = results->front().invocations;
+  const double replay_s = std::chrono::duration<double>(done - read).count();
+  // CPU time per call and policy: the wall time times the threads that shared the work.
+  const double ns_per_call =
+      calls > 0 ? replay_s * 1e9 * static_cast<double>(options.threads) /
+                      (static_cast<double>(calls) * static_cast<double>(policies.size()))
+                : 0;
   std::fprintf(stderr,
                "fnhost sim: read %zu functions in %.2f s; replayed %lld calls under %zu "
-               "policies in %.2f s\n",
+               "policies in %.2f s on %d threads (%.0f ns per call and policy)\n",
                trace->functions.size(), std::chrono::duration<double>(read - start).count(),
-               static_cast<long long>(calls), policies.size(),
-               std::chrono::duration<double>(done - read).count());
+               static_cast<long long>(calls), policies.size(), replay_s, options.threads,
+               ns_per_call);
   return 0;
 }
 

@@ -59,11 +59,6 @@ class KeepAliveController {
 
   int busy() const { return busy_; }
 
-  // Forgets the windows of the `count` warm idle levels idle the longest, so that no prewarm
-  // replaces their instances: the caller evicted that many idle instances for another reason
-  // (a memory budget). Returns how many windows it closed.
-  int CloseOldestWarmLevels(int count, absl::Time now);
-
   struct Decision {
     int evict = 0;        // idle instances to destroy now, oldest idle first
     bool unload = false;  // also destroy the module state and dlclose (scale to zero)
