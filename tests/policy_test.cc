@@ -516,6 +516,32 @@ TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
   EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
 }
 
+// With many levels, the warm count comes from the heap of window edges: every edge is seen
+// once, in order, and a level reached again drops its pending edge.
+TEST(KeepAliveControllerTest, ManyLevelsExpireOneEdgeAtATime) {
+  KeepAliveController controller = Controller("fixed:10m");
+  constexpr int kCalls = 100;
+  for (int i = 0; i < kCalls; ++i) controller.OnInstanceBusy(kT0);
+  std::vector<absl::Time> idle;
+  for (int i = 1; i <= kCalls; ++i) {  // the call at level 101 - i ends at i s
+    controller.OnInstanceIdle(At(absl::Seconds(i)));
+    idle.push_back(At(absl::Seconds(i)));
+  }
+  // At 650.5 s the instances idle since 1..50 s are past their 10 minutes.
+  const absl::Time now = At(absl::Seconds(650) + absl::Milliseconds(500));
+  KeepAliveController::Decision d = controller.Decide(now, now, idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 50);
+  EXPECT_EQ(d.next_decision, At(absl::Seconds(651)));
+  idle.erase(idle.begin(), idle.begin() + 50);
+  // A call takes the newest instance (level 1, idle since 100 s): its edge at 700 s is gone.
+  controller.OnInstanceBusy(now);
+  idle.pop_back();
+  const absl::Time later = At(absl::Seconds(700));
+  d = controller.Decide(later, later, idle, 1, true, 0, kMax);
+  EXPECT_EQ(d.evict, 49);  // idle since 51..99 s
+  EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
+}
+
 TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
   KeepAliveController controller = Controller("fixed:1m");
   controller.OnInstanceBusy(kT0);
