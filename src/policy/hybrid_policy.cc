@@ -71,15 +71,16 @@ int HybridPolicy::IdleTimes::PercentileBin(int percent) const {
 absl::Duration HybridPolicy::IdleTimes::BreakEvenKeepAlive(absl::Duration price) const {
   // cost(T) = (idle seconds below T) + (T + price) * (idle times at or above T), for T on
   // the edges of the fine bins (the first minute) and then of the minute bins; OOB idle times
-  // are above every edge.
+  // are above every edge. In plain seconds: this runs at every refresh of a busy level.
   const double price_seconds = absl::ToDoubleSeconds(price);
+  const double fine_width = absl::ToDoubleSeconds(kFineBinWidth);
+  const double width = absl::ToDoubleSeconds(kBinWidth);
   double below_seconds = 0;
   int64_t above = in_bounds_ + out_of_bounds_;
   double best_cost = price_seconds * static_cast<double>(above);
-  absl::Duration best = absl::ZeroDuration();
-  auto consider = [&](absl::Duration edge) {
-    const double cost =
-        below_seconds + (absl::ToDoubleSeconds(edge) + price_seconds) * static_cast<double>(above);
+  double best = 0;
+  auto consider = [&](double edge) {
+    const double cost = below_seconds + (edge + price_seconds) * static_cast<double>(above);
     if (cost < best_cost) {
       best_cost = cost;
       best = edge;
@@ -88,14 +89,14 @@ absl::Duration HybridPolicy::IdleTimes::BreakEvenKeepAlive(absl::Duration price)
   for (int edge = 1; edge <= kFineBins; ++edge) {
     below_seconds += fine_seconds_[edge - 1];
     above -= fine_bins_[edge - 1];
-    consider(edge * kFineBinWidth);
+    consider(edge * fine_width);
   }
-  for (int edge = 2; edge <= kBins; ++edge) {
+  for (int edge = 2; edge <= kBins && above > 0; ++edge) {
     below_seconds += bin_seconds_[edge - 1];
     above -= bins_[edge - 1];
-    consider(edge * kBinWidth);
+    consider(edge * width);
   }
-  return best;
+  return absl::Seconds(best);
 }
 
 void HybridPolicy::IdleTimes::Refresh() const {
@@ -148,6 +149,7 @@ void HybridPolicy::OnInstanceIdleTime(int level, absl::Duration idle_time) {
   if (level < 1 || level > kMaxLevels) return;
   if (levels_.size() < static_cast<size_t>(level)) levels_.resize(level);
   levels_[level - 1].Record(idle_time);
+  highest_with_data_ = std::max(highest_with_data_, level);
 }
 
 const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
@@ -166,7 +168,7 @@ HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
   // The nearest level at or below `level` with an idle time gives the keep-alive (level 1's
   // idle times priced as an upper level's), at least the floor; the price itself when none
   // has one.
-  for (int below = std::min(level, kMaxLevels); below >= 1; --below) {
+  for (int below = std::min(level, highest_with_data_); below >= 1; --below) {
     const IdleTimes* times = idle_times(below);
     if (times == nullptr || times->in_bounds() + times->out_of_bounds() == 0) continue;
     return Plan{below == level ? Mode::kBreakEven : Mode::kInherited, absl::ZeroDuration(),

@@ -138,6 +138,7 @@ class HybridPolicy final : public KeepAlivePolicy {
   const absl::Duration upper_level_floor_;  // kUpperLevelFloor, at most break_even_idle_
   absl::Time idle_start_ = absl::InfinitePast();
   std::vector<IdleTimes> levels_;  // grows with the highest level seen
+  int highest_with_data_ = 0;      // the highest level with an idle time
 };
 
 }  // namespace fnhost

@@ -84,6 +84,17 @@ void KeepAliveController::OnInstanceIdle(absl::Time now) {
   Track(level, now);
 }
 
+void KeepAliveController::OnIdleInstanceEvicted(absl::Time now) {
+  int oldest = 0;
+  for (int level = busy_ + 1; level <= reached_; ++level) {
+    const Level& state = levels_[level - 1];
+    if (state.warm && (oldest == 0 || state.since < levels_[oldest - 1].since)) oldest = level;
+  }
+  if (oldest == 0) return;
+  levels_[oldest - 1].window.keep_until = now;
+  Evaluate(oldest, now);
+}
+
 int KeepAliveController::ScanWarmLevels(absl::Time now, absl::Span<const absl::Time> idle_since,
                                         int busy, absl::Time* next) const {
   const int idle = static_cast<int>(idle_since.size());

@@ -59,6 +59,10 @@ class KeepAliveController {
 
   int busy() const { return busy_; }
 
+  // The owner destroyed an idle instance for a reason of its own (a memory budget): the warm
+  // level idle the longest loses its window, so that no prewarm replaces the instance.
+  void OnIdleInstanceEvicted(absl::Time now);
+
   struct Decision {
     int evict = 0;        // idle instances to destroy now, oldest idle first
     bool unload = false;  // also destroy the module state and dlclose (scale to zero)
