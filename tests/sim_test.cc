@@ -460,6 +460,112 @@ TEST(SimulateTest, DeterministicForASeedAndAcrossThreads) {
   EXPECT_EQ(Simulate(*trace, {}, options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// ---- Memory budget ----------------------------------------------------------------------------
+
+// A trace of functions with explicit calls, 1 GB instances.
+Trace BudgetTrace(const std::vector<std::vector<Call>>& functions, absl::Duration length) {
+  Trace trace;
+  trace.length = length;
+  for (size_t f = 0; f < functions.size(); ++f) {
+    TraceFunction function;
+    function.id = function.app = absl::StrCat("f", f);
+    function.memory_mb = kOneGb;
+    function.calls = functions[f];
+    trace.functions.push_back(std::move(function));
+  }
+  return trace;
+}
+
+// Greedy-Dual, counted by hand with 2 GB for three 1 GB functions under fixed:10m. A calls at
+// 0 s, B at 1, 2, 3 s (1 s each); at 10 s, C needs an instance while A's and B's are idle:
+// priorities are clock 0 + 1 call per GB = 1 for A's and 0 + 3 = 3 for B's: A's goes, and the
+// clock moves to 1. C's instance, idle from 11 s, gets 1 + 1 = 2. At 20 s A's call starts cold
+// (and loads again: A had no instance left) and evicts C's (2, below B's 3). Without a budget,
+// only the first call of each function is cold.
+TEST(MemoryBudgetTest, EvictsTheLowestPriorityAcrossFunctions) {
+  const Trace trace = BudgetTrace(
+      {Calls({{absl::Seconds(0), absl::Seconds(1)}, {absl::Seconds(20), absl::Seconds(1)}}),
+       Calls({{absl::Seconds(1), absl::Seconds(1)},
+              {absl::Seconds(2), absl::Seconds(1)},
+              {absl::Seconds(3), absl::Seconds(1)}}),
+       Calls({{absl::Seconds(10), absl::Seconds(1)}})},
+      absl::Minutes(1));
+  SimOptions options;
+  options.memory_budgets_gb = {2, 100};
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  const PolicyResult& free = (*results)[0];
+  const PolicyResult& tight = (*results)[1];
+  const PolicyResult& roomy = (*results)[2];
+  EXPECT_EQ(free.cold_starts, 3);
+  EXPECT_EQ(tight.policy, "fixed:10m @ 2 GB");
+  EXPECT_EQ(tight.cold_starts, 4);        // A's second call too
+  EXPECT_EQ(tight.load_cold_starts, 4);   // A had scaled to zero
+  EXPECT_EQ(tight.budget_evictions, 2);   // A's instance at 10 s, then C's at 20 s
+  EXPECT_EQ(tight.over_budget, 0);
+  EXPECT_DOUBLE_EQ(tight.peak_memory_gb, 2);
+  // A budget that holds everything changes nothing.
+  EXPECT_EQ(roomy.cold_starts, free.cold_starts);
+  EXPECT_DOUBLE_EQ(roomy.wasted_memory_gb_s, free.wasted_memory_gb_s);
+  EXPECT_EQ(roomy.budget_evictions, 0);
+  EXPECT_DOUBLE_EQ(roomy.peak_memory_gb, 3);
+  EXPECT_THAT(FormatBudgets(*results), HasSubstr("fixed:10m @ 2 GB"));
+  EXPECT_EQ(FormatComparisons(*results).find("@"), std::string::npos);
+}
+
+// The keep-alive policy does not prewarm back what the budget evicted, and calls that find the
+// memory busy run over the budget.
+TEST(MemoryBudgetTest, BusyMemoryRunsOverAndEvictedLevelsStayCold) {
+  // Two concurrent 10 s calls of one function under a 1 GB budget: the second runs over it.
+  Trace trace = BudgetTrace({Calls({{absl::Seconds(0), absl::Seconds(10)},
+                                    {absl::Seconds(1), absl::Seconds(10)}})},
+                            absl::Minutes(1));
+  SimOptions options;
+  options.memory_budgets_gb = {1};
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[1].over_budget, 1);
+  EXPECT_EQ((*results)[1].cold_starts, 2);
+
+  // A daily function under hybrid prewarms ahead of its third call (HybridPrewarmsADailyFunction);
+  // a second function takes the whole budget just before: the prewarmed instance of the first is
+  // evicted for it, and not prewarmed again, so the third call is cold.
+  const std::vector<Call> daily = Calls({{absl::Hours(0), absl::Seconds(1)},
+                                         {absl::Hours(24), absl::Seconds(1)},
+                                         {absl::Hours(48), absl::Seconds(1)}});
+  trace = BudgetTrace({daily, Calls({{absl::Hours(47) + absl::Minutes(59), absl::Seconds(1)}})},
+                      absl::Hours(60));
+  results = Simulate(trace, {"hybrid"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  const PolicyResult& free = (*results)[0];
+  const PolicyResult& tight = (*results)[1];
+  EXPECT_EQ(free.cold_starts, 3);  // the daily function's first two, the other's one
+  EXPECT_EQ(tight.cold_starts, 4);
+  EXPECT_GE(tight.budget_evictions, 1);
+  EXPECT_EQ(tight.prewarm_loads, free.prewarm_loads);
+}
+
+TEST(MemoryBudgetTest, SameResultsOnAnyNumberOfThreads) {
+  absl::StatusOr<Trace> trace = GenerateTrace({.functions = 60, .days = 1, .seed = 3});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  SimOptions options;
+  options.memory_budgets_gb = {0.25, 1};
+  absl::StatusOr<std::vector<PolicyResult>> one =
+      Simulate(*trace, {"fixed:10m", "hybrid"}, options);
+  options.threads = 3;
+  absl::StatusOr<std::vector<PolicyResult>> three =
+      Simulate(*trace, {"fixed:10m", "hybrid"}, options);
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(FormatBudgets(*one), FormatBudgets(*three));
+  EXPECT_EQ(FormatCsv(*one), FormatCsv(*three));
+  // A tighter budget evicts more.
+  EXPECT_GT((*one)[2].budget_evictions, (*one)[4].budget_evictions);
+  options.memory_budgets_gb = {0};
+  EXPECT_EQ(Simulate(*trace, {"fixed:10m"}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SimulateTest, PercentileOverFunctions) {
   // Four functions with cold-start rates 1/1, 1/2, 1/4 and 1/8 under fixed:10m (calls a minute
   // apart are warm): the 75th percentile by nearest rank is the 3rd of 4, 1/2.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -12,7 +13,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "src/cli/flags.h"
 #include "src/sim/report.h"
 #include "src/sim/simulator.h"
@@ -26,7 +29,7 @@ constexpr char kUsage[] =
     "usage: fnhost sim --trace=PATH [--trace=PATH ...] --policy=SPEC [--policy=SPEC ...]\n"
     "                  [--csv=FILE] [--svg=FILE] [--seed=N] [--max-functions=N] "
     "[--threads=N]\n"
-    "                  [--breakdown]\n"
+    "                  [--breakdown] [--memory-budget=GB[,GB...]]\n"
     "  --trace   Azure Functions 2019 invocations file(s), one per day in order, or a\n"
     "            directory of them; or one Azure Functions 2021 invocations file\n"
     "  --policy  fixed:DURATION[,by-memory] | hybrid[,cold-start-cost=GB_S]\n"
@@ -37,7 +40,10 @@ constexpr char kUsage[] =
     "  --threads functions replayed in parallel (default: the number of cores; the results\n"
     "            do not depend on it)\n"
     "  --breakdown  also print each policy's cold starts and wasted memory by function\n"
-    "            class (timer, rare, bursty, steady) and instance level\n";
+    "            class (timer, rare, bursty, steady) and instance level\n"
+    "  --memory-budget  also replay each policy with all functions sharing GB of memory:\n"
+    "            idle instances are evicted across functions by Greedy-Dual priority\n"
+    "            (FaaSCache) when an instance does not fit; several sizes, comma-separated\n";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "fnhost sim: %s\n", std::string(status.message()).c_str());
@@ -55,7 +61,8 @@ int RunSimCommand(int argc, char** argv) {
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2,
-                   {"trace*", "policy*", "csv", "svg", "seed", "max-functions", "threads"},
+                   {"trace*", "policy*", "csv", "svg", "seed", "max-functions", "threads",
+                    "memory-budget*"},
                    {"breakdown"});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (!flags->positional().empty()) return Usage("unexpected " + flags->positional()[0]);
@@ -78,6 +85,15 @@ int RunSimCommand(int argc, char** argv) {
   options.seed = static_cast<uint64_t>(*seed);
   options.max_functions = static_cast<int>(*max_functions);
   options.threads = static_cast<int>(*threads);
+  for (const std::string& list : flags->GetAll("memory-budget")) {
+    for (absl::string_view size : absl::StrSplit(list, ',')) {
+      double gb;
+      if (!absl::SimpleAtod(size, &gb) || !(gb > 0) || !std::isfinite(gb)) {
+        return Usage(absl::StrCat("--memory-budget: \"", size, "\" is not a size in GB"));
+      }
+      options.memory_budgets_gb.push_back(gb);
+    }
+  }
 
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<sim::Trace> trace = sim::ReadTrace(traces);
@@ -90,6 +106,7 @@ int RunSimCommand(int argc, char** argv) {
 
   std::fputs(sim::FormatTable(*results).c_str(), stdout);
   std::fputs(sim::FormatComparisons(*results).c_str(), stdout);
+  std::fputs(sim::FormatBudgets(*results).c_str(), stdout);
   if (flags->Has("breakdown")) std::fputs(sim::FormatBreakdown(*results).c_str(), stdout);
   if (trace->functions_without_duration > 0 || trace->apps_without_memory > 0) {
     std::printf("defaults used: %d functions without a duration (%s), %d apps without memory "
@@ -114,16 +131,17 @@ int RunSimCommand(int argc, char** argv) {
   }
   const int64_t calls = results->front().invocations;
   const double replay_s = std::chrono::duration<double>(done - read).count();
-  // CPU time per call and policy: the wall time times the threads that shared the work.
+  // CPU time per call and replay (a policy, or a policy under a budget): the wall time times
+  // the threads that shared the work.
   const double ns_per_call =
       calls > 0 ? replay_s * 1e9 * static_cast<double>(options.threads) /
-                      (static_cast<double>(calls) * static_cast<double>(policies.size()))
+                      (static_cast<double>(calls) * static_cast<double>(results->size()))
                 : 0;
   std::fprintf(stderr,
-               "fnhost sim: read %zu functions in %.2f s; replayed %lld calls under %zu "
-               "policies in %.2f s on %d threads (%.0f ns per call and policy)\n",
+               "fnhost sim: read %zu functions in %.2f s; replayed %lld calls %zu times in "
+               "%.2f s on %d threads (%.0f ns per call and policy)\n",
                trace->functions.size(), std::chrono::duration<double>(read - start).count(),
-               static_cast<long long>(calls), policies.size(), replay_s, options.threads,
+               static_cast<long long>(calls), results->size(), replay_s, options.threads,
                ns_per_call);
   return 0;
 }
