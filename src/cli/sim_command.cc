@@ -2,6 +2,8 @@
 
 #include "src/cli/sim_command.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -44,6 +46,13 @@ constexpr char kUsage[] =
     "  --memory-budget  also replay each policy with all functions sharing GB of memory:\n"
     "            idle instances are evicted across functions by Greedy-Dual priority\n"
     "            (FaaSCache) when an instance does not fit; several sizes, comma-separated\n";
+
+// CPU time used by the whole process so far, all threads.
+double ProcessCpuSeconds() {
+  timespec now{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "fnhost sim: %s\n", std::string(status.message()).c_str());
@@ -99,10 +108,12 @@ int RunSimCommand(int argc, char** argv) {
   absl::StatusOr<sim::Trace> trace = sim::ReadTrace(traces);
   if (!trace.ok()) return Fail(trace.status());
   const auto read = std::chrono::steady_clock::now();
+  const double cpu_before = ProcessCpuSeconds();
   absl::StatusOr<std::vector<sim::PolicyResult>> results =
       sim::Simulate(*trace, policies, options);
   if (!results.ok()) return Usage(std::string(results.status().message()));
   const auto done = std::chrono::steady_clock::now();
+  const double replay_cpu_s = ProcessCpuSeconds() - cpu_before;
 
   std::fputs(sim::FormatTable(*results).c_str(), stdout);
   std::fputs(sim::FormatComparisons(*results).c_str(), stdout);
@@ -131,10 +142,10 @@ int RunSimCommand(int argc, char** argv) {
   }
   const int64_t calls = results->front().invocations;
   const double replay_s = std::chrono::duration<double>(done - read).count();
-  // CPU time per call and replay (a policy, or a policy under a budget): the wall time times
-  // the threads that shared the work.
+  // CPU time (all threads) per call and replay (a policy, or a policy under a budget), so that
+  // other work on the machine does not count.
   const double ns_per_call =
-      calls > 0 ? replay_s * 1e9 * static_cast<double>(options.threads) /
+      calls > 0 ? replay_cpu_s * 1e9 /
                       (static_cast<double>(calls) * static_cast<double>(results->size()))
                 : 0;
   std::fprintf(stderr,
