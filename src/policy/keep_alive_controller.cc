@@ -3,6 +3,7 @@
 #include "src/policy/keep_alive_controller.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 namespace fnhost {
@@ -20,26 +21,31 @@ void KeepAliveController::Track(int level, absl::Time since) {
   warm_ -= state.warm;
   state.warm = false;
   state.since = since;
+  ++state.period;
   state.window = policy_->InstanceWindow(level, since);
-  reached_ = std::max(reached_, level);
+  Reach(level);
   Evaluate(level, since);
-  // Edges of levels that were reached again before their time are stale; rebuild the heap
-  // when they outnumber the live ones.
-  if (edges_.size() > 4 * static_cast<size_t>(reached_) + 64) {
-    decltype(edges_) live;
-    for (int k = busy_ + 1; k <= reached_; ++k) {
-      const Level& other = levels_[k - 1];
-      if (other.next_edge != absl::InfiniteFuture()) live.push({other.next_edge, k, other.since});
-    }
-    edges_ = std::move(live);
+  // Edges of levels that were reached again before their time are stale; drop them when they
+  // outnumber the live ones.
+  if (edges_.size() > static_cast<size_t>(kEdgesPerLevel * reached_ + kSpareEdges)) {
+    edges_.erase(std::remove_if(edges_.begin(), edges_.end(),
+                                [this](const Edge& edge) { return !Live(edge); }),
+                 edges_.end());
+    std::make_heap(edges_.begin(), edges_.end(), std::greater<>());
   }
+}
+
+void KeepAliveController::Reach(int level) {
+  if (level <= reached_) return;
+  reached_ = level;
+  edges_.reserve(static_cast<size_t>(kEdgesPerLevel * reached_ + kSpareEdges + 1));
 }
 
 void KeepAliveController::Untrack(int level) {
   if (!Tracked(level)) return;
   Level& state = levels_[level - 1];
   warm_ -= state.warm;
-  state = Level();
+  state = Level{.period = state.period};
 }
 
 void KeepAliveController::Evaluate(int level, absl::Time now) {
@@ -52,24 +58,32 @@ void KeepAliveController::Evaluate(int level, absl::Time now) {
   state.next_edge = prewarm_window && now < window.prewarm_at ? window.prewarm_at
                     : now < window.keep_until                 ? window.keep_until
                                                               : absl::InfiniteFuture();
-  if (state.next_edge != absl::InfiniteFuture()) edges_.push({state.next_edge, level, state.since});
+  if (state.next_edge != absl::InfiniteFuture()) {
+    edges_.push_back({state.next_edge, level, state.period});
+    std::push_heap(edges_.begin(), edges_.end(), std::greater<>());
+  }
+}
+
+bool KeepAliveController::Live(const Edge& edge) const {
+  return edge.level > busy_ && Tracked(edge.level) &&
+         levels_[edge.level - 1].period == edge.period &&
+         levels_[edge.level - 1].next_edge == edge.at;
 }
 
 void KeepAliveController::PassEdges(absl::Time now) {
   while (!edges_.empty()) {
-    const Edge edge = edges_.top();
-    const bool live = edge.level > busy_ && Tracked(edge.level) &&
-                      levels_[edge.level - 1].since == edge.since &&
-                      levels_[edge.level - 1].next_edge == edge.at;
+    const Edge edge = edges_.front();
+    const bool live = Live(edge);
     if (live && edge.at > now) return;
-    edges_.pop();
+    std::pop_heap(edges_.begin(), edges_.end(), std::greater<>());
+    edges_.pop_back();
     if (live) Evaluate(edge.level, now);
   }
 }
 
 void KeepAliveController::OnInstanceBusy(absl::Time now) {
   ++busy_;
-  reached_ = std::max(reached_, busy_);
+  Reach(busy_);
   if (Tracked(busy_)) {
     policy_->OnInstanceIdleTime(busy_, now - levels_[busy_ - 1].since);
     Untrack(busy_);
@@ -162,7 +176,7 @@ KeepAliveController::Decision KeepAliveController::Decide(
   decision.unload = policy_->UnloadWhenEmpty() && loaded && busy == 0 &&
                     idle - decision.evict + decision.prewarm == 0;
 
-  if (incremental && !edges_.empty()) consider(edges_.top().at);
+  if (incremental && !edges_.empty()) consider(edges_.front().at);
   // Wall-clock events, moved onto the monotonic clock.
   consider(now + (policy_->NextScheduleChange(wall_now) - wall_now));
   const absl::Duration period = policy_->WarmEvery();

@@ -33,9 +33,8 @@
 #ifndef FNHOST_SRC_POLICY_KEEP_ALIVE_CONTROLLER_H_
 #define FNHOST_SRC_POLICY_KEEP_ALIVE_CONTROLLER_H_
 
-#include <functional>
+#include <cstdint>
 #include <memory>
-#include <queue>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -79,14 +78,16 @@ class KeepAliveController {
   const KeepAlivePolicy& policy() const { return *policy_; }
 
  private:
-  // A level's window edge still ahead: at `at`, level `level` (idle since `since`) may change
-  // from cold to warm or back.
+  // A level's window edge still ahead: at `at`, level `level` (in its idle period number
+  // `period`) may change from cold to warm or back.
   struct Edge {
     absl::Time at;
     int level;
-    absl::Time since;
+    uint64_t period;
     bool operator>(const Edge& other) const { return at > other.at; }
   };
+  static constexpr int kEdgesPerLevel = 4;  // stale edges allowed per level before compaction
+  static constexpr int kSpareEdges = 64;
   // Per level, [k - 1]. `since`: when the number of busy instances last fell below k, while it
   // has not reached k again; InfinitePast otherwise (untracked).
   struct Level {
@@ -94,6 +95,7 @@ class KeepAliveController {
     KeepAlivePolicy::Window window;  // asked when `since` was set
     absl::Time next_edge = absl::InfiniteFuture();
     bool warm = false;  // at the last evaluation; counted in warm_ while above busy_
+    uint64_t period = 0;  // idle periods so far: tells a stale edge from a live one
   };
 
   // Whether a warmer tick fell in (previous Decide, wall_now]; remembers wall_now.
@@ -106,10 +108,14 @@ class KeepAliveController {
   // Level `level`, above busy_, is idle from `since`: asks its window and evaluates it.
   void Track(int level, absl::Time since);
   void Untrack(int level);
+  // Raises reached_ to `level`, and the edges' capacity with it.
+  void Reach(int level);
   // Updates a tracked level's warm flag at `now` and queues its next edge.
   void Evaluate(int level, absl::Time now);
   // Evaluates the levels whose edges passed by `now`; drops stale edges from the top.
   void PassEdges(absl::Time now);
+  // Whether `edge` is still the next edge of its level.
+  bool Live(const Edge& edge) const;
   // Warm levels above `busy`, by a scan of every level (the general case); notes the next edge
   // in `next`.
   int ScanWarmLevels(absl::Time now, absl::Span<const absl::Time> idle_since, int busy,
@@ -120,7 +126,10 @@ class KeepAliveController {
   int reached_ = 0;  // the highest level tracked so far; every level in (busy_, reached_] is
   std::vector<Level> levels_;
   int warm_ = 0;  // warm levels above busy_
-  std::priority_queue<Edge, std::vector<Edge>, std::greater<>> edges_;
+  // A min-heap by time (std::push_heap with std::greater). Its capacity is reserved when a new
+  // level is reached and stale edges are dropped in place, so that the pool's warm path does
+  // not allocate.
+  std::vector<Edge> edges_;
   absl::Time last_wall_ = absl::InfinitePast();  // wall_now of the previous Decide
 };
 
