@@ -193,15 +193,31 @@ void Record(HybridPolicy& policy, const std::vector<absl::Duration>& idle_times,
   for (absl::Duration idle : idle_times) policy.OnInstanceIdleTime(level, idle);
 }
 
-TEST(HybridPolicyTest, WithoutDataKeepsTheWholeRange) {
+// The defaults price a cold start at 512 GB-s / 128 MB = 4096 s of idle time; level 1 at 8
+// times that.
+constexpr absl::Duration kDefaultPrice = absl::Seconds(4096);
+
+TEST(HybridPolicyTest, WithoutDataKeepsThePrice) {
   HybridPolicy policy(KeepAliveOptions{});
+  ASSERT_EQ(policy.break_even_idle(), kDefaultPrice);
   policy.OnIdle(kT0);
-  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kRange);
+  // Level 1: 8 * 4096 s, capped at the histogram's 4 hours.
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kPrior);
   KeepAlivePolicy::Window window = policy.CurrentWindow();
   EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
   EXPECT_EQ(window.keep_until, kT0 + absl::Hours(4));
   EXPECT_EQ(policy.idle_times(1), nullptr);
-  EXPECT_THAT(policy.Describe(), HasSubstr("range: keep 4h"));
+  EXPECT_THAT(policy.Describe(), HasSubstr("prior: keep 4h"));
+  // Level 2: the price itself.
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kPrior);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, kDefaultPrice);
+
+  // A 1 GB instance: 512 s, and 8 * 512 s at level 1.
+  KeepAliveOptions large;
+  large.instance_memory_mb = 1024;
+  HybridPolicy large_policy(large);
+  EXPECT_EQ(large_policy.PlanFor(1).keep_until_after, absl::Seconds(4096));
+  EXPECT_EQ(large_policy.PlanFor(2).keep_until_after, absl::Seconds(512));
 }
 
 TEST(HybridPolicyTest, PercentileBins) {
@@ -238,32 +254,37 @@ TEST(HybridPolicyTest, HistogramWindowUnloadsAndPrewarms) {
   EXPECT_THAT(policy.Describe(), HasSubstr("histogram: prewarm 9m"));
 }
 
-TEST(HybridPolicyTest, HeadInBinZeroStaysLoaded) {
+// A head in bin 0 leaves nothing to prewarm: level 1 keeps its break-even keep-alive, on the
+// 1-second bins of the first minute (20 idle times of 20 s: covering them to the edge at 21 s
+// costs 400 s, far below 20 cold starts).
+TEST(HybridPolicyTest, HeadInBinZeroKeepsTheBreakEven) {
   HybridPolicy policy(KeepAliveOptions{});
   Record(policy, std::vector<absl::Duration>(20, absl::Seconds(20)));
-  ASSERT_EQ(policy.PlanFor(1).mode, Mode::kHistogram);
+  ASSERT_EQ(policy.PlanFor(1).mode, Mode::kBreakEven);
   KeepAlivePolicy::Window window = policy.InstanceWindow(1, kT0);
   EXPECT_EQ(window.prewarm_at, absl::InfinitePast());
-  EXPECT_EQ(window.keep_until, kT0 + absl::Minutes(1) * (1 + HybridPolicy::kHistogramMargin));
+  EXPECT_EQ(window.keep_until, kT0 + absl::Seconds(21));
+  EXPECT_THAT(policy.Describe(), HasSubstr("break-even: keep 21s"));
 }
 
 TEST(HybridPolicyTest, LevelsHaveTheirOwnHistograms) {
   HybridPolicy policy(KeepAliveOptions{});
   Record(policy, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
   Record(policy, std::vector<absl::Duration>(20, absl::Minutes(30) + absl::Seconds(30)), 2);
-  EXPECT_EQ(policy.PlanFor(1).keep_until_after, absl::Minutes(1) * 1.1);
-  // Level 2 is a keep-alive covering its idle times (30.5 minutes each: the edge at 31
-  // minutes costs least), with no prewarm.
+  EXPECT_EQ(policy.PlanFor(1).keep_until_after, absl::Seconds(21));
+  // Level 2 is a keep-alive covering its idle times (30.5 minutes each, 1830 s against a
+  // 4096 s cold start: the edge at 31 minutes costs least), with no prewarm.
   EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
   EXPECT_EQ(policy.PlanFor(2).prewarm_after, absl::ZeroDuration());
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
   // Level 3 has learnt nothing: it inherits level 2's keep-alive.
   EXPECT_EQ(policy.PlanFor(3).mode, Mode::kInherited);
   EXPECT_EQ(policy.PlanFor(3).keep_until_after, absl::Minutes(31));
-  // Levels above kMaxLevels learn nothing: they keep the whole range.
+  // Levels above kMaxLevels learn nothing: they inherit too.
   Record(policy, {absl::Hours(6)}, HybridPolicy::kMaxLevels + 5);
   EXPECT_EQ(policy.idle_times(HybridPolicy::kMaxLevels + 5), nullptr);
-  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 5).mode, Mode::kRange);
+  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 5).mode, Mode::kInherited);
+  EXPECT_EQ(policy.PlanFor(HybridPolicy::kMaxLevels + 5).keep_until_after, absl::Minutes(31));
 }
 
 // The break-even keep-alive of an upper level, counted by hand: cost(T) = idle time kept warm
@@ -275,13 +296,13 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
   idle_times.push_back(absl::Hours(2));
   Record(policy, idle_times, 2);
   const HybridPolicy::IdleTimes& times = *policy.idle_times(2);
-  // At 4 hours a cold start, T = 2h1m costs 1000 s + 2 * 7200 s = 15400 s; T = 1 minute
-  // 1000 s + 2 * (60 s + 4 h) = 29920 s; T = 0 102 * 4 h.
+  // At 4 hours a cold start, T = 2h1m costs 1000 s + 2 * 7200 s = 15400 s; T = 11 s (the
+  // 1-second edge above 10 s) 1000 s + 2 * (11 s + 4 h) = 29822 s; T = 0 102 * 4 h.
   EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(4)), absl::Hours(2) + absl::Minutes(1));
-  // At 1 hour, T = 1 minute costs 1000 s + 2 * (60 s + 1 h) = 8320 s.
-  EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(1)), absl::Minutes(1));
-  // The defaults price a cold start at 256 GB-s / 128 MB = 2048 s of idle time.
-  ASSERT_EQ(policy.break_even_idle(), absl::Seconds(2048));
+  // At 1 hour, T = 11 s costs 1000 s + 2 * (11 s + 1 h) = 8222 s.
+  EXPECT_EQ(times.BreakEvenKeepAlive(absl::Hours(1)), absl::Seconds(11));
+  // At the default 4096 s too; the plan keeps at least kUpperLevelFloor.
+  ASSERT_EQ(HybridPolicy::kUpperLevelFloor, absl::Minutes(1));
   HybridPolicy::Plan plan = policy.PlanFor(2);
   EXPECT_EQ(plan.mode, Mode::kBreakEven);
   EXPECT_EQ(plan.keep_until_after, absl::Minutes(1));
@@ -290,15 +311,15 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
   EXPECT_EQ(window.keep_until, kT0 + absl::Minutes(1));
 
   // Out-of-bound idle times are cold starts at every T and cost T each: with 10 of them, at
-  // 4 hours T = 2h1m costs 15400 s + 10 * (2h1m + 4 h) = 232000 s, T = 1 minute 1000 s +
-  // 12 * (60 s + 4 h) = 174520 s.
+  // 4 hours T = 2h1m costs 15400 s + 10 * (2h1m + 4 h) = 232000 s, T = 11 s 1000 s +
+  // 12 * (11 s + 4 h) = 173932 s.
   HybridPolicy with_oob(KeepAliveOptions{});
   Record(with_oob, idle_times, 2);
   Record(with_oob, std::vector<absl::Duration>(10, absl::Hours(20)), 2);
-  EXPECT_EQ(with_oob.idle_times(2)->BreakEvenKeepAlive(absl::Hours(4)), absl::Minutes(1));
+  EXPECT_EQ(with_oob.idle_times(2)->BreakEvenKeepAlive(absl::Hours(4)), absl::Seconds(11));
 
   // Each level reads only its own idle times: 10 idle times of 30.5 minutes at level 3 give it
-  // 31 minutes (10 * 1830 s, less than 10 hours of cold starts) and leave level 2 at 1 minute.
+  // 31 minutes (10 * 1830 s, less than 10 cold starts) and leave level 2 at 1 minute.
   HybridPolicy separate(KeepAliveOptions{});
   Record(separate, idle_times, 2);
   Record(separate, std::vector<absl::Duration>(10, absl::Minutes(30) + absl::Seconds(30)), 3);
@@ -310,7 +331,7 @@ TEST(HybridPolicyTest, UpperLevelKeepsAliveWhereItBreaksEven) {
 // A cold start is priced in idle GB-seconds, so the same idle times keep a small instance
 // warm longer than a large one: 10 idle times of 30.5 minutes (1830 s each) cost
 // 10 * 1830 s * m of idle memory kept through, against 10 cold starts.
-TEST(HybridPolicyTest, UpperLevelsPriceIdleTimeByInstanceMemory) {
+TEST(HybridPolicyTest, LevelsPriceIdleTimeByInstanceMemory) {
   const std::vector<absl::Duration> idle_times(10, absl::Minutes(30) + absl::Seconds(30));
   auto keep_alive = [&](double memory_mb, double cost_gb_s) {
     KeepAliveOptions options;
@@ -323,21 +344,44 @@ TEST(HybridPolicyTest, UpperLevelsPriceIdleTimeByInstanceMemory) {
   };
   // 128 MB: keeping costs 10 * 1830 s * 0.125 GB = 2287.5 GB-s < 10 * 256 GB-s.
   EXPECT_EQ(keep_alive(128, 256), absl::Minutes(31));
-  // 256 MB: 4575 GB-s > 2560 GB-s: let them go cold.
-  EXPECT_EQ(keep_alive(256, 256), absl::ZeroDuration());
+  // 256 MB: 4575 GB-s > 2560 GB-s: let them go cold after the 1-minute floor.
+  EXPECT_EQ(keep_alive(256, 256), absl::Minutes(1));
   // ... unless a cold start is worth more: 4575 GB-s < 10 * 512 GB-s.
   EXPECT_EQ(keep_alive(256, 512), absl::Minutes(31));
   // Zero memory (a trace may say so) makes idle time free: keep through them all.
   EXPECT_EQ(keep_alive(0, 256), absl::Minutes(31));
+  // A price below the floor caps it: 64 GB-s / 8 GB = 8 s.
+  EXPECT_EQ(keep_alive(8192, 64), absl::Seconds(8));
 
-  // Level 1 is the paper's policy and does not look at memory.
+  // Level 1's histogram mode is the paper's and does not look at memory.
   KeepAliveOptions large;
   large.instance_memory_mb = 4096;
   HybridPolicy small_policy{KeepAliveOptions{}}, large_policy(large);
   Record(small_policy, std::vector<absl::Duration>(20, absl::Minutes(3)), 1);
   Record(large_policy, std::vector<absl::Duration>(20, absl::Minutes(3)), 1);
+  EXPECT_EQ(small_policy.PlanFor(1).mode, Mode::kHistogram);
   EXPECT_EQ(small_policy.PlanFor(1).keep_until_after, large_policy.PlanFor(1).keep_until_after);
-  EXPECT_EQ(small_policy.PlanFor(1).mode, large_policy.PlanFor(1).mode);
+}
+
+// Level 1's cold starts also load the module: its break-even prices them kFirstLevelPriceFactor
+// times higher than an upper level's, on the same idle times.
+TEST(HybridPolicyTest, FirstLevelPaysMoreForAColdStart) {
+  KeepAliveOptions options;
+  options.instance_memory_mb = 1024;  // 512 s of idle time, and 4096 s at level 1
+  HybridPolicy policy(options);
+  // One idle time in each of the first 60 minute bins: no representative histogram.
+  std::vector<absl::Duration> idle_times;
+  for (int bin = 0; bin < 60; ++bin) idle_times.push_back(absl::Minutes(bin) + absl::Seconds(30));
+  Record(policy, idle_times, 1);
+  Record(policy, idle_times, 2);
+  const HybridPolicy::Plan first = policy.PlanFor(1);
+  ASSERT_EQ(first.mode, Mode::kBreakEven);
+  EXPECT_EQ(first.keep_until_after,
+            policy.idle_times(1)->BreakEvenKeepAlive(absl::Seconds(4096)));
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after,
+            std::max(HybridPolicy::kUpperLevelFloor,
+                     policy.idle_times(2)->BreakEvenKeepAlive(absl::Seconds(512))));
+  EXPECT_GT(first.keep_until_after, policy.PlanFor(2).keep_until_after);
 }
 
 TEST(ValidateKeepAliveOptionsTest, NamesTheFieldOutOfRange) {
@@ -366,38 +410,35 @@ TEST(ValidateKeepAliveOptionsTest, NamesTheFieldOutOfRange) {
 }
 
 TEST(HybridPolicyTest, LevelsWithoutIdleTimesInheritAKeepAlive) {
-  // Before its first idle time a level has no plan of its own.
   HybridPolicy policy(KeepAliveOptions{});
   const absl::Duration idle = absl::Minutes(30) + absl::Seconds(30);
-  // Level 1 knows nothing either: its whole-range keep-alive.
-  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
-  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Hours(4));
-  // A timer-like level 1 unloads until its prewarm window: a rarely used extra instance is
-  // not kept at all.
+  // No level knows anything: the price.
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kPrior);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, kDefaultPrice);
+  // A timer-like level 1 unloads until its prewarm window, and its idle times, priced as an
+  // upper level's, give level 2 a keep-alive (20 * 1830 s against 20 * 4096 s: cover them).
   Record(policy, std::vector<absl::Duration>(20, idle), 1);
   ASSERT_GT(policy.PlanFor(1).prewarm_after, absl::ZeroDuration());
   EXPECT_EQ(policy.PlanFor(2).mode, Mode::kInherited);
-  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::ZeroDuration());
-  EXPECT_EQ(policy.InstanceWindow(2, kT0).keep_until, kT0);
-  // The first idle time gives level 2 its own plan (1830 s kept warm against an hour's cold
-  // start), and level 3, still without one, inherits it.
-  static_assert(HybridPolicy::kMinUpperLevelIdleTimes == 1);
-  Record(policy, {idle}, 2);
-  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
+  // Level 2's first idle time gives it its own plan, and level 3, still without one,
+  // inherits it.
+  Record(policy, {absl::Seconds(10)}, 2);
+  EXPECT_EQ(policy.PlanFor(2).mode, Mode::kBreakEven);
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));  // 11 s, raised to the floor
   EXPECT_EQ(policy.PlanFor(3).mode, Mode::kInherited);
-  EXPECT_EQ(policy.PlanFor(3).keep_until_after, absl::Minutes(31));
+  EXPECT_EQ(policy.PlanFor(3).keep_until_after, absl::Minutes(1));
 }
 
 TEST(HybridPolicyTest, BusyLevelsRecomputeTheirPlanEverySixtyFourth) {
   HybridPolicy policy(KeepAliveOptions{});
   Record(policy, std::vector<absl::Duration>(640, absl::Seconds(5)), 2);
-  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));
+  EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));  // 6 s, raised to the floor
   // 9 idle times of 30 minutes (a 64th of 640 is 10): the plan is not recomputed yet ...
   Record(policy, std::vector<absl::Duration>(9, absl::Minutes(30)), 2);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(1));
   // ... the 10th makes it, and covering them is now worth it (640 * 5 s + 10 * 30 min kept
-  // warm = 21200 s, against 3200 s + 10 * (1 min + 1 h) = 39800 s at T = 1 minute).
+  // warm = 21200 s, against 3200 s + 10 * (6 s + 4096 s) = 44220 s at T = 6 s).
   Record(policy, {absl::Minutes(30)}, 2);
   EXPECT_EQ(policy.PlanFor(2).keep_until_after, absl::Minutes(31));
 }
@@ -409,7 +450,7 @@ TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {
   HybridPolicy spread60(KeepAliveOptions{});
   Record(spread60, idle_times);
   EXPECT_NEAR(spread60.idle_times(1)->BinCountCv(), std::sqrt(3.0), 1e-9);
-  EXPECT_EQ(spread60.PlanFor(1).mode, Mode::kRange);
+  EXPECT_EQ(spread60.PlanFor(1).mode, Mode::kBreakEven);
 
   HybridPolicy spread40(KeepAliveOptions{});
   idle_times.resize(40);
@@ -418,10 +459,10 @@ TEST(HybridPolicyTest, CoefficientOfVariationDecidesRepresentativeness) {
   EXPECT_EQ(spread40.PlanFor(1).mode, Mode::kHistogram);
 }
 
-TEST(HybridPolicyTest, TooFewIdleTimesKeepTheRange) {
+TEST(HybridPolicyTest, TooFewIdleTimesKeepTheBreakEven) {
   HybridPolicy policy(KeepAliveOptions{});
   Record(policy, std::vector<absl::Duration>(4, absl::Minutes(30)));
-  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kRange);
+  EXPECT_EQ(policy.PlanFor(1).mode, Mode::kBreakEven);
   Record(policy, {absl::Minutes(30)});
   EXPECT_EQ(policy.PlanFor(1).mode, Mode::kHistogram);
 }
@@ -458,11 +499,10 @@ constexpr int kMax = 100;
 
 TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
   KeepAliveController controller = Controller("fixed:10m");
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Minutes(1)));
-  controller.OnCallEnd(At(absl::Minutes(5)));
-  controller.OnIdle(At(absl::Minutes(5)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Minutes(1)));
+  controller.OnInstanceIdle(At(absl::Minutes(5)));
   const std::vector<absl::Time> idle = {At(absl::Minutes(1)), At(absl::Minutes(5))};
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Minutes(11)), At(absl::Minutes(11)), idle, 0, true, 0, kMax);
@@ -476,9 +516,36 @@ TEST(KeepAliveControllerTest, FixedEvictsExpiredOldestFirst) {
   EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
 }
 
+// With many levels, the warm count comes from the heap of window edges: every edge is seen
+// once, in order, and a level reached again drops its pending edge.
+TEST(KeepAliveControllerTest, ManyLevelsExpireOneEdgeAtATime) {
+  KeepAliveController controller = Controller("fixed:10m");
+  constexpr int kCalls = 100;
+  for (int i = 0; i < kCalls; ++i) controller.OnInstanceBusy(kT0);
+  std::vector<absl::Time> idle;
+  for (int i = 1; i <= kCalls; ++i) {  // the call at level 101 - i ends at i s
+    controller.OnInstanceIdle(At(absl::Seconds(i)));
+    idle.push_back(At(absl::Seconds(i)));
+  }
+  // At 650.5 s the instances idle since 1..50 s are past their 10 minutes.
+  const absl::Time now = At(absl::Seconds(650) + absl::Milliseconds(500));
+  KeepAliveController::Decision d = controller.Decide(now, now, idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.evict, 50);
+  EXPECT_EQ(d.next_decision, At(absl::Seconds(651)));
+  idle.erase(idle.begin(), idle.begin() + 50);
+  // A call takes the newest instance (level 1, idle since 100 s): its edge at 700 s is gone.
+  controller.OnInstanceBusy(now);
+  idle.pop_back();
+  const absl::Time later = At(absl::Seconds(700));
+  d = controller.Decide(later, later, idle, 1, true, 0, kMax);
+  EXPECT_EQ(d.evict, 49);  // idle since 51..99 s
+  EXPECT_EQ(d.next_decision, absl::InfiniteFuture());
+}
+
 TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
   KeepAliveController controller = Controller("fixed:1m");
-  controller.OnIdle(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(kT0);
   const std::vector<absl::Time> idle(3, kT0);
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Hours(1)), At(absl::Hours(1)), idle, 0, true, 2, kMax);
@@ -494,17 +561,16 @@ TEST(KeepAliveControllerTest, MinInstancesAreNeverEvicted) {
 
 TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
   KeepAliveController controller = Controller("fixed:0");
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));
   // One call ended, one still runs: evict its instance at once, but stay loaded.
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Seconds(1)), At(absl::Seconds(1)), {At(absl::Seconds(1))}, 1,
                         true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
-  controller.OnCallEnd(At(absl::Seconds(2)));
-  controller.OnIdle(At(absl::Seconds(2)));
+  controller.OnInstanceIdle(At(absl::Seconds(2)));
   d = controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), {At(absl::Seconds(2))}, 0,
                         true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
@@ -514,7 +580,8 @@ TEST(KeepAliveControllerTest, UnloadsOnlyWhenEmptyAndAllowed) {
   EXPECT_FALSE(d.unload);
 
   KeepAliveController keep_loaded = Controller("fixed:0,keep-loaded");
-  keep_loaded.OnIdle(kT0);
+  keep_loaded.OnInstanceBusy(kT0);
+  keep_loaded.OnInstanceIdle(kT0);
   d = keep_loaded.Decide(kT0, kT0, {kT0}, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
@@ -525,13 +592,11 @@ TEST(KeepAliveControllerTest, HybridPrewarmsAtTheWindow) {
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
   // Two calls a day apart: one OOB idle time of 24 hours.
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));
-  controller.OnIdle(At(absl::Seconds(1)));
-  controller.OnArrival(At(absl::Hours(24) + absl::Seconds(1)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));
+  controller.OnInstanceBusy(At(absl::Hours(24) + absl::Seconds(1)));
   const absl::Time end = At(absl::Hours(24) + absl::Seconds(2));
-  controller.OnCallEnd(end);
-  controller.OnIdle(end);
+  controller.OnInstanceIdle(end);
   ASSERT_EQ(hybrid->PlanFor(1).mode, Mode::kPredicted);
   const absl::Time prewarm_at = end + absl::Hours(24) * (1 - HybridPolicy::kPredictionMargin);
   const absl::Time keep_until = end + absl::Hours(24) * (1 + HybridPolicy::kPredictionMargin);
@@ -625,17 +690,16 @@ TEST(KeepAliveControllerTest, TracksInstanceLevels) {
   auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
-  controller.OnArrival(kT0);  // first calls: nothing idle before them
-  controller.OnArrival(At(absl::Seconds(1)));
-  controller.OnCallEnd(At(absl::Seconds(10)));  // level 2 idle from 10 s
-  controller.OnArrival(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
+  controller.OnInstanceBusy(kT0);  // first calls: nothing idle before them
+  controller.OnInstanceBusy(At(absl::Seconds(1)));
+  controller.OnInstanceIdle(At(absl::Seconds(10)));  // level 2 idle from 10 s
+  controller.OnInstanceBusy(At(absl::Seconds(70)));  // ... until 70 s: 1 minute
   ASSERT_NE(hybrid->idle_times(2), nullptr);
   EXPECT_EQ(hybrid->idle_times(2)->bin_count(1), 1);
-  controller.OnCallEnd(At(absl::Seconds(80)));  // level 2 idle from 80 s
-  controller.OnCallEnd(At(absl::Seconds(90)));  // level 1 idle from 90 s
-  controller.OnIdle(At(absl::Seconds(90)));
-  controller.OnArrival(At(absl::Seconds(90) + absl::Minutes(5)));   // level 1: 5 minutes
-  controller.OnArrival(At(absl::Seconds(80) + absl::Minutes(30)));  // level 2: 30 minutes
+  controller.OnInstanceIdle(At(absl::Seconds(80)));  // level 2 idle from 80 s
+  controller.OnInstanceIdle(At(absl::Seconds(90)));  // level 1 idle from 90 s
+  controller.OnInstanceBusy(At(absl::Seconds(90) + absl::Minutes(5)));   // level 1: 5 minutes
+  controller.OnInstanceBusy(At(absl::Seconds(80) + absl::Minutes(30)));  // level 2: 30 minutes
   EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 1);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(5), 1);
   EXPECT_EQ(hybrid->idle_times(2)->in_bounds(), 2);
@@ -647,11 +711,11 @@ TEST(KeepAliveControllerTest, LearnsFunctionIdleTimesWithoutCallEnds) {
   auto policy = std::make_unique<HybridPolicy>(KeepAliveOptions{});
   HybridPolicy* hybrid = policy.get();
   KeepAliveController controller(std::move(policy));
-  controller.OnArrival(kT0);
-  controller.OnIdle(At(absl::Minutes(1)));
-  controller.OnArrival(At(absl::Minutes(4)));
-  controller.OnIdle(At(absl::Minutes(5)));
-  controller.OnArrival(At(absl::Minutes(12)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Minutes(1)));
+  controller.OnInstanceBusy(At(absl::Minutes(4)));
+  controller.OnInstanceIdle(At(absl::Minutes(5)));
+  controller.OnInstanceBusy(At(absl::Minutes(12)));
   EXPECT_EQ(hybrid->idle_times(1)->in_bounds(), 2);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(3), 1);
   EXPECT_EQ(hybrid->idle_times(1)->bin_count(7), 1);
@@ -664,19 +728,18 @@ TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
   KeepAliveController controller(std::move(policy));
   Record(*hybrid, std::vector<absl::Duration>(20, absl::Seconds(20)), 1);
   Record(*hybrid, std::vector<absl::Duration>(20, absl::Minutes(30) + absl::Seconds(10)), 2);
-  controller.OnArrival(kT0);
-  controller.OnArrival(kT0);
-  controller.OnCallEnd(At(absl::Seconds(1)));  // level 2 idle
-  controller.OnCallEnd(At(absl::Seconds(2)));  // level 1 idle
-  controller.OnIdle(At(absl::Seconds(2)));
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(At(absl::Seconds(1)));  // level 2 idle
+  controller.OnInstanceIdle(At(absl::Seconds(2)));  // level 1 idle
   const std::vector<absl::Time> idle = {At(absl::Seconds(1)), At(absl::Seconds(2))};
-  // Level 1 stays 66 s; level 2 is kept 31 minutes (its break-even keep-alive: 20 * 1810 s
-  // warm against 20 hours of cold starts) from when it went idle.
+  // Level 1 stays 21 s (its break-even keep-alive on 1-second bins); level 2 is kept 31
+  // minutes (20 * 1810 s warm against 20 cold starts of 4096 s) from when it went idle.
   KeepAliveController::Decision d =
       controller.Decide(At(absl::Seconds(2)), At(absl::Seconds(2)), idle, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 0);
-  EXPECT_EQ(d.next_decision, At(absl::Seconds(68)));
-  d = controller.Decide(At(absl::Seconds(68)), At(absl::Seconds(68)), idle, 0, true, 0, kMax);
+  EXPECT_EQ(d.next_decision, At(absl::Seconds(23)));
+  d = controller.Decide(At(absl::Seconds(23)), At(absl::Seconds(23)), idle, 0, true, 0, kMax);
   EXPECT_EQ(d.evict, 1);
   EXPECT_FALSE(d.unload);
   const absl::Time level2_end = At(absl::Seconds(1)) + absl::Minutes(31);
@@ -689,8 +752,8 @@ TEST(KeepAliveControllerTest, EachLevelKeepsItsOwnWindow) {
 
 TEST(KeepAliveControllerTest, NextDecisionIsAlwaysInTheFuture) {
   KeepAliveController controller = Controller("fixed:0");
-  controller.OnArrival(kT0);
-  controller.OnIdle(kT0);
+  controller.OnInstanceBusy(kT0);
+  controller.OnInstanceIdle(kT0);
   KeepAliveController::Decision d = controller.Decide(kT0, kT0, {kT0}, 0, true, 1, kMax);
   EXPECT_EQ(d.evict, 0);  // kept by the floor although expired
   EXPECT_EQ(d.next_decision, absl::InfiniteFuture());

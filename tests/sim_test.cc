@@ -78,11 +78,15 @@ TEST(SimulateFunctionTest, FixedTenMinutes) {
   EXPECT_EQ(r.cold_starts, 3);
   EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 0);
 
-  // Hybrid without data keeps the 4-hour range: only the first call is cold, and the instance
-  // is idle 299 + (30:00 - 5:01 = 1499) + 599 = 2397 s. Half a GB halves the waste.
+  // Hybrid at half a GB prices a first-level cold start at 8 * 512 GB-s / 0.5 GB = 8192 s of
+  // idle time. Without data it keeps that long: the call at 5:00 is warm (299 s idle). Its one
+  // idle time then gives the break-even keep-alive, to the 5-minute edge (299 s against 8192 s):
+  // evicted at 10:01 (300 s idle), so 30:00 is cold, and kept to the end (599 s). Half a GB
+  // halves the waste.
   r = SimulateFunction(calls, kOneGb / 2, Policy("hybrid"), absl::Minutes(40));
-  EXPECT_EQ(r.cold_starts, 1);
-  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, 2397.0 / 2);
+  EXPECT_EQ(r.cold_starts, 2);
+  EXPECT_EQ(r.load_cold_starts, 2);
+  EXPECT_DOUBLE_EQ(r.wasted_memory_gb_s, (299.0 + 300 + 599) / 2);
 }
 
 TEST(SimulateFunctionTest, ConcurrentCallsNeedTheirOwnInstances) {
@@ -121,7 +125,7 @@ TEST(SimulateFunctionTest, LevelGroups) {
 
 TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   // Calls at 0h, 24h and 48h (1 s each) over 60 hours.
-  // Call 1 cold; no data: range, kept 4 h (14400 s) and evicted.
+  // Call 1 cold; no data: kept for the first level's price, 8 * 512 GB-s / 1 GB = 4096 s.
   // Call 2 cold; idle time P = 23:59:59 = 86399 s, out of bounds: predicted P.
   // From the end of call 2 (24:00:01), unloaded; prewarmed at 0.85 P; call 3 at 24:00:01 + P
   // is warm after 0.15 P = 12959.85 s idle. Then predicted again: prewarm at 0.85 P after
@@ -132,7 +136,7 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
   FunctionResult r = SimulateFunction(calls, kOneGb, Policy("hybrid"), absl::Hours(60));
   EXPECT_EQ(r.cold_starts, 2);
   EXPECT_EQ(r.prewarm_loads, 1);
-  EXPECT_NEAR(r.wasted_memory_gb_s, 14400 + 0.15 * 86399, 1e-3);
+  EXPECT_NEAR(r.wasted_memory_gb_s, 4096 + 0.15 * 86399, 1e-3);
   // The prewarmed instance served call 3; the memory it held idle is counted as waste too.
   EXPECT_NEAR(r.breakdown.prewarmed_gb_s, 0.15 * 86399, 1e-3);
   EXPECT_EQ(r.breakdown.prewarms_unused, 0);
@@ -143,10 +147,10 @@ TEST(SimulateFunctionTest, HybridPrewarmsADailyFunction) {
 TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   // Ten pairs of concurrent 1 s calls, 30.5 minutes (1830 s) apart; the trace ends with the
   // last pair. Both levels are idle 1829 s between pairs (bin 30). Instances of 128 MB: level 2
-  // prices a cold start at 256 GB-s / 0.125 GB = 2048 s of idle time.
-  // Pairs 0: two cold starts (one load). Before pairs 1-5, level 1 has fewer than 5 idle times
-  // (range: 4 h); level 2 inherits that before pair 1, and from its first idle time keeps a
-  // break-even 31 minutes (1829 s warm against 2048 s): both instances idle 1829 s, warm.
+  // prices a cold start at 512 GB-s / 0.125 GB = 4096 s of idle time, level 1 at 8 times that.
+  // Pairs 0: two cold starts (one load). Before pair 1 both keep their price (no data); before
+  // pairs 2-5 their break-even 31 minutes (1829 s warm against a higher price, and level 1 has
+  // fewer than 5 idle times for a histogram): both instances idle 1829 s, warm.
   // From the end of pair 5, level 1 is a histogram (head bin 30: prewarm at 27 min; tail
   // 34.1 min) and level 2 still keeps 31 minutes: one instance stays (1829 s idle), the other
   // is evicted at once and prewarmed at 27 minutes (1829 - 1620 = 209 s idle). Pairs 6-9 are
@@ -171,16 +175,17 @@ TEST(SimulateFunctionTest, HybridLevelsOfAPeriodicPair) {
   EXPECT_EQ(fixed.cold_starts, 2);
   EXPECT_NEAR(fixed.wasted_memory_gb_s, gb * 9 * 2 * 1829, 1e-6);
 
-  // Instances of 1 GB: a cold start is worth 256 s of idle time, so from its first idle time
-  // level 2 lets its instance go at once, and the second call of pairs 2-9 starts cold (8 more,
-  // none a load: the first instance is warm or prewarmed). Idle: both instances before pair 1,
-  // then level 1 alone, 1829 s before pairs 2-5 and 209 s prewarmed before pairs 6-9.
+  // Instances of 1 GB: a cold start is worth 512 s of idle time at level 2 (4096 s at level
+  // 1). Level 2 keeps its instance 512 s before pair 1 and then, its idle times being longer
+  // than that, only the 1-minute floor: the second call of every pair starts cold (9 more, none
+  // a load: the first instance is warm or prewarmed). Idle: level 1 1829 s before pairs 1-5
+  // and 209 s prewarmed before pairs 6-9; level 2 512 s, then 60 s after pairs 1-8.
   FunctionResult large = SimulateFunction(calls, kOneGb, Policy("hybrid"), length);
-  EXPECT_EQ(large.cold_starts, 10);
+  EXPECT_EQ(large.cold_starts, 11);
   EXPECT_EQ(large.load_cold_starts, 1);
-  EXPECT_EQ(large.breakdown.cold_starts[1], 9);  // level 2: pairs 0 and 2-9
+  EXPECT_EQ(large.breakdown.cold_starts[1], 10);  // level 2: every pair
   EXPECT_EQ(large.prewarm_loads, 4);
-  EXPECT_NEAR(large.wasted_memory_gb_s, 2 * 1829 + 4 * 1829 + 4 * 209, 1e-6);
+  EXPECT_NEAR(large.wasted_memory_gb_s, 5 * 1829 + 4 * 209 + 512 + 8 * 60, 1e-6);
   // ... and a cold start priced at 2048 GB-s buys the small instance's plan back.
   FunctionResult priced =
       SimulateFunction(calls, kOneGb, Policy("hybrid,cold-start-cost=2048"), length);
@@ -285,6 +290,55 @@ TEST(ReadTraceTest, Azure2021Sample) {
   ASSERT_TRUE(results.ok()) << results.status();
   EXPECT_EQ((*results)[0].cold_starts, 199);
   EXPECT_LT((*results)[1].cold_starts, 199);
+}
+
+// invitro's sampler layout: N_inv.csv (HashFunction,HashApp,HashOwner,minute_1..), with
+// N_run.csv (durations per function) and N_mem.csv (memory per app) beside it.
+TEST(ReadTraceTest, InvitroSample) {
+  absl::StatusOr<Trace> trace = ReadTrace({kTraceDir + "/invitro-sample/3_inv.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->functions.size(), 3u);
+  EXPECT_EQ(trace->length, absl::Hours(24));
+  const TraceFunction& first = trace->functions[0];
+  EXPECT_EQ(first.id, "o1/a1/f1");
+  EXPECT_EQ(first.app, "o1/a1");
+  EXPECT_EQ(first.trigger, "");
+  ASSERT_EQ(first.minutes.size(), 2u);
+  EXPECT_EQ(first.minutes[0].minute, 0);
+  EXPECT_EQ(first.minutes[0].count, 2);
+  EXPECT_EQ(first.minutes[1].minute, 1);
+  EXPECT_EQ(first.duration, absl::Milliseconds(250));
+  EXPECT_DOUBLE_EQ(first.memory_mb, 150);  // app a1's 300 MB, shared by f1 and f2
+  EXPECT_EQ(trace->functions[1].minutes[0].minute, 1439);
+  EXPECT_EQ(trace->functions[1].duration, absl::Seconds(4));
+  // f3 is in neither side file: the defaults, counted.
+  EXPECT_EQ(trace->functions[2].duration, kDefaultDuration);
+  EXPECT_DOUBLE_EQ(trace->functions[2].memory_mb, kDefaultAppMemoryMb);
+  EXPECT_EQ(trace->functions_without_duration, 1);
+  EXPECT_EQ(trace->apps_without_memory, 1);
+
+  absl::StatusOr<std::vector<PolicyResult>> results =
+      Simulate(*trace, {"fixed:10m"}, SimOptions{});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[0].invocations, 9);
+}
+
+TEST(ReadTraceTest, InvitroMinuteColumnsAreChecked) {
+  const std::string dir = TempDir("invitro_bad");
+  WriteFileOrDie(dir + "/1_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_3\n"
+                                     "f,a,o,1,2\n");
+  absl::StatusOr<Trace> trace = ReadTrace({dir + "/1_inv.csv"});
+  EXPECT_EQ(trace.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(trace.status().message()), HasSubstr("1_inv.csv"));
+  EXPECT_THAT(std::string(trace.status().message()), HasSubstr("expected \"minute_2\""));
+
+  // A short day is a trace of that many minutes.
+  WriteFileOrDie(dir + "/2_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_2\n"
+                                     "f,a,o,1,2\n");
+  trace = ReadTrace({dir + "/2_inv.csv"});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->length, absl::Minutes(2));
+  EXPECT_EQ(trace->functions_without_duration, 1);
 }
 
 std::string Header2019() {
@@ -404,6 +458,112 @@ TEST(SimulateTest, DeterministicForASeedAndAcrossThreads) {
   EXPECT_EQ(Simulate(*trace, {"fixed:10m", "lru"}, options).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Simulate(*trace, {}, options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Memory budget ----------------------------------------------------------------------------
+
+// A trace of functions with explicit calls, 1 GB instances.
+Trace BudgetTrace(const std::vector<std::vector<Call>>& functions, absl::Duration length) {
+  Trace trace;
+  trace.length = length;
+  for (size_t f = 0; f < functions.size(); ++f) {
+    TraceFunction function;
+    function.id = function.app = absl::StrCat("f", f);
+    function.memory_mb = kOneGb;
+    function.calls = functions[f];
+    trace.functions.push_back(std::move(function));
+  }
+  return trace;
+}
+
+// Greedy-Dual, counted by hand with 2 GB for three 1 GB functions under fixed:10m. A calls at
+// 0 s, B at 1, 2, 3 s (1 s each); at 10 s, C needs an instance while A's and B's are idle:
+// priorities are clock 0 + 1 call per GB = 1 for A's and 0 + 3 = 3 for B's: A's goes, and the
+// clock moves to 1. C's instance, idle from 11 s, gets 1 + 1 = 2. At 20 s A's call starts cold
+// (and loads again: A had no instance left) and evicts C's (2, below B's 3). Without a budget,
+// only the first call of each function is cold.
+TEST(MemoryBudgetTest, EvictsTheLowestPriorityAcrossFunctions) {
+  const Trace trace = BudgetTrace(
+      {Calls({{absl::Seconds(0), absl::Seconds(1)}, {absl::Seconds(20), absl::Seconds(1)}}),
+       Calls({{absl::Seconds(1), absl::Seconds(1)},
+              {absl::Seconds(2), absl::Seconds(1)},
+              {absl::Seconds(3), absl::Seconds(1)}}),
+       Calls({{absl::Seconds(10), absl::Seconds(1)}})},
+      absl::Minutes(1));
+  SimOptions options;
+  options.memory_budgets_gb = {2, 100};
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  const PolicyResult& free = (*results)[0];
+  const PolicyResult& tight = (*results)[1];
+  const PolicyResult& roomy = (*results)[2];
+  EXPECT_EQ(free.cold_starts, 3);
+  EXPECT_EQ(tight.policy, "fixed:10m @ 2 GB");
+  EXPECT_EQ(tight.cold_starts, 4);        // A's second call too
+  EXPECT_EQ(tight.load_cold_starts, 4);   // A had scaled to zero
+  EXPECT_EQ(tight.budget_evictions, 2);   // A's instance at 10 s, then C's at 20 s
+  EXPECT_EQ(tight.over_budget, 0);
+  EXPECT_DOUBLE_EQ(tight.peak_memory_gb, 2);
+  // A budget that holds everything changes nothing.
+  EXPECT_EQ(roomy.cold_starts, free.cold_starts);
+  EXPECT_DOUBLE_EQ(roomy.wasted_memory_gb_s, free.wasted_memory_gb_s);
+  EXPECT_EQ(roomy.budget_evictions, 0);
+  EXPECT_DOUBLE_EQ(roomy.peak_memory_gb, 3);
+  EXPECT_THAT(FormatBudgets(*results), HasSubstr("fixed:10m @ 2 GB"));
+  EXPECT_EQ(FormatComparisons(*results).find("@"), std::string::npos);
+}
+
+// The keep-alive policy does not prewarm back what the budget evicted, and calls that find the
+// memory busy run over the budget.
+TEST(MemoryBudgetTest, BusyMemoryRunsOverAndEvictedLevelsStayCold) {
+  // Two concurrent 10 s calls of one function under a 1 GB budget: the second runs over it.
+  Trace trace = BudgetTrace({Calls({{absl::Seconds(0), absl::Seconds(10)},
+                                    {absl::Seconds(1), absl::Seconds(10)}})},
+                            absl::Minutes(1));
+  SimOptions options;
+  options.memory_budgets_gb = {1};
+  absl::StatusOr<std::vector<PolicyResult>> results = Simulate(trace, {"fixed:10m"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ((*results)[1].over_budget, 1);
+  EXPECT_EQ((*results)[1].cold_starts, 2);
+
+  // A daily function under hybrid prewarms ahead of its third call (HybridPrewarmsADailyFunction);
+  // a second function takes the whole budget just before: the prewarmed instance of the first is
+  // evicted for it, and not prewarmed again, so the third call is cold.
+  const std::vector<Call> daily = Calls({{absl::Hours(0), absl::Seconds(1)},
+                                         {absl::Hours(24), absl::Seconds(1)},
+                                         {absl::Hours(48), absl::Seconds(1)}});
+  trace = BudgetTrace({daily, Calls({{absl::Hours(47) + absl::Minutes(59), absl::Seconds(1)}})},
+                      absl::Hours(60));
+  results = Simulate(trace, {"hybrid"}, options);
+  ASSERT_TRUE(results.ok()) << results.status();
+  const PolicyResult& free = (*results)[0];
+  const PolicyResult& tight = (*results)[1];
+  EXPECT_EQ(free.cold_starts, 3);  // the daily function's first two, the other's one
+  EXPECT_EQ(tight.cold_starts, 4);
+  EXPECT_GE(tight.budget_evictions, 1);
+  EXPECT_EQ(tight.prewarm_loads, free.prewarm_loads);
+}
+
+TEST(MemoryBudgetTest, SameResultsOnAnyNumberOfThreads) {
+  absl::StatusOr<Trace> trace = GenerateTrace({.functions = 60, .days = 1, .seed = 3});
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  SimOptions options;
+  options.memory_budgets_gb = {0.25, 1};
+  absl::StatusOr<std::vector<PolicyResult>> one =
+      Simulate(*trace, {"fixed:10m", "hybrid"}, options);
+  options.threads = 3;
+  absl::StatusOr<std::vector<PolicyResult>> three =
+      Simulate(*trace, {"fixed:10m", "hybrid"}, options);
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(FormatBudgets(*one), FormatBudgets(*three));
+  EXPECT_EQ(FormatCsv(*one), FormatCsv(*three));
+  // A tighter budget evicts more.
+  EXPECT_GT((*one)[2].budget_evictions, (*one)[4].budget_evictions);
+  options.memory_budgets_gb = {0};
+  EXPECT_EQ(Simulate(*trace, {"fixed:10m"}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SimulateTest, PercentileOverFunctions) {

@@ -56,15 +56,16 @@ struct KeepAliveOptions {
   bool scale_by_memory = false;
 
   // kHybrid: what one cold start is worth in idle instance memory, in GB-seconds (1 GB =
-  // 1024 MB). The instances beyond the first (for concurrent calls) are kept warm for the time
-  // that would have cost least, idle memory plus this price per cold start, over their own
-  // idle times so far. A higher price buys fewer cold starts with more idle memory. Default:
-  // 256, an operating point picked with fnhost sim (README, "Keep-alive policies on a trace").
-  double cold_start_cost_gb_s = 256;
+  // 1024 MB). Each instance is kept warm for the time that would have cost least, idle memory
+  // plus this price per cold start, over its own idle times so far (the first instance, whose
+  // cold start also loads the module, at 8 times the price). A higher price buys fewer cold
+  // starts with more idle memory. Default: 512, an operating point picked with fnhost sim on
+  // real and generated traces (README, "Keep-alive policies on a trace").
+  double cold_start_cost_gb_s = 512;
 
   // The memory one idle instance holds, in MB. kHybrid weighs it against
   // cold_start_cost_gb_s (at the defaults an extra instance is worth keeping through an idle
-  // time of up to 256 GB-s / 128 MB = 34 minutes when that spares a cold start), and
+  // time of up to 512 GB-s / 128 MB = 68 minutes when that spares a cold start), and
   // scale_by_memory against 128 MB. fnhost sim sets it from the trace's memory per function.
   // Default: kReferenceInstanceMemoryMb, 128.
   double instance_memory_mb = kReferenceInstanceMemoryMb;

@@ -1,6 +1,8 @@
 #include "src/cli/flags.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +83,19 @@ absl::StatusOr<absl::Duration> Flags::GetDuration(const std::string& name,
         "--", name, "=", Get(name), " is not a duration (e.g. 500ms, 10s, 5m)"));
   }
   return value;
+}
+
+bool HelpRequested(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) return false;
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return true;
+  }
+  return false;
+}
+
+int ShowHelp(const char* usage) {
+  std::fputs(usage, stdout);
+  return 0;
 }
 
 }  // namespace fnhost::cli

@@ -37,6 +37,12 @@ class Flags {
   std::vector<std::string> positional_;
 };
 
+// Whether argv[first..argc) asks for help (--help or -h, before any `--`). Each command checks
+// it first and then prints its usage with ShowHelp.
+bool HelpRequested(int argc, char** argv, int first);
+// Prints `usage` on stdout; returns 0, the command's exit status.
+int ShowHelp(const char* usage);
+
 }  // namespace fnhost::cli
 
 #endif  // FNHOST_SRC_CLI_FLAGS_H_

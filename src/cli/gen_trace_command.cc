@@ -28,6 +28,7 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int RunGenTraceCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"functions", "days", "seed", "out"});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (!flags->positional().empty()) return Usage("unexpected " + flags->positional()[0]);

@@ -176,13 +176,14 @@ int InspectSnapshot(const std::string& path) {
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
+  constexpr char kUsage[] =
+      "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process [--init-config=STRING]]\n";
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"isolation", "init-config"});
   const std::string isolation = flags.ok() ? flags->Get("isolation") : "";
   if (!flags.ok() || flags->positional().size() != 1 ||
       (!isolation.empty() && isolation != "process")) {
-    std::fprintf(stderr,
-                 "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process "
-                 "[--init-config=STRING]]\n");
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   const std::string& path = flags->positional()[0];

@@ -78,6 +78,7 @@ double Percentile(std::vector<double>& sorted, double q) {
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation"});
   if (!flags.ok() || flags->positional().size() != 1) {

@@ -56,6 +56,7 @@ std::string DefaultConfig() {
 }  // namespace
 
 int ServeCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2, {"config", "port", "host", "snapshot-dir"}, {"watch"});
   if (!flags.ok() || !flags->positional().empty()) {

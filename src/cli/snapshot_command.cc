@@ -125,6 +125,7 @@ absl::Status BuildSnapshot(const Request& request, Result* result) {
 }  // namespace
 
 int SnapshotCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"out", "init-config", "function"});
   if (!flags.ok() || flags->positional().size() != 1 || flags->Get("out").empty()) {
     std::fprintf(stderr, "fnhost snapshot: %s\n%s",

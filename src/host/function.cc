@@ -243,13 +243,12 @@ absl::Status Function::AcquireSlow(std::unique_lock<std::mutex>& lock,
 void Function::TakeSlot(Version* version, Lease* lease, bool cold) {
   Instance* instance = version->free_slots.back();
   version->free_slots.pop_back();
-  ++instance->inflight;
+  // The keep-alive controller counts busy instances, as the simulator does.
+  if (instance->inflight++ == 0) keep_alive_.OnInstanceBusy(CoarseNow());
   ++version->inflight;
-  if (inflight_++ == 0) NoteArrival(CoarseNow());
+  ++inflight_;
   *lease = Lease{version, instance, cold};
 }
-
-void Function::NoteArrival(absl::Time now) { keep_alive_.OnArrival(now); }
 
 absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version* version,
                                      bool load, Lease* lease, bool prewarm) {
@@ -323,8 +322,11 @@ void Function::Release(const Lease& lease) {
     --instance->inflight;
     --version->inflight;
     const absl::Time now = CoarseNow();
-    if (instance->inflight == 0) instance->idle_since = now;
-    if (--inflight_ == 0) keep_alive_.OnIdle(now);
+    if (instance->inflight == 0) {
+      instance->idle_since = now;
+      keep_alive_.OnInstanceIdle(now);
+    }
+    --inflight_;
     if (version->retired) {
       if (instance->inflight == 0) RemoveIdleInstance(version, instance, &garbage);
       CollectRetired(&garbage);

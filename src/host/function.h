@@ -133,7 +133,6 @@ class Function : public std::enable_shared_from_this<Function> {
                              Lease* lease, bool prewarm);
 
   void TakeSlot(Version* version, Lease* lease, bool cold);
-  void NoteArrival(absl::Time now);
   // Moves an idle instance out of `version` into `garbage`; `evicted` reports it as an
   // eviction (not for the drain of a retired version).
   void RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,

@@ -12,6 +12,8 @@ namespace fnhost {
 namespace {
 
 constexpr absl::Duration kBinWidth = absl::Minutes(1);
+constexpr absl::Duration kFineBinWidth = absl::Seconds(1);
+static_assert(HybridPolicy::kFineBins == 60);
 // A level's plans are recomputed when its idle-time count grew by this fraction.
 constexpr int64_t kRefreshDivisor = 64;
 
@@ -30,6 +32,11 @@ void HybridPolicy::IdleTimes::Record(absl::Duration idle_time) {
   idle_time = std::max(idle_time, absl::ZeroDuration());
   absl::Duration unused;
   const int64_t bin = absl::IDivDuration(idle_time, kBinWidth, &unused);
+  if (bin == 0) {
+    const int64_t fine = absl::IDivDuration(idle_time, kFineBinWidth, &unused);
+    ++fine_bins_[fine];
+    fine_seconds_[fine] += absl::ToDoubleSeconds(idle_time);
+  }
   if (bin < kBins) {
     sum_of_squared_counts_ += 2.0 * bins_[bin] + 1.0;
     ++bins_[bin];
@@ -63,76 +70,86 @@ int HybridPolicy::IdleTimes::PercentileBin(int percent) const {
 
 absl::Duration HybridPolicy::IdleTimes::BreakEvenKeepAlive(absl::Duration price) const {
   // cost(T) = (idle seconds below T) + (T + price) * (idle times at or above T), for T on
-  // the bin edges; OOB idle times are above every edge.
+  // the edges of the fine bins (the first minute) and then of the minute bins; OOB idle times
+  // are above every edge. In plain seconds: this runs at every refresh of a busy level.
   const double price_seconds = absl::ToDoubleSeconds(price);
-  const double bin_seconds = absl::ToDoubleSeconds(kBinWidth);
+  const double fine_width = absl::ToDoubleSeconds(kFineBinWidth);
+  const double width = absl::ToDoubleSeconds(kBinWidth);
   double below_seconds = 0;
   int64_t above = in_bounds_ + out_of_bounds_;
   double best_cost = price_seconds * static_cast<double>(above);
-  int best_edge = 0;
-  for (int edge = 1; edge <= kBins; ++edge) {
-    below_seconds += bin_seconds_[edge - 1];
-    above -= bins_[edge - 1];
-    const double cost =
-        below_seconds + (edge * bin_seconds + price_seconds) * static_cast<double>(above);
+  double best = 0;
+  auto consider = [&](double edge) {
+    const double cost = below_seconds + (edge + price_seconds) * static_cast<double>(above);
     if (cost < best_cost) {
       best_cost = cost;
-      best_edge = edge;
+      best = edge;
     }
+  };
+  for (int edge = 1; edge <= kFineBins; ++edge) {
+    below_seconds += fine_seconds_[edge - 1];
+    above -= fine_bins_[edge - 1];
+    consider(edge * fine_width);
   }
-  return best_edge * kBinWidth;
+  for (int edge = 2; edge <= kBins && above > 0; ++edge) {
+    below_seconds += bin_seconds_[edge - 1];
+    above -= bins_[edge - 1];
+    consider(edge * width);
+  }
+  return absl::Seconds(best);
 }
 
 void HybridPolicy::IdleTimes::Refresh() const {
   const int64_t count = in_bounds_ + out_of_bounds_;
   if (count < refresh_at_) return;
   plan_.reset();
-  upper_plan_.reset();
+  upper_keep_alive_.reset();
   refresh_at_ = count + std::max<int64_t>(1, count / kRefreshDivisor);
 }
 
-std::optional<HybridPolicy::Plan> HybridPolicy::IdleTimes::upper_level_plan(
-    absl::Duration break_even_idle) const {
-  Refresh();
-  if (upper_plan_.has_value()) return *upper_plan_;
-  std::optional<Plan> plan;
-  if (in_bounds_ + out_of_bounds_ >= kMinUpperLevelIdleTimes) {
-    plan = Plan{Mode::kBreakEven, absl::ZeroDuration(),
-                BreakEvenKeepAlive(break_even_idle)};
-  }
-  upper_plan_ = plan;
-  return plan;
-}
-
-HybridPolicy::Plan HybridPolicy::IdleTimes::plan() const {
+HybridPolicy::Plan HybridPolicy::IdleTimes::plan(absl::Duration price) const {
   Refresh();
   if (plan_.has_value()) return *plan_;
   Plan plan;
-  if (out_of_bounds_ > 0 && 2 * out_of_bounds_ >= in_bounds_ + out_of_bounds_) {
+  if (in_bounds_ + out_of_bounds_ == 0) {
+    plan = Plan{Mode::kPrior, absl::ZeroDuration(), std::min(price, kBins * kBinWidth)};
+  } else if (out_of_bounds_ > 0 && 2 * out_of_bounds_ >= in_bounds_ + out_of_bounds_) {
     plan.mode = Mode::kPredicted;
     plan.prewarm_after = (1.0 - kPredictionMargin) * predicted_;
     plan.keep_until_after = (1.0 + kPredictionMargin) * predicted_;
-  } else if (in_bounds_ < kMinIdleTimes || BinCountCv() < kCvThreshold) {
-    plan.mode = Mode::kRange;
-    plan.keep_until_after = kBins * kBinWidth;
-  } else {
+  } else if (const int head = PercentileBin(kHeadPercent);
+             head > 0 && in_bounds_ >= kMinIdleTimes && BinCountCv() >= kCvThreshold) {
     plan.mode = Mode::kHistogram;
-    plan.prewarm_after = (1.0 - kHistogramMargin) * (PercentileBin(kHeadPercent) * kBinWidth);
+    plan.prewarm_after = (1.0 - kHistogramMargin) * (head * kBinWidth);
     plan.keep_until_after =
         (1.0 + kHistogramMargin) * ((PercentileBin(kTailPercent) + 1) * kBinWidth);
+  } else {
+    plan = Plan{Mode::kBreakEven, absl::ZeroDuration(), BreakEvenKeepAlive(price)};
   }
   plan_ = plan;
   return plan;
 }
 
+absl::Duration HybridPolicy::IdleTimes::upper_level_keep_alive(absl::Duration price) const {
+  Refresh();
+  if (!upper_keep_alive_.has_value()) {
+    upper_keep_alive_ = in_bounds_ + out_of_bounds_ == 0 ? std::min(price, kBins * kBinWidth)
+                                                         : BreakEvenKeepAlive(price);
+  }
+  return *upper_keep_alive_;
+}
+
 HybridPolicy::HybridPolicy(const KeepAliveOptions& options)
     : unload_when_idle_(options.unload_when_idle),
-      break_even_idle_(BreakEvenIdle(options)) {}
+      break_even_idle_(BreakEvenIdle(options)),
+      first_level_price_(kFirstLevelPriceFactor * break_even_idle_),
+      upper_level_floor_(std::min(kUpperLevelFloor, break_even_idle_)) {}
 
 void HybridPolicy::OnInstanceIdleTime(int level, absl::Duration idle_time) {
   if (level < 1 || level > kMaxLevels) return;
   if (levels_.size() < static_cast<size_t>(level)) levels_.resize(level);
   levels_[level - 1].Record(idle_time);
+  highest_with_data_ = std::max(highest_with_data_, level);
 }
 
 const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
@@ -141,28 +158,23 @@ const HybridPolicy::IdleTimes* HybridPolicy::idle_times(int level) const {
 }
 
 HybridPolicy::Plan HybridPolicy::PlanFor(int level) const {
-  if (level > kMaxLevels) return IdleTimes().plan();  // learns nothing: the whole range
+  const absl::Duration range = kBins * kBinWidth;
   if (level <= 1) {
-    const IdleTimes* times = idle_times(1);
-    return times != nullptr ? times->plan() : IdleTimes().plan();
+    const IdleTimes* first = idle_times(1);
+    return first != nullptr ? first->plan(first_level_price_)
+                            : Plan{Mode::kPrior, absl::ZeroDuration(),
+                                   std::min(first_level_price_, range)};
   }
-  // The nearest level at or below `level` with an idle time gives the keep-alive.
-  for (int below = level; below >= 2; --below) {
+  // The nearest level at or below `level` with an idle time gives the keep-alive (level 1's
+  // idle times priced as an upper level's), at least the floor; the price itself when none
+  // has one.
+  for (int below = std::min(level, highest_with_data_); below >= 1; --below) {
     const IdleTimes* times = idle_times(below);
-    std::optional<Plan> plan;
-    if (times != nullptr) plan = times->upper_level_plan(break_even_idle_);
-    if (plan.has_value()) {
-      if (below < level) plan->mode = Mode::kInherited;
-      return *plan;
-    }
+    if (times == nullptr || times->in_bounds() + times->out_of_bounds() == 0) continue;
+    return Plan{below == level ? Mode::kBreakEven : Mode::kInherited, absl::ZeroDuration(),
+                std::max(upper_level_floor_, times->upper_level_keep_alive(break_even_idle_))};
   }
-  // Level 1's keep-alive; when level 1 unloads until a prewarm, so does this instance: the
-  // function is expected to stay quiet until then.
-  const IdleTimes* first = idle_times(1);
-  const Plan plan = first != nullptr ? first->plan() : IdleTimes().plan();
-  return Plan{Mode::kInherited, absl::ZeroDuration(),
-              plan.prewarm_after > absl::ZeroDuration() ? absl::ZeroDuration()
-                                                         : plan.keep_until_after};
+  return Plan{Mode::kPrior, absl::ZeroDuration(), std::min(break_even_idle_, range)};
 }
 
 KeepAlivePolicy::Window HybridPolicy::InstanceWindow(int level, absl::Time idle_since) const {
@@ -175,15 +187,18 @@ KeepAlivePolicy::Window HybridPolicy::InstanceWindow(int level, absl::Time idle_
 
 std::string HybridPolicy::Describe() const {
   const IdleTimes first = idle_times(1) != nullptr ? *idle_times(1) : IdleTimes();
-  const Plan plan = first.plan();
+  const Plan plan = PlanFor(1);
   const std::string samples = absl::StrCat(first.in_bounds() + first.out_of_bounds(),
                                            " idle times, ", first.out_of_bounds(),
                                            " out of bounds");
   const std::string name = unload_when_idle_ ? "hybrid" : "hybrid,keep-loaded";
   switch (plan.mode) {
-    case Mode::kRange:
-      return absl::StrCat(name, "(range: keep ", absl::FormatDuration(plan.keep_until_after),
-                          "; ", samples, ")");
+    case Mode::kBreakEven:
+    case Mode::kPrior:
+    case Mode::kInherited:  // not level 1's
+      return absl::StrCat(name, "(", plan.mode == Mode::kPrior ? "prior" : "break-even",
+                          ": keep ", absl::FormatDuration(plan.keep_until_after), "; ", samples,
+                          ")");
     case Mode::kHistogram:
       return absl::StrCat(name, "(histogram: prewarm ", absl::FormatDuration(plan.prewarm_after),
                           ", keep until ", absl::FormatDuration(plan.keep_until_after), "; cv ",
@@ -192,9 +207,6 @@ std::string HybridPolicy::Describe() const {
       return absl::StrCat(name, "(predicted ", absl::FormatDuration(first.predicted()),
                           ": prewarm ", absl::FormatDuration(plan.prewarm_after), ", keep until ",
                           absl::FormatDuration(plan.keep_until_after), "; ", samples, ")");
-    case Mode::kBreakEven:
-    case Mode::kInherited:
-      break;  // not level 1's modes
   }
   return name;
 }

@@ -3,6 +3,7 @@
 #include "src/policy/keep_alive_controller.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 namespace fnhost {
@@ -10,36 +11,127 @@ namespace fnhost {
 KeepAliveController::KeepAliveController(std::unique_ptr<KeepAlivePolicy> policy)
     : policy_(std::move(policy)) {}
 
-absl::Time& KeepAliveController::LevelIdleSince(int level) {
-  if (level_idle_since_.size() < static_cast<size_t>(level)) {
-    level_idle_since_.resize(level, absl::InfinitePast());
-  }
-  return level_idle_since_[level - 1];
+KeepAliveController::Level& KeepAliveController::At(int level) {
+  if (levels_.size() < static_cast<size_t>(level)) levels_.resize(level);
+  return levels_[level - 1];
 }
 
-void KeepAliveController::OnArrival(absl::Time now) {
+void KeepAliveController::Track(int level, absl::Time since) {
+  Level& state = At(level);
+  warm_ -= state.warm;
+  state.warm = false;
+  state.since = since;
+  ++state.period;
+  state.window = policy_->InstanceWindow(level, since);
+  Reach(level);
+  Evaluate(level, since);
+  // Edges of levels that were reached again before their time are stale; drop them when they
+  // outnumber the live ones.
+  if (edges_.size() > static_cast<size_t>(kEdgesPerLevel * reached_ + kSpareEdges)) {
+    edges_.erase(std::remove_if(edges_.begin(), edges_.end(),
+                                [this](const Edge& edge) { return !Live(edge); }),
+                 edges_.end());
+    std::make_heap(edges_.begin(), edges_.end(), std::greater<>());
+  }
+}
+
+void KeepAliveController::Reach(int level) {
+  if (level <= reached_) return;
+  reached_ = level;
+  edges_.reserve(static_cast<size_t>(kEdgesPerLevel * reached_ + kSpareEdges + 1));
+}
+
+void KeepAliveController::Untrack(int level) {
+  if (!Tracked(level)) return;
+  Level& state = levels_[level - 1];
+  warm_ -= state.warm;
+  state = Level{.period = state.period};
+}
+
+void KeepAliveController::Evaluate(int level, absl::Time now) {
+  Level& state = levels_[level - 1];
+  const KeepAlivePolicy::Window& window = state.window;
+  const bool prewarm_window = window.prewarm_at > state.since;
+  const bool warm = now < window.keep_until && (!prewarm_window || now >= window.prewarm_at);
+  warm_ += static_cast<int>(warm) - static_cast<int>(state.warm);
+  state.warm = warm;
+  state.next_edge = prewarm_window && now < window.prewarm_at ? window.prewarm_at
+                    : now < window.keep_until                 ? window.keep_until
+                                                              : absl::InfiniteFuture();
+  if (state.next_edge != absl::InfiniteFuture()) {
+    edges_.push_back({state.next_edge, level, state.period});
+    std::push_heap(edges_.begin(), edges_.end(), std::greater<>());
+  }
+}
+
+bool KeepAliveController::Live(const Edge& edge) const {
+  return edge.level > busy_ && Tracked(edge.level) &&
+         levels_[edge.level - 1].period == edge.period &&
+         levels_[edge.level - 1].next_edge == edge.at;
+}
+
+void KeepAliveController::PassEdges(absl::Time now) {
+  while (!edges_.empty()) {
+    const Edge edge = edges_.front();
+    const bool live = Live(edge);
+    if (live && edge.at > now) return;
+    std::pop_heap(edges_.begin(), edges_.end(), std::greater<>());
+    edges_.pop_back();
+    if (live) Evaluate(edge.level, now);
+  }
+}
+
+void KeepAliveController::OnInstanceBusy(absl::Time now) {
   ++busy_;
-  absl::Time& since = LevelIdleSince(busy_);
-  if (since != absl::InfinitePast()) policy_->OnInstanceIdleTime(busy_, now - since);
-  since = absl::InfinitePast();
+  Reach(busy_);
+  if (Tracked(busy_)) {
+    policy_->OnInstanceIdleTime(busy_, now - levels_[busy_ - 1].since);
+    Untrack(busy_);
+  }
   policy_->OnArrival(now);
 }
 
-void KeepAliveController::OnCallEnd(absl::Time now) {
+void KeepAliveController::OnInstanceIdle(absl::Time now) {
   if (busy_ == 0) return;
-  LevelIdleSince(busy_) = now;
-  scan_top_ = std::max(scan_top_, busy_);
-  --busy_;
+  const int level = busy_--;
+  if (busy_ == 0) policy_->OnIdle(now);
+  Track(level, now);
 }
 
-void KeepAliveController::OnIdle(absl::Time now) {
-  // Also when the owner reports no OnCallEnd: the first level is idle from now.
-  if (busy_ > 0) {
-    LevelIdleSince(1) = now;
-    scan_top_ = std::max(scan_top_, 1);
+void KeepAliveController::OnIdleInstanceEvicted(absl::Time now) {
+  int oldest = 0;
+  for (int level = busy_ + 1; level <= reached_; ++level) {
+    const Level& state = levels_[level - 1];
+    if (state.warm && (oldest == 0 || state.since < levels_[oldest - 1].since)) oldest = level;
   }
-  busy_ = 0;
-  policy_->OnIdle(now);
+  if (oldest == 0) return;
+  levels_[oldest - 1].window.keep_until = now;
+  Evaluate(oldest, now);
+}
+
+int KeepAliveController::ScanWarmLevels(absl::Time now, absl::Span<const absl::Time> idle_since,
+                                        int busy, absl::Time* next) const {
+  const int idle = static_cast<int>(idle_since.size());
+  int warm = 0;
+  for (int level = busy + 1; level <= std::max(busy + idle, reached_); ++level) {
+    absl::Time since;
+    KeepAlivePolicy::Window window;
+    if (Tracked(level)) {
+      since = levels_[level - 1].since;
+      window = levels_[level - 1].window;
+    } else {
+      const int position = level - busy - 1;  // among the idle instances, newest first
+      if (position >= idle) continue;
+      since = idle_since[idle - 1 - position];
+      window = policy_->InstanceWindow(level, since);
+    }
+    const bool prewarm_window = window.prewarm_at > since;
+    if (now < window.keep_until && (!prewarm_window || now >= window.prewarm_at)) ++warm;
+    const absl::Time edge =
+        prewarm_window && now < window.prewarm_at ? window.prewarm_at : window.keep_until;
+    if (edge > now) *next = std::min(*next, edge);
+  }
+  return warm;
 }
 
 bool KeepAliveController::WarmTickPassed(absl::Time wall_now) {
@@ -64,24 +156,11 @@ KeepAliveController::Decision KeepAliveController::Decide(
   auto consider = [&](absl::Time t) {
     if (t > now) next = std::min(next, t);
   };
-  // Count the warm levels above `busy`, and note when that may change.
-  int warm = 0;
-  int live_top = 0;  // the highest level whose window is not over
-  const int top = std::max(busy + idle, scan_top_);
-  for (int level = busy + 1; level <= top; ++level) {
-    absl::Time since = level <= static_cast<int>(level_idle_since_.size())
-                           ? level_idle_since_[level - 1]
-                           : absl::InfinitePast();
-    const int position = level - busy - 1;  // among the idle instances, newest first
-    if (since == absl::InfinitePast() && position < idle) since = idle_since[idle - 1 - position];
-    if (since == absl::InfinitePast()) continue;
-    const KeepAlivePolicy::Window window = policy_->InstanceWindow(level, since);
-    const bool prewarm_window = window.prewarm_at > since;
-    if (now < window.keep_until && (!prewarm_window || now >= window.prewarm_at)) ++warm;
-    if (now < window.keep_until) live_top = level;
-    consider(prewarm_window && now < window.prewarm_at ? window.prewarm_at : window.keep_until);
-  }
-  scan_top_ = live_top;
+  // The warm levels above `busy`: kept up to date from the edges passed when the caller's
+  // busy count is the controller's and every idle instance's level is tracked; else scanned.
+  PassEdges(now);
+  const bool incremental = busy == busy_ && busy + idle <= reached_;
+  const int warm = incremental ? warm_ : ScanWarmLevels(now, idle_since, busy, &next);
 
   Decision decision;
   const int keep = std::max(warm, floor - busy);
@@ -89,15 +168,15 @@ KeepAliveController::Decision KeepAliveController::Decide(
   decision.prewarm = std::max(0, keep - idle);
   if (WarmTickPassed(wall_now) && busy + idle - decision.evict + decision.prewarm == 0) {
     decision.prewarm = 1;
-    LevelIdleSince(1) = now;
-    scan_top_ = std::max(scan_top_, 1);
-    consider(policy_->InstanceWindow(1, now).keep_until);
+    if (busy_ == 0) Track(1, now);
+    if (!incremental) consider(policy_->InstanceWindow(1, now).keep_until);
   }
   decision.prewarm =
       std::min(decision.prewarm, std::max(0, max_instances - (busy + idle - decision.evict)));
   decision.unload = policy_->UnloadWhenEmpty() && loaded && busy == 0 &&
                     idle - decision.evict + decision.prewarm == 0;
 
+  if (incremental && !edges_.empty()) consider(edges_.front().at);
   // Wall-clock events, moved onto the monotonic clock.
   consider(now + (policy_->NextScheduleChange(wall_now) - wall_now));
   const absl::Duration period = policy_->WarmEvery();

@@ -23,15 +23,15 @@ class KeepAlivePolicy {
  public:
   virtual ~KeepAlivePolicy() = default;
 
-  // A call arrived.
+  // An instance went busy (with one call per instance: a call arrived).
   virtual void OnArrival(absl::Time now) = 0;
-  // The last running call ended: the function is idle from `now`.
+  // The last busy instance went idle: the function is idle from `now`.
   virtual void OnIdle(absl::Time now) = 0;
   // The pool's instance at `level` (1 for the first, k for the one only the k-th concurrent
   // call needs) had been idle for `idle_time` when a call took it: from when the number of
   // running calls last fell below `level` until it reached `level` again. Level 1 gives the
   // function's idle times (end of the last call -> next arrival). KeepAliveController
-  // derives these from OnArrival/OnCallEnd/OnIdle.
+  // derives these, and OnArrival and OnIdle, from OnInstanceBusy/OnInstanceIdle.
   virtual void OnInstanceIdleTime(int level, absl::Duration idle_time) {}
 
   // What to do with an idle instance, or with an instance that could be prewarmed.

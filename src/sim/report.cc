@@ -15,7 +15,7 @@ namespace {
 // A fixed keep-alive, the same for every instance or scaled by its memory.
 bool IsFixed(const PolicyResult& result, bool by_memory = false) {
   return result.options.kind == KeepAliveOptions::Kind::kFixed &&
-         result.options.scale_by_memory == by_memory;
+         result.options.scale_by_memory == by_memory && result.memory_budget_gb == 0;
 }
 
 // The fixed policies' results by wasted memory.
@@ -131,7 +131,8 @@ std::optional<CurveComparison> CompareWithFixedCurve(const std::vector<PolicyRes
 std::string FormatComparisons(const std::vector<PolicyResult>& results) {
   std::string text;
   for (const PolicyResult& result : results) {
-    if (IsFixed(result)) continue;
+    // Under a memory budget idle memory is capped, so the curve without one says nothing.
+    if (IsFixed(result) || result.memory_budget_gb > 0) continue;
     const std::pair<const char*, int64_t PolicyResult::*> counts[] = {
         {"cold starts", &PolicyResult::cold_starts}, {"loads", &PolicyResult::load_cold_starts}};
     for (const auto& [name, count] : counts) {
@@ -205,7 +206,28 @@ std::string FormatBreakdown(const std::vector<PolicyResult>& results) {
   return text;
 }
 
-std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title) {
+std::string FormatBudgets(const std::vector<PolicyResult>& results) {
+  std::string text;
+  for (const PolicyResult& r : results) {
+    if (r.memory_budget_gb == 0) continue;
+    if (text.empty()) {
+      text = absl::StrFormat("%-28s %11s %9s %8s %9s %11s %11s %9s\n", "under a memory budget",
+                             "cold starts", "loads", "p75 fn", "wasted GB-s", "evictions",
+                             "over budget", "peak GB");
+    }
+    absl::StrAppendFormat(&text, "%-28s %11d %9d %7.2f%% %11.1f %11d %11d %9.1f\n", r.policy,
+                          r.cold_starts, r.load_cold_starts,
+                          100 * r.p75_function_cold_start_rate, r.wasted_memory_gb_s,
+                          r.budget_evictions, r.over_budget, r.peak_memory_gb);
+  }
+  return text;
+}
+
+std::string RenderSvg(const std::vector<PolicyResult>& all_results, const std::string& title) {
+  std::vector<PolicyResult> results;  // the chart has no axis for a budget
+  for (const PolicyResult& r : all_results) {
+    if (r.memory_budget_gb == 0) results.push_back(r);
+  }
   constexpr double kWidth = 900, kHeight = 580;
   constexpr double kLeft = 90, kRight = 40, kTop = 60, kBottom = 70;
   // x: wasted memory, linear from 0. y: cold-start rate in %, log scale over whole decades

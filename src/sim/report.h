@@ -43,7 +43,11 @@ std::string FormatComparisons(const std::vector<PolicyResult>& results);
 // group (see Breakdown), and the idle memory held by prewarmed instances.
 std::string FormatBreakdown(const std::vector<PolicyResult>& results);
 
-// Cold-start rate (y) against wasted memory (x): fixed policies as a labelled curve, hybrid
+// One row per policy replayed under a memory budget: its counts, the idle instances the budget
+// evicted, the calls that ran over it, and the most instance memory in use. Empty without one.
+std::string FormatBudgets(const std::vector<PolicyResult>& results);
+
+// Cold-start rate (y) against wasted memory (x), without the results under a memory budget: fixed policies as a labelled curve, hybrid
 // policies as highlighted points, others as plain points.
 std::string RenderSvg(const std::vector<PolicyResult>& results, const std::string& title);
 

@@ -11,50 +11,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "src/policy/keep_alive_controller.h"
 #include "src/policy/keep_alive_policy.h"
+#include "src/sim/function_replay.h"
+#include "src/sim/memory_budget.h"
 
 namespace fnhost::sim {
-namespace {
-
-// Idle instances by the time they became idle, oldest first: the controller evicts from the
-// front, a call takes the newest from the back. Each carries a tag for the breakdown.
-class IdleInstances {
- public:
-  struct Tag {
-    int level = 1;  // the level it had when it became idle
-    bool prewarmed = false;
-  };
-  absl::Span<const absl::Time> view() const { return {times_.data() + head_, size()}; }
-  size_t size() const { return times_.size() - head_; }
-  absl::Time newest() const { return times_.back(); }
-  const Tag& newest_tag() const { return tags_.back(); }
-  absl::Time at(size_t i) const { return times_[head_ + i]; }
-  const Tag& tag(size_t i) const { return tags_[head_ + i]; }
-  void Push(absl::Time since, Tag tag) {
-    times_.push_back(since);
-    tags_.push_back(tag);
-  }
-  void PopNewest() {
-    times_.pop_back();
-    tags_.pop_back();
-  }
-  void DropOldest(int count) {
-    head_ += count;
-    if (head_ > 64 && 2 * head_ > times_.size()) {
-      times_.erase(times_.begin(), times_.begin() + static_cast<std::ptrdiff_t>(head_));
-      tags_.erase(tags_.begin(), tags_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
-    }
-  }
-
- private:
-  std::vector<absl::Time> times_;
-  std::vector<Tag> tags_;
-  size_t head_ = 0;
-};
-
-}  // namespace
 
 int LevelGroup(int level) {
   if (level <= 1) return 0;
@@ -85,6 +46,8 @@ void FunctionResult::Add(const FunctionResult& other) {
   cold_starts += other.cold_starts;
   load_cold_starts += other.load_cold_starts;
   prewarm_loads += other.prewarm_loads;
+  evictions += other.evictions;
+  budget_evictions += other.budget_evictions;
   wasted_memory_gb_s += other.wasted_memory_gb_s;
   breakdown.Add(other.breakdown);
 }
@@ -124,104 +87,64 @@ const char* FunctionClassName(FunctionClass function_class) {
 
 FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
                                 const KeepAliveOptions& options, absl::Duration length) {
-  const absl::Time start = absl::UnixEpoch();
-  const absl::Time end = start + length;
-  // The policy knows what an instance of this function holds, as a host does from
-  // KeepAliveOptions::instance_memory_mb.
-  KeepAliveOptions policy_options = options;
-  policy_options.instance_memory_mb = memory_mb;
-  KeepAliveController controller(MakeKeepAlivePolicy(policy_options, absl::UTCTimeZone()));
-  FunctionResult result;
-  IdleInstances idle;
-  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> call_ends;
-  bool loaded = false;
-  absl::Time next_decision = absl::InfiniteFuture();
-  Breakdown& breakdown = result.breakdown;
-  const double gb = memory_mb / 1024;
-  // An instance idle from `since` leaves the idle list at `now`, used or not.
-  auto account = [&](absl::Time since, const IdleInstances::Tag& tag, absl::Time now,
-                     bool used) {
-    const double seconds = absl::ToDoubleSeconds(now - since);
-    const absl::Time half = start + length / 2;
-    if (now > half) {
-      breakdown.second_half_gb_s += absl::ToDoubleSeconds(now - std::max(since, half)) * gb;
-    }
-    breakdown.wasted_memory_gb_s[LevelGroup(tag.level)] += seconds * gb;
-    if (tag.prewarmed) {
-      breakdown.prewarmed_gb_s += seconds * gb;
-      if (!used) ++breakdown.prewarms_unused;
-    }
-  };
-
-  auto decide = [&](absl::Time now) {
-    const int busy = static_cast<int>(call_ends.size());
-    const KeepAliveController::Decision decision =
-        controller.Decide(now, now, idle.view(), busy, loaded,
-                          /*min_instances=*/0, std::numeric_limits<int>::max());
-    for (int i = 0; i < decision.evict; ++i) account(idle.at(i), idle.tag(i), now, false);
-    idle.DropOldest(decision.evict);
-    if (decision.unload) loaded = false;
-    if (decision.prewarm > 0) {
-      // The new instances serve the levels above those already idle.
-      const int base = busy + static_cast<int>(idle.size());
-      for (int i = 1; i <= decision.prewarm; ++i) {
-        idle.Push(now, IdleInstances::Tag{base + i, /*prewarmed=*/true});
-      }
-      result.prewarm_loads += decision.prewarm;
-      loaded = true;
-    }
-    next_decision = decision.next_decision;
-  };
-  // Processes the ends of calls and the decisions due up to `t`, in time order (an end
-  // before a decision at the same time).
-  auto advance = [&](absl::Time t) {
-    for (;;) {
-      const absl::Time call_end = call_ends.empty() ? absl::InfiniteFuture() : call_ends.top();
-      if (call_end <= t && call_end <= next_decision) {
-        call_ends.pop();
-        // With k calls running before this end, the instance becomes idle at level k.
-        idle.Push(call_end, IdleInstances::Tag{static_cast<int>(call_ends.size()) + 1, false});
-        controller.OnCallEnd(call_end);
-        if (call_ends.empty()) controller.OnIdle(call_end);
-        decide(call_end);
-      } else if (next_decision <= t) {
-        decide(next_decision);
-      } else {
-        return;
-      }
-    }
-  };
-
-  decide(start);  // as the host does after Register: scheduled instances, the warmer's clock
-  for (const Call& call : calls) {
-    const absl::Time arrival = start + call.arrival;
-    advance(arrival);
-    controller.OnArrival(arrival);
-    ++result.invocations;
-    if (idle.size() > 0) {
-      account(idle.newest(), idle.newest_tag(), arrival, true);
-      idle.PopNewest();
-    } else {
-      ++result.cold_starts;
-      ++breakdown.cold_starts[LevelGroup(static_cast<int>(call_ends.size()) + 1)];
-      if (call.arrival >= length / 2) ++breakdown.second_half_cold_starts;
-      if (!loaded) ++result.load_cold_starts;
-      loaded = true;
-    }
-    call_ends.push(arrival + call.duration);
-  }
-  advance(end);
-  for (size_t i = 0; i < idle.size(); ++i) {
-    if (idle.at(i) < end) account(idle.at(i), idle.tag(i), end, false);
-  }
-  for (double gb_s : breakdown.wasted_memory_gb_s) result.wasted_memory_gb_s += gb_s;
-  return result;
+  return FunctionReplay(calls, memory_mb, options, length).Run();
 }
+
+namespace {
+
+// Sums one policy's per-function results, `at(f)`, into `total`, in function order.
+void Summarize(size_t functions, const std::vector<FunctionClass>& classes,
+               const std::function<const FunctionResult&(size_t)>& at, PolicyResult* total) {
+  std::vector<double> rates;
+  for (size_t f = 0; f < functions; ++f) {
+    const FunctionResult& one = at(f);
+    if (one.invocations == 0) continue;
+    ++total->functions;
+    total->invocations += one.invocations;
+    total->cold_starts += one.cold_starts;
+    total->load_cold_starts += one.load_cold_starts;
+    total->prewarm_loads += one.prewarm_loads;
+    total->wasted_memory_gb_s += one.wasted_memory_gb_s;
+    ClassResult& by_class = total->by_class[static_cast<int>(classes[f])];
+    ++by_class.functions;
+    by_class.sum.Add(one);
+    rates.push_back(static_cast<double>(one.cold_starts) / static_cast<double>(one.invocations));
+  }
+  if (total->invocations > 0) {
+    total->cold_start_rate =
+        static_cast<double>(total->cold_starts) / static_cast<double>(total->invocations);
+  }
+  if (!rates.empty()) {
+    std::sort(rates.begin(), rates.end());
+    const size_t rank = static_cast<size_t>(std::ceil(0.75 * static_cast<double>(rates.size())));
+    total->p75_function_cold_start_rate = rates[std::max<size_t>(rank, 1) - 1];
+  }
+}
+
+// Runs work(i) for i in [0, count) on `threads` threads.
+void ParallelFor(size_t count, int threads, const std::function<void(size_t)>& work) {
+  std::atomic<size_t> next{0};
+  auto loop = [&] {
+    for (size_t i = next++; i < count; i = next++) work(i);
+  };
+  std::vector<std::thread> workers;
+  for (int i = 1; i < threads; ++i) workers.emplace_back(loop);
+  loop();
+  for (std::thread& worker : workers) worker.join();
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<PolicyResult>> Simulate(const Trace& trace,
                                                    const std::vector<std::string>& policies,
                                                    const SimOptions& options) {
   if (policies.empty()) return absl::InvalidArgumentError("Simulate: no policy given");
+  for (double budget : options.memory_budgets_gb) {
+    if (!(budget > 0) || !std::isfinite(budget)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Simulate: memory budget ", budget, " GB is not a positive size"));
+    }
+  }
   std::vector<PolicyResult> results(policies.size());
   for (size_t p = 0; p < policies.size(); ++p) {
     absl::StatusOr<KeepAliveOptions> parsed = ParsePolicySpec(policies[p]);
@@ -238,49 +161,46 @@ absl::StatusOr<std::vector<PolicyResult>> Simulate(const Trace& trace,
   // the totals do not depend on the number of threads.
   std::vector<FunctionResult> per_function(functions * policies.size());
   std::vector<FunctionClass> classes(functions);
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t f = next++; f < functions; f = next++) {
-      const TraceFunction& function = trace.functions[f];
-      const std::vector<Call> calls = ExpandCalls(function, options.seed);
-      if (!calls.empty()) classes[f] = ClassifyFunction(function, calls, trace.length);
-      for (size_t p = 0; p < policies.size(); ++p) {
-        per_function[f * policies.size() + p] =
-            SimulateFunction(calls, function.memory_mb, results[p].options, trace.length);
-      }
+  ParallelFor(functions, options.threads, [&](size_t f) {
+    const TraceFunction& function = trace.functions[f];
+    const std::vector<Call> calls = ExpandCalls(function, options.seed);
+    if (!calls.empty()) classes[f] = ClassifyFunction(function, calls, trace.length);
+    for (size_t p = 0; p < policies.size(); ++p) {
+      per_function[f * policies.size() + p] =
+          SimulateFunction(calls, function.memory_mb, results[p].options, trace.length);
     }
-  };
-  std::vector<std::thread> workers;
-  for (int i = 1; i < options.threads; ++i) workers.emplace_back(work);
-  work();
-  for (std::thread& worker : workers) worker.join();
-
+  });
   for (size_t p = 0; p < policies.size(); ++p) {
-    PolicyResult& total = results[p];
-    std::vector<double> rates;
-    for (size_t f = 0; f < functions; ++f) {
-      const FunctionResult& one = per_function[f * policies.size() + p];
-      if (one.invocations == 0) continue;
-      ++total.functions;
-      total.invocations += one.invocations;
-      total.cold_starts += one.cold_starts;
-      total.load_cold_starts += one.load_cold_starts;
-      total.prewarm_loads += one.prewarm_loads;
-      total.wasted_memory_gb_s += one.wasted_memory_gb_s;
-      ClassResult& by_class = total.by_class[static_cast<int>(classes[f])];
-      ++by_class.functions;
-      by_class.sum.Add(one);
-      rates.push_back(static_cast<double>(one.cold_starts) / static_cast<double>(one.invocations));
-    }
-    if (total.invocations > 0) {
-      total.cold_start_rate =
-          static_cast<double>(total.cold_starts) / static_cast<double>(total.invocations);
-    }
-    if (!rates.empty()) {
-      std::sort(rates.begin(), rates.end());
-      const size_t rank = static_cast<size_t>(std::ceil(0.75 * static_cast<double>(rates.size())));
-      total.p75_function_cold_start_rate = rates[std::max<size_t>(rank, 1) - 1];
-    }
+    Summarize(functions, classes,
+              [&](size_t f) -> const FunctionResult& { return per_function[f * policies.size() + p]; },
+              &results[p]);
+  }
+  if (options.memory_budgets_gb.empty()) return results;
+
+  // Under a budget, all functions in one event loop; each (budget, policy) on its own thread.
+  std::vector<std::vector<Call>> calls(functions);
+  ParallelFor(functions, options.threads,
+              [&](size_t f) { calls[f] = ExpandCalls(trace.functions[f], options.seed); });
+  const size_t runs = options.memory_budgets_gb.size() * policies.size();
+  std::vector<std::vector<FunctionResult>> budgeted(runs);
+  std::vector<BudgetCounts> counts(runs);
+  ParallelFor(runs, options.threads, [&](size_t run) {
+    budgeted[run] = ReplayUnderBudget(trace, calls, results[run % policies.size()].options,
+                                      options.memory_budgets_gb[run / policies.size()] * 1024,
+                                      &counts[run]);
+  });
+  for (size_t run = 0; run < runs; ++run) {
+    PolicyResult total;
+    const double budget = options.memory_budgets_gb[run / policies.size()];
+    total.policy = absl::StrCat(results[run % policies.size()].policy, " @ ", budget, " GB");
+    total.options = results[run % policies.size()].options;
+    total.memory_budget_gb = budget;
+    total.budget_evictions = counts[run].evictions;
+    total.over_budget = counts[run].over_budget;
+    total.peak_memory_gb = counts[run].peak_mb / 1024;
+    Summarize(functions, classes,
+              [&](size_t f) -> const FunctionResult& { return budgeted[run][f]; }, &total);
+    results.push_back(std::move(total));
   }
   return results;
 }

@@ -14,10 +14,13 @@
 // prewarm that no call uses costs its whole window.
 // The virtual clock starts at the Unix epoch, a midnight UTC, and serves as the wall clock
 // too, so daily windows are read in UTC from the start of the trace.
-// Functions are independent (no shared memory limit), so each is replayed on its own: an
+// Without a memory budget functions are independent, so each is replayed on its own: an
 // event loop over its arrivals, the ends of its calls and its controller's next decision, with
-// a Decide after every end of a call and at every next decision (an arrival moves no window,
-// so next_decision still holds after one; the host too decides on its own schedule).
+// a Decide after every arrival, after every end of a call and at every next decision. A host
+// that runs maintenance at least as often as calls arrive and end makes the same decisions
+// (tests/keep_alive_replay_test.cc replays a trace through both). Under a memory budget one
+// event loop runs every function in time order (memory_budget.h); policies and budgets are
+// replayed in parallel.
 // Thread-safety: Simulate may use several threads internally; the functions are reentrant.
 
 #ifndef FNHOST_SRC_SIM_SIMULATOR_H_
@@ -43,6 +46,9 @@ struct SimOptions {
   int max_functions = 0;
   // Worker threads; results do not depend on it. Default: 1.
   int threads = 1;
+  // Node memory budgets in GB: each policy is also replayed under each budget, every function
+  // sharing it (see memory_budget.h). Default: none.
+  std::vector<double> memory_budgets_gb;
 };
 
 // Instance levels grouped for the breakdown: 1, 2, 3-4, 5-16, 17 and up (level k is the
@@ -74,6 +80,8 @@ struct FunctionResult {
   int64_t cold_starts = 0;
   int64_t load_cold_starts = 0;
   int64_t prewarm_loads = 0;
+  int64_t evictions = 0;  // idle instances the controller evicted
+  int64_t budget_evictions = 0;  // idle instances a memory budget evicted
   double wasted_memory_gb_s = 0;
   Breakdown breakdown;
 
@@ -100,8 +108,14 @@ struct ClassResult {
 
 // One policy over the whole trace.
 struct PolicyResult {
-  std::string policy;  // the spec as given
+  std::string policy;  // the spec as given, and " @ N GB" under a memory budget
   KeepAliveOptions options;
+  // Under a memory budget (0: none): its size, the idle instances it evicted, the calls that
+  // found every instance busy and ran over it, and the most instance memory in use.
+  double memory_budget_gb = 0;
+  int64_t budget_evictions = 0;
+  int64_t over_budget = 0;
+  double peak_memory_gb = 0;
   int64_t functions = 0;  // functions with at least one call
   int64_t invocations = 0;
   int64_t cold_starts = 0;
@@ -120,7 +134,8 @@ struct PolicyResult {
 FunctionResult SimulateFunction(absl::Span<const Call> calls, double memory_mb,
                                 const KeepAliveOptions& options, absl::Duration length);
 
-// Replays `trace` under each of `policies` (ParsePolicySpec syntax), in that order.
+// Replays `trace` under each of `policies` (ParsePolicySpec syntax), in that order; then, for
+// each memory budget in `options`, each policy again under it.
 absl::StatusOr<std::vector<PolicyResult>> Simulate(const Trace& trace,
                                                    const std::vector<std::string>& policies,
                                                    const SimOptions& options);

@@ -74,30 +74,67 @@ class CsvReader {
   int line_number_ = 0;
 };
 
-enum class Format { kAzure2019, kAzure2021 };
+enum class Format { kAzure2019, kInvitro, kAzure2021 };
+
+// Where the fields of a per-minute invocations file are: Azure 2019
+// (HashOwner,HashApp,HashFunction,Trigger,1..1440) or invitro's sampler
+// (HashFunction,HashApp,HashOwner,minute_1..minute_N).
+struct MinuteLayout {
+  Format format = Format::kAzure2019;
+  int owner = 0, app = 1, function = 2, trigger = 3;  // trigger -1: none
+  int first_minute = 4;
+  int minutes = kMinutesPerDay;
+};
+
+// The layout of a per-minute header, or nullopt when it is neither; an error when it starts
+// like one but its minute columns are wrong.
+absl::StatusOr<std::optional<MinuteLayout>> MinuteLayoutOf(
+    const std::vector<absl::string_view>& header, const CsvReader& reader) {
+  MinuteLayout layout;
+  std::string_view prefix;
+  if (header.size() >= 4 && header[0] == "HashOwner" && header[1] == "HashApp" &&
+      header[2] == "HashFunction" && header[3] == "Trigger") {
+    if (header.size() != 4 + kMinutesPerDay) {
+      return reader.Error(absl::StrCat(header.size() - 4, " minute columns, expected ",
+                                       kMinutesPerDay));
+    }
+  } else if (header.size() >= 4 && header[0] == "HashFunction" && header[1] == "HashApp" &&
+             header[2] == "HashOwner") {
+    layout = MinuteLayout{Format::kInvitro, 2, 1, 0, -1, 3,
+                          static_cast<int>(header.size()) - 3};
+    prefix = "minute_";
+  } else {
+    return std::nullopt;
+  }
+  for (int minute = 1; minute <= layout.minutes; ++minute) {
+    const absl::string_view column = header[layout.first_minute + minute - 1];
+    if (column != absl::StrCat(AsAbsl(prefix), minute)) {
+      const std::string expected = prefix.empty()
+                                       ? absl::StrCat("minute ", minute)
+                                       : absl::StrCat("\"", AsAbsl(prefix), minute, "\"");
+      return reader.Error(absl::StrCat("column ", layout.first_minute + minute, " is \"",
+                                       column, "\", expected ", expected));
+    }
+  }
+  return layout;
+}
 
 absl::StatusOr<Format> DetectFormat(const std::string& path) {
   CsvReader reader(path);
   if (absl::Status status = reader.status(); !status.ok()) return status;
   std::vector<absl::string_view> header;
   if (!reader.Next(&header)) return reader.Error("empty file");
-  if (header.size() == 4 + kMinutesPerDay && header[0] == "HashOwner" && header[1] == "HashApp" &&
-      header[2] == "HashFunction" && header[3] == "Trigger") {
-    for (int minute = 1; minute <= kMinutesPerDay; ++minute) {
-      if (header[3 + minute] != absl::StrCat(minute)) {
-        return reader.Error(absl::StrCat("column ", 4 + minute, " is \"", header[3 + minute],
-                                         "\", expected minute ", minute));
-      }
-    }
-    return Format::kAzure2019;
-  }
+  absl::StatusOr<std::optional<MinuteLayout>> layout = MinuteLayoutOf(header, reader);
+  if (!layout.ok()) return layout.status();
+  if (layout->has_value()) return (*layout)->format;
   if (header.size() == 4 && header[0] == "app" && header[1] == "func" &&
       header[2] == "end_timestamp" && header[3] == "duration") {
     return Format::kAzure2021;
   }
   return reader.Error(
       "the header is neither Azure Functions 2019 invocations "
-      "(HashOwner,HashApp,HashFunction,Trigger,1..1440) nor Azure Functions 2021 "
+      "(HashOwner,HashApp,HashFunction,Trigger,1..1440), invitro's "
+      "(HashFunction,HashApp,HashOwner,minute_1..minute_N) nor Azure Functions 2021 "
       "(app,func,end_timestamp,duration)");
 }
 
@@ -199,25 +236,50 @@ absl::Status ReadSideFile(const fs::path& path, const std::vector<std::string_vi
   return absl::OkStatus();
 }
 
-absl::StatusOr<Trace> ReadAzure2019(const std::vector<std::string>& files) {
+// The side files of a per-minute invocations file: durations and memory.
+struct SideFiles {
+  fs::path durations;
+  fs::path memory;
+};
+SideFiles SideFilesOf(const std::string& file, Format format) {
+  const fs::path path(file);
+  const std::string name = path.filename().string();
+  if (format == Format::kInvitro && absl::EndsWith(name, "_inv.csv")) {
+    const std::string stem = name.substr(0, name.size() - std::string_view("inv.csv").size());
+    return {path.parent_path() / (stem + "run.csv"), path.parent_path() / (stem + "mem.csv")};
+  }
+  if (absl::StartsWith(name, AsAbsl(kInvocationsPrefix))) {
+    const std::string suffix = name.substr(kInvocationsPrefix.size());
+    return {path.parent_path() / ("function_durations_percentiles.anon." + suffix),
+            path.parent_path() / ("app_memory_percentiles.anon." + suffix)};
+  }
+  return {path.parent_path() / "durations.csv", path.parent_path() / "memory.csv"};
+}
+
+absl::StatusOr<Trace> ReadPerMinute(const std::vector<std::string>& files) {
   TraceBuilder builder;
   absl::flat_hash_map<std::string, double> duration_ms;
   absl::flat_hash_map<std::string, double> app_memory_mb;
   std::vector<absl::string_view> row;
-  for (size_t day = 0; day < files.size(); ++day) {
-    CsvReader reader(files[day]);
+  int64_t minutes_so_far = 0;
+  for (const std::string& file : files) {
+    CsvReader reader(file);
     if (absl::Status status = reader.status(); !status.ok()) return status;
     reader.Next(&row);  // the header, checked by DetectFormat
+    absl::StatusOr<std::optional<MinuteLayout>> found = MinuteLayoutOf(row, reader);
+    if (!found.ok()) return found.status();
+    const MinuteLayout layout = **found;
     const size_t width = row.size();
     while (reader.Next(&row)) {
       if (absl::Status status = reader.CheckWidth(row, width); !status.ok()) return status;
+      const absl::string_view owner = row[layout.owner], app = row[layout.app];
       bool added;
-      TraceFunction& function = builder.Function(absl::StrCat(row[0], "/", row[1]),
-                                                 absl::StrCat(row[0], "/", row[1], "/", row[2]),
-                                                 &added);
-      if (added) function.trigger = std::string(row[3]);
-      for (int minute = 0; minute < kMinutesPerDay; ++minute) {
-        const absl::string_view field = row[4 + minute];
+      TraceFunction& function =
+          builder.Function(absl::StrCat(owner, "/", app),
+                           absl::StrCat(owner, "/", app, "/", row[layout.function]), &added);
+      if (added && layout.trigger >= 0) function.trigger = std::string(row[layout.trigger]);
+      for (int minute = 0; minute < layout.minutes; ++minute) {
+        const absl::string_view field = row[layout.first_minute + minute];
         if (field == "0") continue;
         int count;
         if (!absl::SimpleAtoi(field, &count) || count < 0) {
@@ -225,27 +287,20 @@ absl::StatusOr<Trace> ReadAzure2019(const std::vector<std::string>& files) {
                                            "\" is not a count of calls"));
         }
         if (count > 0) {
-          function.minutes.push_back(
-              {static_cast<int32_t>(day * kMinutesPerDay + minute), count});
+          function.minutes.push_back({static_cast<int32_t>(minutes_so_far + minute), count});
         }
       }
     }
-    // The side files of this day.
-    const fs::path path(files[day]);
-    const std::string name = path.filename().string();
-    const bool dataset_name = absl::StartsWith(name, AsAbsl(kInvocationsPrefix));
-    const std::string suffix = name.substr(dataset_name ? kInvocationsPrefix.size() : 0);
-    const fs::path durations = path.parent_path() /
-        (dataset_name ? "function_durations_percentiles.anon." + suffix : "durations.csv");
-    const fs::path memory = path.parent_path() /
-        (dataset_name ? "app_memory_percentiles.anon." + suffix : "memory.csv");
-    if (absl::Status status = ReadSideFile(durations, {"HashOwner", "HashApp", "HashFunction"},
-                                           "Average", &duration_ms);
+    minutes_so_far += layout.minutes;
+    const SideFiles side = SideFilesOf(file, layout.format);
+    if (absl::Status status = ReadSideFile(side.durations,
+                                           {"HashOwner", "HashApp", "HashFunction"}, "Average",
+                                           &duration_ms);
         !status.ok()) {
       return status;
     }
-    if (absl::Status status =
-            ReadSideFile(memory, {"HashOwner", "HashApp"}, "AverageAllocatedMb", &app_memory_mb);
+    if (absl::Status status = ReadSideFile(side.memory, {"HashOwner", "HashApp"},
+                                           "AverageAllocatedMb", &app_memory_mb);
         !status.ok()) {
       return status;
     }
@@ -256,8 +311,7 @@ absl::StatusOr<Trace> ReadAzure2019(const std::vector<std::string>& files) {
     function.duration = it == duration_ms.end() ? kDefaultDuration
                                                 : absl::Microseconds(it->second * 1000);
   }
-  return builder.Finish(app_memory_mb,
-                        absl::Minutes(kMinutesPerDay) * static_cast<int64_t>(files.size()));
+  return builder.Finish(app_memory_mb, absl::Minutes(minutes_so_far));
 }
 
 absl::StatusOr<Trace> ReadAzure2021(const std::string& file) {
@@ -305,7 +359,7 @@ absl::StatusOr<Trace> ReadTrace(const std::vector<std::string>& paths) {
     }
     format = *this_format;
   }
-  if (*format == Format::kAzure2019) return ReadAzure2019(*files);
+  if (*format != Format::kAzure2021) return ReadPerMinute(*files);
   if (files->size() != 1) {
     return absl::InvalidArgumentError(
         "ReadTrace: an Azure Functions 2021 trace is a single file");

@@ -7,6 +7,10 @@
 //    app_memory_percentiles.anon.dNN.csv or memory.csv (column AverageAllocatedMb per
 //    HashOwner,HashApp). The first day that has a value wins; missing ones get the defaults
 //    of trace.h and are counted in the Trace.
+//  - invitro's sampler (vHive): N_inv.csv with HashFunction,HashApp,HashOwner,minute_1,...,
+//    minute_M (calls per minute; M minutes, 1440 for a day), with N_run.csv (column Average,
+//    ms, per HashOwner,HashApp,HashFunction) and N_mem.csv (AverageAllocatedMb per
+//    HashOwner,HashApp) beside it. Several files are consecutive, as for 2019.
 //  - Azure Functions 2021: app,func,end_timestamp,duration (seconds from the trace start), one
 //    row per call; one file. No memory is given: every app gets the default.
 // A path may also be a directory: its invocations_per_function_md.anon.d*.csv files, by name.
