@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "src/sandbox/files.h"
@@ -96,7 +97,7 @@ int LandlockAbi(std::string* reason) {
   return 0;
 }
 
-absl::StatusOr<LandlockResult> RestrictSelf(const LandlockRules& rules) {
+absl::StatusOr<LandlockRuleset> LandlockRuleset::Create(const LandlockRules& rules) {
   LandlockResult result;
   std::string reason;
   result.abi = LandlockAbi(&reason);
@@ -112,25 +113,49 @@ absl::StatusOr<LandlockResult> RestrictSelf(const LandlockRules& rules) {
     attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
     result.scoped = true;
   }
-  int ruleset = static_cast<int>(
+  int fd = static_cast<int>(
       ::syscall(SYS_landlock_create_ruleset, &attr, RulesetAttrSize(result.abi), 0));
-  if (ruleset < 0) return ErrnoStatus(errno, "landlock_create_ruleset", "");
-  absl::Status status;
+  if (fd < 0) return ErrnoStatus(errno, "landlock_create_ruleset", "");
+  LandlockRuleset ruleset(fd, result);
   for (const std::string& path : rules.read_paths) {
-    if (status.ok()) status = AddPathRule(ruleset, path, kRead & handled);
+    if (absl::Status status = AddPathRule(fd, path, kRead & handled); !status.ok()) {
+      return status;
+    }
   }
   for (const std::string& path : rules.write_paths) {
-    if (status.ok()) status = AddPathRule(ruleset, path, kWrite & handled);
+    if (absl::Status status = AddPathRule(fd, path, kWrite & handled); !status.ok()) {
+      return status;
+    }
   }
-  if (status.ok() && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+  return ruleset;
+}
+
+LandlockRuleset::LandlockRuleset(LandlockRuleset&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), result_(other.result_) {}
+
+LandlockRuleset& LandlockRuleset::operator=(LandlockRuleset&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    result_ = other.result_;
+  }
+  return *this;
+}
+
+LandlockRuleset::~LandlockRuleset() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status LandlockRuleset::RestrictSelf() {
+  if (fd_ < 0) return absl::FailedPreconditionError("Landlock ruleset already used here");
+  absl::Status status;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     status = ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)", "");
-  }
-  if (status.ok() && ::syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
+  } else if (::syscall(SYS_landlock_restrict_self, fd_, 0) != 0) {
     status = ErrnoStatus(errno, "landlock_restrict_self", "");
   }
-  ::close(ruleset);
-  if (!status.ok()) return status;
-  return result;
+  ::close(std::exchange(fd_, -1));
+  return status;
 }
 
 }  // namespace fnhost::sandbox

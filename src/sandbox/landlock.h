@@ -7,8 +7,9 @@
 // holds for the whole tree beneath it. Access the ruleset does not handle stays allowed: with
 // `restrict_reads` false, reads are not restricted.
 //
-// Thread-safety: LandlockAbi is thread-safe; RestrictSelf applies to the calling thread and
-// the threads it starts later, so call it while the process is single-threaded.
+// Thread-safety: LandlockAbi is thread-safe; a LandlockRuleset belongs to one thread.
+// RestrictSelf applies to the calling thread and the threads it starts later, so call it while
+// the process is single-threaded.
 
 #ifndef FNHOST_SRC_SANDBOX_LANDLOCK_H_
 #define FNHOST_SRC_SANDBOX_LANDLOCK_H_
@@ -38,8 +39,26 @@ struct LandlockResult {
   bool scoped = false;          // ABI >= 6: signals and abstract Unix sockets stay inside
 };
 
-// Restricts the calling process. A path that cannot be opened is an error naming it.
-absl::StatusOr<LandlockResult> RestrictSelf(const LandlockRules& rules);
+// A ruleset with its rules, made once (opening every path), then applied by each worker with
+// one system call. Workers inherit the descriptor across fork; RestrictSelf closes it, so that
+// module code can never add rules to the ruleset the next worker gets.
+class LandlockRuleset {
+ public:
+  // A path that cannot be opened is an error naming it.
+  static absl::StatusOr<LandlockRuleset> Create(const LandlockRules& rules);
+  LandlockRuleset(LandlockRuleset&& other) noexcept;
+  LandlockRuleset& operator=(LandlockRuleset&& other) noexcept;
+  ~LandlockRuleset();
+
+  // Restricts the calling process for good, and closes this process's ruleset descriptor.
+  absl::Status RestrictSelf();
+  const LandlockResult& result() const { return result_; }
+
+ private:
+  LandlockRuleset(int fd, LandlockResult result) : fd_(fd), result_(result) {}
+  int fd_ = -1;
+  LandlockResult result_;
+};
 
 }  // namespace fnhost::sandbox
 

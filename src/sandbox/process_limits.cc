@@ -16,22 +16,37 @@
 
 namespace fnhost::sandbox {
 
-absl::Status EnterPrivateNetwork(bool in_user_namespace) {
-  if (!in_user_namespace) {
-    if (::unshare(CLONE_NEWNET) != 0) return ErrnoStatus(errno, "unshare(CLONE_NEWNET)", "");
-    return absl::OkStatus();
-  }
-  // Read before the unshare: inside, until the maps are written, they show as the overflow id.
+namespace {
+
+// unshare(2) with CLONE_NEWUSER among `flags`, then the same ids inside as outside, so that the
+// module sees its real uid, not the overflow id.
+absl::Status UnshareWithUserNamespace(int flags, const char* what) {
   const uid_t uid = ::geteuid();
   const gid_t gid = ::getegid();
-  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
-    return ErrnoStatus(errno, "unshare(CLONE_NEWUSER | CLONE_NEWNET)", "");
-  }
-  // The same ids inside as outside, so that the module sees its real uid, not nobody.
+  if (::unshare(flags) != 0) return ErrnoStatus(errno, what, "");
   absl::Status status = WriteControlFile("/proc/self/setgroups", "deny");
-  if (status.ok()) status = WriteControlFile("/proc/self/uid_map", absl::StrCat(uid, " ", uid, " 1"));
-  if (status.ok()) status = WriteControlFile("/proc/self/gid_map", absl::StrCat(gid, " ", gid, " 1"));
+  if (status.ok()) {
+    status = WriteControlFile("/proc/self/uid_map", absl::StrCat(uid, " ", uid, " 1"));
+  }
+  if (status.ok()) {
+    status = WriteControlFile("/proc/self/gid_map", absl::StrCat(gid, " ", gid, " 1"));
+  }
   return status;
+}
+
+}  // namespace
+
+absl::Status EnterPrivateNetwork(bool in_user_namespace) {
+  if (in_user_namespace) {
+    return UnshareWithUserNamespace(CLONE_NEWUSER | CLONE_NEWNET,
+                                    "unshare(CLONE_NEWUSER | CLONE_NEWNET)");
+  }
+  if (::unshare(CLONE_NEWNET) != 0) return ErrnoStatus(errno, "unshare(CLONE_NEWNET)", "");
+  return absl::OkStatus();
+}
+
+absl::Status EnterUserNamespace() {
+  return UnshareWithUserNamespace(CLONE_NEWUSER, "unshare(CLONE_NEWUSER)");
 }
 
 absl::Status SetHardLimit(int resource, uint64_t limit, const char* name) {

@@ -17,6 +17,10 @@ namespace fnhost::sandbox {
 // and gid, which lets an unprivileged process do it.
 absl::Status EnterPrivateNetwork(bool in_user_namespace);
 
+// Moves the process into a new user namespace that maps its own uid and gid (for
+// RLIMIT_NPROC, which then counts the processes of this namespace only).
+absl::Status EnterUserNamespace();
+
 // Sets soft and hard `resource` to `limit` (so that the process cannot raise it again).
 absl::Status SetHardLimit(int resource, uint64_t limit, const char* name);
 

@@ -1,10 +1,14 @@
 #include "src/sandbox/seccomp_profile.h"
 
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -75,6 +79,10 @@ constexpr const char* kBasicDeny[] = {
     "vhangup", "mknod", "mknodat",
 };
 
+// Stands for the worker's pid in the compiled program: above any pid (pid_max <= 2^22), so
+// an instruction comparing against it can only be one of ours.
+constexpr uint32_t kSelfPlaceholder = 0x3ffffffd;
+
 constexpr uint64_t kNamespaceFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
                                      CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 constexpr uint64_t kStrictPrctl[] = {
@@ -136,8 +144,8 @@ void AddStrictRules(FilterBuilder& filter, const SeccompProfile& profile) {
   if (profile.allow_network) filter.Rules(allow, kNetworkCalls);
   filter.Rule(allow, "clone",
               {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | kNamespaceFlags, CLONE_THREAD)});
-  filter.Rule(allow, "kill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(profile.self))});
-  filter.Rule(allow, "tgkill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(profile.self))});
+  filter.Rule(allow, "kill", {SCMP_A0(SCMP_CMP_EQ, kSelfPlaceholder)});
+  filter.Rule(allow, "tgkill", {SCMP_A0(SCMP_CMP_EQ, kSelfPlaceholder)});
   filter.Rule(allow, "rt_sigaction", {SCMP_A0(SCMP_CMP_NE, SIGSYS)});
   filter.Rule(allow, "rt_sigaction", {SCMP_A1(SCMP_CMP_EQ, 0)});
   filter.Rule(allow, "prlimit64", {SCMP_A2(SCMP_CMP_EQ, 0)});  // reading only
@@ -157,8 +165,8 @@ void AddBasicRules(FilterBuilder& filter, const SeccompProfile& profile) {
       filter.Rule(deny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
     }
   }
-  filter.Rule(deny, "kill", {SCMP_A0(SCMP_CMP_NE, static_cast<uint64_t>(profile.self))});
-  filter.Rule(deny, "tgkill", {SCMP_A0(SCMP_CMP_NE, static_cast<uint64_t>(profile.self))});
+  filter.Rule(deny, "kill", {SCMP_A0(SCMP_CMP_NE, kSelfPlaceholder)});
+  filter.Rule(deny, "tgkill", {SCMP_A0(SCMP_CMP_NE, kSelfPlaceholder)});
   filter.Rule(deny, "rt_sigaction", {SCMP_A0(SCMP_CMP_EQ, SIGSYS), SCMP_A1(SCMP_CMP_NE, 0)});
   filter.Rule(deny, "prlimit64", {SCMP_A2(SCMP_CMP_NE, 0)});
   for (uint64_t option : kBasicDenyPrctl) filter.Rule(deny, "prctl", {SCMP_A0(SCMP_CMP_EQ, option)});
@@ -166,17 +174,12 @@ void AddBasicRules(FilterBuilder& filter, const SeccompProfile& profile) {
 
 }  // namespace
 
-absl::Status InstallSeccompProfile(const SeccompProfile& profile) {
+absl::StatusOr<SeccompProgram> SeccompProgram::Compile(const SeccompProfile& profile) {
   const bool strict = profile.level == SandboxLevel::kStrict;
   const uint32_t default_action = strict ? SCMP_ACT_TRAP : SCMP_ACT_ALLOW;
   scmp_filter_ctx ctx = ::seccomp_init(default_action);
   if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
   int rc = ::seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  if (rc == 0) rc = ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-  if (rc < 0) {
-    ::seccomp_release(ctx);
-    return ErrnoStatus(-rc, "seccomp_attr_set", "");
-  }
   FilterBuilder filter(ctx, profile);
   filter.set_default_action(default_action);
   // Uncounted: glibc's pthread_create tries clone3 first and falls back to clone on ENOSYS.
@@ -187,12 +190,44 @@ absl::Status InstallSeccompProfile(const SeccompProfile& profile) {
     AddBasicRules(filter, profile);
   }
   filter.UserAllows();
-  absl::Status status = filter.status();
-  if (status.ok() && (rc = ::seccomp_load(ctx)) < 0) {
-    status = ErrnoStatus(-rc, "seccomp_load", "");
+  absl::Status status =
+      rc < 0 ? ErrnoStatus(-rc, "seccomp_attr_set", "") : filter.status();
+  std::vector<sock_filter> program;
+  int fd = status.ok() ? ::memfd_create("fnhost-seccomp-bpf", MFD_CLOEXEC) : -1;
+  if (status.ok() && fd < 0) status = ErrnoStatus(errno, "memfd_create", "(seccomp program)");
+  if (status.ok() && (rc = ::seccomp_export_bpf(ctx, fd)) < 0) {
+    status = ErrnoStatus(-rc, "seccomp_export_bpf", "");
   }
   ::seccomp_release(ctx);
-  return status;
+  off_t size = status.ok() ? ::lseek(fd, 0, SEEK_END) : 0;
+  program.resize(static_cast<size_t>(std::max<off_t>(size, 0)) / sizeof(sock_filter));
+  if (status.ok() && (program.empty() || ::pread(fd, program.data(), program.size() *
+                                                     sizeof(sock_filter), 0) != size)) {
+    status = absl::InternalError("reading back the compiled seccomp program failed");
+  }
+  if (fd >= 0) ::close(fd);
+  if (!status.ok()) return status;
+  return SeccompProgram(std::move(program));
+}
+
+absl::Status SeccompProgram::Load(pid_t self) const {
+  std::vector<sock_filter> program = program_;
+  for (sock_filter& instruction : program) {
+    if (BPF_CLASS(instruction.code) == BPF_JMP && instruction.k == kSelfPlaceholder) {
+      instruction.k = static_cast<uint32_t>(self);
+    }
+  }
+  sock_fprog fprog{static_cast<unsigned short>(program.size()), program.data()};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)", "");
+  }
+  long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog);
+  if (rc < 0) return ErrnoStatus(errno, "seccomp(SECCOMP_SET_MODE_FILTER)", "");
+  if (rc > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("seccomp: thread ", rc, " could not take the filter (TSYNC)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fnhost::sandbox

@@ -13,17 +13,20 @@
 // A denied call traps (SECCOMP_RET_TRAP) into the handler of denial_counters.h, which
 // counts it and answers EPERM or kills. A foreign architecture's calls kill the process.
 //
-// Thread-safety: InstallSeccompProfile filters the calling process's threads (TSYNC); call it
-// last, after everything else the worker sets up.
+// Thread-safety: a SeccompProgram is immutable. Load filters the calling process's threads
+// (TSYNC); call it last, after everything else the worker sets up.
 
 #ifndef FNHOST_SRC_SANDBOX_SECCOMP_PROFILE_H_
 #define FNHOST_SRC_SANDBOX_SECCOMP_PROFILE_H_
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "src/sandbox/sandbox_policy.h"
 
 namespace fnhost::sandbox {
@@ -33,11 +36,25 @@ struct SeccompProfile {
   std::vector<int> allow_syscalls;  // numbers, on top of the level's profile
   bool allow_network = false;       // sockets allowed
   bool deny_open = false;           // strict without Landlock: no open at all
-  pid_t self = 0;                   // the process that may signal itself
 };
 
-// Loads the filter into the calling process. The SIGSYS handler must be installed first.
-absl::Status InstallSeccompProfile(const SeccompProfile& profile);
+// The profile compiled to classic BPF once (libseccomp's compiler takes a few hundred
+// microseconds), loaded by each worker with one system call. The rules that name the worker's
+// own pid (kill and tgkill to itself) are compiled against a placeholder that Load replaces.
+class SeccompProgram {
+ public:
+  static absl::StatusOr<SeccompProgram> Compile(const SeccompProfile& profile);
+
+  // Filters the calling process (all its threads), with `self` as the process that may signal
+  // itself. The SIGSYS handler must be installed first.
+  absl::Status Load(pid_t self) const;
+
+  size_t instructions() const { return program_.size(); }
+
+ private:
+  explicit SeccompProgram(std::vector<sock_filter> program) : program_(std::move(program)) {}
+  std::vector<sock_filter> program_;
+};
 
 }  // namespace fnhost::sandbox
 

@@ -10,10 +10,12 @@
 //            --cgroup-limits=memory|pids|memory,pids (what those cgroups limit)
 //            --landlock-only (Landlock with TCP rules and nothing else)
 //            --network-namespace-only (a private network namespace and nothing else)
+//            --zygote (prepare the sandbox, fork, and apply it in the child, as a zygote and
+//                      its worker do; the parent then prints "CHILD-CPU <us>")
 //            --lower-nofile=N (before the sandbox: RLIMIT_NOFILE's soft limit to N)
 //   escapes: none, read-file PATH, write-file PATH, connect PORT, fork, fork-bomb N, exec-shell,
-//            ptrace-parent, proc-mem ADDRESS LENGTH, vm-read ADDRESS LENGTH, raise-rlimit,
-//            burn-cpu MILLISECONDS, allocate MIB, threads N, signal-parent, replace-sigsys
+//            ptrace PID, proc-mem PID ADDRESS LENGTH, vm-read PID ADDRESS LENGTH, raise-rlimit,
+//            burn-cpu MILLISECONDS, allocate MIB, threads N, signal PID, replace-sigsys, abort
 //
 // Output, one line each: "SANDBOX <summary>", "FALLBACK <line>", then the escape's result:
 // "ERROR <strerror>" when the attempt failed, else what it got. Exit status 0, or 2 when the
@@ -123,17 +125,18 @@ void ForkBomb(uint64_t limit) {
 }
 
 void ReadOtherProcess(const std::vector<std::string>& args, bool through_proc) {
-  const uint64_t address = Number(args, 0);
-  const uint64_t length = std::min<uint64_t>(Number(args, 1), 256);
+  const pid_t pid = static_cast<pid_t>(Number(args, 0));
+  const uint64_t address = Number(args, 1);
+  const uint64_t length = std::min<uint64_t>(Number(args, 2), 256);
   std::string buffer(length, '\0');
   ssize_t n;
   if (through_proc) {
-    int fd = ::open(absl::StrCat("/proc/", ::getppid(), "/mem").c_str(), O_RDONLY);
+    int fd = ::open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY);
     n = fd >= 0 ? ::pread(fd, buffer.data(), length, static_cast<off_t>(address)) : -1;
   } else {
     iovec local{buffer.data(), length};
     iovec remote{reinterpret_cast<void*>(address), length};
-    n = ::process_vm_readv(::getppid(), &local, 1, &remote, 1, 0);
+    n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
   }
   if (n < 0) return PrintErrno();
   buffer.resize(static_cast<size_t>(n));
@@ -211,9 +214,10 @@ void RunEscape(const std::string& escape, const std::vector<std::string>& args) 
          ::execl("/bin/sh", "sh", "-c", "echo SHELL-RAN", static_cast<char*>(nullptr));
          PrintErrno();
        }},
-      {"ptrace-parent",
-       [] {
-         if (::ptrace(PTRACE_SEIZE, ::getppid(), nullptr, nullptr) != 0) return PrintErrno();
+      {"ptrace",
+       [&] {
+         pid_t pid = static_cast<pid_t>(Number(args, 0));
+         if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) return PrintErrno();
          Print("TRACED");  // the probe's exit detaches it
        }},
       {"proc-mem", [&] { ReadOtherProcess(args, /*through_proc=*/true); }},
@@ -222,12 +226,13 @@ void RunEscape(const std::string& escape, const std::vector<std::string>& args) 
       {"burn-cpu", [&] { BurnCpu(Number(args, 0)); }},
       {"allocate", [&] { Allocate(Number(args, 0)); }},
       {"threads", [&] { Threads(std::min<uint64_t>(Number(args, 0), 16)); }},
-      {"signal-parent",
-       [] {
-         if (::kill(::getppid(), 0) != 0) return PrintErrno();
+      {"signal",
+       [&] {
+         if (::kill(static_cast<pid_t>(Number(args, 0)), 0) != 0) return PrintErrno();
          Print("SIGNALED");
        }},
       {"replace-sigsys", [] { ReplaceSigsys(); }},
+      {"abort", [] { std::abort(); }},  // raise(SIGABRT): tgkill of itself
   };
   auto it = escapes.find(escape);
   if (it == escapes.end()) {
@@ -243,6 +248,7 @@ struct Options {
   CgroupTicket cgroups;
   bool landlock_only = false;
   bool network_namespace_only = false;
+  bool zygote = false;
   uint64_t lower_nofile = 0;
   std::string escape;
   std::vector<std::string> escape_args;
@@ -268,6 +274,7 @@ bool ParseOption(std::string_view arg, Options* options) {
   if (name == "--allow-network") return policy.allow_network = true;
   if (name == "--landlock-only") return options->landlock_only = true;
   if (name == "--network-namespace-only") return options->network_namespace_only = true;
+  if (name == "--zygote") return options->zygote = true;
   if (name == "--cgroup-limits") {
     options->cgroups.limits_memory = text.find("memory") != std::string::npos;
     options->cgroups.limits_pids = text.find("pids") != std::string::npos;
@@ -291,6 +298,45 @@ bool ParseOption(std::string_view arg, Options* options) {
   return true;
 }
 
+void PrintReport(const SandboxReport& report) {
+  Print(absl::StrCat("SANDBOX ", report.Summary()));
+  for (const std::string& line : report.fallbacks) Print(absl::StrCat("FALLBACK ", line));
+}
+
+// As a zygote does: prepares the sandbox and enters its network, forks, and lets the child
+// apply the sandbox and run the escape. The parent reports the child's CPU time, then ends as
+// the child did (its exit status, or its signal). Returns in the child only.
+absl::Status ForkLikeAZygote(const ValidatedPolicy& policy, Options& options,
+                             const WorkerResources& resources) {
+  absl::StatusOr<std::unique_ptr<PreparedSandbox>> prepared =
+      PreparedSandbox::Prepare(policy, SandboxContext{.function_name = "probe"});
+  if (!prepared.ok()) return prepared.status();
+  if (absl::Status status = (*prepared)->EnterInZygote(); !status.ok()) return status;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    SandboxReport report;
+    absl::Status status = (*prepared)->ApplyInWorker(resources, &report);
+    if (status.ok()) PrintReport(report);
+    return status;
+  }
+  options.cgroups.CloseDescriptors();
+  siginfo_t info{};
+  while (::waitid(P_PID, pid, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
+  absl::StatusOr<ProcessCpuClock> clock = ProcessCpuClock::ForProcess(pid);
+  absl::StatusOr<absl::Duration> cpu = clock.ok() ? clock->Now() : clock.status();
+  if (cpu.ok()) Print(absl::StrCat("CHILD-CPU ", absl::ToInt64Microseconds(*cpu)));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) {
+    rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::signal(WTERMSIG(status), SIG_DFL);
+    ::kill(::getpid(), WTERMSIG(status));
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 // Applies what the options ask for; prints the summary and the fallbacks.
 absl::Status Apply(Options& options, std::unique_ptr<SandboxDenials>* denials) {
   if (options.lower_nofile > 0) {
@@ -300,20 +346,15 @@ absl::Status Apply(Options& options, std::unique_ptr<SandboxDenials>* denials) {
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   if (options.landlock_only) {
-    absl::StatusOr<LandlockResult> result = RestrictSelf(LandlockRules{.deny_tcp = true});
-    if (!result.ok()) return result.status();
-    Print(absl::StrCat("SANDBOX landlock-only ABI ", result->abi,
-                       result->tcp_denied ? " with TCP rules" : " without TCP rules"));
-    return absl::OkStatus();
+    absl::StatusOr<LandlockRuleset> ruleset = LandlockRuleset::Create({.deny_tcp = true});
+    if (!ruleset.ok()) return ruleset.status();
+    Print(absl::StrCat("SANDBOX landlock-only ABI ", ruleset->result().abi,
+                       ruleset->result().tcp_denied ? " with TCP rules" : " without TCP rules"));
+    return ruleset->RestrictSelf();
   }
   if (options.network_namespace_only) {
-    if (absl::Status status =
-            EnterPrivateNetwork(ProbeSandbox().network_namespace_needs_user_namespace);
-        !status.ok()) {
-      return status;
-    }
     Print("SANDBOX network-namespace-only");
-    return absl::OkStatus();
+    return EnterPrivateNetwork(ProbeSandbox().network_namespace_needs_user_namespace);
   }
   if (options.denials_fd >= 0) {
     absl::StatusOr<std::unique_ptr<SandboxDenials>> mapped =
@@ -323,16 +364,15 @@ absl::Status Apply(Options& options, std::unique_ptr<SandboxDenials>* denials) {
   }
   absl::StatusOr<ValidatedPolicy> policy = ValidateSandboxPolicy("probe", options.policy);
   if (!policy.ok()) return policy.status();
-  SandboxContext where;
-  where.function_name = "probe";
-  where.cgroups = options.cgroups.procs_fds.empty() ? nullptr : &options.cgroups;
-  where.denials = *denials != nullptr ? (*denials)->page() : nullptr;
+  WorkerResources resources;
+  resources.cgroups = options.cgroups.procs_fds.empty() ? nullptr : &options.cgroups;
+  resources.denials = *denials != nullptr ? (*denials)->page() : nullptr;
+  if (options.zygote) return ForkLikeAZygote(*policy, options, resources);
   SandboxReport report;
-  absl::Status status = ApplyInWorker(*policy, where, &report);
-  if (!status.ok()) return status;
-  Print(absl::StrCat("SANDBOX ", report.Summary()));
-  for (const std::string& line : report.fallbacks) Print(absl::StrCat("FALLBACK ", line));
-  return absl::OkStatus();
+  absl::Status status =
+      ApplyInWorker(*policy, SandboxContext{.function_name = "probe"}, resources, &report);
+  if (status.ok()) PrintReport(report);
+  return status;
 }
 
 int Main(int argc, char** argv) {
