@@ -325,6 +325,19 @@ TEST_P(SandboxEscapeTest, AWellBehavedModuleIsNeverDenied) {
   EXPECT_EQ(denials_->Total(), 0u) << run.output;
 }
 
+// AddressSanitizer's report comes out of a sandboxed worker, symbolized (it reads the
+// executable: a runtime read path).
+TEST_P(SandboxEscapeTest, SanitizerReportsComeOutSymbolized) {
+#if defined(__SANITIZE_ADDRESS__)
+  ProbeRun run = Strict({"heap-overflow"});
+  EXPECT_TRUE(run.Has("AddressSanitizer: heap-buffer-overflow")) << run.output;
+  EXPECT_TRUE(run.Has("sandbox_probe_main.cc")) << run.output;
+  EXPECT_EQ(denials_->Total(), 0u) << run.output;
+#else
+  GTEST_SKIP() << "an AddressSanitizer build only";
+#endif
+}
+
 TEST_P(SandboxEscapeTest, CpuBurnShowsOnItsCpuClock) {
   ProbeRun run = Strict({"burn-cpu", "50"});
   EXPECT_TRUE(run.Has("BURNED")) << run.output;

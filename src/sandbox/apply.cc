@@ -224,10 +224,12 @@ std::string_view Describe(NetworkIsolation network) {
 }  // namespace
 
 std::vector<std::string> SandboxContext::DefaultRuntimeReadPaths() {
-  return {"/lib",         "/lib64",         "/lib32",          "/usr/lib",
-          "/usr/lib64",   "/usr/lib32",     "/usr/local/lib",  "/etc/ld.so.cache",
+  // /proc/self/exe: the executable's own file, which sanitizers read to symbolize a report.
+  return {"/lib",           "/lib64",          "/lib32",       "/usr/lib",
+          "/usr/lib64",     "/usr/lib32",      "/usr/local/lib", "/etc/ld.so.cache",
           "/etc/ld.so.preload", "/etc/localtime", "/usr/share/zoneinfo", "/proc/self",
-          "/sys/devices/system/cpu", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"};
+          "/proc/self/exe", "/sys/devices/system/cpu", "/dev/null", "/dev/zero",
+          "/dev/urandom",   "/dev/random"};
 }
 
 std::string SandboxReport::Summary() const {

@@ -59,8 +59,9 @@ struct SandboxContext {
   std::vector<std::string> runtime_paths = DefaultRuntimeReadPaths();
 
   // /lib, /usr/lib, /etc/ld.so.cache and friends, /proc/self (glibc and sanitizers read
-  // /proc/self/maps), /sys/devices/system/cpu (CPU counts), /dev/null, /dev/zero,
-  // /dev/urandom, time-zone data. Those missing on a system are skipped.
+  // /proc/self/maps), the executable (sanitizers symbolize from it), /sys/devices/system/cpu
+  // (CPU counts), /dev/null, /dev/zero, /dev/urandom, time-zone data. Those missing on a
+  // system are skipped.
   static std::vector<std::string> DefaultRuntimeReadPaths();
 };
 

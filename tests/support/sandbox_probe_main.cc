@@ -233,6 +233,11 @@ void RunEscape(const std::string& escape, const std::vector<std::string>& args) 
        }},
       {"replace-sigsys", [] { ReplaceSigsys(); }},
       {"abort", [] { std::abort(); }},  // raise(SIGABRT): tgkill of itself
+      {"heap-overflow",  // a sanitizer's report must still come out under the sandbox
+       [] {
+         std::unique_ptr<volatile char[]> block(new volatile char[16]);
+         Print(absl::StrCat("BYTE ", static_cast<int>(block[16])));
+       }},
   };
   auto it = escapes.find(escape);
   if (it == escapes.end()) {

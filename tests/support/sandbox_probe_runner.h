@@ -1,5 +1,5 @@
 // Runs fnhost_sandbox_probe (tests/support/sandbox_probe_main.cc) for the sandbox tests: its
-// output, how it ended, and the CPU time it used, read from its process CPU clock before the
+// output (stdout and stderr), how it ended, and the CPU time it used, read from its process CPU clock before the
 // reap. The wait is bounded; a probe that outlives it is killed and the test fails.
 
 #ifndef FNHOST_TESTS_SUPPORT_SANDBOX_PROBE_RUNNER_H_
@@ -51,6 +51,7 @@ inline ProbeRun RunProbe(const std::vector<std::string>& args,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
   for (size_t i = 0; i < inherit_fds.size(); ++i) {
     posix_spawn_file_actions_adddup2(&actions, inherit_fds[i], ProbeFd(i));
   }
