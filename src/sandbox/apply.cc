@@ -274,8 +274,9 @@ absl::StatusOr<std::unique_ptr<PreparedSandbox>> PreparedSandbox::Prepare(
 
 absl::Status PreparedSandbox::EnterInZygote() {
   const SandboxPolicy& policy = layers_->policy();
-  if (policy.level == SandboxLevel::kOff || policy.allow_network ||
-      !layers_->support.network_namespace.usable ||
+  if (policy.level == SandboxLevel::kOff) return absl::OkStatus();
+  DropBoundingSet();
+  if (policy.allow_network || !layers_->support.network_namespace.usable ||
       layers_->inherited_network != NetworkIsolation::kShared) {
     return absl::OkStatus();  // a worker reports the fallback, if any
   }

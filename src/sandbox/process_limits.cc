@@ -67,12 +67,17 @@ uint64_t AddressSpaceBytes() {
   return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-absl::Status DropCapabilities() {
-  // The bounding set caps what an exec could regain; dropping from it needs CAP_SETPCAP,
-  // which only a privileged process has (an unprivileged one has nothing to drop).
+void DropBoundingSet() {
+  // Needs CAP_SETPCAP, which only a privileged process has (an unprivileged one has nothing
+  // an exec could regain). Ends at the first capability the kernel does not know.
   for (int cap = 0; cap <= 63; ++cap) {
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
   }
+}
+
+absl::Status DropCapabilities() {
+  // Once dropped (by the zygote, for all its workers), one read says so.
+  if (::prctl(PR_CAPBSET_READ, CAP_CHOWN, 0, 0, 0) == 1) DropBoundingSet();
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};

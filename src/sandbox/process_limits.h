@@ -27,7 +27,11 @@ absl::Status SetHardLimit(int resource, uint64_t limit, const char* name);
 // The process's virtual address space now, in bytes.
 uint64_t AddressSpaceBytes();
 
-// Empties the capability sets (and the bounding set where the process may, and the ambient
+// Empties the capability bounding set where the process may (it holds what an exec could
+// regain); the process keeps the capabilities it has.
+void DropBoundingSet();
+
+// Empties the capability sets (and the bounding set, unless that was done, and the ambient
 // set), so that even uid 0 holds no privilege.
 absl::Status DropCapabilities();
 

@@ -8,9 +8,9 @@
 //   in the zygote, once,      ProbeSandbox() (cached for the workers: they never probe);
 //   after the module's init:  PreparedSandbox::Prepare (the Landlock ruleset with its rules
 //                             and the compiled seccomp program, so that a worker's share is a
-//                             few system calls); EnterInZygote (the private network, entered
-//                             once and inherited by every worker); WorkerCgroups::Create if the
-//                             policy limits memory or pids;
+//                             few system calls); EnterInZygote (the private network and the
+//                             capability bounding set, once for every worker);
+//                             WorkerCgroups::Create if the policy limits memory or pids;
 //   in the zygote, per fork:  WorkerCgroups::PrepareWorker() -> CgroupTicket, and
 //                             SandboxDenials::Create() (its fd goes to the host with the
 //                             worker's channel, as the doorbell's does); fork; then
@@ -105,9 +105,10 @@ class PreparedSandbox {
       const SandboxSupport& support = ProbeSandbox());
   ~PreparedSandbox();
 
-  // In the zygote, once: moves it into a private network (unless the policy allows the
-  // network), which every worker forked later inherits. Optional: without it each worker makes
-  // its own network namespace, which costs it about a millisecond.
+  // In the zygote, once: takes on what all its workers share, which each worker forked later
+  // inherits: a private network (unless the policy allows the network) and an empty capability
+  // bounding set (the zygote keeps its capabilities). Optional: without it each worker makes
+  // its own network namespace, which costs it about a millisecond, and its own teardown.
   absl::Status EnterInZygote();
 
   // In the worker: applies the policy to the calling process. kOff does nothing. On error the
