@@ -153,6 +153,18 @@ TEST_P(SandboxEscapeTest, ReadsOnlyItsReadPaths) {
   EXPECT_TRUE(off.Has(secret_)) << off.output;
 }
 
+// /proc/self is the worker's own, also when a zygote prepared the rules; other processes'
+// /proc entries are not readable.
+TEST_P(SandboxEscapeTest, ReadsItsOwnProcEntriesOnly) {
+  ProbeRun own = Strict({"read-file", "/proc/self/status"});
+  EXPECT_TRUE(own.Has("READ Name:")) << own.output;
+  const std::string host = absl::StrCat("/proc/", ::getpid(), "/status");
+  ProbeRun other = Strict({"read-file", host});
+  EXPECT_TRUE(other.Has("ERROR Permission denied")) << other.output;
+  ProbeRun off = Unsandboxed({"read-file", host});
+  EXPECT_TRUE(off.Has("READ Name:")) << off.output;
+}
+
 TEST_P(SandboxEscapeTest, WritesOnlyInItsWritePaths) {
   const std::string outside = dir_ + "/outside.txt";
   for (const char* level : {"--level=strict", "--level=basic"}) {

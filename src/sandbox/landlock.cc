@@ -67,21 +67,28 @@ size_t RulesetAttrSize(int abi) {
   return offsetof(RulesetAttr, handled_access_net);
 }
 
-absl::Status AddPathRule(int ruleset, const std::string& path, uint64_t rights) {
-  int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "Landlock rule: open", path);
+// Opens `path` for a rule; a rule on a file keeps only the rights a file can have.
+absl::Status OpenForRule(const std::string& path, int* fd, uint64_t* rights) {
+  *fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (*fd < 0) return ErrnoStatus(errno, "Landlock rule: open", path);
   struct stat st;
-  if (::fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) rights &= kFileRights;
+  if (::fstat(*fd, &st) == 0 && !S_ISDIR(st.st_mode)) *rights &= kFileRights;
+  return absl::OkStatus();
+}
+
+absl::Status AddRule(int ruleset, int fd, uint64_t rights, const std::string& path) {
   landlock_path_beneath_attr rule{};
   rule.allowed_access = rights;
   rule.parent_fd = fd;
-  absl::Status status;
   if (rights != 0 &&
       ::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
-    status = ErrnoStatus(errno, "Landlock rule: landlock_add_rule", path);
+    return ErrnoStatus(errno, "Landlock rule: landlock_add_rule", path);
   }
-  ::close(fd);
-  return status;
+  return absl::OkStatus();
+}
+
+bool NamesTheCallingProcess(const std::string& path) {
+  return path == "/proc/self" || path.rfind("/proc/self/", 0) == 0;
 }
 
 }  // namespace
@@ -98,63 +105,88 @@ int LandlockAbi(std::string* reason) {
 }
 
 absl::StatusOr<LandlockRuleset> LandlockRuleset::Create(const LandlockRules& rules) {
-  LandlockResult result;
+  LandlockRuleset ruleset;
   std::string reason;
+  LandlockResult& result = ruleset.result_;
   result.abi = LandlockAbi(&reason);
   if (result.abi == 0) return absl::FailedPreconditionError(reason);
-  uint64_t handled = FileSystemRights(result.abi);
-  if (!rules.restrict_reads) handled &= ~kRead;
-  RulesetAttr attr{handled, 0, 0};
+  ruleset.handled_fs_ = FileSystemRights(result.abi);
+  if (!rules.restrict_reads) ruleset.handled_fs_ &= ~kRead;
   if (rules.deny_tcp && result.abi >= 4) {
-    attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+    ruleset.handled_net_ = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
     result.tcp_denied = true;
   }
   if (result.abi >= 6) {
-    attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
+    ruleset.scoped_ = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
     result.scoped = true;
   }
-  int fd = static_cast<int>(
-      ::syscall(SYS_landlock_create_ruleset, &attr, RulesetAttrSize(result.abi), 0));
-  if (fd < 0) return ErrnoStatus(errno, "landlock_create_ruleset", "");
-  LandlockRuleset ruleset(fd, result);
-  for (const std::string& path : rules.read_paths) {
-    if (absl::Status status = AddPathRule(fd, path, kRead & handled); !status.ok()) {
-      return status;
+  auto add = [&](const std::string& path, uint64_t rights) -> absl::Status {
+    Rule rule{path, rights & ruleset.handled_fs_};
+    if (!NamesTheCallingProcess(path)) {
+      if (absl::Status status = OpenForRule(path, &rule.fd, &rule.rights); !status.ok()) {
+        return status;
+      }
     }
+    ruleset.rules_.push_back(std::move(rule));
+    return absl::OkStatus();
+  };
+  for (const std::string& path : rules.read_paths) {
+    if (absl::Status status = add(path, kRead); !status.ok()) return status;
   }
   for (const std::string& path : rules.write_paths) {
-    if (absl::Status status = AddPathRule(fd, path, kWrite & handled); !status.ok()) {
-      return status;
-    }
+    if (absl::Status status = add(path, kWrite); !status.ok()) return status;
   }
   return ruleset;
 }
 
-LandlockRuleset::LandlockRuleset(LandlockRuleset&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), result_(other.result_) {}
+LandlockRuleset::LandlockRuleset(LandlockRuleset&& other) noexcept { *this = std::move(other); }
 
 LandlockRuleset& LandlockRuleset::operator=(LandlockRuleset&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+    CloseDescriptors();
+    handled_fs_ = other.handled_fs_;
+    handled_net_ = other.handled_net_;
+    scoped_ = other.scoped_;
+    rules_ = std::exchange(other.rules_, {});
     result_ = other.result_;
   }
   return *this;
 }
 
-LandlockRuleset::~LandlockRuleset() {
-  if (fd_ >= 0) ::close(fd_);
+LandlockRuleset::~LandlockRuleset() { CloseDescriptors(); }
+
+void LandlockRuleset::CloseDescriptors() {
+  for (Rule& rule : rules_) {
+    if (rule.fd >= 0) ::close(std::exchange(rule.fd, -1));
+  }
 }
 
 absl::Status LandlockRuleset::RestrictSelf() {
-  if (fd_ < 0) return absl::FailedPreconditionError("Landlock ruleset already used here");
-  absl::Status status;
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+  RulesetAttr attr{handled_fs_, handled_net_, scoped_};
+  int ruleset = static_cast<int>(
+      ::syscall(SYS_landlock_create_ruleset, &attr, RulesetAttrSize(result_.abi), 0));
+  absl::Status status =
+      ruleset < 0 ? ErrnoStatus(errno, "landlock_create_ruleset", "") : absl::OkStatus();
+  for (Rule& rule : rules_) {
+    if (!status.ok()) break;
+    if (rule.fd >= 0) {
+      status = AddRule(ruleset, rule.fd, rule.rights, rule.path);
+      continue;
+    }
+    int fd = -1;
+    uint64_t rights = rule.rights;
+    status = OpenForRule(rule.path, &fd, &rights);
+    if (status.ok()) status = AddRule(ruleset, fd, rights, rule.path);
+    if (fd >= 0) ::close(fd);
+  }
+  if (status.ok() && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     status = ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)", "");
-  } else if (::syscall(SYS_landlock_restrict_self, fd_, 0) != 0) {
+  }
+  if (status.ok() && ::syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
     status = ErrnoStatus(errno, "landlock_restrict_self", "");
   }
-  ::close(std::exchange(fd_, -1));
+  if (ruleset >= 0) ::close(ruleset);
+  CloseDescriptors();
   return status;
 }
 

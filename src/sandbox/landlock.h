@@ -14,6 +14,7 @@
 #ifndef FNHOST_SRC_SANDBOX_LANDLOCK_H_
 #define FNHOST_SRC_SANDBOX_LANDLOCK_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,11 @@ struct LandlockResult {
   bool scoped = false;          // ABI >= 6: signals and abstract Unix sockets stay inside
 };
 
-// A ruleset with its rules, made once (opening every path), then applied by each worker with
-// one system call. Workers inherit the descriptor across fork; RestrictSelf closes it, so that
-// module code can never add rules to the ruleset the next worker gets.
+// The rules of a ruleset, with every path opened once (O_PATH); each worker then makes its own
+// ruleset from the open descriptors and applies it, which costs it a few microseconds per rule
+// and no path lookup. Paths under /proc/self name the calling process: they are opened by
+// RestrictSelf, in the worker. Workers inherit the descriptors across fork; RestrictSelf closes
+// them in the calling process.
 class LandlockRuleset {
  public:
   // A path that cannot be opened is an error naming it.
@@ -50,13 +53,24 @@ class LandlockRuleset {
   LandlockRuleset& operator=(LandlockRuleset&& other) noexcept;
   ~LandlockRuleset();
 
-  // Restricts the calling process for good, and closes this process's ruleset descriptor.
+  // Restricts the calling process for good, then closes this process's descriptors (the
+  // object is spent here).
   absl::Status RestrictSelf();
   const LandlockResult& result() const { return result_; }
 
  private:
-  LandlockRuleset(int fd, LandlockResult result) : fd_(fd), result_(result) {}
-  int fd_ = -1;
+  struct Rule {
+    std::string path;
+    uint64_t rights = 0;
+    int fd = -1;  // -1: a path of the calling process, opened by RestrictSelf
+  };
+  LandlockRuleset() = default;
+  void CloseDescriptors();
+
+  uint64_t handled_fs_ = 0;
+  uint64_t handled_net_ = 0;
+  uint64_t scoped_ = 0;
+  std::vector<Rule> rules_;
   LandlockResult result_;
 };
 
