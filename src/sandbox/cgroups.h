@@ -1,0 +1,109 @@
+// Cgroups for workers: a memory and a pids limit per worker, in the cgroup hierarchies this
+// process may delegate (v2, or v1 memory and pids as found on hybrid machines).
+//
+// The parent of the workers (the zygote) owns a WorkerCgroups per function: a directory
+// `fnhost-<parent pid>-<function>` beneath the parent's own cgroup in each hierarchy it uses,
+// so that whatever limits the parent is under still hold for its workers. Before each fork it
+// prepares a per-worker directory with the limits written (PrepareWorker) and opens that
+// directory's cgroup.procs; the forked worker writes itself in through that descriptor
+// (JoinCgroups), before it runs module code. After the worker is reaped, Release reports
+// whether the memory limit's OOM killer ended it and removes the directory.
+//
+// A process may create cgroups beneath its own only if it may write there (root, or a
+// delegated cgroup). In a v2 hierarchy a controller reaches child cgroups only if the parent's
+// cgroup.subtree_control enables it, which a cgroup with processes in it cannot do (the "no
+// internal processes" rule): such a host runs from a delegated cgroup, or falls back to rlimits.
+//
+// Thread-safety: a WorkerCgroups belongs to one thread (the zygote's).
+
+#ifndef FNHOST_SRC_SANDBOX_CGROUPS_H_
+#define FNHOST_SRC_SANDBOX_CGROUPS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "src/sandbox/sandbox_support.h"
+
+namespace fnhost::sandbox {
+
+// Finds `controller` ("memory", "pids") in this process's cgroups: a v2 hierarchy whose
+// cgroup.controllers lists it, else the v1 hierarchy that has it, and checks that a child
+// cgroup can be made here (by making and removing one).
+CgroupController FindDelegatableController(std::string_view controller);
+
+struct CgroupLimits {
+  uint64_t memory_bytes = 0;  // 0: no memory cgroup
+  uint64_t pids = 0;          // 0: no pids cgroup
+};
+
+// One worker's place, made by the parent before the fork. The worker inherits the
+// descriptors; both sides close their copies (CloseDescriptors) once the worker has joined
+// or the fork failed.
+struct CgroupTicket {
+  std::vector<std::string> directories;  // one per hierarchy
+  std::vector<int> procs_fds;            // their cgroup.procs, opened for writing
+  bool limits_memory = false;
+  bool limits_pids = false;
+
+  void CloseDescriptors();
+};
+
+// What the cgroups saw of a worker that ended.
+struct CgroupExit {
+  bool oom_killed = false;       // the memory limit's OOM killer ended a process of it
+  uint64_t forks_refused = 0;    // forks or clones failed at the pids limit
+  uint64_t peak_memory_bytes = 0;
+};
+
+class WorkerCgroups {
+ public:
+  // Creates the function's directory in each hierarchy that `limits` needs and `support`
+  // found delegatable. A limit whose controller is missing is left out (limits_memory() or
+  // limits_pids() false): the worker then falls back to an rlimit and reports it.
+  static absl::StatusOr<std::unique_ptr<WorkerCgroups>> Create(std::string_view function,
+                                                               const CgroupLimits& limits,
+                                                               const SandboxSupport& support);
+  // Removes what is left of the directories (empty ones only: a cgroup with live processes
+  // stays, and a later Create sweeps it once its processes are gone).
+  ~WorkerCgroups();
+
+  bool limits_memory() const;
+  bool limits_pids() const;
+
+  // Makes the next worker's directory, writes the limits and opens cgroup.procs.
+  absl::StatusOr<CgroupTicket> PrepareWorker();
+
+  // After the worker was reaped (and whatever it forked): reads its fate and removes its
+  // directories. Closes the ticket's descriptors if still open.
+  CgroupExit Release(CgroupTicket& ticket);
+
+ private:
+  struct Hierarchy {
+    int version = 0;
+    std::string directory;  // the function's directory
+    bool memory = false;    // limits memory (a v2 hierarchy may limit both)
+    bool pids = false;
+  };
+  WorkerCgroups() = default;
+  absl::Status WriteLimits(const Hierarchy& hierarchy, const std::string& directory) const;
+
+  std::string function_;
+  CgroupLimits limits_;
+  std::vector<Hierarchy> hierarchies_;
+  uint64_t next_worker_ = 0;
+};
+
+// In the worker, before module code runs: moves this process into the ticket's cgroups and
+// closes the descriptors.
+absl::Status JoinCgroups(CgroupTicket& ticket);
+
+}  // namespace fnhost::sandbox
+
+#endif  // FNHOST_SRC_SANDBOX_CGROUPS_H_
