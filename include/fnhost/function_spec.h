@@ -92,8 +92,8 @@ struct PoolOptions {
 // blow-up then ends one worker with an error naming the function and the signal or limit, and
 // the host and every other function keep serving. With snapshots on, the zygote restores the
 // state from a snapshot, or writes one after an init before its first worker starts. Each worker
-// serves one call at a time, so pool.max_concurrency_per_instance must be 0 or 1. See DESIGN.md
-// ("Isolation mode").
+// serves one call at a time, so pool.max_concurrency_per_instance must be 0 or 1. See the
+// README, "Process isolation".
 struct IsolationOptions {
   enum class Mode {
     kInProcess,  // in the host process: fastest, but a crashing module takes the host down

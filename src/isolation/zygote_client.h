@@ -6,7 +6,7 @@
 //
 //   host --posix_spawn--> fnhost-zygote (single-threaded) --fork--> worker, worker, ...
 //
-// The host never forks (it is multithreaded; see DESIGN.md). Workers are children of the
+// The host never forks (it is multithreaded: fork copies one thread). Workers are children of the
 // zygote, which reaps them and reports each exit status on its control channel: that is how
 // the host names the signal. The zygote dies with the host (parent-death signal, and EOF on
 // its channel); workers die with the zygote; whatever a worker forks dies with the worker.
