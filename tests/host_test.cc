@@ -1,10 +1,14 @@
 // The Host's contract: lazy loading, the handle fast path, bad module files, names, Unregister.
 #include "fnhost/host.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/common/sha256.h"
@@ -253,6 +257,30 @@ TEST_F(HostTest, Sha256PinMatch) {
   spec.sha256 = *sha256;
   ASSERT_TRUE(host_->Register(spec).ok());
   EXPECT_THAT(host_->Invoke("pinned", "x"), IsOkAndHolds("hello, x"));
+}
+
+// An embedder's relative module paths are made absolute against the current directory when
+// Register, Reload and SetCanary run: dlopen never searches the library path for a bare name,
+// and a later chdir changes nothing.
+TEST_F(HostTest, RelativeModulePathsResolveAgainstTheCurrentDirectoryOfTheCall) {
+  const std::string modules = FNHOST_TEST_MODULE_DIR;
+  const std::string cwd = std::filesystem::current_path().string();
+  absl::Cleanup restore_cwd = [&] { ASSERT_EQ(::chdir(cwd.c_str()), 0); };
+  ASSERT_EQ(::chdir(modules.c_str()), 0);
+  ASSERT_TRUE(host_->Register(Spec("hello", "hello.so")).ok());
+  ASSERT_EQ(::chdir(dir_.path().c_str()), 0);
+  EXPECT_THAT(host_->Invoke("hello", "x"), IsOkAndHolds("hello, x"));
+  EXPECT_EQ(host_->ListFunctions()[0].module_path, modules + "/hello.so");
+
+  ASSERT_EQ(::chdir(modules.c_str()), 0);
+  ASSERT_TRUE(host_->Reload("hello", "./hello.so").ok());
+  ASSERT_TRUE(host_->SetCanary("hello", "canary.so", 1).ok());
+  ASSERT_EQ(::chdir(dir_.path().c_str()), 0);
+  EXPECT_THAT(host_->Invoke("hello", "x"), IsOkAndHolds("canary done"));
+  std::vector<FunctionStatus> functions = host_->ListFunctions();
+  EXPECT_EQ(functions[0].module_path, modules + "/hello.so");
+  ASSERT_TRUE(functions[0].canary.has_value());
+  EXPECT_EQ(functions[0].canary->module_path, modules + "/canary.so");
 }
 
 TEST_F(HostTest, UnregisterRefusesNewCalls) {

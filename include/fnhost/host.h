@@ -44,7 +44,8 @@ struct HostOptions {
   // Directory for private copies of modules (hot reload, or several versions of one path).
   // Default: empty, a fresh directory under $TMPDIR (or /tmp) removed with the host.
   std::string private_dir;
-  // Directory of state snapshots. Default: empty, snapshots off.
+  // Directory of state snapshots; a relative path is made absolute against the current
+  // directory by Host::Create. Default: empty, snapshots off.
   std::string snapshot_dir;
   // Skip checksums of section contents on restore when the snapshot directory can be written
   // only by this user (the zero-copy fast path). Headers are always checked. Default: true.
@@ -54,8 +55,9 @@ struct HostOptions {
   bool start_maintenance_thread = true;
   // How often the maintenance thread wakes up. Default: 1 second.
   absl::Duration maintenance_interval = absl::Seconds(1);
-  // The fnhost-zygote executable that functions in process isolation start. Default: empty,
-  // the one next to the running executable, else the one in fnhost's build tree.
+  // The fnhost-zygote executable that functions in process isolation start (relative: as
+  // snapshot_dir). Default: empty, the one next to the running executable, else the one in
+  // fnhost's build tree.
   std::string zygote_executable;
 };
 

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/common/paths.h"
 #include "src/host/state_snapshots.h"
 #include "src/loader/elf_info.h"
 #include "src/loader/module_loader.h"
@@ -149,8 +150,13 @@ int InspectCommand(int argc, char** argv) {
     std::fprintf(stderr, "usage: fnhost inspect MODULE.so|SNAPSHOT\n");
     return 2;
   }
-  const std::string& path = flags->positional()[0];
-  return LooksLikeSnapshot(path) ? InspectSnapshot(path) : InspectModule(path);
+  // Absolute first: dlopen would look a bare file name up in the library path.
+  absl::StatusOr<std::string> path = AbsolutePath(flags->positional()[0]);
+  if (!path.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(path.status().message()).c_str());
+    return 1;
+  }
+  return LooksLikeSnapshot(*path) ? InspectSnapshot(*path) : InspectModule(*path);
 }
 
 }  // namespace fnhost::cli
