@@ -153,6 +153,12 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.0f B   (beyond the module's own; goal <= 1024 B)\n",
                  "Host memory per idle warm instance", *host);
   }
+  const std::string reloads = "BM_MemoryAcrossReloads/iterations:1 ";
+  if (const double* rss = Find(reporter.counters(), reloads + "rss_growth_kib")) {
+    const double* failed = Find(reporter.counters(), reloads + "failed_calls");
+    std::fprintf(out, "  %-44s %8.0f KiB (8 callers, %.0f failed calls; goal <= 64 KiB)\n",
+                 "RSS growth over 5000 reloads", *rss, failed != nullptr ? *failed : -1);
+  }
   for (const char* size : {"1", "64", "256"}) {
     std::string restore = std::string("BM_SnapshotRestore/") + size;
     std::string init = std::string("BM_StateInit/") + size;

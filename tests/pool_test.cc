@@ -189,6 +189,16 @@ TEST_F(PoolTest, ReloadSwitchesNewCallsAndInFlightCallsFinishOnTheOldVersion) {
   EXPECT_THAT(host_->Invoke("f", "again"), IsOkAndHolds("hello, again"));
 }
 
+// A reload creates as many instances as the version it replaces had before it switches, so the
+// calls that follow find them warm.
+TEST_F(PoolTest, ReloadWarmsAsManyInstancesAsTheReplacedVersionHad) {
+  ASSERT_TRUE(host_->Register(Spec("f", "counting")).ok());
+  ASSERT_TRUE(host_->PrewarmAndWait("f", 3).ok());
+  ASSERT_TRUE(host_->Reload("f", TestModule("counting")).ok());  // a new object: new counters
+  EXPECT_EQ(host_->ListFunctions()[0].idle_instances, 3);
+  EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=3 ")));
+}
+
 TEST_F(PoolTest, FailedReloadKeepsTheOldVersionServing) {
   ASSERT_TRUE(host_->Register(Spec("f", "hello")).ok());
   EXPECT_THAT(host_->Invoke("f", "a"), IsOkAndHolds("hello, a"));

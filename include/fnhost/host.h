@@ -157,9 +157,9 @@ class Host {
   virtual absl::Status PrewarmAndWait(std::string_view name, int instances = 1) = 0;
 
   // Loads `module_path` as the function's new version from a private copy, initialises it off
-  // the request path, then switches new calls to it. In-flight calls finish on the old version,
-  // which is unloaded once drained. On failure the old version keeps serving and the error is
-  // returned.
+  // the request path, with as many instances as the old version has, then switches new calls to
+  // it. In-flight calls finish on the old version, which is unloaded once drained. On failure the
+  // old version keeps serving and the error is returned.
   // A canary set with SetCanary stays, with its share.
   virtual absl::Status Reload(std::string_view name, std::string_view module_path) = 0;
 
