@@ -1,6 +1,7 @@
 // fnhost_benchmarks: runs every benchmark, then prints each target as a ratio (or a
 // difference) against the floor measured in the same run, so figures from different machines
-// compare.
+// compare. The ratios go to stdout after the console table, and to stderr when
+// --benchmark_format is json or csv, so that stdout stays one parseable document.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -12,12 +13,17 @@
 
 namespace {
 
-// Console output as usual, plus the real time per iteration of every run, by name. With
-// --benchmark_repetitions, each figure is the median of the repetitions (once Finish is called).
-class RecordingReporter : public benchmark::ConsoleReporter {
+// Passes every report on to the display reporter --benchmark_format chose, and records the real
+// time per iteration of every run, by name. With --benchmark_repetitions, each figure is the
+// median of the repetitions (once Finish is called).
+class RecordingReporter : public benchmark::BenchmarkReporter {
  public:
+  explicit RecordingReporter(benchmark::BenchmarkReporter* display) : display_(display) {}
+
+  bool ReportContext(const Context& context) override { return display_->ReportContext(context); }
+  void Finalize() override { display_->Finalize(); }
   void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
+    display_->ReportRuns(runs);
     for (const Run& run : runs) {
       // With --benchmark_report_aggregates_only only the aggregates arrive: their median
       // stands for the repetitions.
@@ -61,6 +67,7 @@ class RecordingReporter : public benchmark::ConsoleReporter {
   const std::map<std::string, double>& counters() const { return counters_; }
 
  private:
+  benchmark::BenchmarkReporter* display_;  // not owned
   std::map<std::string, std::vector<double>> samples_;
   std::map<std::string, double> nanos_;
   std::map<std::string, double> items_per_second_;
@@ -75,13 +82,13 @@ const double* Find(const std::map<std::string, double>& runs, const std::string&
   return nullptr;
 }
 
-void Ratio(const RecordingReporter& reporter, const char* what, const char* target,
+void Ratio(std::FILE* out, const RecordingReporter& reporter, const char* what, const char* target,
            const char* floor, const char* goal) {
   const double* t = Find(reporter.nanos(), target);
   const double* f = Find(reporter.nanos(), floor);
   if (t == nullptr || f == nullptr) return;
-  std::printf("  %-44s %8.2fx  (%s %.1f ns vs %s %.1f ns; goal %s)\n", what, *t / *f, target, *t,
-              floor, *f, goal);
+  std::fprintf(out, "  %-44s %8.2fx  (%s %.1f ns vs %s %.1f ns; goal %s)\n", what, *t / *f, target,
+               *t, floor, *f, goal);
 }
 
 }  // namespace
@@ -89,56 +96,68 @@ void Ratio(const RecordingReporter& reporter, const char* what, const char* targ
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RecordingReporter reporter;
+  // Owned by the library (one per process).
+  benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
+  RecordingReporter reporter(display);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   reporter.Finish();
+  std::fflush(stdout);
+  std::FILE* out = dynamic_cast<benchmark::ConsoleReporter*>(display) != nullptr ? stdout : stderr;
 
-  std::printf("\nRatios against floors measured in this run (medians of repetitions):\n");
+  std::fprintf(out, "\nRatios against floors measured in this run (medians of repetitions):\n");
   const double* warm = Find(reporter.nanos(), "BM_InvokeWarm/metrics:1");
   const double* direct = Find(reporter.nanos(), "BM_DirectCall");
   if (warm != nullptr && direct != nullptr) {
-    std::printf("  %-44s %8.1f ns (goal <= 100 ns)\n", "InvokeWarm - DirectCall (added per call)",
-                *warm - *direct);
+    std::fprintf(out, "  %-44s %8.1f ns (goal <= 100 ns)\n",
+                 "InvokeWarm - DirectCall (added per call)", *warm - *direct);
   }
   const double* hybrid = Find(reporter.nanos(), "BM_InvokeWarmHybrid");
   if (warm != nullptr && hybrid != nullptr) {
-    std::printf("  %-44s %8.1f ns (the hybrid policy's bookkeeping)\n",
-                "InvokeWarmHybrid - InvokeWarm (added per call)", *hybrid - *warm);
+    std::fprintf(out, "  %-44s %8.1f ns (the hybrid policy's bookkeeping)\n",
+                 "InvokeWarmHybrid - InvokeWarm (added per call)", *hybrid - *warm);
   }
   const double* canary = Find(reporter.nanos(), "BM_InvokeWarmCanary");
   if (warm != nullptr && canary != nullptr) {
-    std::printf("  %-44s %8.1f ns (a traffic split's routing)\n",
-                "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
+    std::fprintf(out, "  %-44s %8.1f ns (a traffic split's routing)\n",
+                 "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
   }
-  Ratio(reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
+  Ratio(out, reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
   const double* one = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:1");
   const double* two = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:2");
   if (one != nullptr && two != nullptr) {
-    std::printf("  %-44s %8.2fx  (goal >= 1.7x)\n", "InvokeWarmThreads 2 threads / 1 thread",
-                *two / *one);
+    std::fprintf(out, "  %-44s %8.2fx  (goal >= 1.7x)\n", "InvokeWarmThreads 2 threads / 1 thread",
+                 *two / *one);
   }
   const double* spin_one =
       Find(reporter.items_per_second(), "BM_SpinThreadsFloor/real_time/threads:1");
   const double* spin_two =
       Find(reporter.items_per_second(), "BM_SpinThreadsFloor/real_time/threads:2");
   if (spin_one != nullptr && spin_two != nullptr) {
-    std::printf("  %-44s %8.2fx  (the machine's own scaling, no host)\n",
-                "SpinThreadsFloor 2 threads / 1 thread", *spin_two / *spin_one);
+    std::fprintf(out, "  %-44s %8.2fx  (the machine's own scaling, no host)\n",
+                 "SpinThreadsFloor 2 threads / 1 thread", *spin_two / *spin_one);
   }
   for (const char* metrics : {"0", "1"}) {
     const std::string run = std::string("BM_MemoryPerFunction/metrics:") + metrics;
     const double* bytes = Find(reporter.counters(), run + "/iterations:1 bytes_per_function");
     const double* floor = Find(reporter.counters(), run + "/iterations:1 floor_bytes");
     if (bytes != nullptr && floor != nullptr) {
-      std::printf("  %-44s %8.0f B   (%.1fx a name->path map entry of %.0f B; goal <= 2048 B)\n",
-                  ("Memory per unloaded function, metrics:" + std::string(metrics)).c_str(),
-                  *bytes, *bytes / *floor, *floor);
+      std::fprintf(out,
+                   "  %-44s %8.0f B   (%.1fx a name->path map entry of %.0f B; goal <= 2048 B)\n",
+                   ("Memory per unloaded function, metrics:" + std::string(metrics)).c_str(),
+                   *bytes, *bytes / *floor, *floor);
     }
   }
-  if (const double* host = Find(reporter.counters(), "BM_MemoryPerInstance/iterations:1 host_bytes")) {
-    std::printf("  %-44s %8.0f B   (beyond the module's own; goal <= 1024 B)\n",
-                "Host memory per idle warm instance", *host);
+  if (const double* host =
+          Find(reporter.counters(), "BM_MemoryPerInstance/iterations:1 host_bytes")) {
+    std::fprintf(out, "  %-44s %8.0f B   (beyond the module's own; goal <= 1024 B)\n",
+                 "Host memory per idle warm instance", *host);
+  }
+  const std::string reloads = "BM_MemoryAcrossReloads/iterations:1 ";
+  if (const double* rss = Find(reporter.counters(), reloads + "rss_growth_kib")) {
+    const double* failed = Find(reporter.counters(), reloads + "failed_calls");
+    std::fprintf(out, "  %-44s %8.0f KiB (8 callers, %.0f failed calls; goal <= 64 KiB)\n",
+                 "RSS growth over 5000 reloads", *rss, failed != nullptr ? *failed : -1);
   }
   for (const char* size : {"1", "64", "256"}) {
     std::string restore = std::string("BM_SnapshotRestore/") + size;
@@ -148,48 +167,50 @@ int main(int argc, char** argv) {
     const double* i = Find(reporter.nanos(), init);
     const double* m = Find(reporter.nanos(), mmap_floor);
     if (r != nullptr && i != nullptr) {
-      std::printf("  %-44s %8.1fx  (goal >= 20x at 64 MiB)\n",
-                  ("StateInit / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
-                  *i / *r);
+      std::fprintf(out, "  %-44s %8.1fx  (goal >= 20x at 64 MiB)\n",
+                   ("StateInit / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
+                   *i / *r);
     }
     if (r != nullptr && m != nullptr) {
-      std::printf("  %-44s %8.2fx  (goal <= 2x)\n",
-                  ("SnapshotRestore / MmapFloor at " + std::string(size) + " MiB").c_str(),
-                  *r / *m);
+      std::fprintf(out, "  %-44s %8.2fx  (goal <= 2x)\n",
+                   ("SnapshotRestore / MmapFloor at " + std::string(size) + " MiB").c_str(),
+                   *r / *m);
     }
     const double* v = Find(reporter.nanos(), std::string("BM_SnapshotRestoreVerified/") + size);
     if (r != nullptr && v != nullptr) {
-      std::printf("  %-44s %8.2fx  (report: the cost of checking every section)\n",
-                  ("RestoreVerified / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
-                  *v / *r);
+      std::fprintf(out, "  %-44s %8.2fx  (report: the cost of checking every section)\n",
+                   ("RestoreVerified / SnapshotRestore at " + std::string(size) + " MiB").c_str(),
+                   *v / *r);
     }
   }
-  Ratio(reporter, "SnapshotRestore 256 MiB / 1 MiB", "BM_SnapshotRestore/256",
+  Ratio(out, reporter, "SnapshotRestore 256 MiB / 1 MiB", "BM_SnapshotRestore/256",
         "BM_SnapshotRestore/1/", "<= 2x");
   const char* kPhase = "/iterations:20/manual_time restore_phase_ms";
-  const double* phase_256 = Find(reporter.counters(), std::string("BM_SnapshotRestore/256") + kPhase);
+  const double* phase_256 =
+      Find(reporter.counters(), std::string("BM_SnapshotRestore/256") + kPhase);
   const double* phase_1 = Find(reporter.counters(), std::string("BM_SnapshotRestore/1") + kPhase);
   if (phase_256 != nullptr && phase_1 != nullptr) {
-    std::printf("  %-44s %8.2fx  (%.3f ms vs %.3f ms, restore phase without the first query)\n",
-                "Restore phase 256 MiB / 1 MiB", *phase_256 / *phase_1, *phase_256, *phase_1);
+    std::fprintf(out,
+                 "  %-44s %8.2fx  (%.3f ms vs %.3f ms, restore phase without the first query)\n",
+                 "Restore phase 256 MiB / 1 MiB", *phase_256 / *phase_1, *phase_256, *phase_1);
   }
   if (const double* spawn = Find(reporter.nanos(), "BM_WorkerSpawn/64")) {
     if (const double* init = Find(reporter.nanos(), "BM_StateInit/64")) {
-      std::printf("  %-44s %8.1fx  (%.2f ms vs %.2f ms; goal >= 10x)\n",
-                  "StateInit/64 / WorkerSpawn/64", *init / *spawn, *init / 1e6, *spawn / 1e6);
+      std::fprintf(out, "  %-44s %8.1fx  (%.2f ms vs %.2f ms; goal >= 10x)\n",
+                   "StateInit/64 / WorkerSpawn/64", *init / *spawn, *init / 1e6, *spawn / 1e6);
     }
   }
-  Ratio(reporter, "WorkerSpawn/64 / ForkExecFloor", "BM_WorkerSpawn/64", "BM_ForkExecFloor",
+  Ratio(out, reporter, "WorkerSpawn/64 / ForkExecFloor", "BM_WorkerSpawn/64", "BM_ForkExecFloor",
         "report");
   Ratio(reporter, "WorkerSpawnRestore/64 / WorkerSpawn/64", "BM_WorkerSpawnRestore/64",
         "BM_WorkerSpawn/64", "<= 3x");
   if (const double* isolated = Find(reporter.nanos(), "BM_InvokeWarmIsolated")) {
-    std::printf("  %-44s %8.2f us (goal <= 20 us)\n", "InvokeWarmIsolated round trip",
-                *isolated / 1e3);
+    std::fprintf(out, "  %-44s %8.2f us (goal <= 20 us)\n", "InvokeWarmIsolated round trip",
+                 *isolated / 1e3);
   }
-  Ratio(reporter, "InvokeWarmIsolated / SocketRoundTripFloor", "BM_InvokeWarmIsolated",
+  Ratio(out, reporter, "InvokeWarmIsolated / SocketRoundTripFloor", "BM_InvokeWarmIsolated",
         "BM_SocketRoundTripFloor", "report");
-  Ratio(reporter, "InvokeWarmIsolatedNoSpin / SocketRoundTripFloor",
+  Ratio(out, reporter, "InvokeWarmIsolatedNoSpin / SocketRoundTripFloor",
         "BM_InvokeWarmIsolatedNoSpin", "BM_SocketRoundTripFloor", "report (spin_budget 0)");
   return 0;
 }

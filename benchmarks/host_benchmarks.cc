@@ -14,6 +14,7 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/bench_data_dir.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
 
@@ -28,7 +29,7 @@ std::string TestModule(const std::string& name) {
 class FreshCopies {
  public:
   explicit FreshCopies(const std::string& module) : module_(module) {
-    dir_ = std::filesystem::temp_directory_path() / ("fnhost-bench-" + std::to_string(::getpid()));
+    dir_ = bench::BenchDataDir() / ("copies-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   ~FreshCopies() { std::filesystem::remove_all(dir_); }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "benchmarks/bench_data_dir.h"
+
 namespace fnhost::bench {
 
 // Path of the built recommender module.
@@ -14,12 +16,19 @@ inline std::string RecommenderModulePath() {
   return std::string(FNHOST_EXAMPLE_MODULE_DIR) + "/recommender.so";
 }
 
+// The model file of RecommenderInitConfig(mib), in BenchDataDir().
+inline std::string RecommenderModelPath(int64_t mib) {
+  return (BenchDataDir() / ("recommender-" + std::to_string(mib) + "mib.txt")).string();
+}
+
 // An init config whose vectors take `mib` MiB (32 floats per item); the model file is
-// generated once per size under $TMPDIR and reused by later runs. The IVF clusters keep their
-// default size (512 items), so their number grows with the state and a query's work does not.
+// generated once per size (RecommenderModelPath) and reused by later runs. The IVF clusters
+// keep their default size (512 items), so their number grows with the state and a query's work
+// does not.
 inline std::string RecommenderInitConfig(int64_t mib) {
   const int64_t items = mib * (int64_t{1} << 20) / (32 * sizeof(float));
-  return "items=" + std::to_string(items) + " dim=32 topics=256 seed=1";
+  return "items=" + std::to_string(items) +
+         " dim=32 topics=256 seed=1 model=" + RecommenderModelPath(mib);
 }
 
 }  // namespace fnhost::bench

@@ -19,8 +19,9 @@
 // ModuleHashCache in src/host/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
 // is not trusted, hashes the module every time. Each init loads a fresh copy.
 //
-// The model files and the snapshot of each size are built on first use and cached in $TMPDIR
-// (fnhost-recommender-*.txt, fnhost-bench-snapshots/): the first run at 256 MiB takes minutes.
+// The model files and the snapshot of each size are built on first use and cached in the build
+// directory (bench-data/recommender-*.txt, bench-data/snapshots/): the first run at 256 MiB
+// takes minutes.
 // A snapshot's name holds the module's hash, so a rebuilt module gets a new one; the older
 // snapshot of the same config is removed then.
 #include <dlfcn.h>
@@ -51,7 +52,7 @@ constexpr char kQuery[] = "item=1000042 k=5";
 
 // Private (mode 0700), so that the Host trusts the snapshots in it.
 std::filesystem::path SnapshotCacheDir() {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "fnhost-bench-snapshots";
+  std::filesystem::path dir = bench::BenchDataDir() / "snapshots";
   std::filesystem::create_directories(dir);
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
   return dir;
@@ -62,9 +63,8 @@ class FreshModule {
  public:
   FreshModule() {
     static int counter = 0;
-    path_ = (std::filesystem::temp_directory_path() /
-             ("fnhost-bench-recommender-" + std::to_string(::getpid()) + "-" +
-              std::to_string(counter++) + ".so"))
+    path_ = (bench::BenchDataDir() / ("recommender-copy-" + std::to_string(::getpid()) + "-" +
+                                      std::to_string(counter++) + ".so"))
                 .string();
     std::filesystem::copy_file(bench::RecommenderModulePath(), path_,
                                std::filesystem::copy_options::overwrite_existing);
@@ -169,14 +169,10 @@ absl::StatusOr<std::string> EnsureSnapshot(int64_t mib) {
   return path;
 }
 
-// Whether the recommender's model file for `mib` exists (its name, from
-// examples/recommender/params.cc, spells out the init config). If not, the first init would
-// generate it inside the timed region.
+// Whether the recommender's model file for `mib` exists. If not, the first init would generate
+// it inside the timed region.
 bool ModelFileExists(int64_t mib) {
-  std::string name = "fnhost-recommender-" + bench::RecommenderInitConfig(mib) + ".txt";
-  std::erase(name, '=');
-  std::replace(name.begin(), name.end(), ' ', '-');
-  return std::filesystem::exists(std::filesystem::temp_directory_path() / name);
+  return std::filesystem::exists(bench::RecommenderModelPath(mib));
 }
 
 void BM_StateInit(benchmark::State& state) {

@@ -1,10 +1,11 @@
 # fnhost_add_module(<target> SOURCES <src>...)
 #
 # Builds a fnhost module: a shared object that exports only the fnhost entry symbol.
-# The flags follow the ABI rules in DESIGN.md: hidden visibility so that nothing but the
-# entry leaks into the host's symbol namespace, -fno-gnu-unique so that dlclose can really
-# unload the object, and the global-dynamic TLS model so that repeated loads do not exhaust
-# the static TLS surplus. A version script keeps every other symbol local.
+# The flags are those the README lists ("Five minutes for module authors"): hidden
+# visibility so that nothing but the entry leaks into the host's symbol namespace,
+# -fno-gnu-unique so that dlclose can really unload the object, and the global-dynamic TLS
+# model so that repeated loads do not exhaust the static TLS surplus. A version script keeps
+# every other symbol local.
 include_guard(GLOBAL)
 
 function(fnhost_add_module target)

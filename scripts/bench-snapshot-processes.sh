@@ -8,7 +8,8 @@
 # usage: scripts/bench-snapshot-processes.sh [MIB]     (default 64 MiB of item vectors)
 # env:   BUILD=build-dir (default build), RUNS=N (default 3; an init at 64 MiB takes seconds),
 #        OUT=results.md (default: a temporary file, printed at the end)
-# The model file is generated on first use and cached in $TMPDIR, like the benchmarks'.
+# The model file is generated on first use and cached in BUILD/bench-data, shared with the
+# benchmarks (benchmarks/recommender_state.h); scratch files go there too, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,10 @@ BUILD="${BUILD:-build}"
 RUNS="${RUNS:-3}"
 FNHOST="$BUILD/src/fnhost"
 MODULE="$BUILD/examples/recommender.so"
+DATA="$(mkdir -p "$BUILD/bench-data" && cd "$BUILD/bench-data" && pwd)"
 # The same config as benchmarks/recommender_state.h: 32 floats of 4 bytes per item.
-CONFIG="items=$((MIB * 1048576 / 128)) dim=32 seed=1"
+CONFIG="items=$((MIB * 1048576 / 128)) dim=32 topics=256 seed=1"
+CONFIG="$CONFIG model=$DATA/recommender-${MIB}mib.txt"
 QUERY="item=1000042 k=5"
 
 if ! command -v hyperfine >/dev/null; then
@@ -27,7 +30,7 @@ if ! command -v hyperfine >/dev/null; then
 fi
 cmake --build "$BUILD" --target fnhost_cli fnhost_example_recommender >/dev/null
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/fnhost-snapshot-processes-XXXXXX")"
+WORK="$(mktemp -d "$DATA/snapshot-processes-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 OUT="${OUT:-$WORK/results.md}"
 

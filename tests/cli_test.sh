@@ -2,15 +2,24 @@
 # The `fnhost run` and `fnhost inspect` commands as a user sees them: the response on stdout,
 # the cold-start breakdown (and p50/p99 for --repeat > 1) on stderr, the module's metadata from
 # inspect; and for every error a non-zero exit, nothing on stdout and exactly one line on
-# stderr that names the file (when there is one) and the cause.
+# stderr that names the file (when there is one) and the cause. Then paths as a person types
+# them: each command started in a directory other than the build's, with relative paths (a bare
+# file name, ./x, ../dir/x). A bare module name must not be looked up in the library search
+# path; a config's paths resolve against the config's directory; path flags against the current
+# directory; messages name files in full.
 #
 # usage: cli_test.sh FNHOST_BINARY TEST_MODULE_DIR
 set -uo pipefail
 
-fnhost=$1
-modules=$2
+fnhost=$(realpath "$1")
+modules=$(realpath "$2")
 work=$(mktemp -d "${TMPDIR:-/tmp}/fnhost-cli-test-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+server_pid=
+cleanup() {
+  [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 failures=0
 
 fail() {
@@ -22,9 +31,13 @@ fail() {
 
 # run_ok NAME ARGS...: the command must exit 0.
 run_ok() {
-  local name=$1
-  shift
-  "$fnhost" "$@" >"$work/out" 2>"$work/err"
+  run_ok_in . "$@"
+}
+# run_ok_in DIR NAME ARGS...: the same, started in DIR.
+run_ok_in() {
+  local dir=$1 name=$2
+  shift 2
+  (cd "$dir" && exec "$fnhost" "$@") >"$work/out" 2>"$work/err"
   local code=$?
   [[ $code == 0 ]] || fail "$name: exit $code, expected 0"
 }
@@ -114,6 +127,85 @@ run_error "inspect wrong ABI" "$work/wrong_abi.so" "ABI" -- inspect "$work/wrong
 run_error "inspect no entry symbol" "$work/no_entry.so" "fnhost_module_entry" -- \
   inspect "$work/no_entry.so"
 run_error "inspect no file" "usage" -- inspect
+
+# ---- paths as typed: every command from another directory, with relative paths ----
+mkdir "$work/mods" "$work/elsewhere" "$work/mods/snaps" "$work/served-snaps"
+# Copies with a known mode: the host refuses group-writable module files.
+for module in hello canary snapshot_counter; do
+  install -m 0755 "$modules/$module.so" "$work/mods/$module.so"
+done
+
+# run
+run_ok_in "$work/mods" "run bare name" run hello.so --data=world
+[[ $(cat "$work/out") == "hello, world" ]] || fail "run bare name: wrong reply"
+run_ok_in "$work/elsewhere" "run ../dir/name" run ../mods/hello.so --data=x
+[[ $(cat "$work/out") == "hello, x" ]] || fail "run ../dir/name: wrong reply"
+(cd "$work/elsewhere" && "$fnhost" run missing.so) >"$work/out" 2>"$work/err" &&
+  fail "run missing relative file: exit 0"
+expect_has err "run missing relative file" "$work/elsewhere/missing.so" "No such file"
+
+# inspect
+run_ok_in "$work/mods" "inspect bare name" inspect hello.so
+expect_has out "inspect bare name" "$work/mods/hello.so" "hello 1.0.0"
+
+# snapshot, then run and inspect with it
+run_ok_in "$work/mods" "snapshot bare name" snapshot snapshot_counter.so --out=snaps/
+expect_has out "snapshot bare name" "wrote $work/mods/snaps/main."
+run_ok_in "$work/elsewhere" "run --snapshot-dir relative" run ./../mods/snapshot_counter.so \
+  --snapshot-dir=../mods/snaps
+expect_has err "run --snapshot-dir relative" "state from snapshot"
+snap=$(cd "$work/mods/snaps" && ls -- *.snap)
+run_ok_in "$work/mods/snaps" "inspect snapshot bare name" inspect "$snap"
+expect_has out "inspect snapshot bare name" "all checksums match"
+
+# serve: a config beside its modules, named bare; --snapshot-dir relative
+cat >"$work/mods/host.textproto" <<'CONFIG'
+function {
+  name: "hello"
+  module_path: "hello.so"
+  canary { module_path: "./canary.so" share: 1 }
+}
+function { name: "counter" module_path: "snapshot_counter.so" }
+CONFIG
+(cd "$work/mods" && exec "$fnhost" serve --config=host.textproto --port=0 \
+  --snapshot-dir=../served-snaps) >"$work/server.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 1 300); do
+  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/server.log")
+  [[ -n $port ]] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z $port ]]; then
+  fail "serve: not listening: $(cat "$work/server.log")"
+else
+  url="http://127.0.0.1:$port"
+  grep -qF "registered hello -> $work/mods/hello.so" "$work/server.log" ||
+    fail "serve: the log does not name $work/mods/hello.so"
+  # The canary loads in the background; once it does, it takes every call.
+  reply=
+  for _ in $(seq 1 100); do
+    reply=$(curl -s --max-time 10 -d world "$url/invoke/hello")
+    [[ $reply == "canary done" ]] && break
+    sleep 0.1
+  done
+  [[ $reply == "canary done" ]] || fail "serve: the canary never answered (last reply '$reply')"
+  [[ $(curl -s --max-time 10 -d 1 "$url/invoke/counter") == origin=* ]] ||
+    fail "serve: counter does not answer"
+  # The host writes the counter's snapshot in the background after its init.
+  for _ in $(seq 1 100); do
+    compgen -G "$work/served-snaps/counter.*.snap" >/dev/null && break
+    sleep 0.1
+  done
+  compgen -G "$work/served-snaps/counter.*.snap" >/dev/null ||
+    fail "serve: no snapshot in --snapshot-dir=../served-snaps"
+  kill -TERM "$server_pid"
+  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$server_pid" 2>/dev/null && fail "serve: still running 10 s after SIGTERM"
+  server_pid=
+fi
+grep -q "not set" "$work/server.log" && fail "serve: $(grep "not set" "$work/server.log")"
 
 if [[ $failures != 0 ]]; then
   echo "$failures check(s) failed"

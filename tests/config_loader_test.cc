@@ -3,6 +3,7 @@
 
 #include "src/config/config_loader.h"
 
+#include <filesystem>
 #include <string>
 
 #include "absl/status/status.h"
@@ -161,25 +162,43 @@ TEST(ConfigLoaderTest, EmptyTextIsAnEmptyConfig) {
   EXPECT_TRUE(config->functions.empty());
 }
 
-TEST(ConfigLoaderTest, ResolvesRelativePathsAgainstTheConfigDirectory) {
-  const std::string text = R"pb(
-    snapshot_dir: "../snap"
-    function { name: "a" module_path: "a.so" }
-    function { name: "b" module_path: "../lib/b.so" }
-    function { name: "c" module_path: "/abs/c.so" }
-  )pb";
-  absl::StatusOr<HostConfig> nested = ParseHostConfig(text, "etc/fnhost/host.textproto");
-  ASSERT_TRUE(nested.ok()) << nested.status();
-  EXPECT_EQ(nested->snapshot_dir, "etc/fnhost/../snap");
-  EXPECT_EQ(nested->functions[0].module_path, "etc/fnhost/a.so");
-  EXPECT_EQ(nested->functions[1].module_path, "etc/fnhost/../lib/b.so");
-  EXPECT_EQ(nested->functions[2].module_path, "/abs/c.so");
+constexpr char kRelativePaths[] = R"pb(
+  snapshot_dir: "../snap"
+  function {
+    name: "a"
+    module_path: "a.so"
+    canary { module_path: "./canary/a2.so" share: 0.5 }
+  }
+  function { name: "b" module_path: "../lib/b.so" }
+  function { name: "c" module_path: "/abs/c.so" }
+)pb";
 
-  // A config in the working directory leaves relative paths relative to it.
-  absl::StatusOr<HostConfig> here = ParseHostConfig(text, "host.textproto");
+TEST(ConfigLoaderTest, ResolvesRelativePathsAgainstTheConfigDirectory) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(kRelativePaths, "/etc/fnhost/host.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->snapshot_dir, "/etc/fnhost/../snap");
+  EXPECT_EQ(config->functions[0].module_path, "/etc/fnhost/a.so");
+  EXPECT_EQ(config->functions[0].canary.module_path, "/etc/fnhost/canary/a2.so");
+  EXPECT_EQ(config->functions[1].module_path, "/etc/fnhost/../lib/b.so");
+  EXPECT_EQ(config->functions[2].module_path, "/abs/c.so");
+}
+
+// `fnhost serve --config=host.textproto`: the config's own directory is the current one, made
+// absolute, so that no module path is left without a slash for dlopen to search.
+TEST(ConfigLoaderTest, RelativeConfigPathResolvesAgainstTheCurrentDirectory) {
+  const std::string cwd = std::filesystem::current_path().string();
+  absl::StatusOr<HostConfig> here = ParseHostConfig(kRelativePaths, "host.textproto");
   ASSERT_TRUE(here.ok()) << here.status();
-  EXPECT_EQ(here->functions[0].module_path, "a.so");
-  EXPECT_EQ(here->functions[1].module_path, "../lib/b.so");
+  EXPECT_EQ(here->snapshot_dir, cwd + "/../snap");
+  EXPECT_EQ(here->functions[0].module_path, cwd + "/a.so");
+  EXPECT_EQ(here->functions[0].canary.module_path, cwd + "/canary/a2.so");
+  EXPECT_EQ(here->functions[1].module_path, cwd + "/../lib/b.so");
+  EXPECT_EQ(here->functions[2].module_path, "/abs/c.so");
+
+  absl::StatusOr<HostConfig> nested = ParseHostConfig(kRelativePaths, "./etc//host.textproto");
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ(nested->snapshot_dir, cwd + "/etc/../snap");
+  EXPECT_EQ(nested->functions[0].module_path, cwd + "/etc/a.so");
 }
 
 TEST(ConfigLoaderTest, MissingFileIsNotFoundNamingThePath) {

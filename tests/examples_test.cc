@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/abi_harness.h"
+#include "tests/support/test_util.h"
 
 namespace fnhost::testing {
 namespace {
@@ -46,30 +47,6 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-void WriteFile(const std::filesystem::path& path, const std::string& contents) {
-  std::ofstream(path, std::ios::binary) << contents;
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/fnhost-examples-XXXXXX";
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 TEST(ExamplesTest, ExportOnlyTheEntryAndDescribeThemselves) {
   for (const char* name : {"hello", "recommender", "text_stats"}) {
@@ -108,10 +85,10 @@ class RecommenderTest : public ::testing::Test {
  protected:
   std::string Config(int seed = 1) const {
     return "items=2000 dim=16 clusters=16 seed=" + std::to_string(seed) +
-           " model=" + ModelPath(seed).string();
+           " model=" + ModelPath(seed);
   }
-  std::filesystem::path ModelPath(int seed = 1) const {
-    return dir_.path() / ("model-" + std::to_string(seed) + ".txt");
+  std::string ModelPath(int seed = 1) const {
+    return dir_.File("model-" + std::to_string(seed) + ".txt");
   }
   static std::string Item(uint64_t index) { return std::to_string(kFirstId + index); }
 
@@ -132,10 +109,10 @@ TEST_F(RecommenderTest, GeneratesAMissingModelOnceAndLogsItsTimings) {
   auto first = OpenReady("recommender", Config());
   ASSERT_NE(first, nullptr);
   EXPECT_TRUE(std::filesystem::exists(ModelPath()));
-  EXPECT_EQ(Lines(ReadFile(ModelPath())).size(), 2000u);
+  EXPECT_EQ(Lines(ReadFileBytes(ModelPath())).size(), 2000u);
   std::string logs;
   for (const LogLine& line : first->logs()) logs += line.message + "\n";
-  EXPECT_THAT(logs, HasSubstr("generated model " + ModelPath().string()));
+  EXPECT_THAT(logs, HasSubstr("generated model " + ModelPath()));
   EXPECT_THAT(logs, HasSubstr("init of 2000 items x 16 took"));
 
   auto second = OpenReady("recommender", Config());
@@ -227,20 +204,19 @@ TEST_F(RecommenderTest, ADifferentSeedGivesADifferentModel) {
   auto two = OpenReady("recommender", Config(2));
   ASSERT_NE(one, nullptr);
   ASSERT_NE(two, nullptr);
-  EXPECT_NE(ReadFile(ModelPath(1)), ReadFile(ModelPath(2)));
+  EXPECT_NE(ReadFileBytes(ModelPath(1)), ReadFileBytes(ModelPath(2)));
   EXPECT_NE(one->Invoke("item=" + Item(3)).response, two->Invoke("item=" + Item(3)).response);
 }
 
 TEST_F(RecommenderTest, ParsesAHandWrittenModel) {
-  WriteFile(dir_.path() / "tiny.txt",
-            "# id x y\n"
-            "1 1 0\n"
-            "2 0.9 0.1\n"
-            "\n"
-            "3 0 1\n"
-            "4 -2 0\n");
-  auto harness =
-      OpenReady("recommender", "dim=2 clusters=2 model=" + (dir_.path() / "tiny.txt").string());
+  ASSERT_TRUE(WriteFileBytes(dir_.File("tiny.txt"),
+                             "# id x y\n"
+                             "1 1 0\n"
+                             "2 0.9 0.1\n"
+                             "\n"
+                             "3 0 1\n"
+                             "4 -2 0\n"));
+  auto harness = OpenReady("recommender", "dim=2 clusters=2 model=" + dir_.File("tiny.txt"));
   ASSERT_NE(harness, nullptr);
   // (0.9, 0.1) normalised has x = 0.9 / sqrt(0.82) = 0.993884.
   EXPECT_EQ(harness->Invoke("item=1 k=2 nprobe=2").response, "1 1.000000\n2 0.993884\n");
@@ -284,7 +260,7 @@ TEST_F(RecommenderTest, BadRequestsAreInvalidArguments) {
 TEST_F(RecommenderTest, BadInitConfigsAreRefused) {
   auto harness = OpenExample("recommender");
   ASSERT_NE(harness, nullptr);
-  const std::string model = " model=" + ModelPath().string();
+  const std::string model = " model=" + ModelPath();
   for (const std::string& config :
        {"dim=0" + model, "dim=abc" + model, "color=blue" + model, "items" + model,
         "items=10 clusters=20" + model, "clusters=0" + model, "nprobe=0" + model}) {
@@ -296,38 +272,37 @@ TEST_F(RecommenderTest, BadInitConfigsAreRefused) {
 TEST_F(RecommenderTest, BadModelFilesAreRefused) {
   auto harness = OpenExample("recommender");
   ASSERT_NE(harness, nullptr);
-  const std::filesystem::path model = dir_.path() / "bad.txt";
-  const std::string config = "dim=2 clusters=1 model=" + model.string();
+  const std::string model = dir_.File("bad.txt");
+  const std::string config = "dim=2 clusters=1 model=" + model;
 
-  WriteFile(model, "1 1 0\n2 1 0 7\n");
+  ASSERT_TRUE(WriteFileBytes(model, "1 1 0\n2 1 0 7\n"));
   AbiResult result = harness->CreateState(config);
   EXPECT_EQ(result.code, FNHOST_STATUS_INVALID_ARGUMENT);
   EXPECT_THAT(result.message, HasSubstr("bad.txt:2: has 3 values, expected dim=2"));
 
-  WriteFile(model, "1 1 0\nx 1 0\n");
+  ASSERT_TRUE(WriteFileBytes(model, "1 1 0\nx 1 0\n"));
   result = harness->CreateState(config);
   EXPECT_EQ(result.code, FNHOST_STATUS_INVALID_ARGUMENT);
   EXPECT_THAT(result.message, HasSubstr("bad.txt:2: expected an item id"));
 
-  WriteFile(model, "1 1 0\n2 1 nan\n");
+  ASSERT_TRUE(WriteFileBytes(model, "1 1 0\n2 1 nan\n"));
   EXPECT_EQ(harness->CreateState(config).code, FNHOST_STATUS_INVALID_ARGUMENT);
 
-  WriteFile(model, "1 1 0\n1 0 1\n");
+  ASSERT_TRUE(WriteFileBytes(model, "1 1 0\n1 0 1\n"));
   result = harness->CreateState(config);
   EXPECT_EQ(result.code, FNHOST_STATUS_INVALID_ARGUMENT);
   EXPECT_THAT(result.message, HasSubstr("item id 1 appears twice"));
 
-  WriteFile(model, "");
+  ASSERT_TRUE(WriteFileBytes(model, ""));
   result = harness->CreateState(config);
   EXPECT_EQ(result.code, FNHOST_STATUS_INVALID_ARGUMENT);
   EXPECT_THAT(result.message, HasSubstr("0 items, fewer than clusters=1"));
 
   // A directory is not a missing file: no generation, an error.
-  result = harness->CreateState("dim=2 clusters=1 model=" + dir_.path().string());
+  result = harness->CreateState("dim=2 clusters=1 model=" + dir_.path());
   EXPECT_EQ(result.code, FNHOST_STATUS_FAILED_PRECONDITION);
   // Nor is a model in a directory that does not exist: generating it fails.
-  result = harness->CreateState("items=4 dim=2 clusters=1 model=" +
-                                (dir_.path() / "no" / "model.txt").string());
+  result = harness->CreateState("items=4 dim=2 clusters=1 model=" + dir_.File("no/model.txt"));
   EXPECT_FALSE(result.ok());
   EXPECT_THAT(result.message, HasSubstr("cannot create"));
 }
@@ -391,9 +366,8 @@ TEST(TextStatsExampleTest, HandlesUtf8ApostrophesAndEmptyText) {
 
 TEST(TextStatsExampleTest, StopwordsFromAFile) {
   TempDir dir;
-  WriteFile(dir.path() / "stop.txt", "# mine\nFox\n  dog \n");
-  auto harness =
-      OpenReady("text_stats", "top=2 stopwords=" + (dir.path() / "stop.txt").string());
+  ASSERT_TRUE(WriteFileBytes(dir.File("stop.txt"), "# mine\nFox\n  dog \n"));
+  auto harness = OpenReady("text_stats", "top=2 stopwords=" + dir.File("stop.txt"));
   ASSERT_NE(harness, nullptr);
   EXPECT_THAT(harness->Invoke("the fox and the dog").response,
               HasSubstr("\"top\":[{\"word\":\"the\",\"count\":2},"

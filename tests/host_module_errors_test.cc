@@ -10,6 +10,7 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::TestModule;
 using ::testing::HasSubstr;
 
@@ -18,7 +19,7 @@ class HostModuleErrorsTest : public ::testing::Test {
   void SetUp() override {
     HostOptions options;
     options.start_maintenance_thread = false;
-    host_ = *Host::Create(options);
+    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
     ASSERT_TRUE(host_->Register(Spec("good", "hello")).ok());
   }
   static FunctionSpec Spec(const std::string& name, const std::string& module) {
@@ -34,7 +35,7 @@ class HostModuleErrorsTest : public ::testing::Test {
       registered_ = true;
     }
     absl::Status status = host_->Invoke("bad", request).status();
-    EXPECT_EQ(*host_->Invoke("good", "still"), "hello, still");
+    EXPECT_THAT(host_->Invoke("good", "still"), IsOkAndHolds("hello, still"));
     return status;
   }
 

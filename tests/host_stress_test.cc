@@ -26,7 +26,9 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::AwaitResult;
 using ::fnhost::testing::Gate;
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::TempDir;
 using ::fnhost::testing::TestModule;
 using ::testing::HasSubstr;
@@ -98,7 +100,8 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
   options.clock = &clock;
   options.metrics_sink = &metrics;
   options.start_maintenance_thread = false;  // the maintenance thread below drives it
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   for (int i = 0; i < kFunctions; ++i) ASSERT_TRUE(host->Register(Spec(i, kModules[i])).ok());
 
   constexpr int kInvokers = 4;
@@ -255,7 +258,8 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
 TEST(HostStressTest, ListFunctionsWhileTheModuleLoads) {
   HostOptions options;
   options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   for (int round = 0; round < 5; ++round) {
     const std::string name = absl::StrCat("load", round);
     FunctionSpec spec;
@@ -263,13 +267,14 @@ TEST(HostStressTest, ListFunctionsWhileTheModuleLoads) {
     spec.module_path = TestModule("hello");
     ASSERT_TRUE(host->Register(spec).ok());
     std::thread loader([&] { EXPECT_TRUE(host->PrewarmAndWait(name, 1).ok()); });
-    for (bool loaded = false; !loaded;) {
+    EXPECT_TRUE(testing::WaitUntil([&] {
       for (const FunctionStatus& status : host->ListFunctions()) {
         if (status.name != name) continue;
-        loaded = status.loaded;
-        EXPECT_EQ(status.module_version, loaded ? "1.0.0" : "");
+        EXPECT_EQ(status.module_version, status.loaded ? "1.0.0" : "");
+        return status.loaded;
       }
-    }
+      return false;
+    }));
     loader.join();
     host->PublishGauges();
   }
@@ -280,7 +285,7 @@ class UnregisterRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
-    host_ = *Host::Create(options);
+    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
   }
   // Registers `name` serving a private copy of a test module (so that whether it is still
   // mapped says whether this function's load was undone); returns the copy's path.
@@ -296,8 +301,8 @@ class UnregisterRaceTest : public ::testing::Test {
     return spec.module_path;
   }
   template <typename Predicate>
-  void AwaitStatus(const std::string& name, Predicate predicate) {
-    testing::AwaitStatus(*host_, name, predicate);
+  ::testing::AssertionResult AwaitStatus(const std::string& name, Predicate predicate) {
+    return testing::AwaitStatus(*host_, name, predicate);
   }
 
   TempDir dir_;
@@ -311,39 +316,37 @@ class UnregisterRaceTest : public ::testing::Test {
 TEST_F(UnregisterRaceTest, InFlightCallsFinishLaterOnesAreRefusedThenTheModuleUnloads) {
   const std::string module = RegisterCopy("gate", /*max_instances=*/3, /*concurrency=*/1,
                                          /*max_queue=*/4);
-  FunctionHandle handle = *host_->Lookup("gate");
-  Gate gate;
+  absl::StatusOr<FunctionHandle> handle = host_->Lookup("gate");
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  // Declared before the gate: a test that ends early opens the gate before waiting for them.
   std::vector<std::future<absl::StatusOr<std::string>>> calls;
+  Gate gate;
   for (int i = 0; i < 4; ++i) {
     calls.push_back(std::async(std::launch::async,
                                [&] { return host_->Invoke("gate", gate.request()); }));
   }
-  AwaitStatus("gate", [](const FunctionStatus& s) {
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) {
     return s.busy_instances == 3 && s.queued_calls == 1;
-  });
+  }));
   ASSERT_TRUE(IsLoaded(module));
 
   ASSERT_TRUE(host_->Unregister("gate").ok());
   absl::StatusOr<std::string> by_name = host_->Invoke("gate", "x");
   EXPECT_TRUE(absl::IsNotFound(by_name.status())) << by_name.status();
   std::string response;
-  absl::Status by_handle = host_->Invoke(handle, "x", &response);
+  absl::Status by_handle = host_->Invoke(*handle, "x", &response);
   EXPECT_TRUE(absl::IsNotFound(by_handle)) << by_handle;
   EXPECT_THAT(by_handle.message(), HasSubstr("'gate'"));
   EXPECT_TRUE(IsLoaded(module)) << "unloaded while calls were still running";
   EXPECT_EQ(metrics_.Totals("gate").unloads, 0);
 
   ASSERT_TRUE(gate.Release(4));
-  for (auto& call : calls) {
-    absl::StatusOr<std::string> reply = call.get();
-    ASSERT_TRUE(reply.ok()) << reply.status();
-    EXPECT_EQ(*reply, "released");
-  }
+  for (auto& call : calls) EXPECT_THAT(AwaitResult(call), IsOkAndHolds("released"));
   // The last call out destroyed the instances and the state and dlclosed the module.
   EXPECT_EQ(metrics_.Totals("gate").unloads, 1);
   EXPECT_EQ(metrics_.Totals("gate").failed_unloads, 0);
   EXPECT_FALSE(IsLoaded(module));
-  EXPECT_TRUE(absl::IsNotFound(host_->Invoke(handle, "x", &response)));
+  EXPECT_TRUE(absl::IsNotFound(host_->Invoke(*handle, "x", &response)));
 }
 
 // Threads call through handles and by name while Unregister happens: each call either
@@ -352,7 +355,9 @@ TEST_F(UnregisterRaceTest, InFlightCallsFinishLaterOnesAreRefusedThenTheModuleUn
 TEST_F(UnregisterRaceTest, CallsRacingUnregisterEndOkOrNotFound) {
   const std::string module = RegisterCopy("counting", /*max_instances=*/2, /*concurrency=*/0,
                                          /*max_queue=*/16);
-  FunctionHandle handle = *host_->Lookup("counting");
+  absl::StatusOr<FunctionHandle> looked_up = host_->Lookup("counting");
+  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
+  const FunctionHandle handle = *looked_up;
 
   constexpr int kThreads = 4;
   constexpr int kCallsBefore = 400;  // started, all threads together, before Unregister
@@ -382,8 +387,9 @@ TEST_F(UnregisterRaceTest, CallsRacingUnregisterEndOkOrNotFound) {
       }
     });
   }
-  // Unregister in the middle of the calls.
-  while (started.load() < kCallsBefore) std::this_thread::yield();
+  // Unregister in the middle of the calls (or, if they stall, once the wait gives up: the
+  // threads end only after it).
+  EXPECT_TRUE(testing::WaitUntil([&] { return started.load() >= kCallsBefore; }));
   EXPECT_TRUE(host_->Unregister("counting").ok());
   unregistered = true;
   for (std::thread& thread : threads) thread.join();

@@ -1,10 +1,14 @@
 // The Host's contract: lazy loading, the handle fast path, bad module files, names, Unregister.
 #include "fnhost/host.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/common/sha256.h"
@@ -13,6 +17,7 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::TempDir;
 using ::fnhost::testing::TestModule;
 using ::testing::HasSubstr;
@@ -112,7 +117,7 @@ TEST_F(HostTest, InitConfigReachesTheState) {
   FunctionSpec spec = Spec("hi", TestModule("hello"));
   spec.init_config = "bonjour";
   ASSERT_TRUE(host_->Register(spec).ok());
-  EXPECT_EQ(*host_->Invoke("hi", "monde"), "bonjour, monde");
+  EXPECT_THAT(host_->Invoke("hi", "monde"), IsOkAndHolds("bonjour, monde"));
 }
 
 TEST_F(HostTest, HandleFastPathReusesTheResponseBuffer) {
@@ -136,7 +141,7 @@ TEST_F(HostTest, UnknownAndDuplicateNames) {
   absl::Status again = host_->Register(Spec("hello", TestModule("gate")));
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(again.message(), HasSubstr("hello"));
-  EXPECT_EQ(*host_->Invoke("hello", "still"), "hello, still");
+  EXPECT_THAT(host_->Invoke("hello", "still"), IsOkAndHolds("hello, still"));
 }
 
 TEST_F(HostTest, InvalidSpecsAreRefused) {
@@ -179,28 +184,31 @@ class BadModuleFileTest : public HostTest {
     EXPECT_THAT(reply.status().message(), HasSubstr(cause));
     // Failing again is the same clear error, and other functions are unaffected.
     EXPECT_EQ(host_->Invoke("bad", "x").status().code(), code);
-    EXPECT_EQ(*host_->Invoke("good", "x"), "hello, x");
+    EXPECT_THAT(host_->Invoke("good", "x"), IsOkAndHolds("hello, x"));
   }
 };
 
 TEST_F(BadModuleFileTest, MissingFile) {
-  ExpectLoadError(dir_.File("missing.so"), absl::StatusCode::kNotFound, "No such file");
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectLoadError(dir_.File("missing.so"), absl::StatusCode::kNotFound, "No such file"));
 }
 
 TEST_F(BadModuleFileTest, Directory) {
-  ExpectLoadError(dir_.path(), absl::StatusCode::kFailedPrecondition, "is a directory");
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectLoadError(dir_.path(), absl::StatusCode::kFailedPrecondition, "is a directory"));
 }
 
 TEST_F(BadModuleFileTest, NotAnElfFile) {
-  ExpectLoadError(dir_.Write("text.so", "this is not a shared object\n"),
-                  absl::StatusCode::kInvalidArgument, "not an ELF file (bad magic)");
+  ASSERT_NO_FATAL_FAILURE(ExpectLoadError(dir_.Write("text.so", "this is not a shared object\n"),
+                                          absl::StatusCode::kInvalidArgument,
+                                          "not an ELF file (bad magic)"));
 }
 
 TEST_F(BadModuleFileTest, TruncatedModule) {
   std::string bytes = testing::ReadFileBytes(TestModule("hello"));
   ASSERT_GT(bytes.size(), 200u);
-  ExpectLoadError(dir_.Write("truncated.so", bytes.substr(0, 200)),
-                  absl::StatusCode::kInvalidArgument, "truncated ELF");
+  ASSERT_NO_FATAL_FAILURE(ExpectLoadError(dir_.Write("truncated.so", bytes.substr(0, 200)),
+                                          absl::StatusCode::kInvalidArgument, "truncated ELF"));
 }
 
 TEST_F(BadModuleFileTest, ElfForAnotherArchitecture) {
@@ -209,45 +217,76 @@ TEST_F(BadModuleFileTest, ElfForAnotherArchitecture) {
   constexpr uint16_t kAarch64 = 183;  // e_machine, at offset 18 of the ELF header
   bytes[18] = static_cast<char>(kAarch64 & 0xff);
   bytes[19] = static_cast<char>(kAarch64 >> 8);
-  ExpectLoadError(dir_.Write("arm.so", bytes), absl::StatusCode::kFailedPrecondition,
-                  "ELF for machine aarch64");
+  ASSERT_NO_FATAL_FAILURE(ExpectLoadError(dir_.Write("arm.so", bytes),
+                                          absl::StatusCode::kFailedPrecondition,
+                                          "ELF for machine aarch64"));
 }
 
 TEST_F(BadModuleFileTest, PlainExecutable) {
-  ExpectLoadError(dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition,
-                  "cannot load module");
+  ASSERT_NO_FATAL_FAILURE(ExpectLoadError(
+      dir_.Copy("/bin/true", "true"), absl::StatusCode::kFailedPrecondition, "cannot load module"));
 }
 
 TEST_F(BadModuleFileTest, GroupWritable) {
-  ExpectLoadError(dir_.Copy(TestModule("hello"), "writable.so", 0775),
-                  absl::StatusCode::kPermissionDenied, "writable by its group");
+  ASSERT_NO_FATAL_FAILURE(ExpectLoadError(dir_.Copy(TestModule("hello"), "writable.so", 0775),
+                                          absl::StatusCode::kPermissionDenied,
+                                          "writable by its group"));
 }
 
 TEST_F(BadModuleFileTest, Sha256PinMismatch) {
   FunctionSpec spec = Spec("bad", TestModule("hello"));
   spec.sha256 = std::string(64, '0');
-  ExpectLoadError(spec.module_path, absl::StatusCode::kPermissionDenied, "pins", &spec);
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectLoadError(spec.module_path, absl::StatusCode::kPermissionDenied, "pins", &spec));
 }
 
 TEST_F(HostTest, WritableModuleAllowedWhenTheOptionSaysSo) {
   HostOptions options;
   options.allow_writable_modules = true;
   options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   ASSERT_TRUE(host->Register(Spec("w", dir_.Copy(TestModule("hello"), "w.so", 0777))).ok());
-  EXPECT_EQ(*host->Invoke("w", "x"), "hello, x");
+  EXPECT_THAT(host->Invoke("w", "x"), IsOkAndHolds("hello, x"));
 }
 
 TEST_F(HostTest, Sha256PinMatch) {
   FunctionSpec spec = Spec("pinned", TestModule("hello"));
-  spec.sha256 = *Sha256HexOfFile(TestModule("hello"));
+  absl::StatusOr<std::string> sha256 = Sha256HexOfFile(TestModule("hello"));
+  ASSERT_TRUE(sha256.ok()) << sha256.status();
+  spec.sha256 = *sha256;
   ASSERT_TRUE(host_->Register(spec).ok());
-  EXPECT_EQ(*host_->Invoke("pinned", "x"), "hello, x");
+  EXPECT_THAT(host_->Invoke("pinned", "x"), IsOkAndHolds("hello, x"));
+}
+
+// An embedder's relative module paths are made absolute against the current directory when
+// Register, Reload and SetCanary run: dlopen never searches the library path for a bare name,
+// and a later chdir changes nothing.
+TEST_F(HostTest, RelativeModulePathsResolveAgainstTheCurrentDirectoryOfTheCall) {
+  const std::string modules = FNHOST_TEST_MODULE_DIR;
+  const std::string cwd = std::filesystem::current_path().string();
+  absl::Cleanup restore_cwd = [&] { ASSERT_EQ(::chdir(cwd.c_str()), 0); };
+  ASSERT_EQ(::chdir(modules.c_str()), 0);
+  ASSERT_TRUE(host_->Register(Spec("hello", "hello.so")).ok());
+  ASSERT_EQ(::chdir(dir_.path().c_str()), 0);
+  EXPECT_THAT(host_->Invoke("hello", "x"), IsOkAndHolds("hello, x"));
+  EXPECT_EQ(host_->ListFunctions()[0].module_path, modules + "/hello.so");
+
+  ASSERT_EQ(::chdir(modules.c_str()), 0);
+  ASSERT_TRUE(host_->Reload("hello", "./hello.so").ok());
+  ASSERT_TRUE(host_->SetCanary("hello", "canary.so", 1).ok());
+  ASSERT_EQ(::chdir(dir_.path().c_str()), 0);
+  EXPECT_THAT(host_->Invoke("hello", "x"), IsOkAndHolds("canary done"));
+  std::vector<FunctionStatus> functions = host_->ListFunctions();
+  EXPECT_EQ(functions[0].module_path, modules + "/hello.so");
+  ASSERT_TRUE(functions[0].canary.has_value());
+  EXPECT_EQ(functions[0].canary->module_path, modules + "/canary.so");
 }
 
 TEST_F(HostTest, UnregisterRefusesNewCalls) {
   ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
   absl::StatusOr<FunctionHandle> handle = host_->Lookup("hello");
+  ASSERT_TRUE(handle.ok()) << handle.status();
   ASSERT_TRUE(host_->Invoke("hello", "x").ok());
   ASSERT_TRUE(host_->Unregister("hello").ok());
   EXPECT_EQ(host_->Invoke("hello", "x").status().code(), absl::StatusCode::kNotFound);
@@ -256,7 +295,7 @@ TEST_F(HostTest, UnregisterRefusesNewCalls) {
   EXPECT_EQ(host_->Unregister("hello").code(), absl::StatusCode::kNotFound);
   // The name is free again.
   ASSERT_TRUE(host_->Register(Spec("hello", TestModule("hello"))).ok());
-  EXPECT_EQ(*host_->Invoke("hello", "y"), "hello, y");
+  EXPECT_THAT(host_->Invoke("hello", "y"), IsOkAndHolds("hello, y"));
 }
 
 }  // namespace
@@ -271,7 +310,8 @@ TEST(HostMetricsTest, InvocationsReachTheAggregator) {
   HostOptions options;
   options.metrics_sink = &metrics;
   options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   FunctionSpec spec;
   spec.name = "hello";
   spec.module_path = testing::TestModule("hello");

@@ -158,8 +158,8 @@ TEST_P(HostileModuleTest, FaultEndsOneWorkerAndTheFunctionServesAgain) {
     spec.isolation.memory_limit_bytes = 64 << 20;
   }
   ASSERT_TRUE(host_->Register(spec).ok());
-  ExpectServesAgain("hostile");
-  ExpectOthersServe();
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("hostile"));
+  ASSERT_NO_FATAL_FAILURE(ExpectOthersServe());
 
   std::string response = "stale";
   absl::Status status = Call("hostile", fault.request, &response);
@@ -168,9 +168,9 @@ TEST_P(HostileModuleTest, FaultEndsOneWorkerAndTheFunctionServesAgain) {
               AllOf(StartsWith("function 'hostile': "), HasSubstr(fault.cause)));
   EXPECT_EQ(response, "");
 
-  ExpectOthersServe();
-  ExpectServesAgain("hostile");
-  ExpectServesAgain("hostile");
+  ASSERT_NO_FATAL_FAILURE(ExpectOthersServe());
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("hostile"));
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("hostile"));
   const MetricsAggregator::FunctionTotals totals = Totals("hostile");
   EXPECT_EQ(totals.worker_crashes, 1);
   EXPECT_EQ(totals.worker_spawns, 2);  // the lost worker never went back to the pool
@@ -209,7 +209,7 @@ TEST_F(IsolationHostTest, AThrowingModuleKeepsItsWorker) {
   EXPECT_THAT(std::string(status.message()),
               AllOf(StartsWith("function 'throwing': invoke: "),
                     HasSubstr("invoke failed on purpose")));
-  ExpectServesAgain("throwing");
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("throwing"));
   EXPECT_EQ(Totals("throwing").worker_spawns, 1);
   EXPECT_EQ(Totals("throwing").worker_crashes, 0);
 }
@@ -234,7 +234,7 @@ TEST_F(IsolationHostTest, WhatAWorkerForksDiesWithTheHost) {
   pid_t child = 0;
   ASSERT_TRUE(absl::SimpleAtoi(response, &child)) << response;
   EXPECT_TRUE(ProcessExists(child));
-  ExpectServesAgain("forks");
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("forks"));
   host_.reset();
   EXPECT_FALSE(ProcessExists(child));
 }
@@ -271,7 +271,7 @@ TEST_F(IsolationHostTest, LoadErrorsReadAsInProcess) {
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(std::string(status.message()),
               AllOf(HasSubstr("function 'init_fails'"), HasSubstr("state init")));
-  ExpectOthersServe();
+  ASSERT_NO_FATAL_FAILURE(ExpectOthersServe());
 }
 
 TEST_F(IsolationHostTest, ConcurrencyAboveOnePerWorkerIsRefused) {
@@ -304,10 +304,10 @@ TEST_F(IsolationHostTest, CircuitBreakerRefusesNewWorkersInsteadOfAForkStorm) {
               "for another 30s");
   }
   EXPECT_EQ(Totals("crashy").worker_spawns, 3);
-  ExpectOthersServe();
+  ASSERT_NO_FATAL_FAILURE(ExpectOthersServe());
 
   clock_.Advance(absl::Seconds(30));
-  ExpectServesAgain("crashy");
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("crashy"));
   EXPECT_EQ(Totals("crashy").worker_spawns, 4);
 }
 
@@ -358,7 +358,7 @@ TEST_F(IsolationHostTest, OthersServeWhileAFunctionCrashesOnAnotherThread) {
   for (std::thread& caller : callers) caller.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(Totals("crashy").worker_crashes, 8);
-  ExpectServesAgain("crashy");
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain("crashy"));
 }
 
 TEST_F(IsolationHostTest, KilledZygoteIsRestartedByTheNextSpawn) {

@@ -176,7 +176,7 @@ TEST_F(IsolationTest, SegfaultEndsOneWorkerAndNamesTheSignal) {
             absl::StrCat("function 'segfault': worker ", pid,
                          " killed by signal SIGSEGV (Segmentation fault) during invoke"));
   EXPECT_EQ(lost_reason_, "SIGSEGV");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
   EXPECT_EQ(zygote->stats().workers_spawned, 2);
 }
@@ -190,7 +190,7 @@ TEST_F(IsolationTest, AbortNamesSigabrt) {
               AllOf(StartsWith("function 'abort': worker "),
                     HasSubstr("killed by signal SIGABRT (Aborted)")));
   EXPECT_EQ(lost_reason_, "SIGABRT");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
 }
 
 TEST_F(IsolationTest, EndlessLoopIsKilledAtTheTimeout) {
@@ -205,7 +205,7 @@ TEST_F(IsolationTest, EndlessLoopIsKilledAtTheTimeout) {
                                            "within 200ms; worker ",
                                            pid, " killed"));
   EXPECT_EQ(lost_reason_, "timeout");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
   EXPECT_EQ(zygote->stats().worker_timeouts, 1);
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
 }
@@ -223,7 +223,7 @@ TEST_F(IsolationTest, UnboundedAllocationHitsTheMemoryLimit) {
                     HasSubstr("reached its memory limit of 67108864 bytes"),
                     HasSubstr("std::bad_alloc"), HasSubstr("the worker exits")));
   EXPECT_EQ(lost_reason_, "memory_limit");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
   EXPECT_EQ(zygote->stats().worker_crashes, 1);
 }
 
@@ -236,7 +236,7 @@ TEST_F(IsolationTest, ExitInTheMiddleOfACall) {
   EXPECT_EQ(status.message(), absl::StrCat("function 'exit_mid_call': worker ", pid,
                                            " exited with status 0 during invoke"));
   EXPECT_EQ(lost_reason_, "exit");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
 }
 
 TEST_F(IsolationTest, GarbageOnTheChannelIsCaught) {
@@ -248,7 +248,7 @@ TEST_F(IsolationTest, GarbageOnTheChannelIsCaught) {
               AllOf(StartsWith("function 'garbage_ipc': worker "),
                     HasSubstr("broke the channel protocol during invoke (bad frame magic")));
   EXPECT_EQ(lost_reason_, "protocol");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
 
   // A well-formed header announcing 4 GiB: refused before anything is allocated.
   internal::FrameHeader header{internal::kFrameMagic, internal::FrameType::kResponse, 0, 0,
@@ -258,7 +258,7 @@ TEST_F(IsolationTest, GarbageOnTheChannelIsCaught) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("frame of 4294967280 bytes exceeds the limit"));
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
 }
 
 TEST_F(IsolationTest, ClosedChannelEndsTheWorker) {
@@ -269,7 +269,7 @@ TEST_F(IsolationTest, ClosedChannelEndsTheWorker) {
   EXPECT_THAT(std::string(status.message()), AllOf(StartsWith("function 'close_ipc': worker "),
                                                    HasSubstr("closed its channel during invoke")));
   EXPECT_EQ(lost_reason_, "channel");
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
 }
 
 TEST_F(IsolationTest, WhatAWorkerForksDiesWithIt) {
@@ -287,7 +287,7 @@ TEST_F(IsolationTest, WhatAWorkerForksDiesWithIt) {
     ASSERT_TRUE(worker->Invoke("echo", &response).ok());
     EXPECT_EQ(response, "echo");
   }
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
   zygote.reset();
   EXPECT_FALSE(ProcessExists(child));
 }
@@ -379,7 +379,7 @@ TEST_F(IsolationTest, KilledZygoteIsRestarted) {
   pid_t old_zygote = zygote->zygote_pid();
   ASSERT_EQ(::kill(old_zygote, SIGKILL), 0);
 
-  ExpectServesAgain(*zygote, "hello, ");
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote, "hello, "));
   EXPECT_NE(zygote->zygote_pid(), old_zygote);
   EXPECT_EQ(zygote->stats().zygote_restarts, 1);
 
@@ -437,7 +437,7 @@ TEST_F(IsolationTest, CircuitBreakerStopsACrashLoop) {
   refused = zygote->SpawnWorker();
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("for another 1s"));
   clock.Advance(absl::Seconds(1));
-  ExpectServesAgain(*zygote);
+  ASSERT_NO_FATAL_FAILURE(ExpectServesAgain(*zygote));
   EXPECT_EQ(zygote->stats().worker_crashes, 5);
 }
 

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "src/common/strings.h"
 #include "src/metrics/prometheus_text.h"
+#include "tests/support/test_util.h"
 
 namespace fnhost {
 namespace {
@@ -474,8 +475,8 @@ TEST(MetricsAggregatorTest, ConcurrentRecordingWhileRenderingLosesNothing) {
       for (int i = 0; i < kPerThread; ++i) {
         // Halfway, wait for a render that began after this writer did, so that rendering
         // overlaps recording however the threads are scheduled.
-        while (i == kPerThread / 2 && renders.load() < renders_at_start + 2) {
-          std::this_thread::yield();
+        if (i == kPerThread / 2) {
+          EXPECT_TRUE(testing::WaitUntil([&] { return renders.load() >= renders_at_start + 2; }));
         }
         const Planned plan = PlanFor(i);
         metrics.OnInvocation(

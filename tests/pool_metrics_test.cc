@@ -16,7 +16,9 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::AwaitResult;
 using ::fnhost::testing::Gate;
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::PrometheusValue;
 using ::fnhost::testing::TestModule;
 using ::testing::ElementsAre;
@@ -82,7 +84,8 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   FakeClock clock;
   TeeSink sink;
   HostOptions options = testing::ManualHostOptions(&clock, &sink);
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   FunctionSpec spec;
   spec.name = "f";
   spec.module_path = TestModule("gate");
@@ -90,20 +93,22 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   spec.pool.max_concurrency_per_instance = 1;
   spec.pool.max_queue = 2;
   ASSERT_TRUE(host->Register(spec).ok());
-  FunctionHandle handle = *host->Lookup("f");
-  auto status = [&] { return host->ListFunctions().at(0); };
+  absl::StatusOr<FunctionHandle> handle = host->Lookup("f");
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  auto await = [&](auto predicate) { return testing::AwaitStatus(*host, "f", predicate); };
 
-  // One call busy, two queued (one of them with a short deadline), one refused.
+  // One call busy, two queued (one of them with a short deadline), one refused. The calls are
+  // declared before the gate: a test that ends early opens the gate before waiting for them.
+  std::future<absl::StatusOr<std::string>> busy, queued, late;
   Gate gate;
-  auto busy = std::async(std::launch::async, [&] { return host->Invoke("f", gate.request()); });
-  while (status().busy_instances != 1) std::this_thread::yield();
-  auto queued = std::async(std::launch::async, [&] { return host->Invoke("f", "plain"); });
-  while (status().queued_calls != 1) std::this_thread::yield();
+  busy = std::async(std::launch::async, [&] { return host->Invoke("f", gate.request()); });
+  ASSERT_TRUE(await([](const FunctionStatus& s) { return s.busy_instances == 1; }));
+  queued = std::async(std::launch::async, [&] { return host->Invoke("f", "plain"); });
+  ASSERT_TRUE(await([](const FunctionStatus& s) { return s.queued_calls == 1; }));
   CallOptions short_deadline;
   short_deadline.timeout = absl::Seconds(2);
-  auto late =
-      std::async(std::launch::async, [&] { return host->Invoke("f", "plain", short_deadline); });
-  while (status().queued_calls != 2) std::this_thread::yield();
+  late = std::async(std::launch::async, [&] { return host->Invoke("f", "plain", short_deadline); });
+  ASSERT_TRUE(await([](const FunctionStatus& s) { return s.queued_calls == 2; }));
   EXPECT_EQ(host->Invoke("f", "plain").status().code(), absl::StatusCode::kResourceExhausted);
 
   host->PublishGauges();
@@ -118,10 +123,10 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   EXPECT_EQ(sample(R"(fnhost_pool_queued_calls{function="f"})"), "2");
 
   clock.Advance(absl::Seconds(3));
-  EXPECT_EQ(late.get().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(AwaitResult(late).status().code(), absl::StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(gate.Release());
-  EXPECT_EQ(*busy.get(), "released");
-  EXPECT_EQ(*queued.get(), "done");
+  EXPECT_THAT(AwaitResult(busy), IsOkAndHolds("released"));
+  EXPECT_THAT(AwaitResult(queued), IsOkAndHolds("done"));
   host->PublishGauges();
   gauges = sink.last_gauges();
   EXPECT_EQ(gauges.busy_instances, 0);
@@ -130,14 +135,14 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
 
   // A reload drains the old version (not an eviction); keep-alive evicts and scales to zero.
   ASSERT_TRUE(host->Reload("f", TestModule("hello")).ok());
-  EXPECT_EQ(*host->Invoke("f", "x"), "hello, x");
+  EXPECT_THAT(host->Invoke("f", "x"), IsOkAndHolds("hello, x"));
   clock.Advance(absl::Minutes(11));
   host->RunMaintenance();  // also publishes the gauges
   EXPECT_EQ(sink.last_gauges().idle_instances, 0);
   EXPECT_FALSE(sink.last_gauges().loaded);
   ASSERT_TRUE(host->Unregister("f").ok());
   std::string response;
-  EXPECT_EQ(host->Invoke(handle, "x", &response).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(host->Invoke(*handle, "x", &response).code(), absl::StatusCode::kNotFound);
 
   // The test modules are built to leave memory on dlclose; a failed unload would say why not.
   EXPECT_THAT(sink.events(), ElementsAre("rejected:queue_full", "rejected:deadline", "reload",

@@ -19,26 +19,12 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::AwaitResult;
+using ::fnhost::testing::Gate;
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::TempDir;
 using ::fnhost::testing::TestModule;
 using ::testing::HasSubstr;
-
-// A pipe whose read end the gate module blocks on: each Release() lets one call finish.
-class Gate {
- public:
-  Gate() { EXPECT_EQ(::pipe(fds_), 0); }
-  ~Gate() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  std::string request() const { return "wait:" + std::to_string(fds_[0]); }
-  void Release(int calls = 1) {
-    for (int i = 0; i < calls; ++i) EXPECT_EQ(::write(fds_[1], "x", 1), 1);
-  }
-
- private:
-  int fds_[2];
-};
 
 class PoolTest : public ::testing::Test {
  protected:
@@ -46,7 +32,7 @@ class PoolTest : public ::testing::Test {
     HostOptions options;
     options.clock = &clock_;
     options.start_maintenance_thread = false;
-    host_ = *Host::Create(options);
+    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
   }
   FunctionSpec Spec(const std::string& name, const std::string& module) {
     FunctionSpec spec;
@@ -55,19 +41,23 @@ class PoolTest : public ::testing::Test {
     return spec;
   }
   template <typename Predicate>
-  void AwaitStatus(const std::string& name, Predicate predicate) {
-    testing::AwaitStatus(*host_, name, predicate);
+  ::testing::AssertionResult AwaitStatus(const std::string& name, Predicate predicate) {
+    return testing::AwaitStatus(*host_, name, predicate);
   }
-  std::future<absl::StatusOr<std::string>> CallAsync(const std::string& name,
-                                                     const std::string& request,
-                                                     CallOptions options = {}) {
-    return std::async(std::launch::async, [this, name, request, options] {
-      return host_->Invoke(name, request, options);
-    });
+  // A call on another thread. The fixture keeps it too, so that a test that ends early (its
+  // Gate, destroyed first, lets held calls fail) waits for it before the host goes.
+  std::shared_future<absl::StatusOr<std::string>> CallAsync(const std::string& name,
+                                                            const std::string& request,
+                                                            CallOptions options = {}) {
+    calls_.push_back(std::async(std::launch::async, [this, name, request, options] {
+                       return host_->Invoke(name, request, options);
+                     }).share());
+    return calls_.back();
   }
 
   FakeClock clock_;
   std::unique_ptr<Host> host_;
+  std::vector<std::shared_future<absl::StatusOr<std::string>>> calls_;  // after host_
 };
 
 TEST_F(PoolTest, FullQueueRejectsAtOnceAndQueuedCallsAreServedInOrder) {
@@ -78,21 +68,21 @@ TEST_F(PoolTest, FullQueueRejectsAtOnceAndQueuedCallsAreServedInOrder) {
   ASSERT_TRUE(host_->Register(spec).ok());
   Gate gate;
   auto busy = CallAsync("gate", gate.request());
-  AwaitStatus("gate", [](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) { return s.busy_instances == 1; }));
   auto queued1 = CallAsync("gate", gate.request());
-  AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 1; });
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
   auto queued2 = CallAsync("gate", "plain");
-  AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 2; });
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 2; }));
 
   absl::StatusOr<std::string> rejected = host_->Invoke("gate", "plain");
   EXPECT_EQ(rejected.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(rejected.status().message(), HasSubstr("queue is full"));
   EXPECT_EQ(RejectionReason(rejected.status()), "queue_full");
 
-  gate.Release(2);
-  EXPECT_EQ(*busy.get(), "released");
-  EXPECT_EQ(*queued1.get(), "released");
-  EXPECT_EQ(*queued2.get(), "done");
+  EXPECT_TRUE(gate.Release(2));
+  EXPECT_THAT(AwaitResult(busy), IsOkAndHolds("released"));
+  EXPECT_THAT(AwaitResult(queued1), IsOkAndHolds("released"));
+  EXPECT_THAT(AwaitResult(queued2), IsOkAndHolds("done"));
 }
 
 TEST_F(PoolTest, QueuedCallPastItsDeadlineGetsDeadlineExceeded) {
@@ -102,21 +92,21 @@ TEST_F(PoolTest, QueuedCallPastItsDeadlineGetsDeadlineExceeded) {
   ASSERT_TRUE(host_->Register(spec).ok());
   Gate gate;
   auto busy = CallAsync("gate", gate.request());
-  AwaitStatus("gate", [](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) { return s.busy_instances == 1; }));
   CallOptions options;
   options.timeout = absl::Seconds(2);
   auto waiting = CallAsync("gate", "plain", options);
-  AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 1; });
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
   clock_.Advance(absl::Seconds(3));
-  absl::StatusOr<std::string> late = waiting.get();
+  absl::StatusOr<std::string> late = AwaitResult(waiting);
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(late.status().message(), HasSubstr("'gate'"));
   // Marked as refused for want of an instance, unlike a call that ran too long.
   EXPECT_EQ(RejectionReason(late.status()), "deadline");
   EXPECT_EQ(RejectionReason(absl::DeadlineExceededError("ran too long")), "");
-  gate.Release();
-  EXPECT_EQ(*busy.get(), "released");
-  EXPECT_EQ(*host_->Invoke("gate", "plain"), "done");
+  EXPECT_TRUE(gate.Release());
+  EXPECT_THAT(AwaitResult(busy), IsOkAndHolds("released"));
+  EXPECT_THAT(host_->Invoke("gate", "plain"), IsOkAndHolds("done"));
 }
 
 TEST_F(PoolTest, OneInstanceServesUpToItsConcurrency) {
@@ -124,30 +114,26 @@ TEST_F(PoolTest, OneInstanceServesUpToItsConcurrency) {
   spec.pool.max_instances = 1;
   ASSERT_TRUE(host_->Register(spec).ok());
   Gate gate;
-  std::vector<std::future<absl::StatusOr<std::string>>> calls;
+  std::vector<std::shared_future<absl::StatusOr<std::string>>> calls;
   // Whatever order they arrive in, four run at once on the single instance and the fifth
   // waits in the queue.
   for (int i = 0; i < 5; ++i) calls.push_back(CallAsync("gate", gate.request()));
-  AwaitStatus("gate", [](const FunctionStatus& s) {
+  ASSERT_TRUE(AwaitStatus("gate", [](const FunctionStatus& s) {
     return s.queued_calls == 1 && s.busy_instances == 1;
-  });
+  }));
   std::vector<FunctionStatus> status = host_->ListFunctions();
   EXPECT_EQ(status[0].idle_instances, 0);
-  gate.Release(5);
-  for (auto& call : calls) EXPECT_EQ(*call.get(), "released");
+  EXPECT_TRUE(gate.Release(5));
+  for (auto& call : calls) EXPECT_THAT(AwaitResult(call), IsOkAndHolds("released"));
 }
 
 TEST_F(PoolTest, ConcurrentFirstCallsLoadAndInitOnce) {
   FunctionSpec spec = Spec("counting", "counting");
   spec.pool.max_instances = 4;
   ASSERT_TRUE(host_->Register(spec).ok());
-  std::vector<std::future<absl::StatusOr<std::string>>> calls;
+  std::vector<std::shared_future<absl::StatusOr<std::string>>> calls;
   for (int i = 0; i < 16; ++i) calls.push_back(CallAsync("counting", "x"));
-  for (auto& call : calls) {
-    absl::StatusOr<std::string> reply = call.get();
-    ASSERT_TRUE(reply.ok()) << reply.status();
-    EXPECT_THAT(*reply, HasSubstr("inits=1 "));
-  }
+  for (auto& call : calls) EXPECT_THAT(AwaitResult(call), IsOkAndHolds(HasSubstr("inits=1 ")));
   std::vector<FunctionStatus> status = host_->ListFunctions();
   EXPECT_LE(status[0].idle_instances, 4);
 }
@@ -157,7 +143,7 @@ TEST_F(PoolTest, IdleInstancesAreEvictedAndTheModuleUnloaded) {
   spec.pool.keep_alive.idle_timeout = absl::Minutes(10);
   ASSERT_TRUE(host_->Register(spec).ok());
   host_->RunMaintenance();
-  EXPECT_THAT(*host_->Invoke("counting", "x"), HasSubstr("inits=1 instances=1"));
+  EXPECT_THAT(host_->Invoke("counting", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=1")));
   clock_.Advance(absl::Minutes(9));
   host_->RunMaintenance();
   EXPECT_TRUE(host_->ListFunctions()[0].loaded);
@@ -167,7 +153,7 @@ TEST_F(PoolTest, IdleInstancesAreEvictedAndTheModuleUnloaded) {
   EXPECT_FALSE(status.loaded);
   EXPECT_EQ(status.idle_instances, 0);
   // The next call is a cold start on a freshly loaded object: its counters start again.
-  EXPECT_THAT(*host_->Invoke("counting", "x"), HasSubstr("inits=1 instances=1"));
+  EXPECT_THAT(host_->Invoke("counting", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=1")));
 }
 
 TEST_F(PoolTest, MinInstancesArePrewarmedAndNeverEvicted) {
@@ -180,7 +166,7 @@ TEST_F(PoolTest, MinInstancesArePrewarmedAndNeverEvicted) {
   clock_.Advance(absl::Hours(1));
   host_->RunMaintenance();
   EXPECT_EQ(host_->ListFunctions()[0].idle_instances, 2);
-  EXPECT_THAT(*host_->Invoke("counting", "x"), HasSubstr("inits=1 instances=2"));
+  EXPECT_THAT(host_->Invoke("counting", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=2")));
 }
 
 TEST_F(PoolTest, PrewarmAndWaitCreatesWarmInstances) {
@@ -195,21 +181,31 @@ TEST_F(PoolTest, ReloadSwitchesNewCallsAndInFlightCallsFinishOnTheOldVersion) {
   ASSERT_TRUE(host_->Register(spec).ok());
   Gate gate;
   auto in_flight = CallAsync("f", gate.request());
-  AwaitStatus("f", [](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus("f", [](const FunctionStatus& s) { return s.busy_instances == 1; }));
   ASSERT_TRUE(host_->Reload("f", TestModule("hello")).ok());
-  EXPECT_EQ(*host_->Invoke("f", "new"), "hello, new");
-  gate.Release();
-  EXPECT_EQ(*in_flight.get(), "released");
-  EXPECT_EQ(*host_->Invoke("f", "again"), "hello, again");
+  EXPECT_THAT(host_->Invoke("f", "new"), IsOkAndHolds("hello, new"));
+  EXPECT_TRUE(gate.Release());
+  EXPECT_THAT(AwaitResult(in_flight), IsOkAndHolds("released"));
+  EXPECT_THAT(host_->Invoke("f", "again"), IsOkAndHolds("hello, again"));
+}
+
+// A reload creates as many instances as the version it replaces had before it switches, so the
+// calls that follow find them warm.
+TEST_F(PoolTest, ReloadWarmsAsManyInstancesAsTheReplacedVersionHad) {
+  ASSERT_TRUE(host_->Register(Spec("f", "counting")).ok());
+  ASSERT_TRUE(host_->PrewarmAndWait("f", 3).ok());
+  ASSERT_TRUE(host_->Reload("f", TestModule("counting")).ok());  // a new object: new counters
+  EXPECT_EQ(host_->ListFunctions()[0].idle_instances, 3);
+  EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=3 ")));
 }
 
 TEST_F(PoolTest, FailedReloadKeepsTheOldVersionServing) {
   ASSERT_TRUE(host_->Register(Spec("f", "hello")).ok());
-  EXPECT_EQ(*host_->Invoke("f", "a"), "hello, a");
+  EXPECT_THAT(host_->Invoke("f", "a"), IsOkAndHolds("hello, a"));
   absl::Status status = host_->Reload("f", TestModule("init_fails"));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("init failed on purpose"));
-  EXPECT_EQ(*host_->Invoke("f", "b"), "hello, b");
+  EXPECT_THAT(host_->Invoke("f", "b"), IsOkAndHolds("hello, b"));
 }
 
 TEST_F(PoolTest, ReloadFromTheSamePathRebuiltInPlace) {
@@ -218,24 +214,24 @@ TEST_F(PoolTest, ReloadFromTheSamePathRebuiltInPlace) {
   FunctionSpec spec = Spec("f", "hello");
   spec.module_path = path;
   ASSERT_TRUE(host_->Register(spec).ok());
-  EXPECT_EQ(*host_->Invoke("f", "a"), "hello, a");
+  EXPECT_THAT(host_->Invoke("f", "a"), IsOkAndHolds("hello, a"));
   // Rebuilt as linkers and `install` do it: a new file renamed over the old path (writing into
   // the mapped file itself would change the code under the running version).
   dir.Copy(TestModule("gate"), "f.so.new");
   ASSERT_EQ(std::rename(dir.File("f.so.new").c_str(), path.c_str()), 0);
   ASSERT_TRUE(host_->Reload("f", path).ok());
-  EXPECT_EQ(*host_->Invoke("f", "plain"), "done");
+  EXPECT_THAT(host_->Invoke("f", "plain"), IsOkAndHolds("done"));
 }
 
 TEST_F(PoolTest, UnregisterLetsInFlightCallsFinish) {
   ASSERT_TRUE(host_->Register(Spec("f", "gate")).ok());
   Gate gate;
   auto in_flight = CallAsync("f", gate.request());
-  AwaitStatus("f", [](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus("f", [](const FunctionStatus& s) { return s.busy_instances == 1; }));
   ASSERT_TRUE(host_->Unregister("f").ok());
   EXPECT_EQ(host_->Invoke("f", "x").status().code(), absl::StatusCode::kNotFound);
-  gate.Release();
-  EXPECT_EQ(*in_flight.get(), "released");
+  EXPECT_TRUE(gate.Release());
+  EXPECT_THAT(AwaitResult(in_flight), IsOkAndHolds("released"));
 }
 
 }  // namespace

@@ -2,8 +2,6 @@
 // formats, bad inputs), arrival spreading, the generator and the reports.
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,10 +18,13 @@
 #include "src/sim/trace_generator.h"
 #include "src/sim/trace_reader.h"
 #include "src/sim/trace_writer.h"
+#include "tests/support/test_util.h"
 
 namespace fnhost::sim {
 namespace {
 
+using ::fnhost::testing::TempDir;
+using ::fnhost::testing::WriteFileBytes;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -39,18 +40,6 @@ std::vector<Call> Calls(const std::vector<std::pair<absl::Duration, absl::Durati
   std::vector<Call> out;
   for (const auto& [arrival, duration] : calls) out.push_back(Call{arrival, duration});
   return out;
-}
-
-// A fresh directory under the test's temporary directory.
-std::string TempDir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/sim_test_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-void WriteFileOrDie(const std::string& path, const std::string& contents) {
-  std::ofstream(path) << contents;
 }
 
 // ---- Hand-counted replays (1 GB instances, so GB-s are seconds of idle instances) ------------
@@ -363,15 +352,17 @@ std::string Zeros(int n) {
 }
 
 TEST(ReadTraceTest, Azure2019DaysFollowEachOtherWithTheDatasetsSideFiles) {
-  const std::string dir = TempDir("days");
-  WriteFileOrDie(dir + "/invocations_per_function_md.anon.d01.csv",
-                 Header2019() + Row2019("f", "http", {{10, 2}}));
-  WriteFileOrDie(dir + "/invocations_per_function_md.anon.d02.csv",
-                 Header2019() + Row2019("f", "http", {{0, 1}}) + Row2019("g", "timer", {{5, 1}}));
-  WriteFileOrDie(dir + "/function_durations_percentiles.anon.d02.csv",
-                 "HashOwner,HashApp,HashFunction,Average,Count\no,a,f,250,1\n");
-  WriteFileOrDie(dir + "/app_memory_percentiles.anon.d01.csv",
-                 "HashOwner,HashApp,SampleCount,AverageAllocatedMb\no,a,3,300\n");
+  const TempDir scratch;
+  const std::string dir = scratch.path();
+  ASSERT_TRUE(WriteFileBytes(dir + "/invocations_per_function_md.anon.d01.csv",
+                             Header2019() + Row2019("f", "http", {{10, 2}})));
+  ASSERT_TRUE(WriteFileBytes(
+      dir + "/invocations_per_function_md.anon.d02.csv",
+      Header2019() + Row2019("f", "http", {{0, 1}}) + Row2019("g", "timer", {{5, 1}})));
+  ASSERT_TRUE(WriteFileBytes(dir + "/function_durations_percentiles.anon.d02.csv",
+                             "HashOwner,HashApp,HashFunction,Average,Count\no,a,f,250,1\n"));
+  ASSERT_TRUE(WriteFileBytes(dir + "/app_memory_percentiles.anon.d01.csv",
+                             "HashOwner,HashApp,SampleCount,AverageAllocatedMb\no,a,3,300\n"));
   absl::StatusOr<Trace> trace = ReadTrace({dir});  // the directory: its days by name
   ASSERT_TRUE(trace.ok()) << trace.status();
   EXPECT_EQ(trace->length, absl::Hours(48));
@@ -389,7 +380,8 @@ TEST(ReadTraceTest, Azure2019DaysFollowEachOtherWithTheDatasetsSideFiles) {
 }
 
 TEST(ReadTraceTest, RejectsBadInputsNamingFileAndLine) {
-  const std::string dir = TempDir("bad");
+  const TempDir scratch;
+  const std::string dir = scratch.path();
   const struct {
     const char* name;
     std::string contents;
@@ -408,7 +400,7 @@ TEST(ReadTraceTest, RejectsBadInputsNamingFileAndLine) {
        "short.csv:2: 3 fields where the header has 4"},
   };
   for (const auto& c : cases) {
-    WriteFileOrDie(dir + "/" + c.name, c.contents);
+    ASSERT_TRUE(WriteFileBytes(dir + "/" + c.name, c.contents));
     absl::StatusOr<Trace> trace = ReadTrace({dir + "/" + c.name});
     ASSERT_FALSE(trace.ok()) << c.name;
     EXPECT_THAT(trace.status().message(), HasSubstr("ReadTrace: "));
@@ -422,12 +414,15 @@ TEST(ReadTraceTest, RejectsBadInputsNamingFileAndLine) {
   const std::string v2019 = kTraceDir + "/azure2019-sample/invocations.csv";
   EXPECT_THAT(ReadTrace({v2019, v2021}).status().message(), HasSubstr("is not in the format of"));
   EXPECT_THAT(ReadTrace({v2021, v2021}).status().message(), HasSubstr("a single file"));
-  const std::string bad_side = TempDir("bad_side");
-  WriteFileOrDie(bad_side + "/invocations.csv", Header2019() + Row2019("f", "http", {{1, 1}}));
-  WriteFileOrDie(bad_side + "/memory.csv", "HashOwner,HashApp,AverageAllocatedMb\no,a,lots\n");
+  const TempDir side_scratch;
+  const std::string bad_side = side_scratch.path();
+  ASSERT_TRUE(
+      WriteFileBytes(bad_side + "/invocations.csv", Header2019() + Row2019("f", "http", {{1, 1}})));
+  ASSERT_TRUE(
+      WriteFileBytes(bad_side + "/memory.csv", "HashOwner,HashApp,AverageAllocatedMb\no,a,lots\n"));
   EXPECT_THAT(ReadTrace({bad_side + "/invocations.csv"}).status().message(),
               HasSubstr("memory.csv:2: AverageAllocatedMb \"lots\" is not a non-negative number"));
-  WriteFileOrDie(bad_side + "/memory.csv", "HashOwner,Mb\n");
+  ASSERT_TRUE(WriteFileBytes(bad_side + "/memory.csv", "HashOwner,Mb\n"));
   EXPECT_THAT(ReadTrace({bad_side + "/invocations.csv"}).status().message(),
               HasSubstr("memory.csv:1: no column HashApp"));
 }
@@ -664,7 +659,8 @@ TEST(GenerateTraceTest, FollowsThePublishedShapeAndRoundTrips) {
   absl::StatusOr<Trace> again = GenerateTrace({.functions = 400, .days = 1, .seed = 5});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->functions[17].minutes.size(), trace->functions[17].minutes.size());
-  const std::string dir = TempDir("generated");
+  const TempDir scratch;
+  const std::string dir = scratch.path();
   ASSERT_TRUE(WriteAzure2019Trace(*trace, dir).ok());
   absl::StatusOr<Trace> read = ReadTrace({dir});
   ASSERT_TRUE(read.ok()) << read.status();

@@ -15,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/process_util.h"
 #include "tests/support/test_util.h"
 
 extern char** environ;
@@ -56,7 +57,8 @@ CliResult RunCli(const TempDir& scratch, std::vector<std::string> args) {
   EXPECT_EQ(spawned, 0) << "cannot spawn " << FNHOST_CLI_PATH;
   if (spawned != 0) return result;
   int wait_status = 0;
-  EXPECT_EQ(::waitpid(pid, &wait_status, 0), pid);
+  EXPECT_TRUE(testing::ReapChild(pid, &wait_status))
+      << "fnhost " << args[1] << " ran for " << testing::kWaitBound.count() << " s; killed";
   result.exit_code =
       WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
   result.out = ReadFileBytes(out_path);
@@ -80,6 +82,8 @@ void FlipByte(const std::string& path, std::streamoff offset) {
   file.get(byte);
   file.seekp(offset);
   file.put(static_cast<char>(byte ^ 0x5a));
+  file.close();
+  EXPECT_TRUE(file) << "cannot flip the byte at " << offset << " of " << path;
 }
 
 size_t Lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }

@@ -218,7 +218,8 @@ TEST(SnapshotWriterTest, AbiWriterAddsSectionsAndReportsDuplicates) {
   EXPECT_EQ(abi.write_section(abi.host_data, "none", 4, nullptr, 0), FNHOST_STATUS_OK);
   EXPECT_EQ(abi.write_section(abi.host_data, "table", 5, "xyz", 3), FNHOST_STATUS_ALREADY_EXISTS);
   ASSERT_TRUE(writer.Commit().ok());
-  ExpectSnapshotHolds(path, {{"table", "abc"}, {"none", ""}});
+  const Sections expected = {{"table", "abc"}, {"none", ""}};
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, expected));
 }
 
 TEST(SnapshotWriterTest, RejectsDuplicatesAndUseAfterCommit) {
@@ -230,14 +231,15 @@ TEST(SnapshotWriterTest, RejectsDuplicatesAndUseAfterCommit) {
   ASSERT_TRUE(writer.Commit().ok());
   EXPECT_EQ(writer.AddSection("b", "3").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(writer.Commit().code(), absl::StatusCode::kFailedPrecondition);
-  ExpectSnapshotHolds(dir.File("f.snap"), {{"a", "1"}});
+  const Sections expected = {{"a", "1"}};
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(dir.File("f.snap"), expected));
 }
 
 TEST(SnapshotWriterTest, NoSectionsGivesOnePageFile) {
   TempDir dir;
   ASSERT_TRUE(WriteSnapshot(FileSystem::Default(), dir.File("f.snap"), {}).ok());
   EXPECT_EQ(ReadBytes(dir.File("f.snap")).size(), kSnapshotSectionAlignment);
-  ExpectSnapshotHolds(dir.File("f.snap"), {});
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(dir.File("f.snap"), {}));
 }
 
 TEST(SnapshotWriterTest, ReplacesAnOlderSnapshot) {
@@ -245,7 +247,8 @@ TEST(SnapshotWriterTest, ReplacesAnOlderSnapshot) {
   std::string path = dir.File("f.snap");
   ASSERT_TRUE(WriteSnapshot(FileSystem::Default(), path, {{"old", "1"}}).ok());
   ASSERT_TRUE(WriteSnapshot(FileSystem::Default(), path, {{"new", "2"}}).ok());
-  ExpectSnapshotHolds(path, {{"new", "2"}});
+  const Sections expected = {{"new", "2"}};
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, expected));
   EXPECT_THAT(ListDirectory(dir.path()), UnorderedElementsAre("f.snap"));
 }
 
@@ -262,7 +265,7 @@ TEST(SnapshotWriterTest, HeaderLargerThanAPageMovesTheSections) {
   EXPECT_GT(header->ByteSizeLong(), kSnapshotSectionAlignment);
   EXPECT_EQ(header->section(0).offset(),
             RoundUpToSectionAlignment(kSnapshotPreambleSize + header->ByteSizeLong()));
-  ExpectSnapshotHolds(path, sections);
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, sections));
 }
 
 TEST(SnapshotWriterTest, NamesNeedNotBeUtf8) {
@@ -384,7 +387,7 @@ TEST_P(SnapshotWriterFaultTest, LeavesTheOlderSnapshotAndNoTemporaryFile) {
   absl::Status status = WriteSnapshot(&fs, path, TestSections());
   EXPECT_EQ(status.code(), GetParam().expected) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr(".tmp."));
-  ExpectSnapshotHolds(path, old_sections);
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, old_sections));
   EXPECT_THAT(ListDirectory(dir.path()), UnorderedElementsAre("f.snap"));
   ASSERT_EQ(fs.created().size(), 1u);
   EXPECT_THAT(fs.created()[0], ::testing::MatchesRegex(".*/f\\.snap\\.tmp\\.[0-9a-f]{16}"));
@@ -419,7 +422,7 @@ TEST(SnapshotWriterTest, DirectorySyncFailureIsReportedAfterTheRename) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr(dir.path()));
   // The new snapshot is in place, just not known to be durable.
-  ExpectSnapshotHolds(path, TestSections());
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, TestSections()));
   EXPECT_THAT(ListDirectory(dir.path()), UnorderedElementsAre("f.snap"));
 }
 
@@ -447,7 +450,7 @@ TEST(SnapshotWriterTest, FullTmpfsLeavesTheOlderSnapshot) {
   absl::Status status =
       WriteSnapshot(FileSystem::Default(), path, {{"big", Pattern(128 * 1024, 'b')}});
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
-  ExpectSnapshotHolds(path, old_sections);
+  ASSERT_NO_FATAL_FAILURE(ExpectSnapshotHolds(path, old_sections));
   EXPECT_THAT(ListDirectory(mount_point), UnorderedElementsAre("f.snap"));
 }
 

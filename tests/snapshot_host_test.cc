@@ -16,6 +16,7 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::ReadFileBytes;
 using ::fnhost::testing::TempDir;
 using ::fnhost::testing::TestModule;
@@ -50,7 +51,10 @@ class SnapshotHostTest : public ::testing::Test {
     options.metrics_sink = &events_;
     options.start_maintenance_thread = false;
     options.clock = clock_;
-    std::unique_ptr<Host> host = *Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> created = Host::Create(options);
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return "";
+    std::unique_ptr<Host> host = *std::move(created);
     FunctionSpec spec;
     spec.name = "table";
     spec.module_path = module_path_.empty() ? TestModule(module) : module_path_;
@@ -230,12 +234,13 @@ TEST_F(SnapshotHostTest, UnwritableSnapshotDirectoryIsReportedAndServingGoesOn) 
   options.metrics_sink = &events_;
   options.start_maintenance_thread = false;
   {
-    std::unique_ptr<Host> host = *Host::Create(options);
+    std::unique_ptr<Host> host;
+    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
     FunctionSpec spec;
     spec.name = "table";
     spec.module_path = TestModule("snapshot_counter");
     ASSERT_TRUE(host->Register(spec).ok());
-    EXPECT_THAT(*host->Invoke("table", "x"), StartsWith("origin=init"));
+    EXPECT_THAT(host->Invoke("table", "x"), IsOkAndHolds(StartsWith("origin=init")));
   }
   const SnapshotEvents::Event* failed = Find(SnapshotEventKind::kWriteFailed);
   ASSERT_NE(failed, nullptr);

@@ -18,7 +18,9 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::testing::AwaitResult;
 using ::fnhost::testing::Gate;
+using ::fnhost::testing::IsOkAndHolds;
 using ::fnhost::testing::PrometheusValue;
 using ::fnhost::testing::TestModule;
 using ::testing::HasSubstr;
@@ -27,7 +29,7 @@ class TrafficSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
-    host_ = *Host::Create(options);
+    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
   }
   void Register(const std::string& module, int max_instances = 8) {
     FunctionSpec spec;
@@ -43,11 +45,16 @@ class TrafficSplitTest : public ::testing::Test {
   }
   // Waits (without sleeping: yields) until `predicate` holds for f's status.
   template <typename Predicate>
-  void AwaitStatus(Predicate predicate) {
-    while (!predicate(Status())) std::this_thread::yield();
+  ::testing::AssertionResult AwaitStatus(Predicate predicate) {
+    return testing::AwaitStatus(*host_, "f", predicate);
   }
-  std::future<absl::StatusOr<std::string>> CallAsync(const std::string& request) {
-    return std::async(std::launch::async, [this, request] { return host_->Invoke("f", request); });
+  // A call to f on another thread. The fixture keeps it too, so that a test that ends early
+  // (its Gate, destroyed first, lets held calls fail) waits for it before the host goes.
+  std::shared_future<absl::StatusOr<std::string>> CallAsync(const std::string& request) {
+    calls_.push_back(std::async(std::launch::async, [this, request] {
+                       return host_->Invoke("f", request);
+                     }).share());
+    return calls_.back();
   }
   // Makes `calls` calls to f; returns how many the canary answered. Every call must succeed.
   int CanaryCalls(int calls) {
@@ -63,14 +70,16 @@ class TrafficSplitTest : public ::testing::Test {
   FakeClock clock_;
   MetricsAggregator metrics_;  // outlives the host
   std::unique_ptr<Host> host_;
+  std::vector<std::shared_future<absl::StatusOr<std::string>>> calls_;  // after host_
 };
 
 TEST_F(TrafficSplitTest, CanaryGetsExactlyItsShareInAFixedPattern) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.25).ok());
   // Every fourth call (the second, the sixth...), not just a quarter on average.
   for (int i = 1; i <= 12; ++i) {
-    EXPECT_EQ(*host_->Invoke("f", "x"), i % 4 == 2 ? "canary done" : "hello, x") << "call " << i;
+    EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds(i % 4 == 2 ? "canary done" : "hello, x"))
+        << "call " << i;
   }
   EXPECT_EQ(CanaryCalls(1000), 250);
 
@@ -82,7 +91,7 @@ TEST_F(TrafficSplitTest, CanaryGetsExactlyItsShareInAFixedPattern) {
 }
 
 TEST_F(TrafficSplitTest, ShareCanBeRampedWithoutReloading) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.0).ok());
   EXPECT_EQ(CanaryCalls(100), 0);  // a dark canary: loaded, no traffic
   ASSERT_TRUE(host_->SetCanaryShare("f", 1.0 / 3).ok());
@@ -96,7 +105,7 @@ TEST_F(TrafficSplitTest, ShareCanBeRampedWithoutReloading) {
 }
 
 TEST_F(TrafficSplitTest, BadArgumentsAreRefused) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   for (double share : {-0.1, 1.5, std::nan("")}) {
     absl::Status status = host_->SetCanary("f", TestModule("canary"), share);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << share;
@@ -114,8 +123,8 @@ TEST_F(TrafficSplitTest, BadArgumentsAreRefused) {
 }
 
 TEST_F(TrafficSplitTest, CanaryThatFailsToInitialiseLeavesAllTrafficOnTheStableVersion) {
-  Register("hello");
-  EXPECT_EQ(*host_->Invoke("f", "a"), "hello, a");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
+  EXPECT_THAT(host_->Invoke("f", "a"), IsOkAndHolds("hello, a"));
   absl::Status status = host_->SetCanary("f", TestModule("init_fails"), 0.5);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("init failed on purpose"));
@@ -134,7 +143,7 @@ TEST_F(TrafficSplitTest, CanaryThatFailsToInitialiseLeavesAllTrafficOnTheStableV
 }
 
 TEST_F(TrafficSplitTest, PrometheusOutputSplitsInvocationsColdStartsAndLatenciesByVersion) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   EXPECT_EQ(CanaryCalls(10), 5);
   host_->PublishGauges();
@@ -171,11 +180,11 @@ TEST_F(TrafficSplitTest, PrometheusOutputSplitsInvocationsColdStartsAndLatencies
 }
 
 TEST_F(TrafficSplitTest, PromoteMakesTheCanaryStableAndDrainsTheOldVersion) {
-  Register("gate");
+  ASSERT_NO_FATAL_FAILURE(Register("gate"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.0).ok());
   Gate gate;
   auto on_stable = CallAsync(gate.request());
-  AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; }));
   ASSERT_TRUE(host_->PromoteCanary("f").ok());
   FunctionStatus status = Status();
   EXPECT_FALSE(status.canary.has_value());
@@ -185,53 +194,53 @@ TEST_F(TrafficSplitTest, PromoteMakesTheCanaryStableAndDrainsTheOldVersion) {
   // The call in flight finishes on the old version, which is then unloaded.
   EXPECT_EQ(Unloads(), 0);
   ASSERT_TRUE(gate.Release());
-  EXPECT_EQ(*on_stable.get(), "released");
+  EXPECT_THAT(AwaitResult(on_stable), IsOkAndHolds("released"));
   EXPECT_EQ(Unloads(), 1);
   EXPECT_EQ(metrics_.Totals("f").reloads, 1);  // a promotion is counted as a reload
   EXPECT_EQ(host_->PromoteCanary("f").code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(TrafficSplitTest, ClearSendsEverythingToStableAndInFlightCanaryCallsFinish) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 1.0).ok());
   Gate gate;
   auto on_canary = CallAsync(gate.request());
-  AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; }));
   ASSERT_TRUE(host_->ClearCanary("f").ok());
   EXPECT_FALSE(Status().canary.has_value());
   EXPECT_EQ(CanaryCalls(10), 0);
   EXPECT_EQ(Unloads(), 0);
   ASSERT_TRUE(gate.Release());
-  EXPECT_EQ(*on_canary.get(), "canary released");
+  EXPECT_THAT(AwaitResult(on_canary), IsOkAndHolds("canary released"));
   EXPECT_EQ(Unloads(), 1);  // the canary, once drained
   EXPECT_EQ(Status().module_version, "1.0.0");
 }
 
 TEST_F(TrafficSplitTest, ReloadReplacesTheStableVersionAndKeepsTheCanary) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   ASSERT_TRUE(host_->Reload("f", TestModule("gate")).ok());
-  EXPECT_EQ(*host_->Invoke("f", "x"), "canary done");
-  EXPECT_EQ(*host_->Invoke("f", "x"), "done");
+  EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds("canary done"));
+  EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds("done"));
   ASSERT_TRUE(Status().canary.has_value());
   EXPECT_THAT(Status().module_path, HasSubstr("gate.so"));
 }
 
 TEST_F(TrafficSplitTest, UnregisterDrainsAndUnloadsBothVersions) {
-  Register("gate");
+  ASSERT_NO_FATAL_FAILURE(Register("gate"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   Gate gate;
   auto on_canary = CallAsync(gate.request());  // the split's first call goes to the canary
-  AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; }));
   auto on_stable = CallAsync(gate.request());
-  AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 2; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 2; }));
   ASSERT_TRUE(host_->Unregister("f").ok());
   EXPECT_EQ(host_->Invoke("f", "x").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(host_->SetCanary("f", TestModule("canary"), 0.5).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Unloads(), 0);
   ASSERT_TRUE(gate.Release(2));
-  EXPECT_EQ(*on_stable.get(), "released");
-  EXPECT_EQ(*on_canary.get(), "canary released");
+  EXPECT_THAT(AwaitResult(on_stable), IsOkAndHolds("released"));
+  EXPECT_THAT(AwaitResult(on_canary), IsOkAndHolds("canary released"));
   EXPECT_EQ(Unloads(), 2);
 }
 
@@ -242,7 +251,7 @@ TEST_F(TrafficSplitTest, BothVersionsShareMaxInstances) {
   spec.pool.max_instances = 1;
   spec.pool.max_concurrency_per_instance = 1;
   ASSERT_TRUE(host_->Register(spec).ok());
-  EXPECT_EQ(*host_->Invoke("f", "x"), "done");
+  EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds("done"));
   // The canary's first instance takes the idle stable instance's place.
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   FunctionStatus status = Status();
@@ -250,7 +259,7 @@ TEST_F(TrafficSplitTest, BothVersionsShareMaxInstances) {
   EXPECT_EQ(status.canary->idle_instances, 1);
   // Alternating calls each evict the other version's idle instance: never two instances.
   for (int i = 0; i < 6; ++i) {
-    EXPECT_EQ(*host_->Invoke("f", "x"), i % 2 == 0 ? "canary done" : "done");
+    EXPECT_THAT(host_->Invoke("f", "x"), IsOkAndHolds(i % 2 == 0 ? "canary done" : "done"));
     status = Status();
     EXPECT_EQ(status.idle_instances + status.busy_instances, 1);
   }
@@ -258,20 +267,20 @@ TEST_F(TrafficSplitTest, BothVersionsShareMaxInstances) {
   ASSERT_TRUE(host_->SetCanaryShare("f", 1.0).ok());
   Gate gate;
   auto on_canary = CallAsync(gate.request());
-  AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.busy_instances == 1; }));
   ASSERT_TRUE(host_->SetCanaryShare("f", 0.0).ok());
   auto on_stable = CallAsync("y");
-  AwaitStatus([](const FunctionStatus& s) { return s.queued_calls == 1; });
+  ASSERT_TRUE(AwaitStatus([](const FunctionStatus& s) { return s.queued_calls == 1; }));
   ASSERT_TRUE(gate.Release());
-  EXPECT_EQ(*on_canary.get(), "canary released");
-  EXPECT_EQ(*on_stable.get(), "done");
+  EXPECT_THAT(AwaitResult(on_canary), IsOkAndHolds("canary released"));
+  EXPECT_THAT(AwaitResult(on_stable), IsOkAndHolds("done"));
   status = Status();
   EXPECT_EQ(status.idle_instances + status.busy_instances, 1);
   EXPECT_EQ(status.canary->idle_instances, 0);
 }
 
 TEST_F(TrafficSplitTest, KeepAliveEvictsCanaryInstancesButDoesNotUnloadIt) {
-  Register("hello");
+  ASSERT_NO_FATAL_FAILURE(Register("hello"));
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   EXPECT_EQ(CanaryCalls(2), 1);
   clock_.Advance(absl::Minutes(11));  // past the default 10 minute keep-alive
@@ -312,7 +321,7 @@ TEST_F(TrafficSplitTest, CanaryInTheSpecIsSetUpInTheBackgroundAfterRegister) {
 // version reloaded: every call succeeds with one of the versions' replies. Bounded by operation
 // count; run under ThreadSanitizer by .ci/run.
 TEST_F(TrafficSplitTest, CallsKeepSucceedingWhileTheSplitChanges) {
-  Register("hello", /*max_instances=*/2);
+  ASSERT_NO_FATAL_FAILURE(Register("hello", /*max_instances=*/2));
   constexpr int kThreads = 4;
   constexpr int kCallsPerThread = 300;
   std::atomic<int> failures{0};

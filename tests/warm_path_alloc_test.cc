@@ -34,12 +34,15 @@ void CountWarmCalls(MetricsSink* sink) {
   HostOptions options;
   options.metrics_sink = sink;
   options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(options);
+  std::unique_ptr<Host> host;
+  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = testing::TestModule("noop");
   ASSERT_TRUE(host->Register(spec).ok());
-  FunctionHandle handle = *host->Lookup("noop");
+  absl::StatusOr<FunctionHandle> looked_up = host->Lookup("noop");
+  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
+  const FunctionHandle handle = *looked_up;
   std::string response;
   response.reserve(64);
   ASSERT_TRUE(host->Invoke(handle, "request", &response).ok());  // the cold start allocates
@@ -56,11 +59,13 @@ void CountWarmCalls(MetricsSink* sink) {
 #endif
 }
 
-TEST(WarmPathAllocationTest, NoHeapAllocationWithoutMetrics) { CountWarmCalls(nullptr); }
+TEST(WarmPathAllocationTest, NoHeapAllocationWithoutMetrics) {
+  ASSERT_NO_FATAL_FAILURE(CountWarmCalls(nullptr));
+}
 
 TEST(WarmPathAllocationTest, NoHeapAllocationWithTheBuiltInAggregator) {
   MetricsAggregator aggregator;
-  CountWarmCalls(&aggregator);
+  ASSERT_NO_FATAL_FAILURE(CountWarmCalls(&aggregator));
 }
 
 }  // namespace

@@ -93,8 +93,8 @@ struct PoolOptions {
 // blow-up then ends one worker with an error naming the function and the signal or limit, and
 // the host and every other function keep serving. With snapshots on, the zygote restores the
 // state from a snapshot, or writes one after an init before its first worker starts. Each worker
-// serves one call at a time, so pool.max_concurrency_per_instance must be 0 or 1. See DESIGN.md
-// ("Isolation mode").
+// serves one call at a time, so pool.max_concurrency_per_instance must be 0 or 1. See the
+// README, "Process isolation".
 struct IsolationOptions {
   enum class Mode {
     kInProcess,  // in the host process: fastest, but a crashing module takes the host down
@@ -150,7 +150,8 @@ struct IsolationOptions {
 // Host::SetCanary): loaded and initialised in the background after Register; until then, or if
 // it fails, the stable version takes every call.
 struct CanarySpec {
-  // Path of the canary's module. Default: empty, no canary.
+  // Path of the canary's module, relative paths as FunctionSpec::module_path. Default: empty,
+  // no canary.
   std::string module_path;
   // Share of the calls routed to the canary, from 0 to 1. Default: 0.
   double share = 0;
@@ -159,7 +160,10 @@ struct CanarySpec {
 struct FunctionSpec {
   // The name callers use: 1 to 128 characters of [A-Za-z0-9_.-]. Required.
   std::string name;
-  // Path of the module's shared object. Required.
+  // Path of the module's shared object. Required. A relative path is made absolute against the
+  // current directory when Host::Register runs (as are the paths given to Host::Reload and
+  // Host::SetCanary when they run), never looked up in the library search path as dlopen
+  // would; a later chdir does not change which file the function loads.
   std::string module_path;
   // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
   std::string sha256;

@@ -44,7 +44,8 @@ struct HostOptions {
   // Directory for private copies of modules (hot reload, or several versions of one path).
   // Default: empty, a fresh directory under $TMPDIR (or /tmp) removed with the host.
   std::string private_dir;
-  // Directory of state snapshots. Default: empty, snapshots off.
+  // Directory of state snapshots; a relative path is made absolute against the current
+  // directory by Host::Create. Default: empty, snapshots off.
   std::string snapshot_dir;
   // Skip checksums of section contents on restore when the snapshot directory can be written
   // only by this user (the zero-copy fast path). Headers are always checked. Default: true.
@@ -54,8 +55,9 @@ struct HostOptions {
   bool start_maintenance_thread = true;
   // How often the maintenance thread wakes up. Default: 1 second.
   absl::Duration maintenance_interval = absl::Seconds(1);
-  // The fnhost-zygote executable that functions in process isolation start. Default: empty,
-  // the one next to the running executable, else the one in fnhost's build tree.
+  // The fnhost-zygote executable that functions in process isolation start (relative: as
+  // snapshot_dir). Default: empty, the one next to the running executable, else the one in
+  // fnhost's build tree.
   std::string zygote_executable;
 };
 
@@ -155,9 +157,9 @@ class Host {
   virtual absl::Status PrewarmAndWait(std::string_view name, int instances = 1) = 0;
 
   // Loads `module_path` as the function's new version from a private copy, initialises it off
-  // the request path, then switches new calls to it. In-flight calls finish on the old version,
-  // which is unloaded once drained. On failure the old version keeps serving and the error is
-  // returned.
+  // the request path, with as many instances as the old version has, then switches new calls to
+  // it. In-flight calls finish on the old version, which is unloaded once drained. On failure the
+  // old version keeps serving and the error is returned.
   // A canary set with SetCanary stays, with its share.
   virtual absl::Status Reload(std::string_view name, std::string_view module_path) = 0;
 

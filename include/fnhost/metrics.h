@@ -65,7 +65,8 @@ enum class PoolEventKind {
   kEviction,      // an idle instance was destroyed by the keep-alive policy, or to make
                   // room under max_instances for the other version of a traffic split
   kUnload,        // the module was dlclosed and left memory
-  kUnloadFailed,  // dlclose returned but the object is still mapped (see DESIGN.md)
+  kUnloadFailed,  // dlclose returned but the object is still mapped: an STB_GNU_UNIQUE
+                  // symbol or a live thread_local holds it (README, "Reading the metrics")
   kReload,        // a new version now serves the function
   kRejected,      // a call was refused; `reason` says why (queue_full, deadline, ...)
   kPrewarm,       // an instance was created ahead of demand

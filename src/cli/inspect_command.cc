@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/common/paths.h"
 #include "src/host/state_snapshots.h"
 #include "src/isolation/zygote_client.h"
 #include "src/loader/elf_info.h"
@@ -186,11 +187,16 @@ int InspectCommand(int argc, char** argv) {
     std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
-  const std::string& path = flags->positional()[0];
-  if (LooksLikeSnapshot(path)) return InspectSnapshot(path);
-  int status = InspectModule(path);
+  // Absolute first: dlopen would look a bare file name up in the library path.
+  absl::StatusOr<std::string> path = AbsolutePath(flags->positional()[0]);
+  if (!path.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(path.status().message()).c_str());
+    return 1;
+  }
+  if (LooksLikeSnapshot(*path)) return InspectSnapshot(*path);
+  int status = InspectModule(*path);
   if (status == 0 && isolation == "process") {
-    status = InspectIsolation(path, flags->Get("init-config"));
+    status = InspectIsolation(*path, flags->Get("init-config"));
   }
   return status;
 }

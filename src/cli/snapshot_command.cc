@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/common/paths.h"
 #include "src/host/abi_glue.h"
 #include "src/host/state_snapshots.h"
 #include "src/loader/module_loader.h"
@@ -135,10 +136,15 @@ int SnapshotCommand(int argc, char** argv) {
                  kUsage);
     return 2;
   }
-  Request request{flags->positional()[0], flags->Get("out"), flags->Get("init-config"),
+  // Absolute first: dlopen would look a bare file name up in the library path.
+  absl::StatusOr<std::string> module_path = AbsolutePath(flags->positional()[0]);
+  absl::StatusOr<std::string> out = AbsolutePath(flags->Get("out"));
+  Request request{module_path.value_or(""), out.value_or(""), flags->Get("init-config"),
                   flags->Get("function", "main")};
   Result result;
-  if (absl::Status status = BuildSnapshot(request, &result); !status.ok()) {
+  absl::Status status = !module_path.ok() ? module_path.status() : out.status();
+  if (status.ok()) status = BuildSnapshot(request, &result);
+  if (!status.ok()) {
     std::fprintf(stderr, "fnhost snapshot: %s\n", std::string(status.message()).c_str());
     return 1;
   }

@@ -1,7 +1,6 @@
 #include "src/config/config_loader.h"
 
 #include <cstdint>
-#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "src/common/file_system.h"
+#include "src/common/paths.h"
 #include "src/policy/keep_alive_policy.h"
 
 namespace fnhost {
@@ -37,11 +37,6 @@ class FirstErrorCollector final : public google::protobuf::io::ErrorCollector {
   const std::string& path_;
   std::optional<std::string> error_;
 };
-
-std::string ResolvePath(const std::string& config_path, const std::string& path) {
-  if (path.empty() || path.front() == '/') return path;
-  return (std::filesystem::path(config_path).parent_path() / path).string();
-}
 
 // Minutes after midnight of "HH:MM" (00:00 to 23:59, and 24:00 where `end_of_day` allows it).
 std::optional<int> ParseClockTime(const std::string& text, bool end_of_day) {
@@ -127,8 +122,9 @@ absl::Status ConvertIsolation(const config::Function& in, IsolationOptions& out)
   return absl::OkStatus();
 }
 
-// Errors carry only the cause; the caller adds the file and the function.
-absl::Status ConvertFunction(const config::Function& in, const std::string& config_path,
+// Errors carry only the cause; the caller adds the file and the function. Relative paths are
+// resolved against `config_dir`, the config file's absolute directory.
+absl::Status ConvertFunction(const config::Function& in, const std::string& config_dir,
                              FunctionSpec& out) {
   if (in.name().empty()) return absl::InvalidArgumentError("name is empty");
   if (in.module_path().empty()) return absl::InvalidArgumentError("module_path is empty");
@@ -166,7 +162,7 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
   }
 
   out.name = in.name();
-  out.module_path = ResolvePath(config_path, in.module_path());
+  out.module_path = AbsolutePathFrom(config_dir, in.module_path());
   out.sha256 = absl::AsciiStrToLower(in.sha256());
   out.init_config = in.init_config();
   if (in.has_use_snapshots()) out.use_snapshots = in.use_snapshots();
@@ -193,7 +189,7 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
       return absl::InvalidArgumentError(
           absl::StrCat("canary.share ", canary.share(), " is not between 0 and 1"));
     }
-    out.canary.module_path = ResolvePath(config_path, canary.module_path());
+    out.canary.module_path = AbsolutePathFrom(config_dir, canary.module_path());
     out.canary.share = canary.share();
   }
   return ConvertKeepAlive(keep_alive, out.pool.keep_alive);
@@ -211,8 +207,10 @@ absl::StatusOr<HostConfig> ParseHostConfig(std::string_view text, const std::str
         absl::StrCat(path, ": not a valid fnhost.config.HostConfig")));
   }
 
+  absl::StatusOr<std::string> config_dir = AbsoluteParentDirectory(path);
+  if (!config_dir.ok()) return config_dir.status();
   HostConfig config;
-  config.snapshot_dir = ResolvePath(path, proto.snapshot_dir());
+  config.snapshot_dir = AbsolutePathFrom(*config_dir, proto.snapshot_dir());
   config.allow_writable_modules = proto.allow_writable_modules();
   absl::flat_hash_map<std::string, int> first_index_of_name;
   for (int i = 0; i < proto.function_size(); ++i) {
@@ -221,7 +219,7 @@ absl::StatusOr<HostConfig> ParseHostConfig(std::string_view text, const std::str
                             ? absl::StrCat("function #", i + 1)
                             : absl::StrCat("function \"", function.name(), "\"");
     FunctionSpec spec;
-    if (absl::Status s = ConvertFunction(function, path, spec); !s.ok()) {
+    if (absl::Status s = ConvertFunction(function, *config_dir, spec); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(path, ": ", which, ": ", s.message()));
     }
     auto [it, inserted] = first_index_of_name.emplace(spec.name, i + 1);

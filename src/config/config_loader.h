@@ -15,8 +15,9 @@
 namespace fnhost {
 
 struct HostConfig {
-  // The functions to register, in file order. Relative module paths are already resolved
-  // against the config file's directory. Default: none.
+  // The functions to register, in file order. Relative module paths (module_path and
+  // canary.module_path) are already made absolute against the config file's directory, itself
+  // made absolute against the current directory. Default: none.
   std::vector<FunctionSpec> functions;
   // Directory of state snapshots, resolved like module paths. Default: empty, snapshots off.
   std::string snapshot_dir;
@@ -31,7 +32,7 @@ struct HostConfig {
 absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path);
 
 // Same as LoadHostConfig, from text already in memory; `path` is used in messages and to
-// resolve relative paths.
+// resolve relative paths (its directory, against the current directory if `path` is relative).
 absl::StatusOr<HostConfig> ParseHostConfig(std::string_view text, const std::string& path);
 
 }  // namespace fnhost

@@ -458,7 +458,8 @@ absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& module_path) {
+absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& module_path,
+                                                         int instances) {
   auto staged = std::make_unique<Version>(host_, spec_, module_path, /*private_copy=*/true);
   Version* version = staged.get();
   // Load and warm the new version off to the side: callers keep using the current ones.
@@ -483,6 +484,11 @@ absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& modu
   if (!status.ok()) return status;  // `staged` unloads itself
   // Not shared yet: no lock needed for its pool fields.
   AddInstance(version, handle);
+  for (int i = 1; i < instances; ++i) {
+    absl::StatusOr<fnhost_module_instance*> more = version->NewInstance();
+    if (!more.ok()) break;  // callers create the rest, and see the error if it lasts
+    AddInstance(version, *more);
+  }
   version->load_state = Version::LoadState::kReady;
   version->load_attempts = 1;
   return staged;
@@ -516,7 +522,14 @@ absl::Status Function::Install(std::unique_ptr<Version> staged, bool as_canary,
 }
 
 absl::Status Function::Reload(const std::string& module_path) {
-  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path);
+  // As many instances as the version it replaces has: callers find the new version warm, and
+  // the instances' allocations are made here rather than spread over the callers' threads.
+  int instances;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    instances = std::max(1, TotalInstances(*current_));
+  }
+  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path, instances);
   if (!staged.ok()) return staged.status();  // the current version serves on
   const std::string module_version = (*staged)->module_version();
   Garbage garbage;
@@ -533,7 +546,7 @@ absl::Status Function::Reload(const std::string& module_path) {
 absl::Status Function::SetCanary(const std::string& module_path, double share) {
   absl::StatusOr<uint32_t> millionths = ShareInMillionths(spec_.name, share);
   if (!millionths.ok()) return millionths.status();
-  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path);
+  absl::StatusOr<std::unique_ptr<Version>> staged = Stage(module_path, 1);
   if (!staged.ok()) return staged.status();  // the stable version keeps all traffic
   Garbage garbage;
   absl::Status status;

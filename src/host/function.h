@@ -117,8 +117,9 @@ class Function : public std::enable_shared_from_this<Function> {
   // `include_keep`, of `keep` too) into `garbage`; false when there is none.
   bool EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage);
 
-  // A version loaded and initialised off the request path, with one instance created.
-  absl::StatusOr<std::unique_ptr<Version>> Stage(const std::string& module_path);
+  // A version loaded and initialised off the request path, with `instances` instances created
+  // (at least one; if a later one fails, those created so far).
+  absl::StatusOr<std::unique_ptr<Version>> Stage(const std::string& module_path, int instances);
   // Adds a new instance to `version`, with all its slots free.
   void AddInstance(Version* version, fnhost_module_instance* handle);
   // Makes a staged version active (the stable one, or the canary), retiring the one it

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/paths.h"
 #include "src/common/strings.h"
 #include "src/policy/keep_alive_policy.h"
 
@@ -62,6 +63,17 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
   return absl::OkStatus();
 }
 
+// A module path from an embedder, made absolute against the current directory now, as
+// function_spec.h promises: a later chdir does not change which file a reload loads.
+absl::StatusOr<std::string> AbsoluteModulePath(std::string_view function, std::string_view path) {
+  absl::StatusOr<std::string> absolute = AbsolutePath(path);
+  if (!absolute.ok()) {
+    return absl::Status(absolute.status().code(), absl::StrCat("function '", AsAbsl(function),
+                                                               "': ", absolute.status().message()));
+  }
+  return absolute;
+}
+
 absl::StatusOr<std::string> MakePrivateDir() {
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern =
@@ -86,6 +98,11 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
   }
   if (options.maintenance_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
+  }
+  for (std::string* path : {&options.snapshot_dir, &options.zygote_executable}) {
+    absl::StatusOr<std::string> absolute = AbsolutePath(*path);
+    if (!absolute.ok()) return absolute.status();
+    *path = *std::move(absolute);
   }
   auto host = std::make_unique<HostImpl>(std::move(options), owns_private_dir);
   host->StartMaintenanceThread();
@@ -138,6 +155,11 @@ HostImpl::~HostImpl() {
 
 absl::Status HostImpl::Register(FunctionSpec spec) {
   if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
+  for (std::string* path : {&spec.module_path, &spec.canary.module_path}) {
+    absl::StatusOr<std::string> absolute = AbsoluteModulePath(spec.name, *path);
+    if (!absolute.ok()) return absolute.status();
+    *path = *std::move(absolute);
+  }
   const int min_instances = spec.pool.min_instances;
   const CanarySpec canary = spec.canary;
   auto function = std::make_shared<internal::Function>(context_, std::move(spec));
@@ -236,7 +258,9 @@ absl::Status HostImpl::PrewarmAndWait(std::string_view name, int instances) {
 absl::Status HostImpl::Reload(std::string_view name, std::string_view module_path) {
   absl::StatusOr<std::shared_ptr<internal::Function>> function = Find(name);
   if (!function.ok()) return function.status();
-  return (*function)->Reload(std::string(module_path));
+  absl::StatusOr<std::string> absolute = AbsoluteModulePath(name, module_path);
+  if (!absolute.ok()) return absolute.status();
+  return (*function)->Reload(*absolute);
 }
 
 absl::Status HostImpl::SetCanary(std::string_view name, std::string_view module_path,
@@ -247,7 +271,9 @@ absl::Status HostImpl::SetCanary(std::string_view name, std::string_view module_
     return absl::InvalidArgumentError(
         absl::StrCat("function '", AsAbsl(name), "': the canary's module_path is empty"));
   }
-  return (*function)->SetCanary(std::string(module_path), share);
+  absl::StatusOr<std::string> absolute = AbsoluteModulePath(name, module_path);
+  if (!absolute.ok()) return absolute.status();
+  return (*function)->SetCanary(*absolute, share);
 }
 
 absl::Status HostImpl::SetCanaryShare(std::string_view name, double share) {

@@ -15,7 +15,7 @@
 // support, runs the init itself. Without a snapshot directory the snapshot lives in a sealed
 // memfd, which the host keeps while the Zygote lives, so that a restarted zygote reuses it.
 //
-// The host never forks (it is multithreaded; see DESIGN.md). Workers are children of the
+// The host never forks (it is multithreaded: fork copies one thread). Workers are children of the
 // zygote, which reaps them and reports each exit status on its control channel: that is how
 // the host names the signal. The zygote dies with the host (parent-death signal, and EOF on
 // its channel); workers die with the zygote; whatever a worker forks dies with the worker.

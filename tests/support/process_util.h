@@ -1,13 +1,18 @@
-// Helpers for the tests of the process isolation mode: what this process holds (descriptors,
-// child processes), so that a test can check that nothing leaked.
+// Helpers for the tests that run processes: what this process holds (descriptors, child
+// processes), so that a test can check that nothing leaked, and a bounded wait for a child.
 
 #ifndef FNHOST_TESTS_SUPPORT_PROCESS_UTIL_H_
 #define FNHOST_TESTS_SUPPORT_PROCESS_UTIL_H_
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -15,6 +20,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/test_util.h"
 
 namespace fnhost::testing {
 
@@ -64,6 +70,27 @@ inline std::vector<pid_t> ChildrenOfThisProcess() {
   }
   ::closedir(dir);
   return children;
+}
+
+// Waits for child `pid` to exit, at most kWaitBound, and reaps it into *wait_status. False if
+// it had to be killed (SIGKILL) at the bound: a hung command fails its test instead of hanging
+// it. Without pidfd_open (Linux before 5.3) the wait is not bounded.
+[[nodiscard]] inline bool ReapChild(pid_t pid, int* wait_status) {
+  bool exited = true;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd readable{.fd = pidfd, .events = POLLIN, .revents = 0};
+    const int timeout_ms = static_cast<int>(kWaitBound.count() * 1000);
+    int ready;
+    while ((ready = ::poll(&readable, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    exited = ready == 1;
+    ::close(pidfd);
+  }
+  if (!exited) ::kill(pid, SIGKILL);
+  while (::waitpid(pid, wait_status, 0) < 0 && errno == EINTR) {
+  }
+  return exited;
 }
 
 inline bool ProcessExists(pid_t pid) {
