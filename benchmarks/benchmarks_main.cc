@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
   }
   Ratio(out, reporter, "WorkerSpawn/64 / ForkExecFloor", "BM_WorkerSpawn/64", "BM_ForkExecFloor",
         "report");
-  Ratio(reporter, "WorkerSpawnRestore/64 / WorkerSpawn/64", "BM_WorkerSpawnRestore/64",
+  Ratio(out, reporter, "WorkerSpawnRestore/64 / WorkerSpawn/64", "BM_WorkerSpawnRestore/64",
         "BM_WorkerSpawn/64", "<= 3x");
   if (const double* isolated = Find(reporter.nanos(), "BM_InvokeWarmIsolated")) {
     std::fprintf(out, "  %-44s %8.2f us (goal <= 20 us)\n", "InvokeWarmIsolated round trip",

@@ -313,17 +313,18 @@ TEST(ReadTraceTest, InvitroSample) {
 }
 
 TEST(ReadTraceTest, InvitroMinuteColumnsAreChecked) {
-  const std::string dir = TempDir("invitro_bad");
-  WriteFileOrDie(dir + "/1_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_3\n"
-                                     "f,a,o,1,2\n");
+  const TempDir scratch;
+  const std::string dir = scratch.path();
+  ASSERT_TRUE(WriteFileBytes(dir + "/1_inv.csv",
+                             "HashFunction,HashApp,HashOwner,minute_1,minute_3\nf,a,o,1,2\n"));
   absl::StatusOr<Trace> trace = ReadTrace({dir + "/1_inv.csv"});
   EXPECT_EQ(trace.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(trace.status().message()), HasSubstr("1_inv.csv"));
   EXPECT_THAT(std::string(trace.status().message()), HasSubstr("expected \"minute_2\""));
 
   // A short day is a trace of that many minutes.
-  WriteFileOrDie(dir + "/2_inv.csv", "HashFunction,HashApp,HashOwner,minute_1,minute_2\n"
-                                     "f,a,o,1,2\n");
+  ASSERT_TRUE(WriteFileBytes(dir + "/2_inv.csv",
+                             "HashFunction,HashApp,HashOwner,minute_1,minute_2\nf,a,o,1,2\n"));
   trace = ReadTrace({dir + "/2_inv.csv"});
   ASSERT_TRUE(trace.ok()) << trace.status();
   EXPECT_EQ(trace->length, absl::Minutes(2));
