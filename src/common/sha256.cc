@@ -37,17 +37,24 @@ absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open", path);
   absl::Cleanup closer = [fd] { ::close(fd); };
+  return Sha256HexOfHeadAndFile({}, fd, 0, path);
+}
+
+absl::StatusOr<std::string> Sha256HexOfHeadAndFile(std::string_view head, int fd,
+                                                   uint64_t offset, const std::string& path) {
   DigestContext context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
+  EVP_DigestUpdate(context.get(), head.data(), head.size());
   char buffer[1 << 16];
   for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    ssize_t n = ::pread(fd, buffer, sizeof(buffer), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, "read", path);
     }
     if (n == 0) break;
     EVP_DigestUpdate(context.get(), buffer, static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
   }
   return Finish(context.get());
 }

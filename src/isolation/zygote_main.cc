@@ -365,13 +365,6 @@ class ZygoteServer {
     Shutdown();
   }
 
-  // The private copy the loader made, if any (the zygote exits without unloading).
-  void RemovePrivateCopy() const {
-    if (module_ != nullptr && module_->loaded_path() != module_->path()) {
-      ::unlink(module_->loaded_path().c_str());
-    }
-  }
-
  private:
   // A failed send means the host is gone: the loop then ends every worker before exiting.
   void ToHost(FrameType type, int32_t code, std::string_view payload, int pass_fd = -1) {
@@ -537,12 +530,10 @@ int Main(int argc, char** argv) {
   ZygoteServer zygote;
   if (absl::Status status = zygote.Init(config); !status.ok()) {
     SendError(kControlFd, status);
-    zygote.RemovePrivateCopy();
     ::_exit(0);
   }
   SendOrExit(kControlFd, FrameType::kReady, 0, 0, zygote.ReadyPayload());
   zygote.Serve();
-  zygote.RemovePrivateCopy();
   // No unload, no destructors: module code must not run after the host let go.
   std::fflush(nullptr);
   ::_exit(0);

@@ -3,7 +3,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "src/common/sha256.h"
 #include "src/common/strings.h"
 
 namespace fnhost {
@@ -34,18 +33,11 @@ absl::Status CheckModuleFile(FileSystem& fs, std::string_view function, const st
 }
 
 absl::Status CheckModuleSha256(std::string_view function, const std::string& path,
-                               std::string_view expected_sha256) {
-  absl::StatusOr<std::string> actual = Sha256HexOfFile(path);
-  if (!actual.ok()) {
-    return absl::Status(actual.status().code(), absl::StrCat("function '", AsAbsl(function),
-                                                             "': ", actual.status().message()));
-  }
-  if (*actual != absl::AsciiStrToLower(AsAbsl(expected_sha256))) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("function '", AsAbsl(function), "': module ", path, " has SHA-256 ",
-                     *actual, " but the spec pins ", AsAbsl(expected_sha256)));
-  }
-  return absl::OkStatus();
+                               std::string_view actual_sha256, std::string_view expected_sha256) {
+  if (actual_sha256 == absl::AsciiStrToLower(AsAbsl(expected_sha256))) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("function '", AsAbsl(function), "': module ",
+                                                  path, " has SHA-256 ", AsAbsl(actual_sha256),
+                                                  " but the spec pins ", AsAbsl(expected_sha256)));
 }
 
 }  // namespace fnhost

@@ -21,9 +21,10 @@ struct ModuleFileChecks {
 absl::Status CheckModuleFile(FileSystem& fs, std::string_view function, const std::string& path,
                              const ModuleFileChecks& checks);
 
-// Checks that the file's SHA-256 is `expected_sha256` (lower- or upper-case hex).
+// Checks that `actual_sha256` (lower-case hex, of the bytes read from `path`) is
+// `expected_sha256` (lower- or upper-case hex).
 absl::Status CheckModuleSha256(std::string_view function, const std::string& path,
-                               std::string_view expected_sha256);
+                               std::string_view actual_sha256, std::string_view expected_sha256);
 
 }  // namespace fnhost
 
