@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -29,9 +30,10 @@ const int last_pid_fd = ::open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOE
 
 // More stack than any thread uses; the rest of a huge mapping is not read.
 constexpr uint64_t kMaxStackBytes = uint64_t{16} << 20;
-// How long a running thread newer than the module is watched before it counts as inside.
-constexpr int kRunningRounds = 100;
-constexpr auto kRunningPause = std::chrono::microseconds(100);
+// How long a running thread newer than the module is watched before it counts as inside: longer
+// than a thread pool spins before it sleeps (libgomp spins for up to about 10 ms).
+constexpr int kRunningRounds = 1000;
+constexpr auto kRunningPause = std::chrono::microseconds(200);
 
 // The whole of a small /proc file; nullopt if it cannot be read (the thread is gone).
 std::optional<std::string> ReadSmallFile(const std::string& path) {
@@ -96,13 +98,18 @@ class StackScanner {
   Seen Inspect(pid_t tid, std::string* why);
 
  private:
-  bool InCode(uint64_t address) const {
-    if (address < lowest_ || address >= highest_) return false;
+  const CodeRange* RangeOf(uint64_t address) const {
+    if (address < lowest_ || address >= highest_) return nullptr;
     for (const CodeRange& range : code_) {
-      if (address >= range.begin && address < range.end) return true;
+      if (address >= range.begin && address < range.end) return &range;
     }
-    return false;
+    return nullptr;
   }
+  bool InCode(uint64_t address) const { return RangeOf(address) != nullptr; }
+  // Whether `address` in the code follows a call instruction: a return address, which the
+  // thread will come back to, rather than stale data or a function pointer left in a slot of
+  // its stack (glibc hands a joined thread's stack to the next thread it starts).
+  bool IsReturnAddress(uint64_t address) const;
   // Whether any word in [from, to) points into the code; nullopt if the memory cannot be read.
   std::optional<bool> ScanStack(uintptr_t from, uintptr_t to) const;
 
@@ -112,6 +119,45 @@ class StackScanner {
   std::optional<std::vector<CodeRange>> mappings_;  // read once, when a stack is first scanned
   mutable std::vector<uint64_t> words_;              // a window of the stack being scanned
 };
+
+#if defined(__x86_64__)
+// The forms of CALL: E8 rel32, and FF /2 with any addressing mode (an optional REX prefix
+// comes before and does not change where the instruction ends).
+bool EndsWithCall(const uint8_t* end, size_t available) {
+  if (available >= 5 && end[-5] == 0xE8) return true;
+  for (size_t length : {2, 3, 4, 6, 7}) {
+    if (available < length || end[-length] != 0xFF) continue;
+    const uint8_t modrm = end[-length + 1];
+    if (((modrm >> 3) & 7) != 2) continue;
+    const int mod = modrm >> 6;
+    const int rm = modrm & 7;
+    size_t expected = 2;
+    if (mod != 3 && rm == 4) {
+      ++expected;  // SIB byte
+      if (mod == 0 && (end[-length + 2] & 7) == 5) expected += 4;
+    }
+    if (mod == 1) expected += 1;
+    if (mod == 2 || (mod == 0 && rm == 5)) expected += 4;
+    if (expected == length) return true;
+  }
+  return false;
+}
+#elif defined(__aarch64__)
+// BL imm26 and BLR Xn.
+bool EndsWithCall(const uint8_t* end, size_t available) {
+  if (available < 4) return false;
+  uint32_t instruction;
+  std::memcpy(&instruction, end - 4, 4);
+  return (instruction & 0xFC000000u) == 0x94000000u || (instruction & 0xFFFFFC1Fu) == 0xD63F0000u;
+}
+#endif
+
+bool StackScanner::IsReturnAddress(uint64_t address) const {
+  const CodeRange* range = RangeOf(address);
+  // The module is still mapped, and its code readable.
+  return range != nullptr && EndsWithCall(reinterpret_cast<const uint8_t*>(address),
+                                          static_cast<size_t>(address - range->begin));
+}
 
 // process_vm_readv reads another thread's stack without racing its writes in a way the
 // sanitizers would see, and fails (EFAULT) rather than faults if the stack goes away.
@@ -124,7 +170,7 @@ std::optional<bool> StackScanner::ScanStack(uintptr_t from, uintptr_t to) const 
     const ssize_t n = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0);
     if (n <= 0) return std::nullopt;
     for (size_t i = 0; i < static_cast<size_t>(n) / sizeof(uint64_t); ++i) {
-      if (InCode(words[i])) return true;
+      if (IsReturnAddress(words[i])) return true;
     }
     at += static_cast<uintptr_t>(n);
   }

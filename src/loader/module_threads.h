@@ -9,8 +9,8 @@
 // points into the module's executable segments means the thread would run module code again.
 // A thread that keeps running cannot be inspected this way; one that already existed when the
 // module was loaded (the host's own threads) cannot have been started by it, and is ignored,
-// while a newer one is watched for a few milliseconds until it blocks or exits, and counts as
-// inside the module if it never does.
+// while a newer one is watched (for up to 200 ms, longer than thread pools spin before they
+// sleep) until it blocks or exits, and counts as inside the module if it never does.
 //
 // The check is conservative: a stale code address in a live stack slot keeps a module loaded
 // that could have gone (a leak, never a crash). Thread-safe; reads only /proc and stacks.
