@@ -75,6 +75,7 @@ class ElfParser {
 
   absl::Status CheckIdentification() const;
   absl::Status CheckHeader(const Elf64_Ehdr& header) const;
+  absl::Status CheckSectionHeaders(const Elf64_Ehdr& header) const;
   absl::Status ReadBuildId(const Segment& note, ElfInfo& info) const;
   // The names in the dynamic section, whose string table CheckLoadable found sound.
   void ReadNames(const std::vector<Elf64_Phdr>& segments, const DynamicTags& tags,
@@ -122,15 +123,18 @@ absl::Status ElfParser::CheckHeader(const Elf64_Ehdr& header) const {
   if (!file_.Contains(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr))) {
     return Malformed("truncated ELF (program header table past end of file)");
   }
-  // The loader ignores section headers, but a table cut short is the sign of a partial copy.
-  if (header.e_shnum != 0) {
-    if (header.e_shentsize != sizeof(Elf64_Shdr)) {
-      return Malformed(absl::StrCat("bad section header size ", header.e_shentsize));
-    }
-    const uint64_t table_size = uint64_t{header.e_shnum} * sizeof(Elf64_Shdr);
-    if (header.e_shoff > file_.file_size() || table_size > file_.file_size() - header.e_shoff) {
-      return Malformed("truncated ELF (section header table past end of file)");
-    }
+  if (header.e_shnum != 0 && header.e_shentsize != sizeof(Elf64_Shdr)) {
+    return Malformed(absl::StrCat("bad section header size ", header.e_shentsize));
+  }
+  return absl::OkStatus();
+}
+
+// The loader ignores section headers, but a table cut short is the sign of a partial copy.
+// Checked after the segments, whose damage says more about what would go wrong.
+absl::Status ElfParser::CheckSectionHeaders(const Elf64_Ehdr& header) const {
+  const uint64_t table_size = uint64_t{header.e_shnum} * sizeof(Elf64_Shdr);
+  if (header.e_shoff > file_.file_size() || table_size > file_.file_size() - header.e_shoff) {
+    return Malformed("truncated ELF (section header table past end of file)");
   }
   return absl::OkStatus();
 }
@@ -156,6 +160,7 @@ absl::StatusOr<ElfInfo> ElfParser::Parse() {
   if (!dynamic) return Unusable("has no PT_DYNAMIC segment, not a shared object");
   absl::StatusOr<DynamicTags> tags = CheckLoadable(file_, segments);
   if (!tags.ok()) return tags.status();
+  if (absl::Status s = CheckSectionHeaders(header); !s.ok()) return s;
 
   ElfInfo info;
   info.file_size = file_.file_size();
