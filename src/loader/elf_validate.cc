@@ -176,7 +176,7 @@ absl::StatusOr<DynamicTags> SegmentChecker::ReadDynamic(int index) const {
   }
   // glibc reads entries until DT_NULL, whatever the segment's size says.
   return file_.Malformed(
-      absl::StrCat("the dynamic section (", Describe(index, dynamic), ") has no DT_NULL entry"));
+      absl::StrCat("the dynamic section in segment ", index, " has no DT_NULL entry"));
 }
 
 absl::StatusOr<DynamicTags> SegmentChecker::Check() {
