@@ -173,7 +173,8 @@ TEST_F(ElfValidateTest, PropertyNoteRunningPastItsSegment) {
                              " (PT_GNU_PROPERTY) runs past the segment's end"));
 }
 
-// The next four would trip an assertion in ld.so, which ends the process.
+// The next four (and the Bloom filter of three words) would trip an assertion in ld.so, which
+// ends the process.
 TEST_F(ElfValidateTest, PltRelocationsOfTheWrongKind) {
   file_.SetDynamic(DT_PLTREL, DT_REL);
   ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
@@ -200,7 +201,7 @@ TEST_F(ElfValidateTest, GnuHashWithABloomFilterOfThreeWords) {
                              "loader needs at least one bucket and a power of two of words"));
 }
 
-// A lookup takes the hash modulo the bucket count.
+// With no bucket no symbol can be found, the module's entry neither.
 TEST_F(ElfValidateTest, GnuHashWithoutBuckets) {
   const size_t table = file_.FileOffsetOf(file_.DynamicValue(DT_GNU_HASH));
   const uint32_t words = file_.Read<uint32_t>(table + 8);
@@ -261,6 +262,85 @@ TEST_F(ElfValidateTest, SymbolVersionPastTheModulesVersions) {
   EXPECT_THAT(std::string(status.message()),
               MatchesRegex(absl::StrCat("m.so: symbol ", symbol, " has version index 32767, but "
                                         "the module's versions end at [0-9]+")));
+}
+
+// ld.so reads a table's size without checking that the entry is there.
+TEST_F(ElfValidateTest, PltRelocationsWithoutTheirSize) {
+  file_.Patch<int64_t>(file_.DynamicEntryOffset(DT_PLTRELSZ), DT_DEBUG);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument, "DT_JMPREL without DT_PLTRELSZ");
+}
+
+// Only DT_TEXTREL makes the loader unprotect a read-only segment for relocation.
+TEST_F(ElfValidateTest, RelocationIntoReadOnlyCode) {
+  const size_t first = file_.FileOffsetOf(file_.DynamicValue(DT_RELA));
+  const uint64_t code = file_.Segment(Load(1)).p_vaddr;
+  file_.Patch<uint64_t>(first + offsetof(Elf64_Rela, r_offset), code);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                absl::StrCat("relocation 0 of DT_RELA writes at 0x", absl::Hex(code),
+                             ", in a read-only segment, and the module has no DT_TEXTREL"));
+}
+
+// ld.so asserts that the first DT_RELACOUNT relocations are relative.
+TEST_F(ElfValidateTest, RelativeCountLargerThanTheRelocations) {
+  const uint64_t count = file_.DynamicValue(DT_RELASZ) / sizeof(Elf64_Rela);
+  file_.SetDynamic(DT_RELACOUNT, count + 1);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                absl::StrCat("DT_RELACOUNT is ", count + 1, " but DT_RELA holds ", count,
+                             " relocations"));
+}
+
+TEST_F(ElfValidateTest, RelativeRelocationPointingOutsideTheModule) {
+  const size_t first = file_.FileOffsetOf(file_.DynamicValue(DT_RELA));
+#if defined(__x86_64__)
+  ASSERT_EQ(ELF64_R_TYPE(file_.Read<Elf64_Rela>(first).r_info), R_X86_64_RELATIVE);
+#else
+  ASSERT_EQ(ELF64_R_TYPE(file_.Read<Elf64_Rela>(first).r_info), R_AARCH64_RELATIVE);
+#endif
+  file_.Patch<int64_t>(first + offsetof(Elf64_Rela, r_addend), 0x10000000);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                "relocation 0 of DT_RELA points to 0x10000000, outside the module");
+}
+
+TEST_F(ElfValidateTest, VersionNeedCountThatDisagreesWithTheChain) {
+  const uint64_t count = file_.DynamicValue(DT_VERNEEDNUM);
+  file_.SetDynamic(DT_VERNEEDNUM, 1000);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                absl::StrCat("DT_VERNEEDNUM is 1000 but the chain has ", count, " entries"));
+}
+
+// ld.so takes the address of DT_VERSYM once the module has versions, without checking it.
+TEST_F(ElfValidateTest, VersionsWithoutVersionSymbols) {
+  file_.Patch<int64_t>(file_.DynamicEntryOffset(DT_VERSYM), DT_DEBUG);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                "has versions (DT_VERDEF, DT_VERNEED) but no DT_VERSYM");
+}
+
+// The loader calls every constructor: a relocated pointer outside the code would crash it.
+TEST_F(ElfValidateTest, ConstructorOutsideTheCode) {
+  const uint64_t constructors = file_.DynamicValue(DT_INIT_ARRAY);
+  const size_t relocations = file_.FileOffsetOf(file_.DynamicValue(DT_RELA));
+  const uint64_t count = file_.DynamicValue(DT_RELASZ) / sizeof(Elf64_Rela);
+  for (uint64_t i = 0; i < count; ++i) {
+    const size_t entry = relocations + i * sizeof(Elf64_Rela);
+    if (file_.Read<Elf64_Rela>(entry).r_offset != constructors) continue;
+    file_.Patch<int64_t>(entry + offsetof(Elf64_Rela, r_addend), 0);  // the ELF header
+    ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                  "DT_INIT_ARRAY entry 0 points to 0x0, not into the module's code");
+    return;
+  }
+  ADD_FAILURE() << "no relocation of the first constructor";
+}
+
+TEST_F(ElfValidateTest, ExportedFunctionOutsideTheCode) {
+  // The one hashed symbol: the module's entry, a function.
+  const size_t table = file_.FileOffsetOf(file_.DynamicValue(DT_GNU_HASH));
+  const uint32_t symbias = file_.Read<uint32_t>(table + 4);
+  const size_t symbol = file_.FileOffsetOf(file_.DynamicValue(DT_SYMTAB)) +
+                        symbias * sizeof(Elf64_Sym);
+  ASSERT_EQ(file_.DynamicString(file_.Read<Elf64_Sym>(symbol).st_name), "fnhost_module_entry");
+  file_.Patch<uint64_t>(symbol + offsetof(Elf64_Sym, st_value), 0);
+  ExpectRefused(file_, absl::StatusCode::kInvalidArgument,
+                absl::StrCat("symbol ", symbias, " is defined at 0x0, outside the module's code"));
 }
 
 TEST_F(ElfValidateTest, InitFunctionOutsideTheCode) {

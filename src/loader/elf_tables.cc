@@ -10,13 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "src/loader/elf_tables.h"
 #include "src/loader/elf_validate.h"
-
-#ifndef DT_RELRSZ
-#define DT_RELRSZ 35
-#define DT_RELR 36
-#define DT_RELRENT 37
-#endif
 
 namespace fnhost {
 namespace {
@@ -25,41 +20,7 @@ namespace {
 // tiny steps cannot make the check itself slow.
 constexpr int kMaxVersionEntries = 1 << 16;
 
-class TableChecker {
- public:
-  TableChecker(const LoadedImage& image, const DynamicTags& tags)
-      : image_(image), file_(image.file()), tags_(tags) {}
-
-  absl::Status Check();
-
- private:
-  absl::Status CheckEntries() const;
-  absl::Status CheckPlacement();
-  // [address of `tag`, + size) must be file bytes of one segment.
-  absl::Status CheckTable(int64_t tag, const char* name, uint64_t size) const;
-  absl::Status CheckSizedTable(int64_t tag, int64_t size_tag, const char* name,
-                               uint64_t entry_size) const;
-  absl::Status CheckString(uint64_t offset, absl::string_view what) const;
-  absl::Status CheckVersionNeeds();
-  absl::Status CheckVersionDefinitions();
-  absl::Status CheckGnuHash() const;
-  absl::Status CheckSysvHash() const;
-  // A symbol that the loader reads: in the table, named inside the string table, and with a
-  // version index inside the module's version array.
-  absl::Status CheckSymbol(uint64_t index, absl::string_view user) const;
-  absl::Status CheckRela(int64_t tag, int64_t size_tag, const char* name) const;
-  absl::Status CheckRelr() const;
-  absl::Status Fail(absl::string_view cause) const { return file_.Malformed(cause); }
-
-  const LoadedImage& image_;
-  const ElfBytes& file_;
-  const DynamicTags& tags_;
-  uint64_t strtab_ = 0;
-  uint64_t strsz_ = 0;
-  uint64_t symtab_ = 0;
-  uint64_t symbols_ = 0;  // how many symbols fit between DT_SYMTAB and its segment's end
-  uint64_t max_version_ = 0;
-};
+}  // namespace
 
 absl::Status TableChecker::CheckEntries() const {
   // Each of these would trip an assertion in ld.so, which ends the process.
@@ -79,6 +40,18 @@ absl::Status TableChecker::CheckEntries() const {
   if (tags_.Has(DT_SYMENT) && tags_.Get(DT_SYMENT) != sizeof(Elf64_Sym)) {
     return Fail(absl::StrCat("DT_SYMENT is ", *tags_.Get(DT_SYMENT), ", expected ",
                              sizeof(Elf64_Sym)));
+  }
+  // ld.so reads the size of each of these tables without checking that it is there.
+  for (const auto& [table, size, names] :
+       {std::tuple{DT_RELA, DT_RELASZ, "DT_RELA without DT_RELASZ"},
+        std::tuple{DT_JMPREL, DT_PLTRELSZ, "DT_JMPREL without DT_PLTRELSZ"},
+        std::tuple{DT_RELR, DT_RELRSZ, "DT_RELR without DT_RELRSZ"},
+        std::tuple{DT_INIT_ARRAY, DT_INIT_ARRAYSZ, "DT_INIT_ARRAY without DT_INIT_ARRAYSZ"},
+        std::tuple{DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "DT_FINI_ARRAY without DT_FINI_ARRAYSZ"}}) {
+    if (tags_.Has(table) && !tags_.Has(size)) return Fail(names);
+  }
+  if (tags_.Has(DT_PLTREL) && !(tags_.Has(DT_JMPREL) && tags_.Has(DT_PLTRELSZ))) {
+    return Fail("DT_PLTREL without DT_JMPREL and DT_PLTRELSZ");
   }
   if (!tags_.Has(DT_SYMTAB)) {
     return file_.Unusable("has no dynamic symbol table (DT_SYMTAB), so it exports nothing");
@@ -171,10 +144,17 @@ absl::Status TableChecker::CheckPlacement() {
   return absl::OkStatus();
 }
 
+// glibc trusts the counts as well as the chains, which must agree.
+absl::Status TableChecker::CheckVersionCount(int64_t tag, const char* name, int chain) const {
+  const std::optional<uint64_t> count = tags_.Get(tag);
+  if (!count.has_value() || *count == static_cast<uint64_t>(chain)) return absl::OkStatus();
+  return Fail(absl::StrCat(name, " is ", *count, " but the chain has ", chain, " entries"));
+}
+
 absl::Status TableChecker::CheckVersionNeeds() {
   if (!tags_.Has(DT_VERNEED)) return absl::OkStatus();
   uint64_t address = *tags_.Get(DT_VERNEED);
-  for (int entries = 0;; ++entries) {
+  for (int entries = 0, needs = 1;; ++entries, ++needs) {
     if (entries > kMaxVersionEntries || !image_.FileOffsetOf(address, sizeof(Elf64_Verneed))) {
       return Fail(absl::StrCat("the version needs (DT_VERNEED) run outside the file at 0x",
                                absl::Hex(address)));
@@ -203,7 +183,7 @@ absl::Status TableChecker::CheckVersionNeeds() {
       if (version.vna_next == 0) break;
       aux += version.vna_next;
     }
-    if (need.vn_next == 0) return absl::OkStatus();
+    if (need.vn_next == 0) return CheckVersionCount(DT_VERNEEDNUM, "DT_VERNEEDNUM", needs);
     address += need.vn_next;
   }
 }
@@ -211,7 +191,7 @@ absl::Status TableChecker::CheckVersionNeeds() {
 absl::Status TableChecker::CheckVersionDefinitions() {
   if (!tags_.Has(DT_VERDEF)) return absl::OkStatus();
   uint64_t address = *tags_.Get(DT_VERDEF);
-  for (int entries = 0;; ++entries) {
+  for (int entries = 1;; ++entries) {
     if (entries > kMaxVersionEntries || !image_.FileOffsetOf(address, sizeof(Elf64_Verdef))) {
       return Fail(absl::StrCat("the version definitions (DT_VERDEF) run outside the file at 0x",
                                absl::Hex(address)));
@@ -225,7 +205,7 @@ absl::Status TableChecker::CheckVersionDefinitions() {
     const auto name = image_.ReadAt<Elf64_Verdaux>(aux);
     if (absl::Status s = CheckString(name.vda_name, "DT_VERDEF version"); !s.ok()) return s;
     max_version_ = std::max<uint64_t>(max_version_, definition.vd_ndx & 0x7fff);
-    if (definition.vd_next == 0) return absl::OkStatus();
+    if (definition.vd_next == 0) return CheckVersionCount(DT_VERDEFNUM, "DT_VERDEFNUM", entries);
     address += definition.vd_next;
   }
 }
@@ -239,6 +219,18 @@ absl::Status TableChecker::CheckSymbol(uint64_t index, absl::string_view user) c
   if (absl::Status s = CheckString(symbol.st_name, absl::StrCat("symbol ", index, "'s name"));
       !s.ok()) {
     return s;
+  }
+  // A defined symbol resolves to the load address plus its value: inside the image, and a
+  // function (or the resolver of an indirect one, which the loader calls) in its code.
+  const int type = ELF64_ST_TYPE(symbol.st_info);
+  if (symbol.st_shndx != SHN_UNDEF && symbol.st_shndx != SHN_ABS &&
+      symbol.st_shndx != SHN_COMMON && type != STT_TLS) {
+    const Elf64_Phdr* segment = image_.SegmentHolding(symbol.st_value, 0);
+    const bool code = type == STT_FUNC || type == STT_GNU_IFUNC;
+    if (segment == nullptr || (code && (segment->p_flags & PF_X) == 0)) {
+      return Fail(absl::StrCat("symbol ", index, " is defined at 0x", absl::Hex(symbol.st_value),
+                               code ? ", outside the module's code" : ", outside the module"));
+    }
   }
   if (!tags_.Has(DT_VERSYM)) return absl::OkStatus();
   const uint64_t entry = *tags_.Get(DT_VERSYM) + index * sizeof(Elf64_Half);
@@ -321,57 +313,6 @@ absl::Status TableChecker::CheckSysvHash() const {
   return absl::OkStatus();
 }
 
-absl::Status TableChecker::CheckRela(int64_t tag, int64_t size_tag, const char* name) const {
-  if (!tags_.Has(tag)) return absl::OkStatus();
-  const uint64_t address = *tags_.Get(tag);
-  const uint64_t count = tags_.Get(size_tag).value_or(0) / sizeof(Elf64_Rela);
-  for (uint64_t i = 0; i < count; ++i) {
-    const auto rela = image_.ReadAt<Elf64_Rela>(address + i * sizeof(Elf64_Rela));
-    if (ELF64_R_TYPE(rela.r_info) == 0) continue;  // R_*_NONE: the loader skips it
-    if (image_.SegmentHolding(rela.r_offset, sizeof(uint64_t)) == nullptr) {
-      return Fail(absl::StrCat("relocation ", i, " of ", name, " writes at 0x",
-                               absl::Hex(rela.r_offset), ", outside the module's segments"));
-    }
-    const uint64_t symbol = ELF64_R_SYM(rela.r_info);
-    if (symbol == 0) continue;
-    if (absl::Status s = CheckSymbol(symbol, absl::StrCat("relocation ", i, " of ", name));
-        !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
-// DT_RELR: an even entry is an address to relocate, and the next words follow it; an odd
-// entry is a bitmap of the 63 words after the last address.
-absl::Status TableChecker::CheckRelr() const {
-  if (!tags_.Has(DT_RELR)) return absl::OkStatus();
-  const uint64_t address = *tags_.Get(DT_RELR);
-  const uint64_t count = tags_.Get(DT_RELRSZ).value_or(0) / sizeof(uint64_t);
-  std::optional<uint64_t> next;  // the word after the last one relocated
-  for (uint64_t i = 0; i < count; ++i) {
-    const auto entry = image_.ReadAt<uint64_t>(address + i * sizeof(uint64_t));
-    auto outside = [&](uint64_t word) {
-      return Fail(absl::StrCat("DT_RELR entry ", i, " relocates 0x", absl::Hex(word),
-                               ", outside the module's segments"));
-    };
-    if ((entry & 1) == 0) {
-      if (image_.SegmentHolding(entry, sizeof(uint64_t)) == nullptr) return outside(entry);
-      next = entry + sizeof(uint64_t);
-      continue;
-    }
-    if (!next.has_value()) return Fail("DT_RELR starts with a bitmap, not an address");
-    for (int bit = 1; bit < 64; ++bit) {
-      const uint64_t word = *next + (bit - 1) * sizeof(uint64_t);
-      if ((entry >> bit & 1) != 0 && image_.SegmentHolding(word, sizeof(uint64_t)) == nullptr) {
-        return outside(word);
-      }
-    }
-    *next += 63 * sizeof(uint64_t);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status TableChecker::Check() {
   if (absl::Status s = CheckEntries(); !s.ok()) return s;
   if (absl::Status s = CheckPlacement(); !s.ok()) return s;
@@ -380,15 +321,21 @@ absl::Status TableChecker::Check() {
   if (tags_.Has(DT_VERSYM) && max_version_ == 0) {
     return Fail("has DT_VERSYM but defines and needs no version (DT_VERDEF, DT_VERNEED)");
   }
+  if (max_version_ > 0 && !tags_.Has(DT_VERSYM)) {
+    return Fail("has versions (DT_VERDEF, DT_VERNEED) but no DT_VERSYM");
+  }
   // glibc looks symbols up through the GNU table when there is one, else the SysV one.
   absl::Status hash = tags_.Has(DT_GNU_HASH) ? CheckGnuHash() : CheckSysvHash();
   if (!hash.ok()) return hash;
   if (absl::Status s = CheckRela(DT_RELA, DT_RELASZ, "DT_RELA"); !s.ok()) return s;
   if (absl::Status s = CheckRela(DT_JMPREL, DT_PLTRELSZ, "DT_JMPREL"); !s.ok()) return s;
-  return CheckRelr();
+  if (absl::Status s = CheckRelr(); !s.ok()) return s;
+  if (absl::Status s = CheckConstructors(DT_INIT_ARRAY, DT_INIT_ARRAYSZ, "DT_INIT_ARRAY");
+      !s.ok()) {
+    return s;
+  }
+  return CheckConstructors(DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "DT_FINI_ARRAY");
 }
-
-}  // namespace
 
 absl::Status CheckDynamicTables(const LoadedImage& image, const DynamicTags& tags) {
   return TableChecker(image, tags).Check();
