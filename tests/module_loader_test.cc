@@ -125,7 +125,7 @@ TEST(ModuleLoaderTest, TwoLoadsOfOnePathAreIndependentCopies) {
 
 absl::StatusOr<std::unique_ptr<LoadedModule>> Load(const std::string& path,
                                                    const LoadOptions& options = {}) {
-  return LoadedModule::Load("f", path, options, *FileSystem::Default(), *Clock::Real(), nullptr);
+  return LoadedModule::Load("f", path, options, *Clock::Real(), nullptr);
 }
 
 // The copy holds only what the dynamic loader maps, but the SHA-256 is of the whole file as it

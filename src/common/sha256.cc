@@ -37,14 +37,26 @@ absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open", path);
   absl::Cleanup closer = [fd] { ::close(fd); };
-  return Sha256HexOfHeadAndFile({}, fd, 0, path);
+  Sha256Hasher hasher;
+  if (absl::Status s = hasher.UpdateFromFile(fd, 0, path); !s.ok()) return s;
+  return hasher.HexDigest();
 }
 
-absl::StatusOr<std::string> Sha256HexOfHeadAndFile(std::string_view head, int fd,
-                                                   uint64_t offset, const std::string& path) {
-  DigestContext context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
-  EVP_DigestUpdate(context.get(), head.data(), head.size());
+struct Sha256Hasher::Context {
+  DigestContext digest{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+Sha256Hasher::Sha256Hasher() : context_(std::make_unique<Context>()) {
+  EVP_DigestInit_ex(context_->digest.get(), EVP_sha256(), nullptr);
+}
+
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(std::string_view bytes) {
+  EVP_DigestUpdate(context_->digest.get(), bytes.data(), bytes.size());
+}
+
+absl::Status Sha256Hasher::UpdateFromFile(int fd, uint64_t offset, const std::string& path) {
   char buffer[1 << 16];
   for (;;) {
     ssize_t n = ::pread(fd, buffer, sizeof(buffer), static_cast<off_t>(offset));
@@ -52,11 +64,12 @@ absl::StatusOr<std::string> Sha256HexOfHeadAndFile(std::string_view head, int fd
       if (errno == EINTR) continue;
       return ErrnoError(errno, "read", path);
     }
-    if (n == 0) break;
-    EVP_DigestUpdate(context.get(), buffer, static_cast<size_t>(n));
+    if (n == 0) return absl::OkStatus();
+    Update({buffer, static_cast<size_t>(n)});
     offset += static_cast<uint64_t>(n);
   }
-  return Finish(context.get());
 }
+
+std::string Sha256Hasher::HexDigest() { return Finish(context_->digest.get()); }
 
 }  // namespace fnhost

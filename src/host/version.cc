@@ -36,7 +36,7 @@ absl::Status Version::Load(ColdStartEvent* event) {
   options.sha256 = spec_.sha256;
   LoadTimings timings;
   absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-      LoadedModule::Load(spec_.name, module_path_, options, *host_.fs, *host_.clock, &timings);
+      LoadedModule::Load(spec_.name, module_path_, options, *host_.clock, &timings);
   event->file_checks = timings.file_checks;
   event->dlopen = timings.dlopen;
   event->abi_check = timings.abi_check;

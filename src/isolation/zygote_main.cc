@@ -278,8 +278,8 @@ class ZygoteServer {
     options.allow_writable = config_.allow_writable;
     options.sha256 = config_.sha256;
     absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-        LoadedModule::Load(config_.function_name, config_.module_path, options,
-                           *FileSystem::Default(), *Clock::Real(), &timings_);
+        LoadedModule::Load(config_.function_name, config_.module_path, options, *Clock::Real(),
+                           &timings_);
     if (!module.ok()) return module.status();
     module_ = *std::move(module);
     const fnhost_module_v1& table = module_->table();

@@ -13,28 +13,34 @@
 
 namespace fnhost {
 
-std::vector<LoadedObject> ListLoadedObjects() {
-  std::vector<LoadedObject> objects;
+uint64_t LoadedObjectCount() {
+  uint64_t count = 0;
   ::dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* data) {
-        auto* list = static_cast<std::vector<LoadedObject>*>(data);
-        list->push_back({info->dlpi_name != nullptr ? info->dlpi_name : "", info->dlpi_addr});
-        return 0;
+        *static_cast<uint64_t*>(data) = info->dlpi_adds;
+        return 1;  // the first object says it
       },
-      &objects);
-  return objects;
+      &count);
+  return count;
 }
 
-int PinObjectsLoadedSince(const std::vector<LoadedObject>& before, const std::string& module) {
+int PinObjectsLoadedSince(uint64_t before, const std::string& module) {
+  const uint64_t added = LoadedObjectCount() - before;
+  if (added <= 1) return 0;  // the module alone
+  std::vector<std::string> names;  // in load order: the new ones come last
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        static_cast<std::vector<std::string>*>(data)->push_back(
+            info->dlpi_name != nullptr ? info->dlpi_name : "");
+        return 0;
+      },
+      &names);
   int pinned = 0;
-  for (const LoadedObject& object : ListLoadedObjects()) {
-    if (object.name.empty() || object.name == module ||
-        std::find(before.begin(), before.end(), object) != before.end()) {
-      continue;
-    }
+  for (size_t i = names.size() - std::min<size_t>(added, names.size()); i < names.size(); ++i) {
+    if (names[i].empty() || names[i] == module) continue;
     // RTLD_NOLOAD finds the object already mapped; RTLD_NODELETE then marks it for good. The
     // reference this takes is dropped at once: the mark stays.
-    void* handle = ::dlopen(object.name.c_str(), RTLD_NOLOAD | RTLD_NODELETE | RTLD_LAZY);
+    void* handle = ::dlopen(names[i].c_str(), RTLD_NOLOAD | RTLD_NODELETE | RTLD_LAZY);
     if (handle == nullptr) continue;
     ::dlclose(handle);
     ++pinned;

@@ -10,7 +10,7 @@
 // would otherwise unload such a library under its threads, and crash the host when they wake.
 //
 // Usage, with the dynamic loader's calls serialised by the caller:
-//   std::vector<LoadedObject> before = ListLoadedObjects();
+//   const uint64_t before = LoadedObjectCount();
 //   void* handle = dlopen(...);
 //   PinObjectsLoadedSince(before, module_name);
 // Not thread-safe on its own: the caller holds the lock it takes around dlopen and dlclose, so
@@ -25,19 +25,14 @@
 
 namespace fnhost {
 
-// An object in the dynamic loader's list: its name (a path) and its load address.
-struct LoadedObject {
-  std::string name;
-  uintptr_t base = 0;
+// How many objects the dynamic loader has loaded since the process started (glibc's dlpi_adds):
+// O(1), so that the common load, which brings no new dependency, costs nothing more.
+uint64_t LoadedObjectCount();
 
-  bool operator==(const LoadedObject&) const = default;
-};
-
-std::vector<LoadedObject> ListLoadedObjects();
-
-// Marks RTLD_NODELETE every named object loaded since `before` was listed, except the one
-// named `module` itself. Returns how many were pinned.
-int PinObjectsLoadedSince(const std::vector<LoadedObject>& before, const std::string& module);
+// Marks RTLD_NODELETE every named object loaded since LoadedObjectCount() was `before` (the
+// newest objects in the loader's list), except the one named `module` itself. Returns how many
+// were pinned.
+int PinObjectsLoadedSince(uint64_t before, const std::string& module);
 
 // For a module file at `path` whose RUNPATH (or RPATH) `runpath` uses $ORIGIN: dlopens each of
 // `needed` that is found in a $ORIGIN directory of it, resolved against the directory of

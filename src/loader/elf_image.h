@@ -9,9 +9,11 @@
 
 #include <elf.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
-#include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "src/loader/elf_bytes.h"
@@ -69,20 +71,35 @@ class LoadedImage {
 class DynamicTags {
  public:
   void Add(int64_t tag, uint64_t value) {
-    values_[tag] = value;
+    if (tag >= 0 && tag < kDirect) {
+      direct_[tag] = value;
+    } else {
+      auto it = std::find_if(others_.begin(), others_.end(),
+                             [tag](const auto& entry) { return entry.first == tag; });
+      if (it != others_.end()) {
+        it->second = value;
+      } else {
+        others_.emplace_back(tag, value);
+      }
+    }
     if (tag == DT_NEEDED) needed_.push_back(value);
   }
   std::optional<uint64_t> Get(int64_t tag) const {
-    auto it = values_.find(tag);
-    if (it == values_.end()) return std::nullopt;
-    return it->second;
+    if (tag >= 0 && tag < kDirect) return direct_[tag];
+    for (const auto& [other, value] : others_) {
+      if (other == tag) return value;
+    }
+    return std::nullopt;
   }
-  bool Has(int64_t tag) const { return values_.count(tag) != 0; }
+  bool Has(int64_t tag) const { return Get(tag).has_value(); }
   // The string table offsets of every DT_NEEDED entry, in file order.
   const std::vector<uint64_t>& needed() const { return needed_; }
 
  private:
-  std::map<int64_t, uint64_t> values_;
+  // The generic tags (up to DT_RELR and beyond) by index; the few OS-specific ones in a list.
+  static constexpr int64_t kDirect = 64;
+  std::array<std::optional<uint64_t>, kDirect> direct_{};
+  std::vector<std::pair<int64_t, uint64_t>> others_;
   std::vector<uint64_t> needed_;
 };
 

@@ -239,22 +239,20 @@ absl::StatusOr<ElfInfo> ParseElfInfo(std::string_view bytes, uint64_t file_size,
       .Parse();
 }
 
-uint64_t LoadedExtent(int fd, uint64_t file_size) {
+uint64_t LoadedExtent(std::string_view head, uint64_t file_size) {
   Elf64_Ehdr header;
-  if (::pread(fd, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header)) ||
-      std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64 ||
-      header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phoff > file_size) {
+  if (head.size() < sizeof(header)) return file_size;
+  std::memcpy(&header, head.data(), sizeof(header));
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64 ||
+      header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phoff > head.size()) {
     return file_size;
   }
   const uint64_t table_size = uint64_t{header.e_phnum} * sizeof(Elf64_Phdr);
-  if (table_size > file_size - header.e_phoff) return file_size;
-  std::vector<Elf64_Phdr> segments(header.e_phnum);
-  if (::pread(fd, segments.data(), table_size, static_cast<off_t>(header.e_phoff)) !=
-      static_cast<ssize_t>(table_size)) {
-    return file_size;
-  }
+  if (table_size > head.size() - header.e_phoff) return file_size;
   uint64_t extent = std::max<uint64_t>(sizeof(header), header.e_phoff + table_size);
-  for (const Elf64_Phdr& segment : segments) {
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment;
+    std::memcpy(&segment, head.data() + header.e_phoff + i * sizeof(segment), sizeof(segment));
     if (segment.p_offset > file_size || segment.p_filesz > file_size - segment.p_offset) {
       return file_size;
     }

@@ -53,12 +53,12 @@ absl::StatusOr<ElfInfo> ParseElfInfo(std::string_view bytes, const std::string& 
 absl::StatusOr<ElfInfo> ParseElfInfo(std::string_view bytes, uint64_t file_size,
                                      const std::string& path_for_messages);
 
-// How many leading bytes of the open file `fd` (of `file_size` bytes) the dynamic loader reads:
-// through its ELF header, its program header table and the file bytes of every segment. What
-// follows (debug information, the symbol table, section headers) is for debuggers. The whole
-// size when the headers cannot be read or do not make sense, so that ParseElfInfo sees all
-// there is to refuse.
-uint64_t LoadedExtent(int fd, uint64_t file_size);
+// How many leading bytes of a file of `file_size` bytes, which starts with `head`, the dynamic
+// loader reads: through its ELF header, its program header table and the file bytes of every
+// segment. What follows (debug information, the symbol table, section headers) is for
+// debuggers. The whole size when `head` does not hold the headers or they do not make sense,
+// so that ParseElfInfo sees all there is to refuse.
+uint64_t LoadedExtent(std::string_view head, uint64_t file_size);
 
 }  // namespace fnhost
 

@@ -1,6 +1,6 @@
 // The relocation half of TableChecker (elf_tables.h).
 
-#include <map>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -9,18 +9,15 @@
 
 namespace fnhost {
 
-absl::Status TableChecker::CheckRelocationTarget(uint64_t address,
-                                                 absl::string_view what) const {
+absl::Status TableChecker::CheckRelocationTarget(uint64_t address, const Reader& writer) const {
   const Elf64_Phdr* segment = image_.SegmentHolding(address, sizeof(uint64_t));
   if (segment == nullptr) {
-    return Fail(absl::StrCat(what, " writes at 0x", absl::Hex(address),
+    return Fail(absl::StrCat(writer.Describe(), " writes at 0x", absl::Hex(address),
                              ", outside the module's segments"));
   }
   // The loader makes read-only segments writable for relocation only with DT_TEXTREL.
-  const bool text_relocations =
-      tags_.Has(DT_TEXTREL) || (tags_.Get(DT_FLAGS).value_or(0) & DF_TEXTREL) != 0;
-  if ((segment->p_flags & PF_W) == 0 && !text_relocations) {
-    return Fail(absl::StrCat(what, " writes at 0x", absl::Hex(address),
+  if ((segment->p_flags & PF_W) == 0 && !text_relocations_) {
+    return Fail(absl::StrCat(writer.Describe(), " writes at 0x", absl::Hex(address),
                              ", in a read-only segment, and the module has no DT_TEXTREL"));
   }
   return absl::OkStatus();
@@ -38,9 +35,9 @@ absl::Status TableChecker::CheckRela(int64_t tag, int64_t size_tag, const char* 
   }
   for (uint64_t i = 0; i < count; ++i) {
     const auto rela = image_.ReadAt<Elf64_Rela>(address + i * sizeof(Elf64_Rela));
-    const std::string what = absl::StrCat("relocation ", i, " of ", name);
+    const Reader what{name, i, true};
     if (i < relative && ELF64_R_TYPE(rela.r_info) != kRelativeRelocation) {
-      return Fail(absl::StrCat(what, " has type ", ELF64_R_TYPE(rela.r_info),
+      return Fail(absl::StrCat(what.Describe(), " has type ", ELF64_R_TYPE(rela.r_info),
                                ", but DT_RELACOUNT says it is relative"));
     }
     if (ELF64_R_TYPE(rela.r_info) == 0) continue;  // R_*_NONE: the loader skips it
@@ -50,12 +47,13 @@ absl::Status TableChecker::CheckRela(int64_t tag, int64_t size_tag, const char* 
     const uint64_t target = static_cast<uint64_t>(rela.r_addend);
     if (ELF64_R_TYPE(rela.r_info) == kRelativeRelocation &&
         image_.SegmentHolding(target, 0) == nullptr) {
-      return Fail(absl::StrCat(what, " points to 0x", absl::Hex(target), ", outside the module"));
+      return Fail(absl::StrCat(what.Describe(), " points to 0x", absl::Hex(target),
+                               ", outside the module"));
     }
     if (ELF64_R_TYPE(rela.r_info) == kIndirectRelocation) {
       const Elf64_Phdr* code = image_.SegmentHolding(target, 1);
       if (code == nullptr || (code->p_flags & PF_X) == 0) {
-        return Fail(absl::StrCat(what, " has its resolver at 0x", absl::Hex(target),
+        return Fail(absl::StrCat(what.Describe(), " has its resolver at 0x", absl::Hex(target),
                                  ", outside the module's code"));
       }
     }
@@ -95,54 +93,59 @@ absl::Status ForEachRelrAddress(const LoadedImage& image, const DynamicTags& tag
 
 absl::Status TableChecker::CheckRelr() const {
   return ForEachRelrAddress(image_, tags_, [this](uint64_t entry, uint64_t word) {
-    return CheckRelocationTarget(word, absl::StrCat("DT_RELR entry ", entry));
+    return CheckRelocationTarget(word, Reader{"DT_RELR entry", entry, false});
   });
 }
 
 // The loader calls every entry of DT_INIT_ARRAY and DT_FINI_ARRAY. In a shared object each
-// holds an address relative to the load address, which a relocation turns into a pointer: a
-// relative one must point into the module's code, and an entry that no relocation touches would
-// be called as is.
+// holds an address relative to the load address, which a relocation (in DT_RELA or DT_RELR)
+// turns into a pointer: a relative one must point into the module's code, and an entry that no
+// relocation touches would be called as is.
 absl::Status TableChecker::CheckConstructors(int64_t tag, int64_t size_tag,
                                              const char* name) const {
   if (!tags_.Has(tag)) return absl::OkStatus();
   const uint64_t begin = *tags_.Get(tag);
-  const uint64_t end = begin + *tags_.Get(size_tag);
-  std::map<uint64_t, std::optional<uint64_t>> targets;  // entry -> relative target, if known
-  for (int64_t table : {DT_RELA, DT_JMPREL}) {
-    if (!tags_.Has(table)) continue;
-    const uint64_t count =
-        *tags_.Get(table == DT_RELA ? DT_RELASZ : DT_PLTRELSZ) / sizeof(Elf64_Rela);
+  const uint64_t entries = *tags_.Get(size_tag) / sizeof(uint64_t);
+  constexpr uint64_t kThroughSymbol = ~uint64_t{0};
+  std::vector<std::optional<uint64_t>> targets(entries);  // relative target, or kThroughSymbol
+  auto slot = [&](uint64_t address) -> std::optional<uint64_t>* {
+    if (address < begin || (address - begin) / sizeof(uint64_t) >= entries ||
+        (address - begin) % sizeof(uint64_t) != 0) {
+      return nullptr;
+    }
+    return &targets[(address - begin) / sizeof(uint64_t)];
+  };
+  if (tags_.Has(DT_RELA)) {
+    const uint64_t count = *tags_.Get(DT_RELASZ) / sizeof(Elf64_Rela);
     for (uint64_t i = 0; i < count; ++i) {
-      const auto rela = image_.ReadAt<Elf64_Rela>(*tags_.Get(table) + i * sizeof(Elf64_Rela));
-      if (rela.r_offset < begin || rela.r_offset >= end) continue;
-      targets[rela.r_offset] = ELF64_R_TYPE(rela.r_info) == kRelativeRelocation
-                                   ? std::optional<uint64_t>(rela.r_addend)
-                                   : std::nullopt;  // through a symbol
+      const auto rela = image_.ReadAt<Elf64_Rela>(*tags_.Get(DT_RELA) + i * sizeof(Elf64_Rela));
+      if (std::optional<uint64_t>* target = slot(rela.r_offset)) {
+        *target = ELF64_R_TYPE(rela.r_info) == kRelativeRelocation
+                      ? static_cast<uint64_t>(rela.r_addend)
+                      : kThroughSymbol;
+      }
     }
   }
   absl::Status relr = ForEachRelrAddress(image_, tags_, [&](uint64_t, uint64_t word) {
-    if (word >= begin && word < end) {
-      if (!image_.FileOffsetOf(word, sizeof(uint64_t))) {
-        return Fail(absl::StrCat(name, " is not in the file, but DT_RELR relocates it"));
-      }
-      targets[word] = image_.ReadAt<uint64_t>(word);
+    std::optional<uint64_t>* target = slot(word);
+    if (target == nullptr) return absl::OkStatus();
+    if (!image_.FileOffsetOf(word, sizeof(uint64_t))) {
+      return Fail(absl::StrCat(name, " is not in the file, but DT_RELR relocates it"));
     }
+    *target = image_.ReadAt<uint64_t>(word);
     return absl::OkStatus();
   });
   if (!relr.ok()) return relr;
-  for (uint64_t entry = begin; entry < end; entry += sizeof(uint64_t)) {
-    const auto target = targets.find(entry);
-    const uint64_t index = (entry - begin) / sizeof(uint64_t);
-    if (target == targets.end()) {
+  for (uint64_t index = 0; index < entries; ++index) {
+    if (!targets[index].has_value()) {
       return Fail(absl::StrCat(name, " entry ", index, " is not relocated, so the loader would "
                                "call what it holds as an absolute address"));
     }
-    if (!target->second.has_value()) continue;
-    const Elf64_Phdr* code = image_.SegmentHolding(*target->second, 1);
+    if (*targets[index] == kThroughSymbol) continue;
+    const Elf64_Phdr* code = image_.SegmentHolding(*targets[index], 1);
     if (code == nullptr || (code->p_flags & PF_X) == 0) {
       return Fail(absl::StrCat(name, " entry ", index, " points to 0x",
-                               absl::Hex(*target->second), ", not into the module's code"));
+                               absl::Hex(*targets[index]), ", not into the module's code"));
     }
   }
   return absl::OkStatus();

@@ -210,15 +210,14 @@ absl::Status TableChecker::CheckVersionDefinitions() {
   }
 }
 
-absl::Status TableChecker::CheckSymbol(uint64_t index, absl::string_view user) const {
+absl::Status TableChecker::CheckSymbol(uint64_t index, const Reader& reader) const {
   if (index >= symbols_) {
-    return Fail(absl::StrCat(user, " names symbol ", index, ", past the end of the symbol table (",
+    return Fail(absl::StrCat(reader.Describe(), " names symbol ", index, ", past the end of the symbol table (",
                              symbols_, " symbols fit)"));
   }
   const auto symbol = image_.ReadAt<Elf64_Sym>(symtab_ + index * sizeof(Elf64_Sym));
-  if (absl::Status s = CheckString(symbol.st_name, absl::StrCat("symbol ", index, "'s name"));
-      !s.ok()) {
-    return s;
+  if (symbol.st_name >= strsz_) {
+    return CheckString(symbol.st_name, absl::StrCat("symbol ", index, "'s name"));
   }
   // A defined symbol resolves to the load address plus its value: inside the image, and a
   // function (or the resolver of an indirect one, which the loader calls) in its code.
@@ -272,12 +271,15 @@ absl::Status TableChecker::CheckGnuHash() const {
                                ", below the first hashed symbol ", symbias));
     }
     for (uint64_t symbol = first;; ++symbol) {
-      const std::string user = absl::StrCat("DT_GNU_HASH bucket ", b);
-      if (++steps > symbols_) return Fail(absl::StrCat(user, " overlaps another bucket's chain"));
-      if (absl::Status s = CheckSymbol(symbol, user); !s.ok()) return s;
+      const Reader reader{"DT_GNU_HASH bucket", b, false};
+      if (++steps > symbols_) {
+        return Fail(absl::StrCat(reader.Describe(), " overlaps another bucket's chain"));
+      }
+      if (absl::Status s = CheckSymbol(symbol, reader); !s.ok()) return s;
       const uint64_t entry = chains + 4 * (symbol - symbias);
       if (!image_.FileOffsetOf(entry, 4)) {
-        return Fail(absl::StrCat("truncated ELF (", user, "'s chain runs past its segment)"));
+        return Fail(
+            absl::StrCat("truncated ELF (", reader.Describe(), "'s chain runs past its segment)"));
       }
       if ((image_.ReadAt<uint32_t>(entry) & 1) != 0) break;
     }
@@ -307,7 +309,9 @@ absl::Status TableChecker::CheckSysvHash() const {
                                  " out of range or twice"));
       }
       seen[symbol] = true;
-      if (absl::Status s = CheckSymbol(symbol, "DT_HASH"); !s.ok()) return s;
+      if (absl::Status s = CheckSymbol(symbol, Reader{"DT_HASH bucket", b, false}); !s.ok()) {
+        return s;
+      }
     }
   }
   return absl::OkStatus();
@@ -315,6 +319,8 @@ absl::Status TableChecker::CheckSysvHash() const {
 
 absl::Status TableChecker::Check() {
   if (absl::Status s = CheckEntries(); !s.ok()) return s;
+  text_relocations_ =
+      tags_.Has(DT_TEXTREL) || (tags_.Get(DT_FLAGS).value_or(0) & DF_TEXTREL) != 0;
   if (absl::Status s = CheckPlacement(); !s.ok()) return s;
   if (absl::Status s = CheckVersionNeeds(); !s.ok()) return s;
   if (absl::Status s = CheckVersionDefinitions(); !s.ok()) return s;

@@ -7,8 +7,10 @@
 #define FNHOST_SRC_LOADER_ELF_TABLES_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "src/loader/elf_image.h"
 
@@ -27,6 +29,19 @@ inline constexpr uint32_t kIndirectRelocation = R_X86_64_IRELATIVE;
 inline constexpr uint32_t kRelativeRelocation = R_AARCH64_RELATIVE;
 inline constexpr uint32_t kIndirectRelocation = R_AARCH64_IRELATIVE;
 #endif
+
+// Who reads a symbol or writes a relocation, for messages, which are built only on failure
+// (the checks run at every load): "relocation 3 of DT_RELA", "DT_GNU_HASH bucket 5".
+struct Reader {
+  const char* table;
+  uint64_t index;
+  bool relocation;
+
+  std::string Describe() const {
+    return relocation ? absl::StrCat("relocation ", index, " of ", table)
+                      : absl::StrCat(table, " ", index);
+  }
+};
 
 class TableChecker {
  public:
@@ -50,12 +65,12 @@ class TableChecker {
   absl::Status CheckSysvHash() const;
   // A symbol that the loader reads: in the table, named inside the string table, and with a
   // version index inside the module's version array.
-  absl::Status CheckSymbol(uint64_t index, absl::string_view user) const;
+  absl::Status CheckSymbol(uint64_t index, const Reader& reader) const;
   // elf_relocations.cc: every relocation writes inside a segment the loader may write, and
   // every constructor and destructor the loader calls is code of the module.
   absl::Status CheckRela(int64_t tag, int64_t size_tag, const char* name) const;
   absl::Status CheckRelr() const;
-  absl::Status CheckRelocationTarget(uint64_t address, absl::string_view what) const;
+  absl::Status CheckRelocationTarget(uint64_t address, const Reader& writer) const;
   absl::Status CheckConstructors(int64_t tag, int64_t size_tag, const char* name) const;
   absl::Status Fail(absl::string_view cause) const { return file_.Malformed(cause); }
 
@@ -67,6 +82,7 @@ class TableChecker {
   uint64_t symtab_ = 0;
   uint64_t symbols_ = 0;  // how many symbols fit between DT_SYMTAB and its segment's end
   uint64_t max_version_ = 0;
+  bool text_relocations_ = false;  // DT_TEXTREL: relocations may write read-only segments
 };
 
 }  // namespace fnhost

@@ -93,7 +93,7 @@ absl::Status CannotLoad(std::string_view function, const std::string& path,
 // dependency that came with it.
 void* OpenModule(const SealedFile& file, const std::string& path, const ElfInfo& elf) {
   std::lock_guard<std::mutex> lock(DynamicLinkerMutex());
-  const std::vector<LoadedObject> before = ListLoadedObjects();
+  const uint64_t before = LoadedObjectCount();
   PreloadOriginDependencies(path, elf.runpath, elf.needed);
   void* handle = ::dlopen(file.proc_path().c_str(), RTLD_NOW | RTLD_LOCAL);
   PinObjectsLoadedSince(before, file.proc_path());
@@ -167,17 +167,12 @@ absl::Status CheckModuleTable(std::string_view function, const std::string& path
 absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_view function,
                                                                  const std::string& path,
                                                                  const LoadOptions& options,
-                                                                 FileSystem& fs, Clock& clock,
+                                                                 Clock& clock,
                                                                  LoadTimings* timings) {
   absl::Time start = clock.Now();
   if (path.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("function '", AsAbsl(function), "': empty module path"));
-  }
-  if (absl::Status s =
-          CheckModuleFile(fs, function, path, ModuleFileChecks{options.allow_writable});
-      !s.ok()) {
-    return s;
   }
   // A pinned hash is of the whole file, which is then copied whole: the bytes hashed are the
   // bytes loaded.
@@ -185,6 +180,11 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
       path, options.sha256.empty() ? SealedFile::Extent::kLoadedPart
                                    : SealedFile::Extent::kWholeFile);
   if (!file.ok()) return Annotate(function, file.status());
+  if (absl::Status s = CheckModuleMode(function, path, (*file)->source_mode(),
+                                       ModuleFileChecks{options.allow_writable});
+      !s.ok()) {
+    return s;
+  }
   const std::string& copy = (*file)->proc_path();
   absl::StatusOr<ElfInfo> elf = ParseElfInfo((*file)->bytes(), (*file)->file_size(), path);
   if (!elf.ok()) {
@@ -197,6 +197,7 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
       return s;
     }
   }
+  (*file)->DropBytes();  // checked; from now on only the sealed copy counts
   const pid_t newer_threads_than = LastThreadId();
   absl::Time checked = clock.Now();
 

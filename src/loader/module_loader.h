@@ -28,7 +28,6 @@
 #include "absl/time/time.h"
 #include "fnhost/abi.h"
 #include "fnhost/clock.h"
-#include "src/common/file_system.h"
 #include "src/loader/module_threads.h"
 #include "src/loader/sealed_file.h"
 
@@ -67,8 +66,7 @@ class LoadedModule {
   static absl::StatusOr<std::unique_ptr<LoadedModule>> Load(std::string_view function,
                                                             const std::string& path,
                                                             const LoadOptions& options,
-                                                            FileSystem& fs, Clock& clock,
-                                                            LoadTimings* timings);
+                                                            Clock& clock, LoadTimings* timings);
   ~LoadedModule();
 
   LoadedModule(const LoadedModule&) = delete;

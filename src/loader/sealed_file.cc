@@ -1,8 +1,7 @@
 #include "src/loader/sealed_file.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
+#include <sys/mman.h>  // memfd_create
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +27,8 @@ namespace {
 
 // The copy lives in memory (shmem), so a module larger than any module would exhaust it.
 constexpr uint64_t kMaxCopyBytes = uint64_t{1} << 30;
+// Enough for the ELF header and the program header table of any module a linker writes.
+constexpr uint64_t kHeadBytes = 4096;
 
 int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
 
@@ -54,36 +55,31 @@ int CreateMemfd(const std::string& path) {
   return fd;
 }
 
-// Copies up to `size` bytes; fewer if the file shrank meanwhile (the copy is then what was
-// read, and the checks see exactly that).
-absl::Status CopyBytes(int from, int to, uint64_t size, const std::string& path) {
+// Reads up to `size` bytes from `offset` into `into`; fewer if the file ends first (it may
+// shrink while it is read: the copy is then what was read, and the checks see exactly that).
+absl::Status ReadUpTo(int fd, uint64_t offset, uint64_t size, std::string& into,
+                      const std::string& path) {
+  const size_t start = into.size();
+  into.resize(start + size);
   uint64_t done = 0;
   while (done < size) {
-    const ssize_t n = ::sendfile(to, from, nullptr, std::min<uint64_t>(size - done, 1 << 30));
-    if (n > 0) {
-      done += static_cast<uint64_t>(n);
-      continue;
-    }
-    if (n == 0) return absl::OkStatus();
-    if (errno == EINTR) continue;
-    if (errno != EINVAL && errno != ENOSYS) return ErrnoError(errno, "read", path);
-    break;  // a file system without splice support: copy through a buffer
-  }
-  char buffer[1 << 16];
-  while (done < size) {
-    const ssize_t n = ::read(from, buffer, std::min<uint64_t>(size - done, sizeof(buffer)));
-    if (n == 0) return absl::OkStatus();
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "read", path);
-    }
-    for (ssize_t written = 0; written < n;) {
-      const ssize_t w = ::write(to, buffer + written, static_cast<size_t>(n - written));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return ErrnoError(errno, "copy into memory", path);
-      written += w;
-    }
+    const ssize_t n = ::pread(fd, into.data() + start + done, size - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "read", path);
+    if (n == 0) break;
     done += static_cast<uint64_t>(n);
+  }
+  into.resize(start + done);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "copy into memory", path);
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
 }
@@ -99,70 +95,80 @@ absl::StatusOr<std::unique_ptr<SealedFile>> SealedFile::Copy(const std::string& 
   struct stat before;
   if (::fstat(source, &before) != 0) return ErrnoError(errno, "stat", path);
   if (S_ISDIR(before.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " is a directory, not a file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("module ", path, " is a directory, not a file"));
   }
   if (!S_ISREG(before.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
+    return absl::FailedPreconditionError(absl::StrCat("module ", path, " is not a regular file"));
   }
   const uint64_t file_size = static_cast<uint64_t>(before.st_size);
+  // The headers first, which say how much of the file the dynamic loader reads.
+  std::string bytes;
+  if (absl::Status s = ReadUpTo(source, 0, std::min(file_size, kHeadBytes), bytes, path);
+      !s.ok()) {
+    return s;
+  }
   const uint64_t size =
-      extent == Extent::kWholeFile ? file_size : LoadedExtent(source, file_size);
+      extent == Extent::kWholeFile ? file_size : LoadedExtent(bytes, file_size);
   if (size > kMaxCopyBytes) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " has ", size, " bytes to load, more than the ", kMaxCopyBytes, " allowed"));
+  }
+  if (size > bytes.size()) {
+    if (absl::Status s = ReadUpTo(source, bytes.size(), size - bytes.size(), bytes, path);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    bytes.resize(size);
   }
 
   const int fd = CreateMemfd(path);
   if (fd < 0) return ErrnoError(errno, "create an in-memory copy of", path);
   absl::Cleanup close_copy = [fd] { ::close(fd); };
-  if (absl::Status s = CopyBytes(source, fd, size, path); !s.ok()) return s;
+  if (absl::Status s = WriteAll(fd, bytes, path); !s.ok()) return s;
   constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
   if (::fcntl(fd, F_ADD_SEALS, kSeals) != 0) return ErrnoError(errno, "seal the copy of", path);
   struct stat after;
-  struct stat copy;
   if (::fstat(source, &after) != 0) return ErrnoError(errno, "stat", path);
-  if (::fstat(fd, &copy) != 0) return ErrnoError(errno, "stat the copy of", path);
-
-  void* data = nullptr;
-  const size_t copied = static_cast<size_t>(copy.st_size);
-  if (copied > 0) {
-    data = ::mmap(nullptr, copied, PROT_READ, MAP_SHARED, fd, 0);
-    if (data == MAP_FAILED) return ErrnoError(errno, "map the copy of", path);
-  }
   std::move(close_copy).Cancel();
-  const bool unchanged = KeyOf(before) == KeyOf(after) && copied == size;
-  const bool partial = copied < file_size;
+  const bool unchanged = KeyOf(before) == KeyOf(after) && bytes.size() == size;
+  const bool partial = bytes.size() < file_size;
   if (partial) std::move(close_source).Cancel();
-  return std::unique_ptr<SealedFile>(new SealedFile(
-      path, fd, data, copied, partial ? source : -1, KeyOf(before), unchanged));
+  return std::unique_ptr<SealedFile>(new SealedFile(path, fd, std::move(bytes),
+                                                    partial ? source : -1, KeyOf(before),
+                                                    before.st_mode, unchanged));
 }
 
-SealedFile::SealedFile(std::string path, int fd, void* data, size_t size, int source,
-                       FileKey key, bool unchanged)
+SealedFile::SealedFile(std::string path, int fd, std::string bytes, int source, FileKey key,
+                       mode_t mode, bool unchanged)
     : path_(std::move(path)),
       fd_(fd),
-      data_(data),
-      size_(size),
+      bytes_(std::move(bytes)),
+      size_(bytes_.size()),
       source_(source),
       proc_path_(absl::StrCat("/proc/self/fd/", fd)),
       source_key_(key),
+      source_mode_(mode),
       source_unchanged_(unchanged) {}
 
 SealedFile::~SealedFile() {
-  if (data_ != nullptr) ::munmap(data_, size_);
   ::close(fd_);
   if (source_ >= 0) ::close(source_);
 }
 
 absl::StatusOr<std::string> SealedFile::Sha256() const {
-  if (source_ < 0) return Sha256Hex(bytes());
   auto changed = [this] {
     struct stat now;
-    return !source_unchanged_ || ::fstat(source_, &now) != 0 || KeyOf(now) != source_key_;
+    return source_ >= 0 &&
+           (!source_unchanged_ || ::fstat(source_, &now) != 0 || KeyOf(now) != source_key_);
   };
   if (!changed()) {
-    absl::StatusOr<std::string> digest = Sha256HexOfHeadAndFile(bytes(), source_, size_, path_);
-    if (!digest.ok() || !changed()) return digest;
+    Sha256Hasher hasher;
+    absl::Status status = hasher.UpdateFromFile(fd_, 0, path_);
+    if (status.ok() && source_ >= 0) status = hasher.UpdateFromFile(source_, size_, path_);
+    if (!status.ok()) return status;
+    if (!changed()) return hasher.HexDigest();
   }
   return absl::FailedPreconditionError(absl::StrCat(
       path_, " changed on disk since it was loaded, so the SHA-256 of the loaded version is "

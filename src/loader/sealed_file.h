@@ -44,7 +44,8 @@ class SealedFile {
   enum class Extent { kLoadedPart, kWholeFile };
 
   // Copies the regular file at `path` (or its loaded part) into a new sealed memfd. A missing
-  // file is NOT_FOUND, a directory or device FAILED_PRECONDITION; messages name the file.
+  // file is NOT_FOUND, a directory or device FAILED_PRECONDITION; messages name the file. A
+  // FIFO does not block the open.
   static absl::StatusOr<std::unique_ptr<SealedFile>> Copy(const std::string& path,
                                                           Extent extent);
   ~SealedFile();
@@ -52,8 +53,11 @@ class SealedFile {
   SealedFile(const SealedFile&) = delete;
   SealedFile& operator=(const SealedFile&) = delete;
 
-  // The copy's bytes, mapped read-only: the first bytes of a file of file_size() bytes.
-  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+  // The bytes read into the copy, kept in memory until DropBytes (to be checked before the
+  // copy is mapped): the first bytes of a file of file_size() bytes.
+  std::string_view bytes() const { return bytes_; }
+  void DropBytes() { std::string().swap(bytes_); }
+  uint64_t size() const { return size_; }
   uint64_t file_size() const { return static_cast<uint64_t>(source_key_.size); }
   // A path that opens the copy ("/proc/self/fd/N"); valid while this object lives.
   const std::string& proc_path() const { return proc_path_; }
@@ -61,22 +65,25 @@ class SealedFile {
   // do the bytes belong to that key (a writer could have changed the file in between).
   const FileKey& source_key() const { return source_key_; }
   bool source_unchanged() const { return source_unchanged_; }
+  // The file's mode when it was opened (its permission bits, for CheckModuleMode).
+  mode_t source_mode() const { return source_mode_; }
 
   // The SHA-256 of the whole file as it was copied (lower-case hex). FAILED_PRECONDITION if
   // the copy is partial and the file has changed since (the rest of it is then unknown).
   absl::StatusOr<std::string> Sha256() const;
 
  private:
-  SealedFile(std::string path, int fd, void* data, size_t size, int source, FileKey key,
+  SealedFile(std::string path, int fd, std::string bytes, int source, FileKey key, mode_t mode,
              bool unchanged);
 
   const std::string path_;
   const int fd_;
-  void* const data_;
-  const size_t size_;
+  std::string bytes_;
+  const uint64_t size_;
   const int source_;  // the file itself, open while the copy is partial; else -1
   const std::string proc_path_;
   const FileKey source_key_;
+  const mode_t source_mode_;
   const bool source_unchanged_;
 };
 
