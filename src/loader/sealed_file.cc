@@ -27,8 +27,9 @@ namespace {
 
 // The copy lives in memory (shmem), so a module larger than any module would exhaust it.
 constexpr uint64_t kMaxCopyBytes = uint64_t{1} << 30;
-// Enough for the ELF header and the program header table of any module a linker writes.
-constexpr uint64_t kHeadBytes = 4096;
+// Enough for the ELF header and the program header table of any module a linker writes, and
+// for the whole loaded part of a small module, which then takes a single read.
+constexpr uint64_t kHeadBytes = 16384;
 
 int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
 
