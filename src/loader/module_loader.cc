@@ -23,7 +23,8 @@ namespace {
 // glibc serialises dlopen and dlclose with a lock inside ld.so that ThreadSanitizer cannot
 // see, so it reports the loader's own bookkeeping as racing. Taking our own lock around them
 // costs nothing (the loader would serialise them anyway) and makes the ordering visible. It
-// also keeps other loads out between the lists of objects around a module's dlopen.
+// also keeps our other loads out while the objects that a module's dlopen brought are counted
+// and pinned.
 std::mutex& DynamicLinkerMutex() {
   static std::mutex mu;
   return mu;
@@ -112,6 +113,43 @@ std::vector<CodeRange> CodeRanges(void* handle, const ElfInfo& elf) {
   return code;
 }
 
+// A module file read into a sealed copy and checked, not loaded yet.
+struct CheckedCopy {
+  std::unique_ptr<SealedFile> file;
+  ElfInfo elf;
+  std::string sha256;  // when pinned
+};
+
+absl::StatusOr<CheckedCopy> CopyAndCheck(std::string_view function, const std::string& path,
+                                         const LoadOptions& options) {
+  // A pinned hash is of the whole file, which is then copied whole: the bytes hashed are the
+  // bytes loaded.
+  absl::StatusOr<std::unique_ptr<SealedFile>> file = SealedFile::Copy(
+      path, options.sha256.empty() ? SealedFile::Extent::kLoadedPart
+                                   : SealedFile::Extent::kWholeFile);
+  if (!file.ok()) return Annotate(function, file.status());
+  if (absl::Status s = CheckModuleMode(function, path, (*file)->source_mode(),
+                                       ModuleFileChecks{options.allow_writable});
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<ElfInfo> elf = ParseElfInfo((*file)->bytes(), (*file)->file_size(), path);
+  if (!elf.ok()) {
+    return CannotLoad(function, path, elf.status().code(), elf.status().message(),
+                      (*file)->proc_path());
+  }
+  CheckedCopy checked{*std::move(file), *std::move(elf), ""};
+  if (!options.sha256.empty()) {
+    checked.sha256 = Sha256Hex(checked.file->bytes());
+    if (absl::Status s = CheckModuleSha256(function, path, checked.sha256, options.sha256);
+        !s.ok()) {
+      return s;
+    }
+  }
+  checked.file->DropBytes();  // checked: from now on only the sealed copy counts
+  return checked;
+}
+
 }  // namespace
 
 bool IsLoaded(const std::string& path) {
@@ -174,40 +212,31 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
     return absl::InvalidArgumentError(
         absl::StrCat("function '", AsAbsl(function), "': empty module path"));
   }
-  // A pinned hash is of the whole file, which is then copied whole: the bytes hashed are the
-  // bytes loaded.
-  absl::StatusOr<std::unique_ptr<SealedFile>> file = SealedFile::Copy(
-      path, options.sha256.empty() ? SealedFile::Extent::kLoadedPart
-                                   : SealedFile::Extent::kWholeFile);
-  if (!file.ok()) return Annotate(function, file.status());
-  if (absl::Status s = CheckModuleMode(function, path, (*file)->source_mode(),
-                                       ModuleFileChecks{options.allow_writable});
-      !s.ok()) {
-    return s;
-  }
-  const std::string& copy = (*file)->proc_path();
-  absl::StatusOr<ElfInfo> elf = ParseElfInfo((*file)->bytes(), (*file)->file_size(), path);
-  if (!elf.ok()) {
-    return CannotLoad(function, path, elf.status().code(), elf.status().message(), copy);
-  }
-  std::string sha256;
-  if (!options.sha256.empty()) {
-    sha256 = Sha256Hex((*file)->bytes());
-    if (absl::Status s = CheckModuleSha256(function, path, sha256, options.sha256); !s.ok()) {
-      return s;
-    }
-  }
-  (*file)->DropBytes();  // checked; from now on only the sealed copy counts
+  absl::StatusOr<CheckedCopy> checked = CopyAndCheck(function, path, options);
+  if (!checked.ok()) return checked.status();
+  const std::string copy = checked->file->proc_path();
   const pid_t newer_threads_than = LastThreadId();
-  absl::Time checked = clock.Now();
+  absl::Time copied = clock.Now();
 
-  void* handle = OpenModule(**file, path, *elf);
+  void* handle = OpenModule(*checked->file, path, checked->elf);
   if (handle == nullptr) {
     const char* error = ::dlerror();
     return CannotLoad(function, path, absl::StatusCode::kFailedPrecondition,
                       error != nullptr ? error : "unknown dlopen error", copy);
   }
-  absl::Cleanup close_handle = [handle] { CloseLibrary(handle); };
+  {
+    Registry& registry = Copies();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    registry.copies.emplace(path, copy);
+  }
+  // From here on the module unloads itself on failure, and keeps its copy open if the object
+  // stays mapped, so that no later copy gets its name.
+  auto module = std::unique_ptr<LoadedModule>(new LoadedModule(
+      path, std::move(checked->file), std::move(checked->elf.build_id), handle,
+      CodeRanges(handle, checked->elf), newer_threads_than));
+  if (!checked->sha256.empty()) {
+    std::call_once(module->sha256_once_, [&] { module->sha256_ = std::move(checked->sha256); });
+  }
   ::dlerror();
   auto entry = reinterpret_cast<fnhost_module_entry_fn>(
       LookUpSymbol(handle, FNHOST_MODULE_ENTRY_SYMBOL));
@@ -217,39 +246,24 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
         FNHOST_MODULE_ENTRY_SYMBOL, "; is it a fnhost module (built with FNHOST_MODULE)?"));
   }
   absl::Time opened = clock.Now();
-
   const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
   if (absl::Status s = CheckModuleTable(function, path, table); !s.ok()) return s;
-  absl::Time checked_abi = clock.Now();
-
+  module->table_ = table;
   if (timings != nullptr) {
-    timings->file_checks = checked - start;
-    timings->dlopen = opened - checked;
-    timings->abi_check = checked_abi - opened;
-  }
-  std::move(close_handle).Cancel();
-  {
-    Registry& registry = Copies();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    registry.copies.emplace(path, copy);
-  }
-  auto module = std::unique_ptr<LoadedModule>(
-      new LoadedModule(path, *std::move(file), std::move(elf->build_id), handle, table,
-                       CodeRanges(handle, *elf), newer_threads_than));
-  if (!sha256.empty()) {
-    std::call_once(module->sha256_once_, [&] { module->sha256_ = std::move(sha256); });
+    timings->file_checks = copied - start;
+    timings->dlopen = opened - copied;
+    timings->abi_check = clock.Now() - opened;
   }
   return module;
 }
 
 LoadedModule::LoadedModule(std::string path, std::unique_ptr<SealedFile> file,
-                           std::string build_id, void* handle, const fnhost_module_v1* table,
-                           std::vector<CodeRange> code, pid_t newer_threads_than)
+                           std::string build_id, void* handle, std::vector<CodeRange> code,
+                           pid_t newer_threads_than)
     : path_(std::move(path)),
       file_(std::move(file)),
       build_id_(std::move(build_id)),
       handle_(handle),
-      table_(table),
       code_(std::move(code)),
       newer_threads_than_(newer_threads_than) {}
 

@@ -94,8 +94,7 @@ class LoadedModule {
 
  private:
   LoadedModule(std::string path, std::unique_ptr<SealedFile> file, std::string build_id,
-               void* handle, const fnhost_module_v1* table, std::vector<CodeRange> code,
-               pid_t newer_threads_than);
+               void* handle, std::vector<CodeRange> code, pid_t newer_threads_than);
   // Leaves the object mapped for the life of the process, and its copy open so that its
   // name is never reused for another object.
   void Keep();
@@ -104,7 +103,7 @@ class LoadedModule {
   std::unique_ptr<SealedFile> file_;
   const std::string build_id_;
   void* handle_;
-  const fnhost_module_v1* table_;
+  const fnhost_module_v1* table_ = nullptr;  // set once the table is checked
   const std::vector<CodeRange> code_;  // the executable segments, where mapped
   const pid_t newer_threads_than_;     // LastThreadId() before the dlopen
   mutable std::once_flag sha256_once_;
