@@ -278,6 +278,7 @@ const absl::StatusOr<std::string>& LoadedModule::sha256() const {
 
 void LoadedModule::Keep() {
   handle_ = nullptr;  // the reference stays with the object, for good
+  file_->LetGoOfSource();  // only the copy's name must stay taken
   Registry& registry = Copies();
   std::lock_guard<std::mutex> lock(registry.mu);
   registry.kept.push_back(std::move(file_));

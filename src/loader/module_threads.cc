@@ -24,9 +24,13 @@
 namespace fnhost {
 namespace {
 
-// Read with pread at every load. Opened when the program starts, so that the descriptor is
-// there before any test counts its open descriptors.
-const int last_pid_fd = ::open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+// Read with pread at every load: opened once, on first use, and when the program starts, so
+// that the descriptor is there before any test counts its open descriptors.
+int LastPidFd() {
+  static const int fd = ::open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+const int opened_at_start = LastPidFd();
 
 // More stack than any thread uses; the rest of a huge mapping is not read.
 constexpr uint64_t kMaxStackBytes = uint64_t{16} << 20;
@@ -217,7 +221,7 @@ StackScanner::Seen StackScanner::Inspect(pid_t tid, std::string* why) {
 }  // namespace
 
 pid_t LastThreadId() {
-  const int fd = last_pid_fd;
+  const int fd = LastPidFd();
   char buffer[32];
   const ssize_t n = fd < 0 ? -1 : ::pread(fd, buffer, sizeof(buffer), 0);
   int last = 0;

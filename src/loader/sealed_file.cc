@@ -158,11 +158,17 @@ SealedFile::~SealedFile() {
   if (source_ >= 0) ::close(source_);
 }
 
+void SealedFile::LetGoOfSource() {
+  if (source_ >= 0) ::close(source_);
+  source_ = -1;
+  let_go_ = size_ < file_size();
+}
+
 absl::StatusOr<std::string> SealedFile::Sha256() const {
   auto changed = [this] {
     struct stat now;
-    return source_ >= 0 &&
-           (!source_unchanged_ || ::fstat(source_, &now) != 0 || KeyOf(now) != source_key_);
+    return let_go_ || (source_ >= 0 && (!source_unchanged_ || ::fstat(source_, &now) != 0 ||
+                                        KeyOf(now) != source_key_));
   };
   if (!changed()) {
     Sha256Hasher hasher;

@@ -69,8 +69,11 @@ class SealedFile {
   mode_t source_mode() const { return source_mode_; }
 
   // The SHA-256 of the whole file as it was copied (lower-case hex). FAILED_PRECONDITION if
-  // the copy is partial and the file has changed since (the rest of it is then unknown).
+  // the copy is partial and the file has changed since, or was let go: the rest of it is then
+  // unknown.
   absl::StatusOr<std::string> Sha256() const;
+  // Closes the file itself, which a partial copy keeps open for Sha256.
+  void LetGoOfSource();
 
  private:
   SealedFile(std::string path, int fd, std::string bytes, int source, FileKey key, mode_t mode,
@@ -80,11 +83,12 @@ class SealedFile {
   const int fd_;
   std::string bytes_;
   const uint64_t size_;
-  const int source_;  // the file itself, open while the copy is partial; else -1
+  int source_;  // the file itself, open while the copy is partial; else -1
   const std::string proc_path_;
   const FileKey source_key_;
   const mode_t source_mode_;
   const bool source_unchanged_;
+  bool let_go_ = false;  // a partial copy whose file was closed
 };
 
 }  // namespace fnhost
