@@ -4,7 +4,8 @@
 //   openmp_sum   libgomp's worker threads outlive every state; the module itself can go, its
 //                dependency (pinned RTLD_NODELETE) stays.
 //   thread_pool  a pool of the module's own threads: joined by the state ("join"), the module
-//                unloads; left running, the module stays loaded and the failed unload says why.
+//                unloads; left waiting or spinning, the module stays loaded and the failed
+//                unload says why.
 
 #include <dlfcn.h>
 
@@ -124,6 +125,21 @@ TEST_F(ThreadedModuleTest, ModuleThatLeavesItsPoolRunningStaysLoaded) {
   EXPECT_THAT(recorder_.failures, Each(HasSubstr("has the module's code on its stack")));
   EXPECT_THAT(recorder_.failures, Each(HasSubstr(TestModule("thread_pool"))));
   EXPECT_TRUE(IsLoaded(TestModule("thread_pool")));
+}
+
+// A thread started after the module that never blocks cannot be inspected: after watching it for
+// a while, the host keeps the module rather than guess.
+TEST_F(ThreadedModuleTest, ModuleWhoseThreadKeepsRunningStaysLoaded) {
+  const FunctionSpec spec = Spec("thread_pool", "spin");
+  ASSERT_TRUE(host_->Register(spec).ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectFreshAnswer(0));
+  ASSERT_TRUE(host_->Unregister(spec.name).ok());
+  EXPECT_EQ(recorder_.unloads, 0);
+  ASSERT_EQ(recorder_.failures.size(), 1u);
+  EXPECT_THAT(recorder_.failures[0], HasSubstr("left 3 thread(s) that may still run its code"));
+  EXPECT_THAT(recorder_.failures[0],
+              HasSubstr("started after the module and kept running, so it could not be "
+                        "inspected"));
 }
 
 }  // namespace

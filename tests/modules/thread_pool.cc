@@ -3,7 +3,8 @@
 // to this copy>". With init config "join" the state's destructor stops and joins the pool, as a
 // module should. Otherwise the pool outlives the state (it is parked in a global, which only the
 // object's destructors at exit free), as a careless module's does, and its threads wait inside
-// this module's code after the state is gone.
+// this module's code after the state is gone. With "spin" a third thread spins in the module's
+// code (never blocking) until the pool is destroyed.
 #include <condition_variable>
 #include <atomic>
 #include <cstdint>
@@ -21,14 +22,21 @@ namespace {
 
 class Pool {
  public:
-  Pool() {
+  explicit Pool(bool spinner) {
     for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { Work(); });
+    if (spinner) {
+      threads_.emplace_back([this] {
+        while (!spinning_done_.load(std::memory_order_relaxed)) {
+        }
+      });
+    }
   }
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
+    spinning_done_ = true;
     cv_.notify_all();
     for (std::thread& thread : threads_) thread.join();
   }
@@ -58,6 +66,7 @@ class Pool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
+  std::atomic<bool> spinning_done_{false};
   std::vector<std::thread> threads_;
 };
 
@@ -69,10 +78,11 @@ class State {
  public:
   static fnhost::sdk::Status Create(const fnhost::sdk::InitContext& context,
                                     std::unique_ptr<State>* state) {
-    *state = std::make_unique<State>();
+    *state = std::make_unique<State>(context.init_config() == "spin");
     (*state)->join_ = context.init_config() == "join";
     return fnhost::sdk::Status::Ok();
   }
+  explicit State(bool spinner) : pool_(std::make_unique<Pool>(spinner)) {}
   ~State() {
     if (join_) return;  // the pool's destructor stops and joins it
     std::lock_guard<std::mutex> lock(g_parked_mu);
@@ -82,7 +92,7 @@ class State {
 
  private:
   bool join_ = false;
-  std::unique_ptr<Pool> pool_ = std::make_unique<Pool>();
+  std::unique_ptr<Pool> pool_;
 };
 
 class Instance {
