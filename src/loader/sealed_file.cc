@@ -25,7 +25,8 @@
 namespace fnhost {
 namespace {
 
-// The copy lives in memory (shmem), so a module larger than any module would exhaust it.
+// The copy lives in memory (shmem): a file that claims more than any real module has to load
+// would exhaust it.
 constexpr uint64_t kMaxCopyBytes = uint64_t{1} << 30;
 // Enough for the ELF header and the program header table of any module a linker writes, and
 // for the whole loaded part of a small module, which then takes a single read.
