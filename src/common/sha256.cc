@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -56,10 +57,12 @@ void Sha256Hasher::Update(std::string_view bytes) {
   EVP_DigestUpdate(context_->digest.get(), bytes.data(), bytes.size());
 }
 
-absl::Status Sha256Hasher::UpdateFromFile(int fd, uint64_t offset, const std::string& path) {
+absl::Status Sha256Hasher::UpdateFromFile(int fd, uint64_t offset, const std::string& path,
+                                          uint64_t end) {
   char buffer[1 << 16];
-  for (;;) {
-    ssize_t n = ::pread(fd, buffer, sizeof(buffer), static_cast<off_t>(offset));
+  while (offset < end) {
+    ssize_t n = ::pread(fd, buffer, std::min<uint64_t>(sizeof(buffer), end - offset),
+                        static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, "read", path);
@@ -68,6 +71,7 @@ absl::Status Sha256Hasher::UpdateFromFile(int fd, uint64_t offset, const std::st
     Update({buffer, static_cast<size_t>(n)});
     offset += static_cast<uint64_t>(n);
   }
+  return absl::OkStatus();
 }
 
 std::string Sha256Hasher::HexDigest() { return Finish(context_->digest.get()); }

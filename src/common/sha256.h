@@ -26,9 +26,10 @@ class Sha256Hasher {
   Sha256Hasher& operator=(const Sha256Hasher&) = delete;
 
   void Update(std::string_view bytes);
-  // Adds the bytes of `fd` from `offset` to its end (read with pread; the file position is left
-  // alone). `path` names the file in errors.
-  absl::Status UpdateFromFile(int fd, uint64_t offset, const std::string& path);
+  // Adds the bytes of `fd` from `offset` to `end` or its end, whichever comes first (read with
+  // pread; the file position is left alone). `path` names the file in errors.
+  absl::Status UpdateFromFile(int fd, uint64_t offset, const std::string& path,
+                              uint64_t end = UINT64_MAX);
   // Lower-case hex of the digest; the hasher is spent.
   std::string HexDigest();
 

@@ -129,6 +129,12 @@ absl::StatusOr<std::unique_ptr<SealedFile>> SealedFile::Copy(const std::string& 
   if (fd < 0) return ErrnoError(errno, "create an in-memory copy of", path);
   absl::Cleanup close_copy = [fd] { ::close(fd); };
   if (absl::Status s = WriteAll(fd, bytes, path); !s.ok()) return s;
+  // A partial copy keeps the file's size, the rest a hole that reads as zeros and takes no
+  // memory: tools that read the object's ELF file by its name (the sanitizers' symbolizers,
+  // debuggers) find the section headers where the header says, not past the end of the file.
+  if (bytes.size() < file_size && ::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
+    return ErrnoError(errno, "size the copy of", path);
+  }
   constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
   if (::fcntl(fd, F_ADD_SEALS, kSeals) != 0) return ErrnoError(errno, "seal the copy of", path);
   struct stat after;
@@ -173,7 +179,7 @@ absl::StatusOr<std::string> SealedFile::Sha256() const {
   };
   if (!changed()) {
     Sha256Hasher hasher;
-    absl::Status status = hasher.UpdateFromFile(fd_, 0, path_);
+    absl::Status status = hasher.UpdateFromFile(fd_, 0, path_, size_);
     if (status.ok() && source_ >= 0) status = hasher.UpdateFromFile(source_, size_, path_);
     if (!status.ok()) return status;
     if (!changed()) return hasher.HexDigest();

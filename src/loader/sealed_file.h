@@ -6,10 +6,11 @@
 // file is already loaded (hot reload, canary).
 //
 // Unless the whole file is asked for, the copy holds only the part the dynamic loader reads
-// (LoadedExtent: headers and segments); debug information and the symbol table stay on disk.
-// They are often most of the file, and copying them would cost time at every cold start and
-// memory for as long as the module is loaded. Sha256() still hashes the whole file: the copy,
-// then the rest from the file as it was opened, provided it has not changed since.
+// (LoadedExtent: headers and segments), followed by a hole up to the file's size; debug
+// information and the symbol table stay on disk. They are often most of the file, and copying
+// them would cost time at every cold start and memory for as long as the module is loaded.
+// Sha256() still hashes the whole file: the copied part, then the rest from the file as it was
+// opened, provided it has not changed since.
 //
 // Thread-safety: immutable after Copy; safe to share between threads.
 
