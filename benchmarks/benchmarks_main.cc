@@ -123,6 +123,12 @@ int main(int argc, char** argv) {
                  "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
   }
   Ratio(out, reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
+  for (const char* size : {"4", "16"}) {
+    const std::string suffix = std::string("/size:") + size;
+    Ratio(out, reporter, ("ColdStart" + suffix + " / DlopenFloor" + suffix).c_str(),
+          ("BM_ColdStart" + suffix).c_str(), ("BM_DlopenFloor" + suffix).c_str(),
+          "reported: the copy of the code");
+  }
   const double* one = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:1");
   const double* two = Find(reporter.items_per_second(), "BM_InvokeWarmThreads/real_time/threads:2");
   if (one != nullptr && two != nullptr) {

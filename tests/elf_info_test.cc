@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/common/file_system.h"
+#include "tests/support/elf_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace fnhost {
@@ -22,44 +23,16 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;
 
-std::string ReadModuleBytes() {
-  absl::StatusOr<std::string> bytes = FileSystem::Default()->ReadFile(testing::TestModule("hello"));
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  return bytes.value_or("");
-}
-
-// The test's own view of hello.so's headers; the file is trusted here.
-Elf64_Ehdr HeaderOf(const std::string& bytes) {
-  Elf64_Ehdr header;
-  std::memcpy(&header, bytes.data(), sizeof(header));
-  return header;
-}
-
+std::string ReadModuleBytes() { return testing::ElfFile::OfTestModule("hello").bytes; }
+Elf64_Ehdr HeaderOf(const std::string& bytes) { return testing::ElfFile{bytes}.header(); }
 // Offset in the file of the first program header of `type`.
 size_t ProgramHeaderOffset(const std::string& bytes, uint32_t type) {
-  const Elf64_Ehdr header = HeaderOf(bytes);
-  for (int i = 0; i < header.e_phnum; ++i) {
-    const size_t offset = header.e_phoff + i * sizeof(Elf64_Phdr);
-    Elf64_Phdr phdr;
-    std::memcpy(&phdr, bytes.data() + offset, sizeof(phdr));
-    if (phdr.p_type == type) return offset;
-  }
-  ADD_FAILURE() << "no program header of type " << type;
-  return 0;
+  const testing::ElfFile file{bytes};
+  return file.SegmentOffset(file.IndexOf(type));
 }
-
 // Offset in the file of the first dynamic entry with `tag`.
 size_t DynamicEntryOffset(const std::string& bytes, int64_t tag) {
-  Elf64_Phdr dynamic;
-  std::memcpy(&dynamic, bytes.data() + ProgramHeaderOffset(bytes, PT_DYNAMIC), sizeof(dynamic));
-  for (size_t offset = dynamic.p_offset; offset < dynamic.p_offset + dynamic.p_filesz;
-       offset += sizeof(Elf64_Dyn)) {
-    Elf64_Dyn entry;
-    std::memcpy(&entry, bytes.data() + offset, sizeof(entry));
-    if (entry.d_tag == tag) return offset;
-  }
-  ADD_FAILURE() << "no dynamic entry with tag " << tag;
-  return 0;
+  return testing::ElfFile{bytes}.DynamicEntryOffset(tag);
 }
 
 template <typename T>
@@ -202,14 +175,15 @@ TEST(ElfInfoTest, RejectsDynamicStringsOutsideTheStringTable) {
   Patch<uint64_t>(bytes, strsz, 0);
   absl::StatusOr<ElfInfo> info = ParseElfInfo(bytes, "m.so");
   EXPECT_EQ(info.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(info.status().message()), MatchesRegex("m.so: DT_NEEDED string at [0-9]+ is not "
-                                                    "terminated inside the string table"));
+  EXPECT_EQ(info.status().message(),
+            "m.so: the dynamic string table (DT_STRSZ 0) does not end with a NUL byte");
 
   bytes = original;
   Patch<uint64_t>(bytes, strsz, uint64_t{1} << 62);
   info = ParseElfInfo(bytes, "m.so");
-  EXPECT_EQ(info.status().message(),
-            "m.so: truncated ELF (dynamic string table past end of its segment)");
+  EXPECT_THAT(std::string(info.status().message()),
+              MatchesRegex("m.so: truncated ELF \\(DT_STRTAB of 4611686018427387904 bytes at "
+                           "0x[0-9a-f]+ runs past the end of its segment\\)"));
 
   bytes = original;
   Patch<uint64_t>(bytes, strtab, ~uint64_t{0} - 3);

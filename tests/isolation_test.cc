@@ -443,9 +443,7 @@ TEST_F(IsolationTest, CircuitBreakerStopsACrashLoop) {
 
 // The in-process loader's verdict on a module file, for comparison.
 absl::Status InProcessLoad(const std::string& function, const std::string& path) {
-  return LoadedModule::Load(function, path, LoadOptions(), *FileSystem::Default(), *Clock::Real(),
-                            nullptr)
-      .status();
+  return LoadedModule::Load(function, path, LoadOptions(), *Clock::Real(), nullptr).status();
 }
 
 TEST_F(IsolationTest, BadModulesFailAsTheyDoInProcess) {

@@ -1,10 +1,12 @@
 // Host: registers functions by name and invokes them, loading modules lazily.
 //
 // Register records a name and a module path and loads nothing. The first Invoke (or a Prewarm)
-// checks the file, dlopens it, checks its ABI, builds its state and creates an instance; later
-// calls take a warm instance from the function's pool. Concurrent first calls cause exactly one
-// load and one state init. Errors are returned as absl::Status values naming the function, the
-// file and the cause; a bad module never stops the host from serving other functions.
+// reads the file once into a sealed copy in memory, checks it, dlopens the copy, checks its ABI,
+// builds its state and creates an instance; later calls take a warm instance from the
+// function's pool. Concurrent first calls cause exactly one load and one state init. Errors are
+// returned as absl::Status values naming the function, the file and the cause; a bad module
+// never stops the host from serving other functions, and a module file rewritten or truncated
+// on disk changes nothing for the version already loaded.
 //
 // Thread-safety: every method may be called from any thread at any time, including Register,
 // Reload, the canary calls and Unregister racing with Invoke. Unregistering a function with a
@@ -31,6 +33,9 @@
 
 namespace fnhost {
 
+// The implicit copy and move of HostOptions must not warn about private_dir.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct HostOptions {
   // Time source for deadlines, keep-alive and latencies. Not owned; must outlive the host.
   // Default: nullptr, the real clock.
@@ -41,8 +46,10 @@ struct HostOptions {
   // Accept module files that are writable by group or others. Default: false, because anyone
   // who can write the file can run code inside the host.
   bool allow_writable_modules = false;
-  // Directory for private copies of modules (hot reload, or several versions of one path).
-  // Default: empty, a fresh directory under $TMPDIR (or /tmp) removed with the host.
+  // Deprecated and ignored: every module is loaded from a sealed copy in memory, and nothing
+  // is written to disk. Kept so that code that sets it still compiles (with a deprecation
+  // warning); it will be removed. Default: empty.
+  [[deprecated("modules load from sealed in-memory copies; private_dir is ignored")]]
   std::string private_dir;
   // Directory of state snapshots; a relative path is made absolute against the current
   // directory by Host::Create. Default: empty, snapshots off.
@@ -60,6 +67,7 @@ struct HostOptions {
   // fnhost's build tree.
   std::string zygote_executable;
 };
+#pragma GCC diagnostic pop
 
 struct CallOptions {
   // How long the call may wait for an instance (queueing and cold start). In-process module

@@ -39,7 +39,7 @@ struct ColdStartEvent {
   std::string_view module_version;  // the module's own version string; empty if unknown
   bool prewarm = false;             // true when no caller waited for it
   StateSource state_source = StateSource::kInit;
-  absl::Duration file_checks;       // stat, permission and SHA-256 pin checks, private copy
+  absl::Duration file_checks;       // the sealed copy, its ELF checks, permission and SHA-256 pin
   absl::Duration dlopen;            // dlopen + dlsym of the entry
   absl::Duration abi_check;         // the entry call and the table's checks
   absl::Duration state_init;        // state_create, or state_restore + state_after_restore

@@ -62,7 +62,7 @@ int InspectModule(const std::string& path) {
 
   LoadTimings timings;
   absl::StatusOr<std::unique_ptr<LoadedModule>> module = LoadedModule::Load(
-      "inspect", path, LoadOptions{}, *FileSystem::Default(), *Clock::Real(), &timings);
+      "inspect", path, LoadOptions{}, *Clock::Real(), &timings);
   if (!module.ok()) {
     std::fprintf(stderr, "fnhost inspect: %s\n", std::string(module.status().message()).c_str());
     return 1;

@@ -65,8 +65,8 @@ bool IsDirectoryTarget(const std::string& out) {
 absl::Status BuildSnapshot(const Request& request, Result* result) {
   LoadTimings timings;
   absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-      LoadedModule::Load(request.function, request.module_path, LoadOptions{},
-                         *FileSystem::Default(), *Clock::Real(), &timings);
+      LoadedModule::Load(request.function, request.module_path, LoadOptions{}, *Clock::Real(),
+                         &timings);
   if (!module.ok()) return module.status();
   const fnhost_module_v1& table = (*module)->table();
   if (!(*module)->supports_snapshots()) {

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -37,19 +38,42 @@ absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open", path);
   absl::Cleanup closer = [fd] { ::close(fd); };
-  DigestContext context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
+  Sha256Hasher hasher;
+  if (absl::Status s = hasher.UpdateFromFile(fd, 0, path); !s.ok()) return s;
+  return hasher.HexDigest();
+}
+
+struct Sha256Hasher::Context {
+  DigestContext digest{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+Sha256Hasher::Sha256Hasher() : context_(std::make_unique<Context>()) {
+  EVP_DigestInit_ex(context_->digest.get(), EVP_sha256(), nullptr);
+}
+
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(std::string_view bytes) {
+  EVP_DigestUpdate(context_->digest.get(), bytes.data(), bytes.size());
+}
+
+absl::Status Sha256Hasher::UpdateFromFile(int fd, uint64_t offset, const std::string& path,
+                                          uint64_t end) {
   char buffer[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+  while (offset < end) {
+    ssize_t n = ::pread(fd, buffer, std::min<uint64_t>(sizeof(buffer), end - offset),
+                        static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, "read", path);
     }
-    if (n == 0) break;
-    EVP_DigestUpdate(context.get(), buffer, static_cast<size_t>(n));
+    if (n == 0) return absl::OkStatus();
+    Update({buffer, static_cast<size_t>(n)});
+    offset += static_cast<uint64_t>(n);
   }
-  return Finish(context.get());
+  return absl::OkStatus();
 }
+
+std::string Sha256Hasher::HexDigest() { return Finish(context_->digest.get()); }
 
 }  // namespace fnhost

@@ -47,8 +47,7 @@ absl::Status NoCanaryError(const std::string& function) {
 Function::Function(const HostContext& host, FunctionSpec spec)
     : host_(host),
       spec_(std::move(spec)),
-      current_(std::make_unique<Version>(host_, spec_, spec_.module_path,
-                                         /*private_copy=*/false)),
+      current_(std::make_unique<Version>(host_, spec_, spec_.module_path)),
       keep_alive_(MakeKeepAlivePolicy(spec_.pool.keep_alive)),
       recorder_(host_.sink != nullptr ? host_.sink->NewInvocationRecorder(spec_.name) : nullptr) {}
 
@@ -401,7 +400,7 @@ void Function::RetireIfDrained(Garbage* garbage) {
   if (canary_ != nullptr) Retire(std::move(canary_));
   Retire(std::move(current_));
   // A placeholder that never loads: callers are refused before they could start a load.
-  current_ = std::make_unique<Version>(host_, spec_, spec_.module_path, false);
+  current_ = std::make_unique<Version>(host_, spec_, spec_.module_path);
   current_->retired = true;
   CollectRetired(garbage);
 }
@@ -422,11 +421,12 @@ void Function::Destroy(Garbage& garbage) {
   for (std::unique_ptr<Version>& version : garbage.versions) {
     if (!version->loaded()) continue;
     const std::string module_version = version->module_version();
-    UnloadResult result = version->Unload();
-    ReportPoolEvent(module_version,
-                    result == UnloadResult::kUnloaded ? PoolEventKind::kUnload
-                                                      : PoolEventKind::kUnloadFailed,
-                    {});
+    const UnloadReport report = version->Unload();
+    if (report.result == UnloadResult::kUnloaded) {
+      ReportPoolEvent(module_version, PoolEventKind::kUnload, {});
+    } else {
+      ReportPoolEvent(module_version, PoolEventKind::kUnloadFailed, report.reason);
+    }
   }
   if (!more.empty()) Destroy(more);
 }
@@ -460,7 +460,7 @@ absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
 
 absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& module_path,
                                                          int instances) {
-  auto staged = std::make_unique<Version>(host_, spec_, module_path, /*private_copy=*/true);
+  auto staged = std::make_unique<Version>(host_, spec_, module_path);
   Version* version = staged.get();
   // Load and warm the new version off to the side: callers keep using the current ones.
   ColdStartEvent event;
@@ -659,9 +659,7 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
         version->starting == 0 && version->inflight == 0 && queue_.empty() &&
         version->destroying == evicted_stable && version->pins == 0) {
       // Scale to zero: a fresh, unloaded version takes its place; the next call loads again.
-      auto fresh = std::make_unique<Version>(host_, spec_, version->module_path(),
-                                             /*private_copy=*/version->module_path() !=
-                                                 spec_.module_path);
+      auto fresh = std::make_unique<Version>(host_, spec_, version->module_path());
       fresh->LearnFrom(*version);
       garbage.versions.push_back(std::move(current_));
       current_ = std::move(fresh);

@@ -59,7 +59,7 @@ class Function : public std::enable_shared_from_this<Function> {
   // A canary, if any, stays and keeps its share.
   absl::Status Reload(const std::string& module_path);
 
-  // Loads `module_path` as the canary (from a private copy, initialised and with one instance
+  // Loads `module_path` as the canary (from its own sealed copy, initialised and with one instance
   // created off the request path), then sends `share` of new calls to it, replacing any
   // previous canary (which drains). On failure nothing changes and the error is returned.
   absl::Status SetCanary(const std::string& module_path, double share);

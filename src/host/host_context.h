@@ -20,7 +20,7 @@ struct HostContext {
   Clock* clock = nullptr;
   FileSystem* fs = nullptr;
   MetricsSink* sink = nullptr;  // null: no metrics
-  HostOptions options;          // with private_dir resolved
+  HostOptions options;
   // Runs work off the request path, on the host's background thread. Tasks scheduled with
   // `finish_at_shutdown` still run when the host shuts down; the others are dropped.
   std::function<void(std::function<void()> task, bool finish_at_shutdown)> run_in_background;

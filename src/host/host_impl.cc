@@ -1,8 +1,7 @@
 #include "src/host/host_impl.h"
 
+#include <cctype>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/paths.h"
@@ -74,28 +73,11 @@ absl::StatusOr<std::string> AbsoluteModulePath(std::string_view function, std::s
   return absolute;
 }
 
-absl::StatusOr<std::string> MakePrivateDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/fnhost-XXXXXX");
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return ErrnoError(errno, "create private directory", pattern);
-  }
-  return pattern;
-}
-
 }  // namespace
 
 const std::string& FunctionHandle::name() const { return function_->name(); }
 
 absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
-  bool owns_private_dir = false;
-  if (options.private_dir.empty()) {
-    absl::StatusOr<std::string> dir = MakePrivateDir();
-    if (!dir.ok()) return dir.status();
-    options.private_dir = *std::move(dir);
-    owns_private_dir = true;
-  }
   if (options.maintenance_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
   }
@@ -104,13 +86,12 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
     if (!absolute.ok()) return absolute.status();
     *path = *std::move(absolute);
   }
-  auto host = std::make_unique<HostImpl>(std::move(options), owns_private_dir);
+  auto host = std::make_unique<HostImpl>(std::move(options));
   host->StartMaintenanceThread();
   return host;
 }
 
-HostImpl::HostImpl(HostOptions options, bool owns_private_dir)
-    : owns_private_dir_(owns_private_dir) {
+HostImpl::HostImpl(HostOptions options) {
   context_.clock = options.clock != nullptr ? options.clock : Clock::Real();
   context_.fs = FileSystem::Default();
   context_.sink = options.metrics_sink;
@@ -146,10 +127,6 @@ HostImpl::~HostImpl() {
   }
   for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
     function->Shutdown();
-  }
-  if (owns_private_dir_) {
-    std::error_code ignored;
-    std::filesystem::remove_all(context_.options.private_dir, ignored);
   }
 }
 

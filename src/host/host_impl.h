@@ -22,7 +22,7 @@ namespace fnhost {
 
 class HostImpl final : public Host {
  public:
-  explicit HostImpl(HostOptions options, bool owns_private_dir);
+  explicit HostImpl(HostOptions options);
   ~HostImpl() override;
 
   absl::Status Register(FunctionSpec spec) override;
@@ -60,7 +60,6 @@ class HostImpl final : public Host {
   void MaintenanceLoop();
 
   internal::HostContext context_;
-  const bool owns_private_dir_;
 
   std::shared_mutex functions_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<internal::Function>> functions_;

@@ -16,7 +16,6 @@
 #include "src/common/sha256.h"
 #include "src/common/strings.h"
 #include "src/host/abi_glue.h"
-#include "src/loader/elf_info.h"
 #include "src/snapshot/snapshot_file.h"
 #include "src/snapshot/snapshot_memfd.h"
 #include "src/snapshot/snapshot_writer.h"
@@ -26,29 +25,6 @@ namespace fnhost::internal {
 namespace {
 
 constexpr char kHashCacheMagic[] = "fnhost-module-digest-v1";
-
-// What identifies one version of a file's contents without reading them (see ModuleHashCache).
-struct FileKey {
-  uint64_t device = 0;
-  uint64_t inode = 0;
-  int64_t size = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-
-  bool operator==(const FileKey&) const = default;
-};
-
-int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
-
-std::optional<FileKey> KeyOf(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return FileKey{.device = st.st_dev,
-                 .inode = st.st_ino,
-                 .size = st.st_size,
-                 .mtime_ns = Nanos(st.st_mtim),
-                 .ctime_ns = Nanos(st.st_ctim)};
-}
 
 // An entry is this prefix, the 64 hex digits of the hash and a newline.
 std::string EntryPrefix(const FileKey& key) {
@@ -109,14 +85,6 @@ void RememberDigest(const std::string& entry_path, const FileKey& key,
   }
 }
 
-absl::StatusOr<ModuleFileDigest> ReadDigest(const std::string& path) {
-  absl::StatusOr<ElfInfo> elf = ReadElfInfo(path);
-  if (!elf.ok()) return elf.status();
-  absl::StatusOr<std::string> sha256 = Sha256HexOfFile(path);
-  if (!sha256.ok()) return sha256.status();
-  return ModuleFileDigest{.build_id = elf->build_id, .sha256 = *std::move(sha256)};
-}
-
 }  // namespace
 
 ModuleHashCache TrustedModuleHashCache(const std::string& snapshot_dir, bool trust,
@@ -127,17 +95,20 @@ ModuleHashCache TrustedModuleHashCache(const std::string& snapshot_dir, bool tru
   return ModuleHashCache{.directory = snapshot_dir, .now = now};
 }
 
-absl::StatusOr<ModuleFileDigest> DigestModuleFile(const std::string& path,
-                                                  const ModuleHashCache& cache) {
-  if (cache.directory.empty()) return ReadDigest(path);
-  const std::optional<FileKey> before = KeyOf(path);
-  if (!before.has_value()) return ReadDigest(path);  // which reports why
-  const std::string entry_path = EntryPath(cache, path);
-  if (std::optional<ModuleFileDigest> cached = CachedDigest(entry_path, *before)) return *cached;
-  absl::StatusOr<ModuleFileDigest> digest = ReadDigest(path);
-  if (digest.ok() && KeyOf(path) == before &&
-      absl::FromUnixNanos(before->ctime_ns) + kModuleHashRacyWindow < cache.now) {
-    RememberDigest(entry_path, *before, *digest);
+absl::StatusOr<ModuleFileDigest> DigestModule(const LoadedModule& module,
+                                              const ModuleHashCache& cache) {
+  // The loaded bytes belong to the key only if the file did not change while it was read.
+  const bool keyed = !cache.directory.empty() && module.source_unchanged();
+  const std::string entry_path = keyed ? EntryPath(cache, module.path()) : "";
+  if (keyed) {
+    std::optional<ModuleFileDigest> cached = CachedDigest(entry_path, module.source_key());
+    if (cached.has_value() && cached->build_id == module.build_id()) return *cached;
+  }
+  if (!module.sha256().ok()) return module.sha256().status();
+  ModuleFileDigest digest{.build_id = module.build_id(), .sha256 = *module.sha256()};
+  if (keyed && absl::FromUnixNanos(module.source_key().ctime_ns) + kModuleHashRacyWindow <
+                   cache.now) {
+    RememberDigest(entry_path, module.source_key(), digest);
   }
   return digest;
 }
@@ -145,7 +116,7 @@ absl::StatusOr<ModuleFileDigest> DigestModuleFile(const std::string& path,
 absl::StatusOr<snapshot::ModuleIdentity> IdentityOf(const LoadedModule& module,
                                                     std::string_view init_config,
                                                     const ModuleHashCache& cache) {
-  absl::StatusOr<ModuleFileDigest> digest = DigestModuleFile(module.loaded_path(), cache);
+  absl::StatusOr<ModuleFileDigest> digest = DigestModule(module, cache);
   if (!digest.ok()) return digest.status();
   const fnhost_module_v1& table = module.table();
   snapshot::ModuleIdentity identity;

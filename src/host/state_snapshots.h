@@ -22,22 +22,22 @@
 
 namespace fnhost::internal {
 
-// Where IdentityOf may remember what a module file's contents contribute to its identity (its
-// SHA-256 and ELF build id) between processes. Hashing the whole module and parsing its ELF
-// notes are most of a small restore (about 2 ms and 0.3 ms for a 2.6 MB module, against well
-// under 1 ms for the rest), and a cold start in a new process has nothing else to reuse them
-// from.
+// Where IdentityOf may remember a module file's SHA-256 between processes. Hashing the whole
+// module is most of a small restore (about 2 ms for a 2.6 MB module, against well under 1 ms
+// for the rest), and a cold start in a new process has nothing else to reuse it from. The
+// loader hashes the very bytes it loaded (LoadedModule::sha256), so the file is read once per
+// load; the cache spares even that hash.
 //
-// An entry is keyed by the file's device, inode, size, modification and change times (ns),
-// and is used only when all of them match, so a module rebuilt in place or replaced by another
-// file is read again: every write, truncate, chmod, rename onto or link of a file sets its
-// change time to the current time, and no system call sets it back (only stepping the system
-// clock back could). An entry is written only if the file did not change while it was read
-// and its change time is more than kModuleHashRacyWindow before `now`, so that a change in the
-// same timestamp granule (coarse kernel clock, or a filesystem's coarse timestamps) as the
-// recorded one cannot go unnoticed (git's "racily clean" rule). Entries live in a directory that
-// only this user can write, as snapshots do, and are read only from files this user owns and
-// nobody else can write.
+// An entry is keyed by the file's device, inode, size, modification and change times (ns) when
+// the loader read it, and is used only when all of them match and the file did not change while
+// it was read, so a module rebuilt in place or replaced by another file is hashed again: every
+// write, truncate, chmod, rename onto or link of a file sets its change time to the current
+// time, and no system call sets it back (only stepping the system clock back could). An entry
+// is written only if the change time is more than kModuleHashRacyWindow before `now`, so that a
+// change in the same timestamp granule (coarse kernel clock, or a filesystem's coarse
+// timestamps) as the recorded one cannot go unnoticed (git's "racily clean" rule). Entries live
+// in a directory that only this user can write, as snapshots do, and are read only from files
+// this user owns and nobody else can write.
 struct ModuleHashCache {
   // A private directory for the entries; empty: no cache, always hash.
   std::string directory;
@@ -64,10 +64,11 @@ struct ModuleFileDigest {
   std::string sha256;    // lower-case hex
 };
 
-// The digest of the module file at `path`, from `cache` when it holds a matching entry;
-// otherwise read from the file, and remembered in `cache` if it has a directory.
-absl::StatusOr<ModuleFileDigest> DigestModuleFile(const std::string& path,
-                                                  const ModuleHashCache& cache);
+// The digest of the bytes `module` was loaded from: the SHA-256 from `cache` when it holds a
+// matching entry; otherwise hashed from the loaded copy, and remembered in `cache` if it has a
+// directory.
+absl::StatusOr<ModuleFileDigest> DigestModule(const LoadedModule& module,
+                                              const ModuleHashCache& cache);
 
 // The name of the snapshot file of a function's state: one per function, module build and
 // init config, so that versions never overwrite each other's snapshots.

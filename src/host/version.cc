@@ -20,10 +20,8 @@ Worker* AsWorker(fnhost_module_instance* handle) { return reinterpret_cast<Worke
 
 }  // namespace
 
-Version::Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
-                 bool private_copy)
-    : host_(host), spec_(spec), module_path_(std::move(module_path)),
-      private_copy_(private_copy) {}
+Version::Version(const HostContext& host, const FunctionSpec& spec, std::string module_path)
+    : host_(host), spec_(spec), module_path_(std::move(module_path)) {}
 
 Version::~Version() {
   for (const std::unique_ptr<Instance>& instance : instances) DestroyInstance(instance->handle);
@@ -36,11 +34,9 @@ absl::Status Version::Load(ColdStartEvent* event) {
   LoadOptions options;
   options.allow_writable = host_.options.allow_writable_modules;
   options.sha256 = spec_.sha256;
-  options.private_dir = host_.options.private_dir;
-  if (private_copy_) options.force_private_copy_in = host_.options.private_dir;
   LoadTimings timings;
   absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-      LoadedModule::Load(spec_.name, module_path_, options, *host_.fs, *host_.clock, &timings);
+      LoadedModule::Load(spec_.name, module_path_, options, *host_.clock, &timings);
   event->file_checks = timings.file_checks;
   event->dlopen = timings.dlopen;
   event->abi_check = timings.abi_check;
@@ -240,18 +236,18 @@ void Version::ReportSnapshot(SnapshotEventKind kind, std::string_view path,
       SnapshotEvent{spec_.name, path, kind, std::string_view(detail.data(), detail.size())});
 }
 
-UnloadResult Version::Unload() {
+UnloadReport Version::Unload() {
   if (zygote_ != nullptr) {
     zygote_.reset();  // the zygote exits with its workers; the host never mapped the module
-    return UnloadResult::kUnloaded;
+    return {UnloadResult::kUnloaded, ""};
   }
   table_->state_destroy(state_);
   state_ = nullptr;
   snapshot_.reset();  // after the state: its views pointed into the mapping
   table_ = nullptr;
-  UnloadResult result = module_->Unload();
+  UnloadReport report = module_->Unload();
   module_.reset();
-  return result;
+  return report;
 }
 
 int Version::busy_instances() const {

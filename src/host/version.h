@@ -43,8 +43,7 @@ struct alignas(64) Instance {
 
 class Version {
  public:
-  Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
-          bool private_copy);
+  Version(const HostContext& host, const FunctionSpec& spec, std::string module_path);
   ~Version();
 
   // Takes over what `previous`, the same build before a scale to zero, found out about the
@@ -64,7 +63,7 @@ class Version {
   void DestroyInstance(fnhost_module_instance* instance);
   // Destroys the state and dlcloses the module (in process mode: lets the zygote go). All
   // instances must be gone.
-  UnloadResult Unload();
+  UnloadReport Unload();
 
   // Runs one call on `instance`; `response` receives what the module wrote.
   absl::Status Invoke(fnhost_module_instance* instance, std::string_view request,
@@ -116,7 +115,6 @@ class Version {
   const HostContext& host_;
   const FunctionSpec& spec_;
   const std::string module_path_;
-  const bool private_copy_;
   std::unique_ptr<LoadedModule> module_;
   const fnhost_module_v1* table_ = nullptr;
   fnhost_module_state* state_ = nullptr;

@@ -103,8 +103,6 @@ class ZygoteServer {
     Shutdown();
   }
 
-  void RemovePrivateCopy() const { state_.RemovePrivateCopy(); }
-
  private:
   // A failed send means the host is gone: the loop then ends every worker before exiting.
   void ToHost(FrameType type, int32_t code, std::string_view payload, int pass_fd = -1) {
@@ -241,13 +239,11 @@ int Main(int argc, char** argv) {
     // wrote for its successor) tells the host to start a zygote that forks before the init.
     if (outcome.ok()) zygote.Report(FrameType::kThreadedInit);
     if (!outcome.ok()) SendError(kControlFd, outcome.status());
-    zygote.RemovePrivateCopy();
     std::fflush(nullptr);
     ::_exit(0);
   }
   zygote.Report(FrameType::kReady);
   zygote.Serve();
-  zygote.RemovePrivateCopy();
   // No unload, no destructors: module code must not run after the host let go.
   std::fflush(nullptr);
   ::_exit(0);

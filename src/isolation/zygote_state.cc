@@ -44,8 +44,8 @@ absl::Status ZygoteState::Load() {
   options.allow_writable = config_.allow_writable;
   options.sha256 = config_.sha256;
   absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-      LoadedModule::Load(config_.function_name, config_.module_path, options,
-                         *FileSystem::Default(), *Clock::Real(), &timings_);
+      LoadedModule::Load(config_.function_name, config_.module_path, options, *Clock::Real(),
+                         &timings_);
   if (!module.ok()) return module.status();
   module_ = *std::move(module);
   if (int threads = CountThreads(); threads > 1) {
@@ -316,12 +316,6 @@ ModuleInfo ZygoteState::Report() const {
   start.workers_run_init = fork_point_ == ForkPoint::kBeforeInit && snapshot_ == nullptr &&
                            state_ == nullptr;
   return info;
-}
-
-void ZygoteState::RemovePrivateCopy() const {
-  if (module_ != nullptr && module_->loaded_path() != module_->path()) {
-    ::unlink(module_->loaded_path().c_str());
-  }
 }
 
 }  // namespace fnhost::internal

@@ -71,8 +71,6 @@ class ZygoteState {
   int snapshot_fd() const { return snapshot_fd_.get(); }
   // Closes it: the mapping, which workers inherit, stays.
   void CloseSnapshotFd() { snapshot_fd_.reset(); }
-  // Removes the private copy the loader made, if any (the zygote exits without unloading).
-  void RemovePrivateCopy() const;
 
  private:
   // Whether the module's snapshot support is to be used.

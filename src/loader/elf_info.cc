@@ -6,16 +6,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/file_system.h"
+#include "src/loader/elf_bytes.h"
+#include "src/loader/elf_image.h"
+#include "src/loader/elf_validate.h"
 
 namespace fnhost {
 namespace {
@@ -47,11 +52,11 @@ uint64_t AlignUp(uint64_t value, uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
-// One parse of one file. Every offset and size read from the file goes through Contains()
-// before anything is read at it.
+// One parse of one file.
 class ElfParser {
  public:
-  ElfParser(std::string_view bytes, const std::string& path) : bytes_(bytes), path_(path) {}
+  ElfParser(std::string_view bytes, uint64_t file_size, const std::string& path)
+      : file_(bytes, file_size, path) {}
 
   absl::StatusOr<ElfInfo> Parse();
 
@@ -61,62 +66,47 @@ class ElfParser {
     Elf64_Phdr header;
   };
 
-  // True if [offset, offset + size) lies inside the file.
-  bool Contains(uint64_t offset, uint64_t size) const {
-    return offset <= bytes_.size() && size <= bytes_.size() - offset;
-  }
-  // Copies a T from `offset`, which Contains(offset, sizeof(T)); memcpy because the bytes
-  // need not be aligned.
+  absl::Status Malformed(absl::string_view cause) const { return file_.Malformed(cause); }
+  absl::Status Unusable(absl::string_view cause) const { return file_.Unusable(cause); }
   template <typename T>
   T ReadAt(uint64_t offset) const {
-    T value;
-    std::memcpy(&value, bytes_.data() + offset, sizeof(T));
-    return value;
-  }
-  // The file is damaged or is not ELF.
-  absl::Status Malformed(absl::string_view cause) const {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", cause));
-  }
-  // The file is sound ELF but cannot be a module of this process.
-  absl::Status Unusable(absl::string_view cause) const {
-    return absl::FailedPreconditionError(absl::StrCat(path_, ": ", cause));
+    return file_.ReadAt<T>(offset);
   }
 
   absl::Status CheckIdentification() const;
+  absl::Status CheckHeader(const Elf64_Ehdr& header) const;
+  absl::Status CheckSectionHeaders(const Elf64_Ehdr& header) const;
   absl::Status ReadBuildId(const Segment& note, ElfInfo& info) const;
-  absl::Status ReadDynamic(const Segment& dynamic, ElfInfo& info) const;
-  absl::StatusOr<std::string> ReadString(std::string_view table, uint64_t offset,
-                                         const char* what) const;
+  // The names in the dynamic section, whose string table CheckLoadable found sound.
+  void ReadNames(const std::vector<Elf64_Phdr>& segments, const DynamicTags& tags,
+                 ElfInfo& info) const;
 
-  std::string_view bytes_;
-  const std::string& path_;
-  std::vector<Segment> loads_;
+  ElfBytes file_;
 };
 
 absl::Status ElfParser::CheckIdentification() const {
-  if (bytes_.empty()) return Malformed("not an ELF file (empty)");
-  if (bytes_.size() < SELFMAG || std::memcmp(bytes_.data(), ELFMAG, SELFMAG) != 0) {
+  const std::string_view bytes = file_.bytes();
+  if (bytes.empty()) return Malformed("not an ELF file (empty)");
+  if (bytes.size() < SELFMAG || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) {
     return Malformed("not an ELF file (bad magic)");
   }
-  if (bytes_.size() < EI_NIDENT) return Malformed("truncated ELF (identification)");
-  const unsigned char elf_class = bytes_[EI_CLASS];
-  const unsigned char data = bytes_[EI_DATA];
+  if (bytes.size() < EI_NIDENT) return Malformed("truncated ELF (identification)");
+  const unsigned char elf_class = bytes[EI_CLASS];
+  const unsigned char data = bytes[EI_DATA];
   if (elf_class == ELFCLASS32) return Unusable("32-bit ELF, this host needs 64-bit ELF");
   if (elf_class != ELFCLASS64) return Malformed(absl::StrCat("bad ELF class ", elf_class));
   if (data == ELFDATA2MSB) return Unusable("big-endian ELF, this host is little-endian");
   if (data != ELFDATA2LSB) return Malformed(absl::StrCat("bad ELF byte order ", data));
-  if (bytes_[EI_VERSION] != EV_CURRENT) {
-    return Malformed(absl::StrCat("bad ELF version ", static_cast<int>(bytes_[EI_VERSION])));
+  if (bytes[EI_VERSION] != EV_CURRENT) {
+    return Malformed(absl::StrCat("bad ELF version ", static_cast<int>(bytes[EI_VERSION])));
   }
-  if (bytes_.size() < sizeof(Elf64_Ehdr)) {
+  if (bytes.size() < sizeof(Elf64_Ehdr)) {
     return Malformed("truncated ELF (ELF header past end of file)");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<ElfInfo> ElfParser::Parse() {
-  if (absl::Status s = CheckIdentification(); !s.ok()) return s;
-  const auto header = ReadAt<Elf64_Ehdr>(0);
+absl::Status ElfParser::CheckHeader(const Elf64_Ehdr& header) const {
   if (header.e_machine != kHostMachine) {
     return Unusable(absl::StrCat("ELF for machine ", MachineName(header.e_machine), " (",
                                  header.e_machine, "), this host is ",
@@ -130,50 +120,61 @@ absl::StatusOr<ElfInfo> ElfParser::Parse() {
     return Malformed(absl::StrCat("bad program header size ", header.e_phentsize));
   }
   if (header.e_phnum == 0) return Unusable("has no program headers, not a shared object");
-  if (!Contains(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr))) {
+  if (!file_.Contains(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr))) {
     return Malformed("truncated ELF (program header table past end of file)");
   }
-  // The loader ignores section headers, but a table cut short is the sign of a partial copy.
-  if (header.e_shnum != 0) {
-    if (header.e_shentsize != sizeof(Elf64_Shdr)) {
-      return Malformed(absl::StrCat("bad section header size ", header.e_shentsize));
-    }
-    if (!Contains(header.e_shoff, uint64_t{header.e_shnum} * sizeof(Elf64_Shdr))) {
-      return Malformed("truncated ELF (section header table past end of file)");
-    }
+  if (header.e_shnum != 0 && header.e_shentsize != sizeof(Elf64_Shdr)) {
+    return Malformed(absl::StrCat("bad section header size ", header.e_shentsize));
   }
+  return absl::OkStatus();
+}
 
-  std::optional<Segment> dynamic;
-  std::vector<Segment> notes;
+// The loader ignores section headers, but a table cut short is the sign of a partial copy.
+// Checked after the segments, whose damage says more about what would go wrong.
+absl::Status ElfParser::CheckSectionHeaders(const Elf64_Ehdr& header) const {
+  const uint64_t table_size = uint64_t{header.e_shnum} * sizeof(Elf64_Shdr);
+  if (header.e_shoff > file_.file_size() || table_size > file_.file_size() - header.e_shoff) {
+    return Malformed("truncated ELF (section header table past end of file)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ElfInfo> ElfParser::Parse() {
+  if (absl::Status s = CheckIdentification(); !s.ok()) return s;
+  const auto header = ReadAt<Elf64_Ehdr>(0);
+  if (absl::Status s = CheckHeader(header); !s.ok()) return s;
+
+  std::vector<Elf64_Phdr> segments;
+  bool dynamic = false;
   for (int i = 0; i < header.e_phnum; ++i) {
-    const Segment segment{i, ReadAt<Elf64_Phdr>(header.e_phoff + i * sizeof(Elf64_Phdr))};
-    const Elf64_Phdr& phdr = segment.header;
-    if (!Contains(phdr.p_offset, phdr.p_filesz)) {
-      return Malformed(absl::StrCat("truncated ELF (segment ", i, " past end of file)"));
-    }
-    switch (phdr.p_type) {
+    segments.push_back(ReadAt<Elf64_Phdr>(header.e_phoff + i * sizeof(Elf64_Phdr)));
+    switch (segments.back().p_type) {
       case PT_INTERP:
         return Unusable("is an executable, not a shared object (it has a PT_INTERP)");
-      case PT_LOAD:
-        loads_.push_back(segment);
-        break;
-      case PT_NOTE:
-        notes.push_back(segment);
-        break;
       case PT_DYNAMIC:
-        if (dynamic.has_value()) return Malformed("more than one PT_DYNAMIC segment");
-        dynamic = segment;
+        if (dynamic) return Malformed("more than one PT_DYNAMIC segment");
+        dynamic = true;
         break;
     }
   }
-  if (!dynamic.has_value()) return Unusable("has no PT_DYNAMIC segment, not a shared object");
+  if (!dynamic) return Unusable("has no PT_DYNAMIC segment, not a shared object");
+  absl::StatusOr<DynamicTags> tags = CheckLoadable(file_, segments);
+  if (!tags.ok()) return tags.status();
+  if (absl::Status s = CheckSectionHeaders(header); !s.ok()) return s;
 
   ElfInfo info;
-  info.file_size = bytes_.size();
-  for (const Segment& note : notes) {
-    if (absl::Status s = ReadBuildId(note, info); !s.ok()) return s;
+  info.file_size = file_.file_size();
+  for (int i = 0; i < static_cast<int>(segments.size()); ++i) {
+    const Elf64_Phdr& segment = segments[i];
+    if (segment.p_type == PT_LOAD) {
+      info.loads.push_back({.address = segment.p_vaddr,
+                            .size = segment.p_memsz,
+                            .executable = (segment.p_flags & PF_X) != 0});
+    } else if (segment.p_type == PT_NOTE) {
+      if (absl::Status s = ReadBuildId(Segment{i, segment}, info); !s.ok()) return s;
+    }
   }
-  if (absl::Status s = ReadDynamic(*dynamic, info); !s.ok()) return s;
+  ReadNames(segments, *tags, info);
   return info;
 }
 
@@ -185,15 +186,17 @@ absl::Status ElfParser::ReadBuildId(const Segment& note, ElfInfo& info) const {
   while (phdr.p_filesz - position >= sizeof(Elf64_Nhdr)) {
     const auto nhdr = ReadAt<Elf64_Nhdr>(phdr.p_offset + position);
     const uint64_t name_offset = position + sizeof(Elf64_Nhdr);
-    const uint64_t desc_offset = name_offset + AlignUp(nhdr.n_namesz, alignment);
+    // The descriptor starts at the next aligned byte after the name (gABI; glibc's
+    // ELF_NOTE_DESC_OFFSET): 16 bytes into a note named "GNU" in either alignment.
+    const uint64_t desc_offset = AlignUp(name_offset + nhdr.n_namesz, alignment);
     if (desc_offset > phdr.p_filesz || nhdr.n_descsz > phdr.p_filesz - desc_offset) {
       return Malformed(absl::StrCat("truncated note in segment ", note.index));
     }
-    const std::string_view name = bytes_.substr(phdr.p_offset + name_offset, nhdr.n_namesz);
+    const std::string_view name = file_.bytes().substr(phdr.p_offset + name_offset, nhdr.n_namesz);
     if (info.build_id.empty() && nhdr.n_type == NT_GNU_BUILD_ID &&
         name == std::string_view("GNU", 4)) {
       info.build_id = absl::BytesToHexString(
-          {bytes_.data() + phdr.p_offset + desc_offset, nhdr.n_descsz});
+          {file_.bytes().data() + phdr.p_offset + desc_offset, nhdr.n_descsz});
     }
     const uint64_t next = desc_offset + AlignUp(nhdr.n_descsz, alignment);
     if (next >= phdr.p_filesz) break;
@@ -202,82 +205,60 @@ absl::Status ElfParser::ReadBuildId(const Segment& note, ElfInfo& info) const {
   return absl::OkStatus();
 }
 
-absl::Status ElfParser::ReadDynamic(const Segment& dynamic, ElfInfo& info) const {
-  std::vector<uint64_t> needed_offsets;
-  std::optional<uint64_t> soname_offset;
-  std::optional<uint64_t> strtab_address;
-  std::optional<uint64_t> strtab_size;
-  const uint64_t count = dynamic.header.p_filesz / sizeof(Elf64_Dyn);
-  for (uint64_t i = 0; i < count; ++i) {
-    const auto entry = ReadAt<Elf64_Dyn>(dynamic.header.p_offset + i * sizeof(Elf64_Dyn));
-    if (entry.d_tag == DT_NULL) break;
-    switch (entry.d_tag) {
-      case DT_NEEDED:
-        needed_offsets.push_back(entry.d_un.d_val);
-        break;
-      case DT_SONAME:
-        soname_offset = entry.d_un.d_val;
-        break;
-      case DT_STRTAB:
-        strtab_address = entry.d_un.d_ptr;
-        break;
-      case DT_STRSZ:
-        strtab_size = entry.d_un.d_val;
-        break;
-    }
+void ElfParser::ReadNames(const std::vector<Elf64_Phdr>& segments, const DynamicTags& tags,
+                          ElfInfo& info) const {
+  std::vector<Elf64_Phdr> loads;
+  for (const Elf64_Phdr& segment : segments) {
+    if (segment.p_type == PT_LOAD) loads.push_back(segment);
   }
-  if (needed_offsets.empty() && !soname_offset.has_value()) return absl::OkStatus();
-  if (!strtab_address.has_value() || !strtab_size.has_value()) {
-    return Malformed("dynamic section names libraries but has no DT_STRTAB or DT_STRSZ");
+  const LoadedImage image(file_, std::move(loads));
+  const uint64_t strtab = *tags.Get(DT_STRTAB);
+  // Inside the table, which ends with a NUL byte (CheckLoadable).
+  auto string_at = [&](uint64_t offset) {
+    return std::string(file_.bytes().data() + *image.FileOffsetOf(strtab + offset, 1));
+  };
+  for (uint64_t offset : tags.needed()) info.needed.push_back(string_at(offset));
+  if (std::optional<uint64_t> soname = tags.Get(DT_SONAME)) info.soname = string_at(*soname);
+  if (std::optional<uint64_t> runpath = tags.Get(DT_RUNPATH)) {
+    info.runpath = string_at(*runpath);
+  } else if (std::optional<uint64_t> rpath = tags.Get(DT_RPATH)) {
+    info.runpath = string_at(*rpath);
   }
-
-  // DT_STRTAB is a virtual address: find the loaded segment whose file bytes hold it.
-  std::optional<std::string_view> table;
-  for (const Segment& load : loads_) {
-    const Elf64_Phdr& phdr = load.header;
-    if (*strtab_address < phdr.p_vaddr || *strtab_address - phdr.p_vaddr >= phdr.p_filesz) {
-      continue;
-    }
-    const uint64_t offset_in_segment = *strtab_address - phdr.p_vaddr;
-    if (*strtab_size > phdr.p_filesz - offset_in_segment) {
-      return Malformed("truncated ELF (dynamic string table past end of its segment)");
-    }
-    table = bytes_.substr(phdr.p_offset + offset_in_segment, *strtab_size);
-    break;
-  }
-  if (!table.has_value()) {
-    return Malformed(absl::StrCat("DT_STRTAB address 0x", absl::Hex(*strtab_address),
-                                  " is in no PT_LOAD segment"));
-  }
-
-  for (uint64_t offset : needed_offsets) {
-    absl::StatusOr<std::string> name = ReadString(*table, offset, "DT_NEEDED");
-    if (!name.ok()) return name.status();
-    info.needed.push_back(*std::move(name));
-  }
-  if (soname_offset.has_value()) {
-    absl::StatusOr<std::string> soname = ReadString(*table, *soname_offset, "DT_SONAME");
-    if (!soname.ok()) return soname.status();
-    info.soname = *std::move(soname);
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ElfParser::ReadString(std::string_view table, uint64_t offset,
-                                                  const char* what) const {
-  const size_t end = offset < table.size() ? table.find('\0', offset) : std::string_view::npos;
-  if (end == std::string_view::npos) {
-    return Malformed(absl::StrCat(what, " string at ", offset,
-                                  " is not terminated inside the string table"));
-  }
-  return std::string(table.substr(offset, end - offset));
 }
 
 }  // namespace
 
 absl::StatusOr<ElfInfo> ParseElfInfo(std::string_view bytes,
                                      const std::string& path_for_messages) {
-  return ElfParser(bytes, path_for_messages).Parse();
+  return ElfParser(bytes, bytes.size(), path_for_messages).Parse();
+}
+
+absl::StatusOr<ElfInfo> ParseElfInfo(std::string_view bytes, uint64_t file_size,
+                                     const std::string& path_for_messages) {
+  return ElfParser(bytes, std::max<uint64_t>(file_size, bytes.size()), path_for_messages)
+      .Parse();
+}
+
+uint64_t LoadedExtent(std::string_view head, uint64_t file_size) {
+  Elf64_Ehdr header;
+  if (head.size() < sizeof(header)) return file_size;
+  std::memcpy(&header, head.data(), sizeof(header));
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64 ||
+      header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phoff > head.size()) {
+    return file_size;
+  }
+  const uint64_t table_size = uint64_t{header.e_phnum} * sizeof(Elf64_Phdr);
+  if (table_size > head.size() - header.e_phoff) return file_size;
+  uint64_t extent = std::max<uint64_t>(sizeof(header), header.e_phoff + table_size);
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment;
+    std::memcpy(&segment, head.data() + header.e_phoff + i * sizeof(segment), sizeof(segment));
+    if (segment.p_offset > file_size || segment.p_filesz > file_size - segment.p_offset) {
+      return file_size;
+    }
+    extent = std::max(extent, segment.p_offset + segment.p_filesz);
+  }
+  return extent;
 }
 
 absl::StatusOr<ElfInfo> ReadElfInfo(const std::string& path) {

@@ -1,13 +1,16 @@
 // Checks a module file before anything maps it: the cheap defences against loading the wrong
-// or a tampered object. Stateless and thread-safe.
+// or a tampered object. They apply to the file as opened (its fstat and its bytes), so that it
+// cannot be swapped between the check and the read. Stateless and thread-safe.
 
 #ifndef FNHOST_SRC_LOADER_MODULE_FILE_H_
 #define FNHOST_SRC_LOADER_MODULE_FILE_H_
 
+#include <sys/types.h>
+
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "src/common/file_system.h"
 
 namespace fnhost {
 
@@ -16,14 +19,15 @@ struct ModuleFileChecks {
   bool allow_writable = false;
 };
 
-// Checks that `path` is a regular file, not writable by group or others (unless allowed), and
-// not a directory or device. Messages name the function and the file.
-absl::Status CheckModuleFile(FileSystem& fs, std::string_view function, const std::string& path,
+// Checks that the module file at `path`, of mode `mode`, is not writable by group or others
+// (unless allowed). Messages name the function and the file.
+absl::Status CheckModuleMode(std::string_view function, const std::string& path, mode_t mode,
                              const ModuleFileChecks& checks);
 
-// Checks that the file's SHA-256 is `expected_sha256` (lower- or upper-case hex).
+// Checks that `actual_sha256` (lower-case hex, of the bytes read from `path`) is
+// `expected_sha256` (lower- or upper-case hex).
 absl::Status CheckModuleSha256(std::string_view function, const std::string& path,
-                               std::string_view expected_sha256);
+                               std::string_view actual_sha256, std::string_view expected_sha256);
 
 }  // namespace fnhost
 
