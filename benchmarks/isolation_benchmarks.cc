@@ -38,11 +38,11 @@ namespace {
 // response; `fork_before_init` as ZygoteOptions says.
 void WorkerSpawn(benchmark::State& state, bool fork_before_init) {
   ZygoteOptions options;
-  options.function_name = "recommender";
-  options.module_path = bench::RecommenderModulePath();
-  options.init_config = bench::RecommenderInitConfig(state.range(0));
+  options.config.mutable_module()->set_function_name("recommender");
+  options.config.mutable_module()->set_module_path(bench::RecommenderModulePath());
+  options.config.mutable_module()->set_init_config(bench::RecommenderInitConfig(state.range(0)));
   options.crash_limit = 0;
-  options.fork_before_init = fork_before_init;
+  options.config.set_fork_before_init(fork_before_init);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     state.SkipWithError(std::string(zygote.status().message()).c_str());

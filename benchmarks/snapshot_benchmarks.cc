@@ -16,7 +16,7 @@
 // snapshot file are in the page cache, as they are after the first start on a machine. The
 // module is the deployed file itself, not a fresh copy per iteration, so that a trusted restore
 // finds the module's SHA-256 remembered in its snapshot directory, as a new process would (see
-// ModuleHashCache in src/host/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
+// ModuleHashCache in src/snapshot/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
 // is not trusted, hashes the module every time. Each init loads a fresh copy.
 //
 // The model files and the snapshot of each size are built on first use and cached in the build

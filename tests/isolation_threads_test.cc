@@ -106,9 +106,9 @@ class ThreadedZygoteTest : public LeakCheckedTest {
  protected:
   static ZygoteOptions Options(const std::string& module, const std::string& init_config) {
     ZygoteOptions options;
-    options.function_name = module;
-    options.module_path = TestModule(module);
-    options.init_config = init_config;
+    options.config.mutable_module()->set_function_name(module);
+    options.config.mutable_module()->set_module_path(TestModule(module));
+    options.config.mutable_module()->set_init_config(init_config);
     return options;
   }
 
@@ -154,7 +154,7 @@ TEST_F(ThreadedZygoteTest, WithoutSnapshotsEachWorkerRunsTheInit) {
   // A module without snapshot support, and one whose support is turned off.
   ZygoteOptions unsupported = Options("thread_pool_no_snapshot", "300 " + dir.File("a"));
   ZygoteOptions turned_off = Options("thread_pool", "300 " + dir.File("b"));
-  turned_off.use_snapshots = false;
+  turned_off.config.mutable_module()->set_use_snapshots(false);
   for (const ZygoteOptions& options : {unsupported, turned_off}) {
     absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
     ASSERT_TRUE(zygote.ok()) << zygote.status();
@@ -165,7 +165,7 @@ TEST_F(ThreadedZygoteTest, WithoutSnapshotsEachWorkerRunsTheInit) {
       ASSERT_NO_FATAL_FAILURE(ExpectWorkerAnswers(**zygote, 300, "init after_restore=0"));
     }
     // The first zygote's init, then one per worker.
-    EXPECT_EQ(LinesIn(options.init_config.substr(4)), 3);
+    EXPECT_EQ(LinesIn(options.config.module().init_config().substr(4)), 3);
   }
 }
 
@@ -173,7 +173,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
   TempDir dir;
   const std::string log = dir.File("inits");
   ZygoteOptions options = Options("thread_pool", "700 " + log);
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   ASSERT_TRUE(zygote.ok()) << zygote.status();
   EXPECT_EQ((*zygote)->start_report().fork_point, ForkPoint::kBeforeInit);
@@ -184,7 +184,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
 
   // A module without threads can be told so too.
   options = Options("snapshot_counter", "100");
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   zygote = Zygote::Start(options);
   ASSERT_TRUE(zygote.ok()) << zygote.status();
   absl::StatusOr<std::unique_ptr<Worker>> worker = (*zygote)->SpawnWorker();
@@ -196,7 +196,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
 
 TEST_F(ThreadedZygoteTest, ABuilderWhoseInitFailsFailsTheStartAsAnInitDoes) {
   ZygoteOptions options = Options("thread_pool", "many");
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   EXPECT_EQ(zygote.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(zygote.status().message()),

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/spin_lock.h"
-#include "src/host/abi_glue.h"
+#include "src/runtime/abi_glue.h"
 #include "src/policy/keep_alive_policy.h"
 
 namespace fnhost::internal {

@@ -23,10 +23,10 @@
 #include "fnhost/abi.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/metrics.h"
-#include "src/host/abi_glue.h"
 #include "src/isolation/zygote_client.h"
 #include "src/loader/module_loader.h"
-#include "src/snapshot/mapped_snapshot.h"
+#include "src/runtime/abi_glue.h"
+#include "src/runtime/state_builder.h"
 
 namespace fnhost::internal {
 
@@ -41,10 +41,10 @@ struct alignas(64) Instance {
   absl::Time idle_since;  // when inflight last fell to 0
 };
 
-class Version {
+class Version : public SnapshotEvents {
  public:
   Version(const HostContext& host, const FunctionSpec& spec, std::string module_path);
-  ~Version();
+  ~Version() override;
 
   // Takes over what `previous`, the same build before a scale to zero, found out about the
   // module: in process isolation, that its init leaves threads (so that the next start forks
@@ -55,7 +55,7 @@ class Version {
   // one, else by the module's init; fills the load and state phases of `event`.
   absl::Status Load(ColdStartEvent* event);
   // After an init, whether a snapshot should be written (snapshots on, module supports them).
-  bool should_write_snapshot() const { return !snapshot_path_.empty() && snapshot_ == nullptr; }
+  bool should_write_snapshot() const { return builder_ != nullptr && builder_->ShouldWriteSnapshot(); }
   // Writes the state's snapshot. The version must stay loaded meanwhile (see `pins`).
   absl::Status WriteSnapshot();
   // Creates an instance of the loaded state (in process mode: spawns a worker).
@@ -70,10 +70,7 @@ class Version {
                       std::string* response) const {
     if (zygote_ != nullptr) return InvokeWorker(instance, request, response);
     CallOutput output(response);
-    int32_t code = table_->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
-                                  request.size(), output.raw());
-    if (code == FNHOST_STATUS_OK) return absl::OkStatus();
-    return output.ToStatus(code, spec_.name, "invoke");
+    return InvokeModule(*table_, instance, request, output, spec_.name);
   }
   // Whether `instance` is a worker process that died (during a call): it cannot serve again
   // and must be destroyed. Always false for instances in the host process.
@@ -81,7 +78,7 @@ class Version {
 
   const std::string& module_path() const { return module_path_; }
   const std::string& module_version() const { return module_version_; }
-  bool loaded() const { return module_ != nullptr || zygote_ != nullptr; }
+  bool loaded() const { return builder_ != nullptr || zygote_ != nullptr; }
   int concurrency() const { return concurrency_; }
 
   // ---- Pool bookkeeping, guarded by the owning Function's mutex. ----
@@ -101,10 +98,8 @@ class Version {
   int idle_instances() const;
 
  private:
-  fnhost_module_state* TryRestore(const LoadedModule& module,
-                                  const fnhost_host_init_context& context,
-                                  const CallOutput& error);
-  void ReportSnapshot(SnapshotEventKind kind, std::string_view path, absl::string_view detail);
+  void OnSnapshotEvent(SnapshotEventKind kind, std::string_view path,
+                       std::string_view detail) override;
   // The process isolation mode's Load, NewInstance and Invoke.
   absl::Status StartZygote(ColdStartEvent* event);
   absl::StatusOr<fnhost_module_instance*> SpawnWorker();
@@ -115,14 +110,11 @@ class Version {
   const HostContext& host_;
   const FunctionSpec& spec_;
   const std::string module_path_;
-  std::unique_ptr<LoadedModule> module_;
+  std::unique_ptr<StateBuilder> builder_;      // in process, once loaded
   const fnhost_module_v1* table_ = nullptr;
   fnhost_module_state* state_ = nullptr;
   std::string module_version_;
   int concurrency_ = 1;
-  snapshot::ModuleIdentity identity_;           // set when snapshots are on
-  std::string snapshot_path_;                   // empty: snapshots off for this version
-  std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
   std::unique_ptr<Zygote> zygote_;              // process isolation mode, once loaded
   bool fork_before_init_ = false;               // learned by a zygote (see LearnFrom)
 };

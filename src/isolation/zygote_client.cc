@@ -50,7 +50,7 @@ struct ZygoteShared {
     absl::Time now = options.clock->Now();
     if (now >= backoff_until) return absl::OkStatus();
     return absl::UnavailableError(absl::StrCat(
-        "function '", options.function_name, "' is crash-looping (", options.crash_limit,
+        "function '", options.function_name(), "' is crash-looping (", options.crash_limit,
         " worker crashes within ", absl::FormatDuration(options.crash_window),
         "); no new workers for another ", absl::FormatDuration(backoff_until - now)));
   }
@@ -79,7 +79,7 @@ Worker::Worker(std::shared_ptr<internal::ZygoteShared> shared,
       process_(std::move(process)),
       pid_(pid),
       fd_(fd),
-      spin_(shared_->options.spin_budget) {}
+      spin_(absl::Nanoseconds(shared_->options.config.worker().spin_budget_nanos())) {}
 
 Worker::~Worker() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -107,12 +107,13 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response) {
   const ZygoteOptions& options = shared_->options;
   if (fd_ < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "function '", options.function_name, "': worker ", pid_, " is gone; spawn another"));
+        "function '", options.function_name(), "': worker ", pid_, " is gone; spawn another"));
   }
-  if (request.size() > options.max_message_bytes) {
+  const uint32_t max_message_bytes = options.config.worker().max_message_bytes();
+  if (request.size() > max_message_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("function '", options.function_name, "': request of ", request.size(),
-                     " bytes is above max_message_bytes ", options.max_message_bytes));
+        absl::StrCat("function '", options.function_name(), "': request of ", request.size(),
+                     " bytes is above max_message_bytes ", max_message_bytes));
   }
   absl::Time deadline = Deadline();
   FrameHeader header;
@@ -123,7 +124,7 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response) {
   absl::Status io = internal::SendFrame(fd_, FrameType::kRequest, 0, 0, request, deadline);
   if (io.ok()) {
     if (bell_ != nullptr) bell_->request.fetch_add(1, std::memory_order_release);
-    io = internal::RecvCallFrame(fd_, options.max_message_bytes, deadline, &header, response,
+    io = internal::RecvCallFrame(fd_, max_message_bytes, deadline, &header, response,
                                  bell_ != nullptr ? &wait : nullptr);
   }
   if (io.ok() && (header.type != FrameType::kResponse || header.code < 0 ||
@@ -154,7 +155,7 @@ absl::Status Worker::AwaitReady() {
   // A worker that runs the module's init has no deadline for it, as a zygote's init has none.
   const absl::Time deadline =
       process_->workers_run_init() ? absl::InfiniteFuture() : Deadline();
-  absl::Status io = internal::RecvFrame(fd_, shared_->options.max_message_bytes, deadline,
+  absl::Status io = internal::RecvFrame(fd_, shared_->options.config.worker().max_message_bytes(), deadline,
                                         &header, &payload, &bell_fd);
   if (io.ok() && header.type == FrameType::kWorkerReady && bell_fd >= 0) {
     absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_fd);
@@ -205,7 +206,7 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
   shared_->RecordCrash(timeout);
   lost_reason_ = LostReason(cause, exit);
 
-  const std::string& function = shared_->options.function_name;
+  const std::string& function = shared_->options.function_name();
   if (timeout) {
     return absl::DeadlineExceededError(absl::StrCat(
         "function '", function, "': ", AsAbsl(during), " did not finish within ",
@@ -237,7 +238,7 @@ absl::StatusOr<std::unique_ptr<Zygote>> Zygote::Start(const ZygoteOptions& optio
   internal::UniqueFd snapshot_fd;
   const absl::Time start = Clock::Real()->Now();
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
-      internal::ZygoteProcess::Start(shared->options, options.fork_before_init,
+      internal::ZygoteProcess::Start(shared->options, options.config.fork_before_init(),
                                      /*snapshot_fd=*/-1, &info, &snapshot_fd);
   if (!process.ok()) return process.status();
   std::unique_ptr<Zygote> zygote(new Zygote(std::move(shared), *std::move(process),
@@ -304,8 +305,8 @@ absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Zygote::Restart(
   // The file may have been rebuilt in place since: a different module is not a restart.
   if (info.name != module_name_ || info.version != module_version_) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "function '", shared_->options.function_name, "': cannot restart its zygote: module ",
-        shared_->options.module_path, " is now ", info.name, " ", info.version, ", was ",
+        "function '", shared_->options.function_name(), "': cannot restart its zygote: module ",
+        shared_->options.config.module().module_path(), " is now ", info.name, " ", info.version, ", was ",
         module_name_, " ", module_version_));
   }
   process_ = *std::move(process);

@@ -42,7 +42,8 @@
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
 #include "fnhost/metrics.h"
-#include "src/isolation/unique_fd.h"
+#include "fnhost/zygote.pb.h"
+#include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 
 namespace fnhost {
@@ -62,49 +63,20 @@ enum class ForkPoint {
 std::string_view ForkPointName(ForkPoint point);
 
 struct ZygoteOptions {
-  // The function's name, for messages and the module's init context. Required.
-  std::string function_name;
-  // The module file; the zygote checks and loads it as the in-process host would. Required.
-  std::string module_path;
-  // Bytes handed to the module's state init. Default: empty.
-  std::string init_config;
-  // Accept module files writable by group or others. Default: false.
-  bool allow_writable_modules = false;
-  // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
-  std::string sha256;
-  // Use the module's snapshot support at all: to restore from and write to snapshot_dir, and
-  // to give workers forked before the init their state. Without it, such workers run the init.
-  // Default: true.
-  bool use_snapshots = true;
-  // Directory of state snapshots, for a module that supports them: the zygote restores the
-  // state from a matching snapshot instead of running the init, and after an init writes one
-  // before it reports ready (the first start of a module build pays for the write, once).
-  // Default: empty, snapshots off.
-  std::string snapshot_dir;
-  // Skip checksums of section contents on restore when the snapshot directory can be written
-  // only by this user. Default: true.
-  bool trust_private_snapshot_dir = true;
+  // What the zygote loads and how its workers run, sent to it as it is: the module and its
+  // state (config.module: function_name and module_path are required; see
+  // proto/fnhost/runtime.proto), whether to fork before the init, and each worker's limits
+  // (memory, message size, spin budget). A zygote told to fork after the init still forks
+  // before it when the init leaves threads.
+  zygote::ZygoteConfig config;
   // The fnhost-zygote executable. Default: empty, "fnhost-zygote" next to the running
   // executable (/proc/self/exe), else the one in fnhost's build tree.
   std::string zygote_executable;
-  // Address space a worker may add to what it inherits from the zygote (RLIMIT_AS, so virtual
-  // memory). A call that reaches it fails with RESOURCE_EXHAUSTED and its worker exits.
-  // 0 = no limit. Default: 0.
-  uint64_t memory_limit_bytes = 0;
   // How long one call, or a worker's start, may take; past it the worker is killed and the call
   // fails with DEADLINE_EXCEEDED. Measured in real time. A worker that runs the module's init
   // itself (ForkPoint::kBeforeInit without a snapshot) has no limit on its start, as a zygote's
   // init has none. Default: no limit.
   absl::Duration invoke_timeout = absl::InfiniteDuration();
-  // Largest request or response of one call. Default: 64 MiB.
-  uint32_t max_message_bytes = 64 << 20;
-  // Busy-polling before a blocking read (see internal::SpinPolicy and internal::Doorbell): the
-  // host waiting for a response, and a worker waiting for its next request after a response,
-  // spin for up to this long, so that a prompt frame is caught without paying the sleep and
-  // wake-up of a blocking read. Each wait burns at most this much CPU, and only while waits
-  // keep ending within it (SpinPolicy backs off after a miss; an idle worker blocks after one
-  // budget). Capped at 1 ms; zero turns it off. Default: 50 us.
-  absl::Duration spin_budget = absl::Microseconds(50);
   // Circuit breaker: after crash_limit worker crashes within crash_window, SpawnWorker refuses
   // with UNAVAILABLE for crash_backoff. crash_limit 0 disables it. Default: 5 in 60 s, 30 s.
   int crash_limit = 5;
@@ -112,10 +84,8 @@ struct ZygoteOptions {
   absl::Duration crash_backoff = absl::Seconds(30);
   // The circuit breaker's clock. Default: nullptr, Clock::Real().
   Clock* clock = nullptr;
-  // Fork workers before the init from the start, for a module whose init is known to leave
-  // threads: saves the init that would find that out. Otherwise after the init, unless it
-  // leaves threads. Default: false.
-  bool fork_before_init = false;
+
+  const std::string& function_name() const { return config.module().function_name(); }
 };
 
 // One worker process: one instance of the module, one call at a time.
@@ -210,6 +180,7 @@ class Zygote {
     std::string snapshot_path;  // empty: snapshots off, or the module does not support them
     struct SnapshotNote {
       SnapshotEventKind kind;
+      std::string path;  // the snapshot file, "(sealed memfd)", or empty
       std::string detail;
     };
     std::vector<SnapshotNote> snapshot_events;  // in order

@@ -33,7 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/file_system.h"
 #include "src/common/strings.h"
-#include "src/isolation/unique_fd.h"
+#include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_messages.h"
 #include "src/isolation/zygote_state.h"
@@ -56,7 +56,8 @@ std::vector<pid_t> Children() {
 
 class ZygoteServer {
  public:
-  explicit ZygoteServer(ZygoteConfig config) : config_(std::move(config)), state_(config_) {}
+  explicit ZygoteServer(zygote::ZygoteConfig config)
+      : config_(std::move(config)), state_(config_) {}
 
   // What Init found.
   enum class Outcome { kReady, kThreaded };
@@ -65,7 +66,7 @@ class ZygoteServer {
   // `handed`: the snapshot memfd that came with the config, if any.
   absl::StatusOr<Outcome> Init(UniqueFd handed) {
     if (absl::Status status = state_.Load(); !status.ok()) return status;
-    if (config_.fork_before_init) {
+    if (config_.fork_before_init()) {
       absl::Status status = state_.PrepareBeforeInit(std::move(handed));
       if (!status.ok()) return status;
       return Outcome::kReady;
@@ -140,19 +141,19 @@ class ZygoteServer {
   void SpawnWorker() {
     int channel[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
-      ErrorToHost(ErrnoError(errno, "socketpair for a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "socketpair for a worker of", state_.function()));
       return;
     }
     std::fflush(nullptr);  // or the child would write the zygote's buffered output again
     pid_t zygote = ::getpid();
     pid_t pid = ::fork();
     if (pid == 0) {
-      WorkerProcess(config_, state_).Run(zygote, channel[1], {signal_fd_, channel[0]});
+      WorkerProcess(config_.worker(), state_).Run(zygote, channel[1], {signal_fd_, channel[0]});
     }
     ::close(channel[1]);
     if (pid < 0) {
       ::close(channel[0]);
-      ErrorToHost(ErrnoError(errno, "fork of a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "fork of a worker of", state_.function()));
       return;
     }
     ::setpgid(pid, pid);  // also here, so that the group exists whichever runs first
@@ -199,7 +200,7 @@ class ZygoteServer {
     }
   }
 
-  const ZygoteConfig config_;
+  const zygote::ZygoteConfig config_;
   ZygoteState state_;
   int signal_fd_ = -1;
   bool host_gone_ = false;
@@ -225,8 +226,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   UniqueFd handed(handed_fd);
-  ZygoteConfig config;
-  if (header.type != FrameType::kConfig || !DecodeConfig(payload, &config)) {
+  zygote::ZygoteConfig config;
+  if (header.type != FrameType::kConfig || !config.ParseFromString(payload)) {
     SendError(kControlFd, absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
     return 1;
   }

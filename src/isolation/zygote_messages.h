@@ -1,5 +1,5 @@
-// The payloads of the control frames that carry more than a pid: the host's kConfig to a
-// zygote, and the report of how a module's state was built, which a zygote sends the host
+// The payloads of the control frames that carry more than a pid (the host's kConfig to a
+// zygote is a zygote::ZygoteConfig message): the report of how a module's state was built, which a zygote sends the host
 // (kReady, kThreadedInit) and a snapshot builder sends its zygote (kBuilt). Each has its encoder
 // and its decoder side by side, so that both ends agree field by field. A decoder never trusts
 // its input: it returns false for a payload that ends early or holds a value out of range.
@@ -17,25 +17,6 @@
 #include "src/isolation/zygote_client.h"
 
 namespace fnhost::internal {
-
-// What a zygote is to load, and how (kConfig); from ZygoteOptions.
-struct ZygoteConfig {
-  std::string function_name;
-  std::string module_path;
-  std::string init_config;
-  std::string sha256;
-  bool allow_writable = false;
-  uint64_t memory_limit = 0;
-  uint32_t max_message_bytes = 0;
-  std::string snapshot_dir;  // empty: snapshots off
-  bool trust_private_snapshot_dir = true;
-  absl::Duration spin_budget;  // of a worker waiting for its next request
-  bool fork_before_init = false;
-  bool use_snapshots = true;
-};
-
-std::string EncodeConfig(const ZygoteOptions& options, bool fork_before_init);
-bool DecodeConfig(std::string_view payload, ZygoteConfig* config);
 
 // How a module's state was built, from the module's table and the process that built it.
 // A snapshot builder fills only `start` (its init and snapshot fields).

@@ -36,7 +36,7 @@ absl::StatusOr<std::string> FindZygoteExecutable(const ZygoteOptions& options) {
   if (::access(FNHOST_ZYGOTE_BUILD_PATH, X_OK) == 0) return std::string(FNHOST_ZYGOTE_BUILD_PATH);
 #endif
   return absl::NotFoundError(
-      absl::StrCat("function '", options.function_name, "': no fnhost-zygote executable next to ",
+      absl::StrCat("function '", options.function_name(), "': no fnhost-zygote executable next to ",
                    beside.empty() ? "the running executable" : beside,
                    "; install it there or set ZygoteOptions::zygote_executable"));
 }
@@ -96,11 +96,14 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const Zygote
 absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::StartOnce(
     const ZygoteOptions& options, bool fork_before_init, int snapshot_fd, ModuleInfo* info,
     bool* threaded, UniqueFd* passed) {
-  const std::string& function = options.function_name;
-  if (options.init_config.size() > kMaxConfigBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("function '", function, "': init config of ", options.init_config.size(),
-                     " bytes is above the limit of ", kMaxConfigBytes));
+  const std::string& function = options.function_name();
+  zygote::ZygoteConfig config = options.config;
+  config.set_fork_before_init(fork_before_init);
+  const std::string encoded = config.SerializeAsString();
+  if (encoded.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "function '", function, "': config of ", encoded.size(),
+        " bytes (init config included) is above the limit of ", kMaxConfigBytes));
   }
   absl::StatusOr<std::string> executable = FindZygoteExecutable(options);
   if (!executable.ok()) return executable.status();
@@ -120,7 +123,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::StartOnce(
 
   std::lock_guard<std::mutex> lock(process->mu_);
   absl::Status status = SendFrame(process->fd_, FrameType::kConfig, 0, 0,
-                                  EncodeConfig(options, fork_before_init), ControlDeadline(),
+                                  encoded, ControlDeadline(),
                                   snapshot_fd);
   FrameHeader header;
   std::string payload;
@@ -134,7 +137,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::StartOnce(
     process->MarkGone();
     return absl::UnavailableError(absl::StrCat("function '", function,
                                                "': ", process->GoneReasonLocked(),
-                                               " while loading ", options.module_path));
+                                               " while loading ", options.config.module().module_path()));
   }
   if (header.type == FrameType::kError) {
     return absl::Status(static_cast<absl::StatusCode>(header.code), payload);

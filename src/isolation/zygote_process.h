@@ -19,7 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "src/isolation/unique_fd.h"
+#include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_client.h"
 #include "src/isolation/zygote_messages.h"

@@ -13,7 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/file_system.h"
 #include "src/common/strings.h"
-#include "src/host/abi_glue.h"
+#include "src/common/function_error.h"
+#include "src/runtime/abi_glue.h"
 
 namespace fnhost::internal {
 namespace {
@@ -68,7 +69,7 @@ void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zy
   }
   // Without a doorbell (spinning off, or no memfd here) both sides simply block.
   int bell_fd = -1;
-  Doorbell* bell = config_.spin_budget > absl::ZeroDuration() ? CreateDoorbell(&bell_fd) : nullptr;
+  Doorbell* bell = limits_.spin_budget_nanos() > 0 ? CreateDoorbell(&bell_fd) : nullptr;
   const uint32_t before = bell != nullptr ? bell->request.load(std::memory_order_acquire) : 0;
   if (!SendFrame(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {}, kNoDeadline, bell_fd).ok()) {
     ::_exit(kExitChannelBroken);
@@ -81,17 +82,19 @@ absl::Status WorkerProcess::Start() {
   absl::StatusOr<fnhost_module_state*> state = zygote_state_.StateForWorker();
   if (!state.ok()) return state.status();
   // After the state, built here or not: the limit is on what the worker adds beyond it.
-  if (config_.memory_limit > 0) {
-    uint64_t limit = AddressSpaceBytes() + config_.memory_limit;
+  if (limits_.memory_limit_bytes() > 0) {
+    uint64_t limit = AddressSpaceBytes() + limits_.memory_limit_bytes();
     rlimit address_space{limit, limit};
     if (::setrlimit(RLIMIT_AS, &address_space) != 0) {
-      return ErrnoError(errno, "setrlimit(RLIMIT_AS) in a worker of", config_.function_name);
+      return ErrnoError(errno, "setrlimit(RLIMIT_AS) in a worker of", function());
     }
     std::set_new_handler(&OnOutOfMemory);
   }
-  CallOutput instance_error(nullptr);
-  int32_t code = zygote_state_.table().instance_create(*state, instance_error.raw(), &instance_);
-  return instance_error.ToStatus(code, config_.function_name, "instance create");
+  absl::StatusOr<fnhost_module_instance*> instance =
+      CreateInstance(zygote_state_.table(), *state, function());
+  if (!instance.ok()) return instance.status();
+  instance_ = *instance;
+  return absl::OkStatus();
 }
 
 void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
@@ -99,7 +102,8 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
   std::string request;
   std::string response;
   // Bounded: an idle worker spins for one budget after its last response, then blocks.
-  SpinPolicy spin(config_.spin_budget);
+  SpinPolicy spin(absl::Nanoseconds(limits_.spin_budget_nanos()));
+  const uint32_t max_message_bytes = limits_.max_message_bytes();
   BellWait wait{bell != nullptr ? &bell->request : nullptr, before, &spin};
   auto respond = [&](int32_t code, uint16_t flags, std::string_view payload) {
     // Read before the response leaves, so that the host's next ring cannot come before it.
@@ -110,7 +114,7 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
   for (;;) {
     FrameHeader header;
     absl::Status received =
-        RecvCallFrame(kChildChannelFd, config_.max_message_bytes, kNoDeadline, &header, &request,
+        RecvCallFrame(kChildChannelFd, max_message_bytes, kNoDeadline, &header, &request,
                       bell != nullptr ? &wait : nullptr);
     // EOF is the host letting the worker go; anything else is a broken channel.
     if (!received.ok()) ::_exit(absl::IsUnavailable(received) ? 0 : kExitChannelBroken);
@@ -118,26 +122,23 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
     response.clear();
     CallOutput output(&response);
     hit_memory_limit = false;
-    int32_t code = table.invoke(instance_, reinterpret_cast<const uint8_t*>(request.data()),
-                                request.size(), output.raw());
-    if (code == FNHOST_STATUS_OK && response.size() <= config_.max_message_bytes) {
+    absl::Status status = InvokeModule(table, instance_, request, output, function());
+    if (status.ok() && response.size() <= max_message_bytes) {
       respond(0, 0, response);
-    } else if (code == FNHOST_STATUS_OK) {
-      std::string message =
-          absl::StrCat("function '", config_.function_name, "': response of ", response.size(),
-                       " bytes is above max_message_bytes ", config_.max_message_bytes);
-      respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, 0, message);
+    } else if (status.ok()) {
+      respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, 0,
+              FunctionMessage(function(), "response of ", response.size(),
+                              " bytes is above max_message_bytes ", max_message_bytes));
     } else if (hit_memory_limit) {
-      std::string message =
-          absl::StrCat("function '", config_.function_name, "': worker ", ::getpid(),
-                       " reached its memory limit of ", config_.memory_limit,
-                       " bytes (address space beyond the zygote's) during invoke: ",
-                       output.error_message().empty() ? "(no message)" : output.error_message(),
-                       "; the worker exits");
-      respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, kFlagWorkerExits, message);
+      respond(FNHOST_STATUS_RESOURCE_EXHAUSTED, kFlagWorkerExits,
+              FunctionMessage(function(), "worker ", ::getpid(), " reached its memory limit of ",
+                              limits_.memory_limit_bytes(),
+                              " bytes (address space beyond the zygote's) during invoke: ",
+                              output.error_message().empty() ? "(no message)"
+                                                             : output.error_message(),
+                              "; the worker exits"));
       ::_exit(0);
     } else {
-      absl::Status status = output.ToStatus(code, config_.function_name, "invoke");
       respond(static_cast<int32_t>(status.code()), 0, AsStd(status.message()));
     }
   }

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "fnhost/abi.h"
+#include "fnhost/zygote.pb.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_messages.h"
 #include "src/isolation/zygote_state.h"
@@ -31,8 +32,8 @@ void SendError(int fd, const absl::Status& status);
 
 class WorkerProcess {
  public:
-  WorkerProcess(const ZygoteConfig& config, const ZygoteState& zygote_state)
-      : config_(config), zygote_state_(zygote_state) {}
+  WorkerProcess(const zygote::WorkerLimits& limits, const ZygoteState& zygote_state)
+      : limits_(limits), zygote_state_(zygote_state) {}
 
   // Runs in the child right after fork; never returns.
   // `zygote_fds` are the zygote's own descriptors, closed here.
@@ -45,7 +46,9 @@ class WorkerProcess {
   // counter as read before the ready frame left.
   [[noreturn]] void Serve(Doorbell* bell, uint32_t before);
 
-  const ZygoteConfig& config_;
+  const std::string& function() const { return zygote_state_.function(); }
+
+  const zygote::WorkerLimits& limits_;
   const ZygoteState& zygote_state_;
   fnhost_module_instance* instance_ = nullptr;
 };
