@@ -5,12 +5,21 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "src/common/spin_lock.h"
+#include "src/common/cpu_relax.h"
 #include "src/runtime/abi_glue.h"
 #include "src/policy/keep_alive_policy.h"
 
 namespace fnhost::internal {
 namespace {
+
+std::unique_lock<std::mutex> LockSpinningFirst(std::mutex& mu) {
+  constexpr int kSpins = 64;
+  for (int i = 0; i < kSpins; ++i) {
+    if (mu.try_lock()) return std::unique_lock<std::mutex>(mu, std::adopt_lock);
+    CpuRelax();
+  }
+  return std::unique_lock<std::mutex>(mu);
+}
 
 int TotalInstances(const Version& version) {
   return static_cast<int>(version.instances.size()) + version.starting;
@@ -257,10 +266,10 @@ absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version
   event.state_source = StateSource::kShared;
   const absl::Time start = host_.clock->Now();
   absl::Status status = load ? version->Load(&event) : absl::OkStatus();
-  fnhost_module_instance* handle = nullptr;
+  BackendInstance* handle = nullptr;
   if (status.ok()) {
     absl::Time before = host_.clock->Now();
-    absl::StatusOr<fnhost_module_instance*> created = version->NewInstance();
+    absl::StatusOr<BackendInstance*> created = version->NewInstance();
     event.instance_create = host_.clock->Now() - before;
     if (created.ok()) {
       handle = *created;
@@ -304,7 +313,7 @@ absl::Status Function::StartInstance(std::unique_lock<std::mutex>& lock, Version
   return status;
 }
 
-void Function::AddInstance(Version* version, fnhost_module_instance* handle) {
+void Function::AddInstance(Version* version, BackendInstance* handle) {
   auto owned = std::make_unique<Instance>();
   owned->handle = handle;
   owned->idle_since = CoarseNow();
@@ -467,10 +476,10 @@ absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& modu
   event.prewarm = true;
   const absl::Time start = host_.clock->Now();
   absl::Status status = version->Load(&event);
-  fnhost_module_instance* handle = nullptr;
+  BackendInstance* handle = nullptr;
   if (status.ok()) {
     absl::Time before = host_.clock->Now();
-    absl::StatusOr<fnhost_module_instance*> created = version->NewInstance();
+    absl::StatusOr<BackendInstance*> created = version->NewInstance();
     event.instance_create = host_.clock->Now() - before;
     if (created.ok()) handle = *created; else status = created.status();
   }
@@ -485,7 +494,7 @@ absl::StatusOr<std::unique_ptr<Version>> Function::Stage(const std::string& modu
   // Not shared yet: no lock needed for its pool fields.
   AddInstance(version, handle);
   for (int i = 1; i < instances; ++i) {
-    absl::StatusOr<fnhost_module_instance*> more = version->NewInstance();
+    absl::StatusOr<BackendInstance*> more = version->NewInstance();
     if (!more.ok()) break;  // callers create the rest, and see the error if it lasts
     AddInstance(version, *more);
   }
@@ -659,8 +668,8 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
         version->starting == 0 && version->inflight == 0 && queue_.empty() &&
         version->destroying == evicted_stable && version->pins == 0) {
       // Scale to zero: a fresh, unloaded version takes its place; the next call loads again.
-      auto fresh = std::make_unique<Version>(host_, spec_, version->module_path());
-      fresh->LearnFrom(*version);
+      auto fresh =
+          std::make_unique<Version>(host_, spec_, version->module_path(), version->hints());
       garbage.versions.push_back(std::move(current_));
       current_ = std::move(fresh);
     }

@@ -93,7 +93,7 @@ class Function : public std::enable_shared_from_this<Function> {
   struct Garbage {
     struct Dead {
       Version* version;
-      fnhost_module_instance* handle;
+      BackendInstance* handle;
       bool evicted;  // by the pool (keep-alive, room for the other version): counted
     };
     std::vector<Dead> instances;
@@ -121,7 +121,7 @@ class Function : public std::enable_shared_from_this<Function> {
   // (at least one; if a later one fails, those created so far).
   absl::StatusOr<std::unique_ptr<Version>> Stage(const std::string& module_path, int instances);
   // Adds a new instance to `version`, with all its slots free.
-  void AddInstance(Version* version, fnhost_module_instance* handle);
+  void AddInstance(Version* version, BackendInstance* handle);
   // Makes a staged version active (the stable one, or the canary), retiring the one it
   // replaces. Fails when the function was unregistered meanwhile.
   absl::Status Install(std::unique_ptr<Version> staged, bool as_canary, Garbage* garbage);

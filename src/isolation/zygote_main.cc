@@ -35,7 +35,7 @@
 #include "src/common/strings.h"
 #include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
-#include "src/isolation/zygote_messages.h"
+#include "src/isolation/control_frames.h"
 #include "src/isolation/zygote_state.h"
 #include "src/isolation/zygote_worker.h"
 
@@ -43,7 +43,6 @@ namespace fnhost::internal {
 namespace {
 
 constexpr int kControlFd = kChildChannelFd;
-constexpr uint32_t kMaxControlBytes = 1024;
 const absl::Time kNoDeadline = absl::InfiniteFuture();
 
 // This process's children, as /proc lists them (empty where the kernel does not).
@@ -79,7 +78,7 @@ class ZygoteServer {
   // Reports how Init went, passing the snapshot memfd along; then lets go of the descriptor
   // (the mapping stays). A host that is gone ends this process.
   void Report(FrameType type) {
-    SendOrExit(kControlFd, type, 0, 0, EncodeModuleInfo(state_.Report()), state_.snapshot_fd());
+    SendControlOrExit(kControlFd, type, state_.Report(), state_.snapshot_fd());
     state_.CloseSnapshotFd();
   }
 
@@ -106,13 +105,11 @@ class ZygoteServer {
 
  private:
   // A failed send means the host is gone: the loop then ends every worker before exiting.
-  void ToHost(FrameType type, int32_t code, std::string_view payload, int pass_fd = -1) {
+  void ToHost(FrameType type, const google::protobuf::MessageLite& message, int pass_fd = -1) {
     if (host_gone_) return;
-    host_gone_ = !SendFrame(kControlFd, type, code, 0, payload, kNoDeadline, pass_fd).ok();
+    host_gone_ = !SendControl(kControlFd, type, message, kNoDeadline, pass_fd).ok();
   }
-  void ErrorToHost(const absl::Status& status) {
-    ToHost(FrameType::kError, static_cast<int32_t>(status.code()), AsStd(status.message()));
-  }
+  void ErrorToHost(const absl::Status& status) { ToHost(FrameType::kError, ErrorOf(status)); }
 
   bool HandleControl() {
     FrameHeader header;
@@ -120,14 +117,14 @@ class ZygoteServer {
     if (!RecvFrame(kControlFd, kMaxControlBytes, kNoDeadline, &header, &payload).ok()) {
       return false;
     }
-    uint64_t pid = 0;
+    zygote::Kill kill;
     switch (header.type) {
       case FrameType::kSpawn:
         SpawnWorker();
         return true;
       case FrameType::kKill:
-        if (!FieldReader(payload).U64(&pid)) return false;
-        if (auto it = workers_.find(static_cast<pid_t>(pid)); it != workers_.end()) {
+        if (!ParseControl(payload, &kill).ok()) return false;
+        if (auto it = workers_.find(static_cast<pid_t>(kill.pid())); it != workers_.end()) {
           // A worker not yet reaped: its pid (and group) cannot have been reused.
           it->second = true;
           ::kill(-it->first, SIGKILL);
@@ -158,9 +155,9 @@ class ZygoteServer {
     }
     ::setpgid(pid, pid);  // also here, so that the group exists whichever runs first
     workers_[pid] = false;
-    std::string payload;
-    PutU64(&payload, static_cast<uint64_t>(pid));
-    ToHost(FrameType::kSpawned, 0, payload, channel[0]);
+    zygote::Spawned spawned;
+    spawned.set_pid(pid);
+    ToHost(FrameType::kSpawned, spawned, channel[0]);
     ::close(channel[0]);
   }
 
@@ -183,12 +180,12 @@ class ZygoteServer {
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       if (it == workers_.end()) continue;  // an orphan that this subreaper inherited
-      std::string payload;
-      PutU64(&payload, static_cast<uint64_t>(pid));
-      PutU64(&payload, static_cast<uint64_t>(status));
-      PutU64(&payload, it->second ? 1 : 0);
+      zygote::Exited exited;
+      exited.set_pid(pid);
+      exited.set_wait_status(status);
+      exited.set_killed_on_request(it->second);
       workers_.erase(it);
-      ToHost(FrameType::kExited, 0, payload);
+      ToHost(FrameType::kExited, exited);
     }
   }
 
@@ -228,7 +225,8 @@ int Main(int argc, char** argv) {
   UniqueFd handed(handed_fd);
   zygote::ZygoteConfig config;
   if (header.type != FrameType::kConfig || !config.ParseFromString(payload)) {
-    SendError(kControlFd, absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
+    SendErrorOrExit(kControlFd,
+                    absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
     return 1;
   }
   payload = std::string();
@@ -239,7 +237,7 @@ int Main(int argc, char** argv) {
     // Threads left by the init: this process must not fork. Its report (with the snapshot it
     // wrote for its successor) tells the host to start a zygote that forks before the init.
     if (outcome.ok()) zygote.Report(FrameType::kThreadedInit);
-    if (!outcome.ok()) SendError(kControlFd, outcome.status());
+    if (!outcome.ok()) SendErrorOrExit(kControlFd, outcome.status());
     std::fflush(nullptr);
     ::_exit(0);
   }

@@ -15,17 +15,11 @@
 #include "src/common/file_system.h"
 #include "src/common/strings.h"
 #include "src/common/function_error.h"
+#include "src/isolation/control_frames.h"
+#include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
-#include "src/isolation/zygote_process.h"
 
 namespace fnhost::internal {
-namespace {
-
-// Bound of a builder's report (its snapshot events' messages).
-constexpr uint32_t kMaxReportBytes = 1 << 20;
-
-}  // namespace
-
 int CountThreads() {
   std::error_code error;
   int threads = 0;
@@ -124,8 +118,8 @@ absl::Status ZygoteState::RunBuilder() {
   std::string payload;
   int passed_fd = -1;
   // No deadline: the module's init takes what it takes, as it would in the zygote.
-  absl::Status received = RecvFrame(ours.get(), kMaxReportBytes, absl::InfiniteFuture(), &header,
-                                    &payload, &passed_fd);
+  absl::Status received = RecvFrame(ours.get(), kMaxControlBytes, absl::InfiniteFuture(),
+                                    &header, &payload, &passed_fd);
   UniqueFd passed(passed_fd);
   ::kill(-pid, SIGKILL);  // the builder is done; whatever its init started goes with it
   int wait_status = 0;
@@ -136,19 +130,15 @@ absl::Status ZygoteState::RunBuilder() {
         function, "snapshot builder ", pid, " ", DescribeWaitStatus(wait_status),
         " during state init (module ", builder_.config().module_path(), ")"));
   }
-  if (header.type == FrameType::kError) {
-    return absl::Status(static_cast<absl::StatusCode>(header.code), payload);
-  }
-  ModuleInfo built;
-  if (header.type != FrameType::kBuilt || !DecodeModuleInfo(payload, &built)) {
+  if (header.type == FrameType::kError) return ErrorFrameStatus(payload);
+  zygote::StartReport built;
+  if (header.type != FrameType::kBuilt || !ParseControl(payload, &built).ok()) {
     return absl::InternalError(
         FunctionMessage(function, "snapshot builder ", pid, " sent a malformed report"));
   }
-  state_init_ = built.start.state_init;
-  init_threads_ = built.start.init_threads;
-  for (const Zygote::StartReport::SnapshotNote& note : built.start.snapshot_events) {
-    notes_.events.push_back(note);
-  }
+  state_init_ = absl::Nanoseconds(built.state_init_nanos());
+  init_threads_ = static_cast<int>(built.init_threads());
+  notes_.events.MergeFrom(built.snapshot_event());
   if (!passed.valid()) {
     builder_.MapDirectorySnapshot();
     return absl::OkStatus();  // without a snapshot, each worker runs the init
@@ -162,16 +152,13 @@ void ZygoteState::BuilderMain(pid_t zygote, int channel) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != zygote) ::_exit(1);
   ::setpgid(0, 0);
   ::close(kChildChannelFd);  // the zygote's channel to the host
-  notes_.events.clear();     // the zygote has its own
+  notes_.events.Clear();     // the zygote has its own
   absl::Status status = InitHere();
   if (status.ok()) PersistSnapshot(/*or_memfd=*/true);
   if (!status.ok()) {
-    SendFrame(channel, FrameType::kError, static_cast<int32_t>(status.code()), 0,
-              AsStd(status.message()), absl::InfiniteFuture())
-        .IgnoreError();
+    SendError(channel, status, absl::InfiniteFuture()).IgnoreError();
   } else {
-    SendFrame(channel, FrameType::kBuilt, 0, 0, EncodeModuleInfo(Report()),
-              absl::InfiniteFuture(), snapshot_fd_.get())
+    SendControl(channel, FrameType::kBuilt, Report(), absl::InfiniteFuture(), snapshot_fd_.get())
         .IgnoreError();
   }
   // No destructors, no unload: the module's threads end with the process.
@@ -194,24 +181,23 @@ absl::StatusOr<fnhost_module_state*> ZygoteState::StateForWorker() const {
   return builder_.Init();
 }
 
-ModuleInfo ZygoteState::Report() const {
-  ModuleInfo info;
-  info.name = table().name;
-  info.version = table().version;
-  info.max_concurrency = static_cast<int>(table().max_concurrency_per_instance);
-  Zygote::StartReport& start = info.start;
-  start.file_checks = timings_.file_checks;
-  start.dlopen = timings_.dlopen;
-  start.abi_check = timings_.abi_check;
-  start.state_init = state_init_;
-  start.restored = restored_;
-  start.snapshot_path = snapshot_fd_.valid() ? kMemfdSnapshotName : builder_.snapshot_path();
-  start.snapshot_events = notes_.events;
-  start.fork_point = fork_point_;
-  start.init_threads = init_threads_;
-  start.workers_run_init = fork_point_ == ForkPoint::kBeforeInit &&
-                           builder_.snapshot() == nullptr && state_ == nullptr;
-  return info;
+zygote::StartReport ZygoteState::Report() const {
+  zygote::StartReport report;
+  report.set_module_name(table().name);
+  report.set_module_version(table().version);
+  report.set_max_concurrency(table().max_concurrency_per_instance);
+  report.set_file_checks_nanos(absl::ToInt64Nanoseconds(timings_.file_checks));
+  report.set_dlopen_nanos(absl::ToInt64Nanoseconds(timings_.dlopen));
+  report.set_abi_check_nanos(absl::ToInt64Nanoseconds(timings_.abi_check));
+  report.set_state_init_nanos(absl::ToInt64Nanoseconds(state_init_));
+  report.set_restored(restored_);
+  report.set_snapshot_path(snapshot_fd_.valid() ? kMemfdSnapshotName : builder_.snapshot_path());
+  *report.mutable_snapshot_event() = notes_.events;
+  report.set_fork_point(static_cast<uint32_t>(fork_point_));
+  report.set_init_threads(static_cast<uint32_t>(init_threads_));
+  report.set_workers_run_init(fork_point_ == ForkPoint::kBeforeInit &&
+                              builder_.snapshot() == nullptr && state_ == nullptr);
+  return report;
 }
 
 }  // namespace fnhost::internal

@@ -34,7 +34,7 @@
 #include "fnhost/abi.h"
 #include "fnhost/zygote.pb.h"
 #include "src/common/unique_fd.h"
-#include "src/isolation/zygote_messages.h"
+#include "src/isolation/zygote_options.h"
 #include "src/loader/module_loader.h"
 #include "src/runtime/state_builder.h"
 
@@ -66,7 +66,7 @@ class ZygoteState {
   const fnhost_module_v1& table() const { return builder_.table(); }
   const std::string& function() const { return builder_.function(); }
   // How the state was built, for kReady, kThreadedInit or kBuilt.
-  ModuleInfo Report() const;
+  zygote::StartReport Report() const;
   // The sealed memfd that holds the snapshot, to pass along with the report; -1 if none.
   int snapshot_fd() const { return snapshot_fd_.get(); }
   // Closes it: the mapping, which workers inherit, stays.
@@ -78,9 +78,12 @@ class ZygoteState {
    public:
     void OnSnapshotEvent(SnapshotEventKind kind, std::string_view path,
                          std::string_view detail) override {
-      events.push_back({kind, std::string(path), std::string(detail)});
+      zygote::SnapshotNote& note = *events.Add();
+      note.set_kind(static_cast<uint32_t>(kind));
+      note.set_path(std::string(path));
+      note.set_detail(std::string(detail));
     }
-    std::vector<Zygote::StartReport::SnapshotNote> events;
+    google::protobuf::RepeatedPtrField<zygote::SnapshotNote> events;
   };
 
   // Runs the module's init here, timed.

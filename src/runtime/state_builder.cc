@@ -231,6 +231,9 @@ UnloadReport StateBuilder::Unload(fnhost_module_state* state) {
   snapshot_.reset();  // after the state: its views pointed into the mapping
   UnloadReport report = module_->Unload();
   module_.reset();
+  // A later Load may find another file at the path.
+  identity_known_ = false;
+  snapshot_path_.clear();
   return report;
 }
 

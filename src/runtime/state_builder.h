@@ -123,7 +123,8 @@ class StateBuilder {
   // Writes it to a new sealed memfd, whose descriptor the caller owns; reported either way.
   absl::StatusOr<int> WriteSnapshotToMemfd(const fnhost_module_state* state);
 
-  // Destroys `state` (if not null), then the mapped snapshot, then unloads the module.
+  // Destroys `state` (if not null), then the mapped snapshot, then unloads the module. The
+  // builder may Load again afterwards.
   UnloadReport Unload(fnhost_module_state* state);
 
  private:
