@@ -122,7 +122,12 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.1f ns (a traffic split's routing)\n",
                  "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
   }
-  Ratio(out, reporter, "ColdStart / DlopenFloor", "BM_ColdStart", "BM_DlopenFloor", "<= 1.5x");
+  Ratio(out, reporter, "ColdStart / DlopenFloor", "BM_ColdStart/iter", "BM_DlopenFloor/iter",
+        "<= 1.5x");
+  Ratio(out, reporter, "SealedDlopenFloor / DlopenFloor", "BM_SealedDlopenFloor",
+        "BM_DlopenFloor/iter", "report: the sealed copy alone");
+  Ratio(out, reporter, "ColdStart / SealedDlopenFloor", "BM_ColdStart/iter",
+        "BM_SealedDlopenFloor", "<= 1.5x: the host's own cost");
   for (const char* size : {"4", "16"}) {
     const std::string suffix = std::string("/size:") + size;
     Ratio(out, reporter, ("ColdStart" + suffix + " / DlopenFloor" + suffix).c_str(),

@@ -4,14 +4,22 @@
 //   BM_InvokeWarmHybrid BM_InvokeWarm under the hybrid keep-alive policy
 //   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
 //   BM_DlopenFloor      bare dlopen + dlsym + init + first call of a fresh copy of the module
+//   BM_SealedDlopenFloor  the same from a sealed in-memory copy of the loaded part, the least a
+//                       loader that runs only the bytes it sealed must do
 //   BM_ColdStart        Register + first Invoke through the Host of a fresh copy
 //   BM_DlopenFloor/size:N, BM_ColdStart/size:N   the same with N MiB of extra code, which a
 //                       cold start copies into memory and checks before dlopen
 //   BM_InvokeWarmThreads  ~1 us handler from 1 and 2 threads (items_per_second)
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -168,6 +176,68 @@ void DlopenFloor(benchmark::State& state, const std::string& module) {
     state.ResumeTiming();
   }
 }
+// The bytes a dynamic loader maps from `fd`: up to the end of the last PT_LOAD segment.
+size_t LoadedBytes(const std::string& bytes) {
+  Elf64_Ehdr header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  size_t end = 0;
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment;
+    std::memcpy(&segment, bytes.data() + header.e_phoff + i * sizeof(segment), sizeof(segment));
+    if (segment.p_type == PT_LOAD) end = std::max<size_t>(end, segment.p_offset + segment.p_filesz);
+  }
+  return end;
+}
+
+// The floor of a loader that runs only bytes it has sealed, as the host does: the loaded part of
+// the file read into a sealed memfd, which is dlopened through /proc/self/fd, then what
+// DlopenFloor does. No checks, no host: what any such loader pays for the copy itself.
+void SealedDlopenFloor(benchmark::State& state, const std::string& module) {
+  FreshCopies copies(module);
+  std::string response;
+  fnhost_host_output output{&response, &AllocateInto, &IgnoreMessage};
+  std::string bytes;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::string path = copies.Next();
+    state.ResumeTiming();
+    const int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    bytes.resize(16384);
+    bytes.resize(static_cast<size_t>(std::max<ssize_t>(0, ::pread(file, bytes.data(), 16384, 0))));
+    const size_t loaded = LoadedBytes(bytes);
+    if (loaded > bytes.size()) {
+      const size_t head = bytes.size();
+      bytes.resize(loaded);
+      if (::pread(file, bytes.data() + head, loaded - head, static_cast<off_t>(head)) < 0) break;
+    }
+    const int copy = ::memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (::write(copy, bytes.data(), loaded) != static_cast<ssize_t>(loaded)) break;
+    ::fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    ::close(file);
+    void* handle = ::dlopen(("/proc/self/fd/" + std::to_string(copy)).c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto entry =
+        reinterpret_cast<fnhost_module_entry_fn>(::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
+    const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
+    fnhost_host_init_context context{"bench", nullptr, 0, {}, &output};
+    fnhost_module_state* module_state = nullptr;
+    table->state_create(&context, &module_state);
+    fnhost_module_instance* instance = nullptr;
+    table->instance_create(module_state, &output, &instance);
+    table->invoke(instance, reinterpret_cast<const uint8_t*>("x"), 1, &output);
+    state.PauseTiming();
+    table->instance_destroy(instance);
+    table->state_destroy(module_state);
+    ::dlclose(handle);
+    ::close(copy);
+    std::filesystem::remove(path);
+    state.ResumeTiming();
+  }
+}
+void BM_SealedDlopenFloor(benchmark::State& state) {
+  SealedDlopenFloor(state, TestModule("noop"));
+}
+BENCHMARK(BM_SealedDlopenFloor)->Iterations(300);
+
 void BM_DlopenFloor(benchmark::State& state) { DlopenFloor(state, TestModule("noop")); }
 BENCHMARK(BM_DlopenFloor)->Iterations(300);
 void BM_DlopenFloorSized(benchmark::State& state) {
