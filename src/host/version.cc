@@ -28,14 +28,17 @@ Version::Version(const HostContext& host, const FunctionSpec& spec, std::string 
       backend_(NewBackend(host, spec, module_path_, hints)) {}
 
 Version::~Version() {
-  for (const std::unique_ptr<Instance>& instance : instances) DestroyInstance(instance->handle);
-  instances.clear();
+  for (const std::unique_ptr<Instance>& instance : pool_.instances) {
+    DestroyInstance(instance->handle);
+  }
+  pool_.instances.clear();
   if (loaded_) Unload();
 }
 
 absl::Status Version::Load(ColdStartEvent* event) {
   absl::Status status = backend_->Load(event);
   loaded_ = status.ok();
+  if (loaded_) module_version_ = backend_->module_version();
   return status;
 }
 
@@ -44,14 +47,10 @@ UnloadReport Version::Unload() {
   return backend_->Unload();
 }
 
-int Version::busy_instances() const {
+int Version::PoolRecord::busy_instances() const {
   int busy = 0;
   for (const std::unique_ptr<Instance>& instance : instances) busy += instance->inflight > 0;
   return busy;
-}
-
-int Version::idle_instances() const {
-  return static_cast<int>(instances.size()) - busy_instances();
 }
 
 }  // namespace fnhost::internal

@@ -1,10 +1,12 @@
-// Version: one build of a function's module as the pool sees it: the module's path, the
-// backend that runs it (InstanceBackend: in the host process, or in worker processes), and the
-// pool's bookkeeping of its instances.
+// Version: one build of a function's module as the host serves it: the module's path and the
+// backend that runs it (InstanceBackend: in the host process, or in worker processes), plus
+// the pool's bookkeeping of its instances, which only the Pool and the VersionLifecycle (both
+// under the pool's mutex) read and write.
 //
-// The module parts (Load, NewInstance, DestroyInstance, Unload) run without any lock, on the
-// thread that owns the step; Function serialises them (one loader at a time, instances
-// destroyed only when idle). The pool fields are guarded by the owning Function's mutex.
+// Thread-safety: the module steps (Load, NewInstance, DestroyInstance, Unload, WriteSnapshot)
+// run without any lock, on the thread that owns the step; the pool serialises them (one loader
+// at a time, instances destroyed only when idle, unloaded only once drained). Invoke and IsLost
+// run on the caller's thread, on an instance it holds.
 
 #ifndef FNHOST_SRC_HOST_VERSION_H_
 #define FNHOST_SRC_HOST_VERSION_H_
@@ -34,21 +36,25 @@ struct alignas(64) Instance {
 class Version {
  public:
   // A version of `spec`'s function that loads `module_path`, starting from what an earlier
-  // load of the same build learned (`hints`).
+  // load of the same build learned (`hints`). Loads nothing yet.
   Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
           ModuleHints hints = {});
+  // Destroys the instances left, then unloads the module if loaded.
   ~Version();
 
-  // Loads the module and builds its state (see InstanceBackend::Load).
+  Version(const Version&) = delete;
+  Version& operator=(const Version&) = delete;
+
+  // Loads the module and builds its state (InstanceBackend::Load).
   absl::Status Load(ColdStartEvent* event);
-  // After an init, whether a snapshot should be written (snapshots on, module supports them).
-  bool should_write_snapshot() const { return loaded_ && backend_->ShouldWriteSnapshot(); }
-  // Writes the state's snapshot. The version must stay loaded meanwhile (see `pins`).
-  absl::Status WriteSnapshot() { return backend_->WriteSnapshot(); }
   absl::StatusOr<BackendInstance*> NewInstance() { return backend_->NewInstance(); }
   void DestroyInstance(BackendInstance* instance) { backend_->Destroy(instance); }
   // Destroys the state and unloads the module. All instances must be gone.
   UnloadReport Unload();
+  // After an init: whether a snapshot should be written (snapshots on, module supports them).
+  bool ShouldWriteSnapshot() const { return loaded_ && backend_->ShouldWriteSnapshot(); }
+  // Writes the state's snapshot. The version must stay loaded meanwhile (the pool's pins).
+  absl::Status WriteSnapshot() { return backend_->WriteSnapshot(); }
 
   // Runs one call on `instance`; `response` receives what the module wrote.
   absl::Status Invoke(BackendInstance* instance, std::string_view request,
@@ -59,31 +65,40 @@ class Version {
   bool IsLost(const BackendInstance* instance) const { return backend_->IsLost(instance); }
 
   const std::string& module_path() const { return module_path_; }
-  const std::string& module_version() const { return backend_->module_version(); }
+  // The module's own version string; empty until loaded.
+  const std::string& module_version() const { return module_version_; }
   bool loaded() const { return loaded_; }
   int concurrency() const { return backend_->concurrency(); }
   ModuleHints hints() const { return backend_->hints(); }
 
-  // ---- Pool bookkeeping, guarded by the owning Function's mutex. ----
-  enum class LoadState { kUnloaded, kLoading, kReady };
-  LoadState load_state = LoadState::kUnloaded;
-  uint64_t load_attempts = 0;       // completed load attempts, successful or not
-  absl::Status last_load_error;     // of the latest failed attempt
-  std::vector<std::unique_ptr<Instance>> instances;
-  std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
-  int starting = 0;                   // instances being created outside the lock
-  int destroying = 0;                 // instances removed, being destroyed outside the lock
-  int pins = 0;                       // background work that needs the state to stay loaded
-  int inflight = 0;                   // calls running on this version
-  bool retired = false;               // replaced by a reload or unregistered
-
-  int busy_instances() const;
-  int idle_instances() const;
-
  private:
+  friend class Pool;
+  friend class VersionLifecycle;
+
+  // The pool's bookkeeping, guarded by the pool's mutex.
+  enum class LoadState { kUnloaded, kLoading, kReady };
+  struct PoolRecord {
+    LoadState load_state = LoadState::kUnloaded;
+    uint64_t load_attempts = 0;    // completed load attempts, successful or not
+    absl::Status last_load_error;  // of the latest failed attempt
+    std::vector<std::unique_ptr<Instance>> instances;
+    std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
+    int starting = 0;                   // instances being created outside the lock
+    int destroying = 0;                 // instances removed, being destroyed outside the lock
+    int pins = 0;                       // background work that needs the state to stay loaded
+    int inflight = 0;                   // calls running on this version
+    bool retired = false;               // replaced by a reload or unregistered
+
+    int total_instances() const { return static_cast<int>(instances.size()) + starting; }
+    int busy_instances() const;
+    int idle_instances() const { return static_cast<int>(instances.size()) - busy_instances(); }
+  };
+  PoolRecord pool_;
+
   const std::string module_path_;
   const std::unique_ptr<InstanceBackend> backend_;
   bool loaded_ = false;
+  std::string module_version_;  // the backend's, kept here: every call's metrics read it
 };
 
 }  // namespace fnhost::internal
