@@ -29,6 +29,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/recommender_state.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "src/isolation/zygote_client.h"
 
 namespace fnhost {
@@ -127,8 +128,7 @@ double DescendantsCpuMicros() {
 
 void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget) {
   HostOptions host_options;
-  host_options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(host_options);
+  std::unique_ptr<Host> host = *HostForTesting::Create(host_options);
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = std::string(FNHOST_TEST_MODULE_DIR) + "/noop.so";

@@ -42,6 +42,7 @@
 #include "benchmarks/recommender_state.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
 
@@ -128,8 +129,7 @@ absl::StatusOr<std::unique_ptr<Host>> ColdStart(const std::string& module, int64
   options.metrics_sink = sink;
   options.snapshot_dir = snapshot_dir;
   options.trust_private_snapshot_dir = trust;
-  options.start_maintenance_thread = false;
-  absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+  absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
   if (!host.ok()) return host.status();
   FunctionSpec spec;
   spec.name = "recommender";

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "fnhost/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -273,7 +274,7 @@ class ThreadedHostTest : public LeakCheckedTest {
   std::unique_ptr<Host> NewHost(const std::string& snapshot_dir) {
     HostOptions options = testing::ManualHostOptions(&clock_, &aggregator_);
     options.snapshot_dir = snapshot_dir;
-    absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
     EXPECT_TRUE(host.ok()) << host.status();
     return host.ok() ? *std::move(host) : nullptr;
   }
@@ -388,7 +389,7 @@ TEST_F(ThreadedHostTest, AfterScaleToZeroTheNextStartForksBeforeInitAtOnce) {
   ASSERT_NO_FATAL_FAILURE(ExpectServes(*host_, "pool", 200));
   EXPECT_EQ(LinesIn(log), 2);  // the init that found the threads, then the worker's
   clock_.Advance(absl::Minutes(2));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   ASSERT_EQ(aggregator_.Totals("pool").unloads, 1);
   // Remembered for the version: no zygote runs the init to find out again.
   ASSERT_NO_FATAL_FAILURE(ExpectServes(*host_, "pool", 200));

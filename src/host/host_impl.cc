@@ -78,6 +78,10 @@ absl::StatusOr<std::string> AbsoluteModulePath(std::string_view function, std::s
 const std::string& FunctionHandle::name() const { return function_->name(); }
 
 absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
+  return CreateHost(std::move(options), /*maintenance_thread=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<Host>> CreateHost(HostOptions options, bool maintenance_thread) {
   if (options.maintenance_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
   }
@@ -87,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
     *path = *std::move(absolute);
   }
   auto host = std::make_unique<HostImpl>(std::move(options));
-  host->StartMaintenanceThread();
+  if (maintenance_thread) host->StartMaintenanceThread();
   return host;
 }
 
@@ -103,9 +107,7 @@ HostImpl::HostImpl(HostOptions options) {
 }
 
 void HostImpl::StartMaintenanceThread() {
-  if (context_.options.start_maintenance_thread) {
-    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
-  }
+  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
 
 HostImpl::~HostImpl() {
