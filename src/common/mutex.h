@@ -42,16 +42,7 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   enum class Spin { kNo, kFirst };
 
   explicit MutexLock(Mutex& mu, Spin spin = Spin::kNo) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
-      : lock_(mu.mu_, std::defer_lock) {
-    if (spin == Spin::kFirst) {
-      constexpr int kSpins = 64;
-      for (int i = 0; i < kSpins; ++i) {
-        if (lock_.try_lock()) return;
-        CpuRelax();
-      }
-    }
-    lock_.lock();
-  }
+      : lock_(Take(mu.mu_, spin)) {}
   ~MutexLock() ABSL_UNLOCK_FUNCTION() {}
 
   MutexLock(const MutexLock&) = delete;
@@ -65,6 +56,17 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   std::unique_lock<std::mutex>& native() { return lock_; }
 
  private:
+  static std::unique_lock<std::mutex> Take(std::mutex& mu, Spin spin) {
+    if (spin == Spin::kFirst) {
+      constexpr int kSpins = 64;
+      for (int i = 0; i < kSpins; ++i) {
+        if (mu.try_lock()) return std::unique_lock<std::mutex>(mu, std::adopt_lock);
+        CpuRelax();
+      }
+    }
+    return std::unique_lock<std::mutex>(mu);
+  }
+
   std::unique_lock<std::mutex> lock_;
 };
 

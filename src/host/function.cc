@@ -22,14 +22,19 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
                               const CallOptions& options) {
   MetricsSink* sink = host_.sink;
   Clock* clock = host_.clock;
-  const int64_t start = sink != nullptr ? clock->Ticks() : 0;
+  const int64_t begin = sink != nullptr ? clock->Ticks() : 0;
   Pool::Lease lease;
-  absl::Status status = Acquire(options, &lease);
+  Pool::Start start;
+  Pool::Garbage garbage;
+  absl::Status status = pool_.Acquire(options, &lease, &start, &garbage);
+  if (start.version != nullptr || !garbage.empty()) [[unlikely]] {
+    status = FinishAcquire(status, start, garbage, &lease);
+  }
   if (!status.ok()) {
     ReportRejection(status);
     if (sink != nullptr) {
       ReportInvocation(InvocationEvent{spec_.name, {},
-                                       clock->TicksToDuration(clock->Ticks() - start), false,
+                                       clock->TicksToDuration(clock->Ticks() - begin), false,
                                        status.code()});
     }
     return status;
@@ -39,24 +44,22 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
 
   if (sink != nullptr) {
     ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(),
-                                     clock->TicksToDuration(clock->Ticks() - start), lease.cold,
+                                     clock->TicksToDuration(clock->Ticks() - begin), lease.cold,
                                      status.code()});
   }
-  Pool::Garbage garbage;
   pool_.Release(lease, &garbage);
   if (!garbage.empty()) Destroy(garbage);
   return status;
 }
 
-absl::Status Function::Acquire(const CallOptions& options, Pool::Lease* lease) {
-  Pool::Start start;
-  Pool::Garbage garbage;
-  absl::Status status = pool_.Acquire(options, lease, &start, &garbage);
-  if (!garbage.empty()) Destroy(garbage);  // instances evicted to make room for this call's
-  if (status.ok() && start.version != nullptr) {
-    status = StartInstance(start, lease, /*prewarm=*/false);
+absl::Status Function::FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
+                                     Pool::Garbage& garbage, Pool::Lease* lease) {
+  if (!garbage.empty()) {
+    Destroy(garbage);  // instances evicted to make room for this call's
+    garbage = Pool::Garbage();
   }
-  return status;
+  if (!acquired.ok() || start.version == nullptr) return acquired;
+  return StartInstance(start, lease, /*prewarm=*/false);
 }
 
 absl::Status Function::StartInstance(const Pool::Start& start, Pool::Lease* lease,

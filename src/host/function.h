@@ -79,8 +79,10 @@ class Function : public std::enable_shared_from_this<Function> {
     std::vector<BackendInstance*> instances;
   };
 
-  // Takes a slot for a call, starting an instance if the pool says so.
-  absl::Status Acquire(const CallOptions& options, Pool::Lease* lease);
+  // The slow end of Pool::Acquire: destroys what it evicted, and starts the instance it asks
+  // for (`acquired` OK with a `start`).
+  absl::Status FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
+                             Pool::Garbage& garbage, Pool::Lease* lease);
   // Creates the instance of `start` (loading the module first when it says so) without the
   // pool's lock, and reports the cold start. With a lease, the instance serves that caller.
   absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm);

@@ -62,7 +62,7 @@ class Version {
     return backend_->Invoke(instance, Call{request, response});
   }
   // Whether `instance` died during a call: it cannot serve again and must be destroyed.
-  bool IsLost(const BackendInstance* instance) const { return backend_->IsLost(instance); }
+  bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
 
   const std::string& module_path() const { return module_path_; }
   // The module's own version string; empty until loaded.

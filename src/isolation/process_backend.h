@@ -32,9 +32,6 @@ class ProcessBackend final : public InstanceBackend {
   absl::Status Load(ColdStartEvent* event) override;
   absl::StatusOr<BackendInstance*> NewInstance() override;
   absl::Status Invoke(BackendInstance* instance, const Call& call) override;
-  bool IsLost(const BackendInstance* instance) const override {
-    return !static_cast<const Worker*>(instance)->alive();
-  }
   void Destroy(BackendInstance* instance) override;
   UnloadReport Unload() override;
 

@@ -34,7 +34,7 @@ Worker::~Worker() {
 }
 
 void Worker::Release() {
-  alive_.store(false, std::memory_order_release);
+  MarkLost();
   internal::UnmapDoorbell(bell_);
   bell_ = nullptr;
   if (fd_ < 0) return;

@@ -11,7 +11,6 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,7 +51,7 @@ class Worker final : public internal::BackendInstance {
   // with INVALID_ARGUMENT (the worker stays alive).
   absl::Status Invoke(std::string_view request, std::string* response);
 
-  bool alive() const { return alive_.load(std::memory_order_acquire); }
+  bool alive() const { return !lost(); }
   pid_t pid() const { return pid_; }
   // How the worker was lost (WorkerLoss::kNone while it lives). Read it after the Invoke that
   // lost the worker returned.
@@ -98,7 +97,6 @@ class Worker final : public internal::BackendInstance {
   internal::WorkerLossReason loss_ ABSL_GUARDED_BY(mu_);
   internal::SpinPolicy spin_ ABSL_GUARDED_BY(mu_);  // the waits for responses
   internal::Doorbell* bell_ ABSL_GUARDED_BY(mu_) = nullptr;  // null: the worker sent none
-  std::atomic<bool> alive_{true};
 };
 
 }  // namespace fnhost

@@ -46,7 +46,7 @@ class CallOutput {
 // message. The warm path of both isolation modes (in the host, and in a worker process).
 inline absl::Status InvokeModule(const fnhost_module_v1& table, fnhost_module_instance* instance,
                                  std::string_view request, CallOutput& output,
-                                 std::string_view function) {
+                                 const std::string& function) {
   const int32_t code = table.invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
                                     request.size(), output.raw());
   if (code == FNHOST_STATUS_OK) [[likely]] {

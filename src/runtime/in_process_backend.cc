@@ -5,7 +5,9 @@
 namespace fnhost::internal {
 
 InProcessBackend::InProcessBackend(runtime::ModuleConfig config, const BackendContext& context)
-    : context_(context), builder_(std::move(config), *context.clock, *context.fs, this) {}
+    : context_(context),
+      builder_(std::move(config), *context.clock, *context.fs, this),
+      function_(builder_.function()) {}
 
 InProcessBackend::~InProcessBackend() {
   if (table_ != nullptr) Unload();

@@ -29,9 +29,8 @@ class InProcessBackend final : public InstanceBackend, private SnapshotEvents {
   absl::Status Invoke(BackendInstance* instance, const Call& call) override {
     CallOutput output(call.response);
     return InvokeModule(*table_, static_cast<ModuleInstance*>(instance)->raw, call.request,
-                        output, builder_.function());
+                        output, function_);
   }
-  bool IsLost(const BackendInstance* instance) const override { return false; }
   void Destroy(BackendInstance* instance) override;
   UnloadReport Unload() override;
 
@@ -53,6 +52,7 @@ class InProcessBackend final : public InstanceBackend, private SnapshotEvents {
 
   const BackendContext context_;
   StateBuilder builder_;
+  const std::string& function_;  // the builder's
   const fnhost_module_v1* table_ = nullptr;  // set by Load
   fnhost_module_state* state_ = nullptr;
   std::string module_version_;

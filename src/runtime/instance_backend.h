@@ -15,6 +15,7 @@
 #ifndef FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
 #define FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
 
+#include <atomic>
 #include <string>
 #include <string_view>
 
@@ -28,11 +29,20 @@
 namespace fnhost::internal {
 
 // One instance as a backend hands it out. Opaque to everyone but the backend that made it,
-// which derives its own type from this one.
+// which derives its own type from this one; all anyone else may ask is whether it is lost.
 class BackendInstance {
+ public:
+  // Whether the instance died during a call (a worker process): it cannot serve again and
+  // must be destroyed. Read by the instance's holder after Invoke returned.
+  bool lost() const { return lost_.load(std::memory_order_acquire); }
+
  protected:
   BackendInstance() = default;
   ~BackendInstance() = default;
+  void MarkLost() { lost_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> lost_{false};
 };
 
 // One call as it crosses a backend: the request in, the response out. `response` is
@@ -69,8 +79,9 @@ class InstanceBackend {
   // Runs one call on `instance`. The module's errors come back as absl::Status values that
   // read the same in both isolation modes.
   virtual absl::Status Invoke(BackendInstance* instance, const Call& call) = 0;
-  // Whether `instance` died during a call: it cannot serve again and must be destroyed.
-  virtual bool IsLost(const BackendInstance* instance) const = 0;
+  // Whether `instance` died during a call: it cannot serve again and must be destroyed. The
+  // instance's own flag, which its backend sets: no virtual call on the warm path.
+  bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
   virtual void Destroy(BackendInstance* instance) = 0;
   // Destroys the state and unloads the module; every instance must be gone.
   virtual UnloadReport Unload() = 0;
