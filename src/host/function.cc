@@ -64,38 +64,45 @@ absl::Status Function::FinishAcquire(const absl::Status& acquired, const Pool::S
 
 absl::Status Function::StartInstance(const Pool::Start& start, Pool::Lease* lease,
                                      bool prewarm) {
-  Version* version = start.version;
   ColdStartEvent event;
   event.prewarm = prewarm;
   event.state_source = StateSource::kShared;
-  const absl::Time begin = host_.clock->Now();
-  absl::Status status = start.load ? version->Load(&event) : absl::OkStatus();
-  BackendInstance* handle = nullptr;
-  if (status.ok()) {
-    const absl::Time before = host_.clock->Now();
-    absl::StatusOr<BackendInstance*> created = version->NewInstance();
-    event.instance_create = host_.clock->Now() - before;
-    if (created.ok()) {
-      handle = *created;
-    } else {
-      status = created.status();
-    }
-  }
-  event.total = host_.clock->Now() - begin;
-  event.outcome = status.code();
+  absl::StatusOr<BackendInstance*> created = ColdStart(start.version, start.load, &event);
+  const absl::Status status = created.status();
+  BackendInstance* handle = created.value_or(nullptr);
 
   Pool::Garbage garbage;
   std::string module_version;
   Version* snapshot = pool_.FinishStart(start, status, handle, lease, &garbage, &module_version);
   Destroy(garbage);
   if (snapshot != nullptr) ScheduleSnapshot(snapshot);
-  if (host_.sink != nullptr) {
-    event.function = spec_.name;
-    event.module_version = module_version;
-    host_.sink->OnColdStart(event);
-  }
+  ReportColdStart(event, module_version);
   if (prewarm && status.ok()) ReportPoolEvent(module_version, PoolEventKind::kPrewarm, {});
   return status;
+}
+
+absl::StatusOr<BackendInstance*> Function::ColdStart(Version* version, bool load,
+                                                     ColdStartEvent* event) {
+  const absl::Time begin = host_.clock->Now();
+  absl::StatusOr<BackendInstance*> created = nullptr;
+  if (load) {
+    if (absl::Status loaded = version->Load(event); !loaded.ok()) created = loaded;
+  }
+  if (created.ok()) {
+    const absl::Time before = host_.clock->Now();
+    created = version->NewInstance();
+    event->instance_create = host_.clock->Now() - before;
+  }
+  event->total = host_.clock->Now() - begin;
+  event->outcome = created.status().code();
+  return created;
+}
+
+void Function::ReportColdStart(ColdStartEvent& event, std::string_view module_version) {
+  if (host_.sink == nullptr) return;
+  event.function = spec_.name;
+  event.module_version = module_version;
+  host_.sink->OnColdStart(event);
 }
 
 void Function::ReportRejection(const absl::Status& status) {
@@ -134,22 +141,10 @@ absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path,
   // Load and warm the new version off to the side: callers keep using the current ones.
   ColdStartEvent event;
   event.prewarm = true;
-  const absl::Time start = host_.clock->Now();
-  absl::Status status = version->Load(&event);
-  if (status.ok()) {
-    const absl::Time before = host_.clock->Now();
-    absl::StatusOr<BackendInstance*> created = version->NewInstance();
-    event.instance_create = host_.clock->Now() - before;
-    if (created.ok()) staged.instances.push_back(*created);
-    status = created.status();
-  }
-  event.total = host_.clock->Now() - start;
-  event.outcome = status.code();
-  if (host_.sink != nullptr) {
-    event.function = spec_.name;
-    event.module_version = version->module_version();
-    host_.sink->OnColdStart(event);
-  }
+  absl::StatusOr<BackendInstance*> created = ColdStart(version, /*load=*/true, &event);
+  ReportColdStart(event, version->module_version());
+  if (created.ok()) staged.instances.push_back(*created);
+  const absl::Status status = created.status();
   if (!status.ok()) return status;  // the version unloads itself
   for (int i = 1; i < instances; ++i) {
     absl::StatusOr<BackendInstance*> more = version->NewInstance();

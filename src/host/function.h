@@ -86,6 +86,9 @@ class Function : public std::enable_shared_from_this<Function> {
   // Creates the instance of `start` (loading the module first when it says so) without the
   // pool's lock, and reports the cold start. With a lease, the instance serves that caller.
   absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm);
+  // Loads `version` first when `load`, then creates one instance; times the phases into
+  // `event`.
+  absl::StatusOr<BackendInstance*> ColdStart(Version* version, bool load, ColdStartEvent* event);
   // A version of `module_path`, loaded, with `instances` instances (at least one; if a later
   // one fails, those created so far).
   absl::StatusOr<Staged> Stage(const std::string& module_path, int instances);
@@ -97,6 +100,7 @@ class Function : public std::enable_shared_from_this<Function> {
   void Destroy(Pool::Garbage& garbage);
   // Writes the snapshot of `version` (pinned by the pool) in the background.
   void ScheduleSnapshot(Version* version);
+  void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
   void ReportRejection(const absl::Status& status);
   void ReportInvocation(const InvocationEvent& event);
   void ReportPoolEvent(std::string_view module_version, PoolEventKind kind,
