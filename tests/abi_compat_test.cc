@@ -15,7 +15,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Field;
 
-const std::string kGreeter = std::string(FNHOST_TEST_MODULE_DIR) + "/abi1_greeter.so";
+const std::string kGreeter = TestModulePath("abi1_greeter");
 
 TEST(AbiCompatTest, ModuleOfAbi1LoadsThroughTheLoaderWithoutTheFieldsOfAbi2) {
   absl::StatusOr<std::unique_ptr<LoadedModule>> module =

@@ -79,6 +79,24 @@ std::set<std::string> DefinedDynamicSymbols(const std::string& path) {
   return symbols;
 }
 
+std::string TestModulePath(const std::string& name) {
+  return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
+}
+
+std::unique_ptr<AbiHarness> OpenTestModule(const std::string& name) {
+  std::string error;
+  std::unique_ptr<AbiHarness> harness = AbiHarness::Open(TestModulePath(name), &error);
+  EXPECT_NE(harness, nullptr) << error;
+  return harness;
+}
+
+void CreateStateAndInstance(AbiHarness& harness, const std::string& init_config) {
+  AbiResult state = harness.CreateState(init_config);
+  ASSERT_TRUE(state.ok()) << ::testing::PrintToString(state);
+  AbiResult instance = harness.CreateInstance();
+  ASSERT_TRUE(instance.ok()) << ::testing::PrintToString(instance);
+}
+
 void AbiHarness::AlignedFree::operator()(void* p) const { std::free(p); }
 
 std::unique_ptr<AbiHarness> AbiHarness::Open(const std::string& path, std::string* error) {

@@ -44,6 +44,16 @@ using Sections = std::map<std::string, std::string>;
 // as `nm -D --defined-only` lists them. Records a test failure if nm cannot be run.
 std::set<std::string> DefinedDynamicSymbols(const std::string& path);
 
+class AbiHarness;
+
+// The path of test module `name` (tests/modules/, built next to the tests' modules).
+std::string TestModulePath(const std::string& name);
+// Opens test module `name`; nullptr, with a test failure saying why, when it cannot.
+std::unique_ptr<AbiHarness> OpenTestModule(const std::string& name);
+// Builds the state from `init_config` and one instance; a fatal test failure when either step
+// fails (call it under ASSERT_NO_FATAL_FAILURE).
+void CreateStateAndInstance(AbiHarness& harness, const std::string& init_config = "");
+
 class AbiHarness {
  public:
   // dlopens `path` (RTLD_NOW | RTLD_LOCAL), calls fnhost_module_entry and checks the table

@@ -107,7 +107,9 @@ inline StatusOr<std::string_view> CallHost(CallHostFn call_host, void* host_data
   if (call_host == nullptr) {
     return error(StatusCode::kUnavailable, "this host offers no host services here");
   }
-  if (service_id == 0) return error(StatusCode::kFailedPrecondition, "the service has no bytes form");
+  if (service_id == 0) {
+    return error(StatusCode::kFailedPrecondition, "the service has no bytes form");
+  }
   fnhost_host_bytes response{};
   int32_t code = call_host(host_data, service_id, Lend(method), Lend(request), &response);
   if (code == FNHOST_STATUS_OK) return View(response);
