@@ -122,6 +122,19 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.1f ns (a traffic split's routing)\n",
                  "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
   }
+  const double* context = Find(reporter.nanos(), "BM_AbiInvokeContext");
+  const double* abi_direct = Find(reporter.nanos(), "BM_AbiDirectCall");
+  if (context != nullptr && abi_direct != nullptr) {
+    std::fprintf(out, "  %-44s %8.1f ns (a context and one metadata read; module side)\n",
+                 "AbiInvokeContext - AbiDirectCall", *context - *abi_direct);
+  }
+  // Exact names: one is a prefix of the other.
+  auto typed = reporter.nanos().find("BM_HostServiceTyped");
+  auto typed_floor = reporter.nanos().find("BM_HostServiceTypedFloor");
+  if (typed != reporter.nanos().end() && typed_floor != reporter.nanos().end()) {
+    std::fprintf(out, "  %-44s %8.2f ns (per call; goal <= 10 ns)\n",
+                 "HostServiceTyped - direct C call", (typed->second - typed_floor->second) / 1000);
+  }
   Ratio(out, reporter, "ColdStart / DlopenFloor", "BM_ColdStart/iter", "BM_DlopenFloor/iter",
         "<= 1.5x");
   Ratio(out, reporter, "SealedDlopenFloor / DlopenFloor", "BM_SealedDlopenFloor",

@@ -54,7 +54,8 @@ TEST_F(HostModuleErrorsTest, AbiVersionMismatchNamesBothVersions) {
   absl::Status status = CallBad("wrong_abi");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("ABI version 999"));
-  EXPECT_THAT(status.message(), HasSubstr("speaks version 1"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("this host (ABI version 2) loads ABI versions 1 to 2"));
   EXPECT_THAT(status.message(), HasSubstr("wrong_abi.so"));
 }
 

@@ -19,17 +19,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string TestModulePath(const std::string& name) {
-  return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
-}
-
-std::unique_ptr<AbiHarness> OpenTestModule(const std::string& name) {
-  std::string error;
-  std::unique_ptr<AbiHarness> harness = AbiHarness::Open(TestModulePath(name), &error);
-  EXPECT_NE(harness, nullptr) << error;
-  return harness;
-}
-
 // A harness with a state built from `init_config` and one instance.
 std::unique_ptr<AbiHarness> OpenReady(const std::string& name,
                                       const std::string& init_config = "") {

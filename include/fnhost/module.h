@@ -11,16 +11,25 @@
 //   class Instance {   // one per warm instance
 //    public:
 //     explicit Instance(const State& state);
-//     fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response);
+//     fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response,
+//                                fnhost::sdk::CallContext& context);
 //   };
 //   FNHOST_MODULE(State, Instance, "name", "1.0.0");
 //
-// Optional members, found at compile time:
+// Invoke may leave out the CallContext (the form of SDK 1): the module then does not ask for
+// one. Optional members, found at compile time:
 //   State:    fnhost::sdk::Status Snapshot(fnhost::sdk::SnapshotWriter& writer) const;
 //             static fnhost::sdk::Status Restore(const InitContext&, const SnapshotReader&,
 //                                                std::unique_ptr<State>*);
 //             fnhost::sdk::Status AfterRestore(const InitContext&);
+//             static constexpr uint32_t kStateSchema = N;  // reload keeps the state (needs
+//                                                          // Snapshot and Restore)
 //   Instance: static constexpr uint32_t kMaxConcurrency = N;  // thread-safe Invoke, N at once
+//
+// The pieces, one header each under fnhost/sdk/: status.h (Status, StatusOr), init_context.h
+// (InitContext, RequireService), call_context.h (CallContext), service.h (Service,
+// TypedService), response.h, snapshot.h; and, included on their own, the built-in services'
+// clients metrics.h and kv.h.
 //
 // Every exception thrown by module code is caught at the boundary and becomes an INTERNAL
 // status carrying its what() text. Thread-safety: as stated in abi.h; State is used read-only
@@ -31,172 +40,26 @@
 
 #include <concepts>
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "fnhost/abi.h"
+#include "fnhost/sdk/call_context.h"
+#include "fnhost/sdk/init_context.h"
+#include "fnhost/sdk/logging.h"
+#include "fnhost/sdk/response.h"
+#include "fnhost/sdk/service.h"
+#include "fnhost/sdk/snapshot.h"
+#include "fnhost/sdk/status.h"
 
-#define FNHOST_SDK_VERSION 1u
+#define FNHOST_SDK_VERSION 2u
 
 namespace fnhost::sdk {
-
-enum class StatusCode : int32_t {
-  kOk = FNHOST_STATUS_OK,
-  kCancelled = FNHOST_STATUS_CANCELLED,
-  kUnknown = FNHOST_STATUS_UNKNOWN,
-  kInvalidArgument = FNHOST_STATUS_INVALID_ARGUMENT,
-  kDeadlineExceeded = FNHOST_STATUS_DEADLINE_EXCEEDED,
-  kNotFound = FNHOST_STATUS_NOT_FOUND,
-  kAlreadyExists = FNHOST_STATUS_ALREADY_EXISTS,
-  kPermissionDenied = FNHOST_STATUS_PERMISSION_DENIED,
-  kResourceExhausted = FNHOST_STATUS_RESOURCE_EXHAUSTED,
-  kFailedPrecondition = FNHOST_STATUS_FAILED_PRECONDITION,
-  kAborted = FNHOST_STATUS_ABORTED,
-  kOutOfRange = FNHOST_STATUS_OUT_OF_RANGE,
-  kUnimplemented = FNHOST_STATUS_UNIMPLEMENTED,
-  kInternal = FNHOST_STATUS_INTERNAL,
-  kUnavailable = FNHOST_STATUS_UNAVAILABLE,
-  kDataLoss = FNHOST_STATUS_DATA_LOSS,
-  kUnauthenticated = FNHOST_STATUS_UNAUTHENTICATED,
-};
-
-// The outcome of a step of module code: a code and, when not OK, a message for the caller.
-class Status {
- public:
-  Status() = default;
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
-  static Status Ok() { return Status(); }
-
-  bool ok() const { return code_ == StatusCode::kOk; }
-  StatusCode code() const { return code_; }
-  const std::string& message() const { return message_; }
-
- private:
-  StatusCode code_ = StatusCode::kOk;
-  std::string message_;
-};
-
-inline Status InvalidArgumentError(std::string message) {
-  return Status(StatusCode::kInvalidArgument, std::move(message));
-}
-inline Status InternalError(std::string message) {
-  return Status(StatusCode::kInternal, std::move(message));
-}
-inline Status NotFoundError(std::string message) {
-  return Status(StatusCode::kNotFound, std::move(message));
-}
-inline Status FailedPreconditionError(std::string message) {
-  return Status(StatusCode::kFailedPrecondition, std::move(message));
-}
-inline Status ResourceExhaustedError(std::string message) {
-  return Status(StatusCode::kResourceExhausted, std::move(message));
-}
-inline Status UnavailableError(std::string message) {
-  return Status(StatusCode::kUnavailable, std::move(message));
-}
-
-enum class LogLevel : int32_t {
-  kDebug = FNHOST_LOG_DEBUG,
-  kInfo = FNHOST_LOG_INFO,
-  kWarning = FNHOST_LOG_WARNING,
-  kError = FNHOST_LOG_ERROR,
-};
-
-// What a state is built from: the function's name, its init config, and the host's logger.
-class InitContext {
- public:
-  explicit InitContext(const fnhost_host_init_context* raw) : raw_(raw) {}
-
-  std::string_view function_name() const { return raw_->function_name; }
-  std::string_view init_config() const {
-    return {reinterpret_cast<const char*>(raw_->init_config), raw_->init_config_size};
-  }
-  void Log(LogLevel level, std::string_view message) const {
-    if (raw_->logger.log != nullptr) {
-      raw_->logger.log(raw_->logger.host_data, static_cast<int32_t>(level), message.data(),
-                       message.size());
-    }
-  }
-
- private:
-  const fnhost_host_init_context* raw_;
-};
-
-// The response of one call, in a buffer the host owns (no copy on the way out).
-class Response {
- public:
-  explicit Response(fnhost_host_output* raw) : raw_(raw) {}
-
-  // A writable buffer of `size` bytes that becomes the whole response; nullptr if the host
-  // cannot provide it. A later call replaces the earlier buffer.
-  char* Allocate(size_t size) {
-    return reinterpret_cast<char*>(raw_->allocate_response(raw_->host_data, size));
-  }
-  // Sets the response to a copy of `bytes`. False if the host cannot provide the buffer.
-  bool Write(std::string_view bytes) {
-    char* buffer = Allocate(bytes.size());
-    if (buffer == nullptr) return false;
-    if (!bytes.empty()) std::memcpy(buffer, bytes.data(), bytes.size());
-    return true;
-  }
-
- private:
-  fnhost_host_output* raw_;
-};
-
-// Collects named sections while a state writes its snapshot. Bytes are copied on each call.
-class SnapshotWriter {
- public:
-  explicit SnapshotWriter(const fnhost_host_snapshot_writer* raw) : raw_(raw) {}
-
-  Status WriteSection(std::string_view name, const void* data, size_t size) {
-    int32_t code = raw_->write_section(raw_->host_data, name.data(), name.size(), data, size);
-    if (code == FNHOST_STATUS_OK) return Status::Ok();
-    return Status(static_cast<StatusCode>(code),
-                  "snapshot section '" + std::string(name) + "' could not be written");
-  }
-  Status WriteSection(std::string_view name, std::string_view bytes) {
-    return WriteSection(name, bytes.data(), bytes.size());
-  }
-
- private:
-  const fnhost_host_snapshot_writer* raw_;
-};
-
-// A read-only, 64-byte-aligned view of a restored section; valid for the state's lifetime.
-struct Section {
-  const void* data = nullptr;
-  size_t size = 0;
-
-  std::string_view bytes() const { return {static_cast<const char*>(data), size}; }
-  template <typename T>
-  const T* as() const {
-    return static_cast<const T*>(data);
-  }
-};
-
-class SnapshotReader {
- public:
-  explicit SnapshotReader(const fnhost_host_snapshot_reader* raw) : raw_(raw) {}
-
-  // Finds a section by name; NOT_FOUND if the snapshot has none of that name.
-  Status FindSection(std::string_view name, Section* section) const {
-    int32_t code =
-        raw_->find_section(raw_->host_data, name.data(), name.size(), &section->data,
-                           &section->size);
-    if (code == FNHOST_STATUS_OK) return Status::Ok();
-    return Status(static_cast<StatusCode>(code),
-                  "snapshot has no section '" + std::string(name) + "'");
-  }
-
- private:
-  const fnhost_host_snapshot_reader* raw_;
-};
 
 namespace internal {
 
@@ -235,6 +98,32 @@ concept Snapshottable = requires(const State& state, SnapshotWriter& writer,
 template <typename State>
 concept HasAfterRestore = requires(State& state, const InitContext& context) {
   { state.AfterRestore(context) } -> std::same_as<Status>;
+};
+
+template <typename State>
+constexpr uint32_t StateSchema() {
+  if constexpr (requires { State::kStateSchema; }) {
+    static_assert(std::same_as<std::remove_cv_t<decltype(State::kStateSchema)>, uint32_t>,
+                  "kStateSchema must be a static constexpr uint32_t");
+    static_assert(State::kStateSchema == 0 || Snapshottable<State>,
+                  "kStateSchema needs State::Snapshot and State::Restore: a reload hands the new "
+                  "version the old state's snapshot sections");
+    return State::kStateSchema;
+  } else {
+    return 0;
+  }
+}
+
+template <typename Instance>
+concept InvokesWithContext = requires(Instance& instance, std::string_view request,
+                                      Response& response, CallContext& context) {
+  { instance.Invoke(request, response, context) } -> std::same_as<Status>;
+};
+
+template <typename Instance>
+concept InvokesWithoutContext = requires(Instance& instance, std::string_view request,
+                                         Response& response) {
+  { instance.Invoke(request, response) } -> std::same_as<Status>;
 };
 
 template <typename Instance>
@@ -322,20 +211,49 @@ struct Adapter {
     delete reinterpret_cast<Instance*>(instance);
   }
 
+  static std::string_view AsView(const uint8_t* request, size_t request_size) {
+    return std::string_view(reinterpret_cast<const char*>(request), request_size);
+  }
+
+  // The context-less entry. An Instance that only takes a context gets an empty one (no
+  // metadata, no deadline, never cancelled, no host services).
   static int32_t Invoke(fnhost_module_instance* instance, const uint8_t* request,
                         size_t request_size, fnhost_host_output* output) {
     return Guard(output, "Invoke", [&] {
       Response response(output);
-      return reinterpret_cast<Instance*>(instance)->Invoke(
-          std::string_view(reinterpret_cast<const char*>(request), request_size), response);
+      Instance* self = reinterpret_cast<Instance*>(instance);
+      if constexpr (InvokesWithoutContext<Instance>) {
+        return self->Invoke(AsView(request, request_size), response);
+      } else {
+        CallContext context(&kEmptyCallContext);
+        return self->Invoke(AsView(request, request_size), response, context);
+      }
     });
   }
 
-  static constexpr fnhost_module_v1 Table(const char* name, const char* version) {
+  static int32_t InvokeWithContext(fnhost_module_instance* instance, const uint8_t* request,
+                                   size_t request_size, fnhost_host_output* output,
+                                   const fnhost_host_call_context* raw) {
+    if constexpr (InvokesWithContext<Instance>) {
+      return Guard(output, "Invoke", [&] {
+        Response response(output);
+        CallContext context(raw);
+        return reinterpret_cast<Instance*>(instance)->Invoke(AsView(request, request_size),
+                                                             response, context);
+      });
+    } else {
+      return FNHOST_STATUS_UNIMPLEMENTED;
+    }
+  }
+
+  static constexpr fnhost_module Table(const char* name, const char* version) {
+    static_assert(InvokesWithContext<Instance> || InvokesWithoutContext<Instance>,
+                  "Instance needs Status Invoke(std::string_view, Response&, CallContext&) or "
+                  "Status Invoke(std::string_view, Response&)");
     constexpr bool kSnapshot = Snapshottable<State>;
-    return fnhost_module_v1{
+    return fnhost_module{
         .abi_version = FNHOST_ABI_VERSION,
-        .struct_size = sizeof(fnhost_module_v1),
+        .struct_size = sizeof(fnhost_module),
         .sdk_version = FNHOST_SDK_VERSION,
         .flags = kSnapshot ? FNHOST_MODULE_FLAG_SNAPSHOT : 0u,
         .max_concurrency_per_instance = MaxConcurrency<Instance>(),
@@ -349,6 +267,9 @@ struct Adapter {
         .instance_create = &InstanceCreate,
         .instance_destroy = &InstanceDestroy,
         .invoke = &Invoke,
+        .state_schema = StateSchema<State>(),
+        .reserved = 0,
+        .invoke_with_context = InvokesWithContext<Instance> ? &InvokeWithContext : nullptr,
     };
   }
 };
@@ -359,9 +280,9 @@ struct Adapter {
 // Exports the module: the only symbol with default visibility in a module built by
 // fnhost_add_module(). NAME and VERSION are string literals.
 #define FNHOST_MODULE(STATE, INSTANCE, NAME, VERSION)                                         \
-  extern "C" __attribute__((visibility("default"))) const fnhost_module_v1* fnhost_module_entry( \
+  extern "C" __attribute__((visibility("default"))) const fnhost_module* fnhost_module_entry( \
       uint32_t /*host_abi_version*/) {                                                        \
-    static constexpr fnhost_module_v1 kTable =                                                \
+    static constexpr fnhost_module kTable =                                                   \
         ::fnhost::sdk::internal::Adapter<STATE, INSTANCE>::Table(NAME, VERSION);              \
     return &kTable;                                                                           \
   }

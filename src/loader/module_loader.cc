@@ -163,40 +163,6 @@ bool IsLoaded(const std::string& path) {
   return false;
 }
 
-absl::Status CheckModuleTable(std::string_view function, const std::string& path,
-                              const fnhost_module_v1* table) {
-  auto error = [&](std::string_view cause) {
-    return absl::FailedPreconditionError(FunctionMessage(function, "module ", path, ": ", cause));
-  };
-  if (table == nullptr) return error("the entry refused to load (returned NULL)");
-  // The version comes first: nothing else in the table can be trusted before it matches.
-  if (table->abi_version != FNHOST_ABI_VERSION) {
-    return error(absl::StrCat("built for fnhost ABI version ", table->abi_version,
-                              ", this host speaks version ", FNHOST_ABI_VERSION));
-  }
-  if (table->struct_size < sizeof(fnhost_module_v1)) {
-    return error(absl::StrCat("function table is ", table->struct_size, " bytes, expected ",
-                              sizeof(fnhost_module_v1)));
-  }
-  if (table->state_create == nullptr || table->state_destroy == nullptr ||
-      table->instance_create == nullptr || table->instance_destroy == nullptr ||
-      table->invoke == nullptr) {
-    return error("function table lacks a required entry (state_create, state_destroy, "
-                 "instance_create, instance_destroy or invoke)");
-  }
-  if ((table->flags & FNHOST_MODULE_FLAG_SNAPSHOT) != 0 &&
-      (table->state_snapshot == nullptr || table->state_restore == nullptr)) {
-    return error("declares snapshot support without state_snapshot and state_restore");
-  }
-  if (table->max_concurrency_per_instance < 1) {
-    return error("declares max_concurrency_per_instance 0");
-  }
-  if (table->name == nullptr || table->version == nullptr) {
-    return error("function table has no name or version");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_view function,
                                                                  const std::string& path,
                                                                  const LoadOptions& options,
@@ -241,9 +207,9 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
         "; is it a fnhost module (built with FNHOST_MODULE)?"));
   }
   absl::Time opened = clock.Now();
-  const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
-  if (absl::Status s = CheckModuleTable(function, path, table); !s.ok()) return s;
-  module->table_ = table;
+  absl::StatusOr<ModuleAbi> abi = CheckModuleTable(function, path, entry(FNHOST_ABI_VERSION));
+  if (!abi.ok()) return abi.status();
+  module->abi_ = *abi;
   if (timings != nullptr) {
     timings->file_checks = copied - start;
     timings->dlopen = opened - copied;
@@ -280,7 +246,7 @@ void LoadedModule::Keep() {
 }
 
 UnloadReport LoadedModule::Unload() {
-  table_ = nullptr;
+  abi_ = ModuleAbi();
   const std::string copy = file_->proc_path();
   absl::StatusOr<std::vector<ThreadInModule>> threads =
       ThreadsInModule(code_, newer_threads_than_);

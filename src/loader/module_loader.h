@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "fnhost/abi.h"
 #include "fnhost/clock.h"
+#include "src/loader/module_table.h"
 #include "src/loader/module_threads.h"
 #include "src/loader/sealed_file.h"
 
@@ -72,10 +73,15 @@ class LoadedModule {
   LoadedModule(const LoadedModule&) = delete;
   LoadedModule& operator=(const LoadedModule&) = delete;
 
-  const fnhost_module_v1& table() const { return *table_; }
+  // The host's copy of the module's table (module_table.h): fields of ABI versions newer than
+  // the module's are zero.
+  const fnhost_module& table() const { return abi_.table; }
+  const ModuleAbi& abi() const { return abi_; }
   // The path the caller asked for.
   const std::string& path() const { return path_; }
-  bool supports_snapshots() const { return (table_->flags & FNHOST_MODULE_FLAG_SNAPSHOT) != 0; }
+  bool supports_snapshots() const {
+    return (abi_.table.flags & FNHOST_MODULE_FLAG_SNAPSHOT) != 0;
+  }
 
   // The identity of the loaded file: the ELF build id (lower-case hex, empty if none) and the
   // SHA-256 of the whole file as it was loaded (lower-case hex; hashed on first use, about
@@ -103,7 +109,7 @@ class LoadedModule {
   std::unique_ptr<SealedFile> file_;
   const std::string build_id_;
   void* handle_;
-  const fnhost_module_v1* table_ = nullptr;  // set once the table is checked
+  ModuleAbi abi_;  // set once the table is checked
   const std::vector<CodeRange> code_;  // the executable segments, where mapped
   const pid_t newer_threads_than_;     // LastThreadId() before the dlopen
   mutable std::once_flag sha256_once_;
@@ -113,10 +119,6 @@ class LoadedModule {
 // Whether a shared object loaded from this path is mapped in the process: loaded by this
 // loader from a copy of the file (and not unloaded, or kept), or by dlopen of the path itself.
 bool IsLoaded(const std::string& path);
-
-// Checks a module's function table as Load does (exposed for the zygote and for tests).
-absl::Status CheckModuleTable(std::string_view function, const std::string& path,
-                              const fnhost_module_v1* table);
 
 }  // namespace fnhost
 

@@ -31,7 +31,7 @@ struct Output {
   fnhost_host_output ForCalls() { return {this, &Allocate, &SetMessage}; }
 
   AbiResult Finish(int32_t code) {
-    return AbiResult{code, std::move(message), std::move(response)};
+    return AbiResult{code, std::move(message), std::move(response), {}};
   }
 };
 
@@ -44,7 +44,7 @@ int32_t WriteSection(void* host_data, const char* name, size_t name_size, const 
   return FNHOST_STATUS_OK;
 }
 
-AbiResult Failure(int32_t code, std::string message) { return AbiResult{code, message, {}}; }
+AbiResult Failure(int32_t code, std::string message) { return AbiResult{code, message, {}, {}}; }
 
 }  // namespace
 
@@ -79,6 +79,24 @@ std::set<std::string> DefinedDynamicSymbols(const std::string& path) {
   return symbols;
 }
 
+std::string TestModulePath(const std::string& name) {
+  return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
+}
+
+std::unique_ptr<AbiHarness> OpenTestModule(const std::string& name) {
+  std::string error;
+  std::unique_ptr<AbiHarness> harness = AbiHarness::Open(TestModulePath(name), &error);
+  EXPECT_NE(harness, nullptr) << error;
+  return harness;
+}
+
+void CreateStateAndInstance(AbiHarness& harness, const std::string& init_config) {
+  AbiResult state = harness.CreateState(init_config);
+  ASSERT_TRUE(state.ok()) << ::testing::PrintToString(state);
+  AbiResult instance = harness.CreateInstance();
+  ASSERT_TRUE(instance.ok()) << ::testing::PrintToString(instance);
+}
+
 void AbiHarness::AlignedFree::operator()(void* p) const { std::free(p); }
 
 std::unique_ptr<AbiHarness> AbiHarness::Open(const std::string& path, std::string* error) {
@@ -89,19 +107,18 @@ std::unique_ptr<AbiHarness> AbiHarness::Open(const std::string& path, std::strin
   }
   auto entry =
       reinterpret_cast<fnhost_module_entry_fn>(dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
-  const fnhost_module_v1* table = entry == nullptr ? nullptr : entry(FNHOST_ABI_VERSION);
   if (entry == nullptr) {
     *error = path + " has no " FNHOST_MODULE_ENTRY_SYMBOL;
-  } else if (table == nullptr) {
-    *error = path + ": " FNHOST_MODULE_ENTRY_SYMBOL " returned NULL";
-  } else if (table->abi_version != FNHOST_ABI_VERSION) {
-    *error = path + " has ABI version " + std::to_string(table->abi_version) + ", expected " +
-             std::to_string(FNHOST_ABI_VERSION);
-  } else {
-    return std::unique_ptr<AbiHarness>(new AbiHarness(handle, table));
+    dlclose(handle);
+    return nullptr;
   }
-  dlclose(handle);
-  return nullptr;
+  absl::StatusOr<ModuleAbi> abi = CheckModuleTable("harness", path, entry(FNHOST_ABI_VERSION));
+  if (!abi.ok()) {
+    *error = std::string(abi.status().message());
+    dlclose(handle);
+    return nullptr;
+  }
+  return std::unique_ptr<AbiHarness>(new AbiHarness(handle, *abi));
 }
 
 AbiHarness::~AbiHarness() {
@@ -117,33 +134,12 @@ void AbiHarness::DestroyState() {
   restored_.clear();
 }
 
-fnhost_host_init_context AbiHarness::MakeInitContext(fnhost_host_output* error) {
-  return fnhost_host_init_context{
-      .function_name = "harness",
-      .init_config = reinterpret_cast<const uint8_t*>(init_config_.data()),
-      .init_config_size = init_config_.size(),
-      .logger = {this, &Log},
-      .error = error,
-  };
-}
-
-void AbiHarness::Log(void* host_data, int32_t level, const char* message, size_t size) {
-  auto* self = static_cast<AbiHarness*>(host_data);
-  std::lock_guard<std::mutex> lock(self->log_mu_);
-  self->logs_.push_back(LogLine{level, std::string(message, size)});
-}
-
-std::vector<LogLine> AbiHarness::logs() const {
-  std::lock_guard<std::mutex> lock(log_mu_);
-  return logs_;
-}
-
 AbiResult AbiHarness::CreateState(std::string_view init_config) {
   DestroyState();
   init_config_ = std::string(init_config);
   Output output;
   fnhost_host_output error = output.ForErrors();
-  fnhost_host_init_context context = MakeInitContext(&error);
+  fnhost_host_init_context context = host_.BeginInitStep(init_config_, 0, &error);
   return output.Finish(table_->state_create(&context, &state_));
 }
 
@@ -157,7 +153,8 @@ int32_t AbiHarness::FindSection(void* host_data, const char* name, size_t name_s
   return FNHOST_STATUS_OK;
 }
 
-AbiResult AbiHarness::Restore(const Sections& sections, std::string_view init_config) {
+AbiResult AbiHarness::Restore(const Sections& sections, std::string_view init_config,
+                              uint32_t init_flags) {
   DestroyState();
   if (table_->state_restore == nullptr) {
     return Failure(FNHOST_STATUS_UNIMPLEMENTED, "module has no state_restore");
@@ -173,7 +170,7 @@ AbiResult AbiHarness::Restore(const Sections& sections, std::string_view init_co
   init_config_ = std::string(init_config);
   Output output;
   fnhost_host_output error = output.ForErrors();
-  fnhost_host_init_context context = MakeInitContext(&error);
+  fnhost_host_init_context context = host_.BeginInitStep(init_config_, init_flags, &error);
   fnhost_host_snapshot_reader reader{this, &FindSection};
   int32_t code = table_->state_restore(&context, &reader, &state_);
   if (code != FNHOST_STATUS_OK) restored_.clear();
@@ -185,7 +182,7 @@ AbiResult AbiHarness::AfterRestore() {
   if (table_->state_after_restore == nullptr) return {};
   Output output;
   fnhost_host_output error = output.ForErrors();
-  fnhost_host_init_context context = MakeInitContext(&error);
+  fnhost_host_init_context context = host_.BeginInitStep(init_config_, 0, &error);
   return output.Finish(table_->state_after_restore(state_, &context));
 }
 
@@ -211,10 +208,27 @@ AbiResult AbiHarness::CreateInstance() {
   return output.Finish(code);
 }
 
-AbiResult AbiHarness::Invoke(std::string_view request, size_t instance) {
+AbiResult AbiHarness::Invoke(std::string_view request, const CallOptions& options,
+                             size_t instance) {
+  if (!abi_.has_context()) return InvokeWithoutContext(request, instance);
   if (instance >= instances_.size()) {
     return Failure(FNHOST_STATUS_FAILED_PRECONDITION, "no such instance");
   }
+  Output output;
+  fnhost_host_output raw = output.ForCalls();
+  HarnessHost::CallScope call(&host_, options);
+  AbiResult result = output.Finish(table_->invoke_with_context(
+      instances_[instance], reinterpret_cast<const uint8_t*>(request.data()), request.size(),
+      &raw, call.raw()));
+  result.response_metadata = call.TakeResponseMetadata();
+  return result;
+}
+
+AbiResult AbiHarness::InvokeWithoutContext(std::string_view request, size_t instance) {
+  if (instance >= instances_.size()) {
+    return Failure(FNHOST_STATUS_FAILED_PRECONDITION, "no such instance");
+  }
+  if (table_->invoke == nullptr) return Failure(FNHOST_STATUS_UNIMPLEMENTED, "no invoke entry");
   Output output;
   fnhost_host_output raw = output.ForCalls();
   return output.Finish(table_->invoke(instances_[instance],
