@@ -27,6 +27,7 @@
 #include "benchmarks/bench_data_dir.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 
 namespace fnhost {
 namespace {
@@ -58,8 +59,7 @@ class FreshCopies {
 std::unique_ptr<Host> NewHost(MetricsSink* sink) {
   HostOptions options;
   options.metrics_sink = sink;
-  options.start_maintenance_thread = false;
-  return *Host::Create(options);
+  return *HostForTesting::Create(options);
 }
 
 uint8_t* AllocateInto(void* data, size_t size) {

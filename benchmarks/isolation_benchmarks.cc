@@ -29,6 +29,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/recommender_state.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "src/isolation/zygote_client.h"
 
 namespace fnhost {
@@ -38,11 +39,11 @@ namespace {
 // response; `fork_before_init` as ZygoteOptions says.
 void WorkerSpawn(benchmark::State& state, bool fork_before_init) {
   ZygoteOptions options;
-  options.function_name = "recommender";
-  options.module_path = bench::RecommenderModulePath();
-  options.init_config = bench::RecommenderInitConfig(state.range(0));
+  options.config.mutable_module()->set_function_name("recommender");
+  options.config.mutable_module()->set_module_path(bench::RecommenderModulePath());
+  options.config.mutable_module()->set_init_config(bench::RecommenderInitConfig(state.range(0)));
   options.crash_limit = 0;
-  options.fork_before_init = fork_before_init;
+  options.config.set_fork_before_init(fork_before_init);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     state.SkipWithError(std::string(zygote.status().message()).c_str());
@@ -127,8 +128,7 @@ double DescendantsCpuMicros() {
 
 void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget) {
   HostOptions host_options;
-  host_options.start_maintenance_thread = false;
-  std::unique_ptr<Host> host = *Host::Create(host_options);
+  std::unique_ptr<Host> host = *HostForTesting::Create(host_options);
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = std::string(FNHOST_TEST_MODULE_DIR) + "/noop.so";

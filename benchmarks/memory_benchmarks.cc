@@ -29,6 +29,7 @@
 #include "benchmark/benchmark.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 
 namespace fnhost {
 namespace {
@@ -48,8 +49,7 @@ std::string FunctionName(int i) { return absl::StrCat("function-", 10000 + i); }
 std::unique_ptr<Host> NewHost(MetricsSink* sink) {
   HostOptions options;
   options.metrics_sink = sink;
-  options.start_maintenance_thread = false;
-  return *Host::Create(options);
+  return *HostForTesting::Create(options);
 }
 
 // The floor: a map entry from the function's name to its module path.

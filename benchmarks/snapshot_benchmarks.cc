@@ -16,7 +16,7 @@
 // snapshot file are in the page cache, as they are after the first start on a machine. The
 // module is the deployed file itself, not a fresh copy per iteration, so that a trusted restore
 // finds the module's SHA-256 remembered in its snapshot directory, as a new process would (see
-// ModuleHashCache in src/host/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
+// ModuleHashCache in src/snapshot/state_snapshots.h); BM_SnapshotRestoreVerified, whose directory
 // is not trusted, hashes the module every time. Each init loads a fresh copy.
 //
 // The model files and the snapshot of each size are built on first use and cached in the build
@@ -42,6 +42,7 @@
 #include "benchmarks/recommender_state.h"
 #include "fnhost/abi.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
 
@@ -128,8 +129,7 @@ absl::StatusOr<std::unique_ptr<Host>> ColdStart(const std::string& module, int64
   options.metrics_sink = sink;
   options.snapshot_dir = snapshot_dir;
   options.trust_private_snapshot_dir = trust;
-  options.start_maintenance_thread = false;
-  absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+  absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
   if (!host.ok()) return host.status();
   FunctionSpec spec;
   spec.name = "recommender";

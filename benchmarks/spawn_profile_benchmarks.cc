@@ -42,9 +42,9 @@ double Millis(SteadyClock::duration d) {
 
 void BM_WorkerSpawnPhases(benchmark::State& state) {
   ZygoteOptions options;
-  options.function_name = "recommender";
-  options.module_path = bench::RecommenderModulePath();
-  options.init_config = bench::RecommenderInitConfig(state.range(0));
+  options.config.mutable_module()->set_function_name("recommender");
+  options.config.mutable_module()->set_module_path(bench::RecommenderModulePath());
+  options.config.mutable_module()->set_init_config(bench::RecommenderInitConfig(state.range(0)));
   options.crash_limit = 0;
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) return state.SkipWithError(std::string(zygote.status().message()).c_str());

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config clang lld
           libabsl-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
           libbenchmark-dev libcpp-httplib-dev libxxhash-dev libssl-dev libseccomp-dev wrk hyperfine
-          curl)
+          curl python3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
@@ -18,8 +19,7 @@ class HostModuleErrorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options;
-    options.start_maintenance_thread = false;
-    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
+    ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host_));
     ASSERT_TRUE(host_->Register(Spec("good", "hello")).ok());
   }
   static FunctionSpec Spec(const std::string& name, const std::string& module) {

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/loader/module_loader.h"
@@ -99,9 +100,8 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
   HostOptions options;
   options.clock = &clock;
   options.metrics_sink = &metrics;
-  options.start_maintenance_thread = false;  // the maintenance thread below drives it
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   for (int i = 0; i < kFunctions; ++i) ASSERT_TRUE(host->Register(Spec(i, kModules[i])).ok());
 
   constexpr int kInvokers = 4;
@@ -203,7 +203,7 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
     for (int n = 0; n < kMaintenanceOps; ++n) {
       // Past idle timeouts (scale to zero races with calls) and queued calls' deadlines.
       clock.Advance(absl::Milliseconds(rng() % 1500));
-      host->RunMaintenance();
+      HostForTesting::RunMaintenance(*host);
       if (n % 10 == 0) EXPECT_THAT(metrics.RenderPrometheus(), HasSubstr("faas_invocations"));
     }
   });
@@ -228,7 +228,7 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
 
   // Settled: pending prewarms run and the pools are topped up to min_instances, except for a
   // function whose current module cannot initialise.
-  host->RunMaintenance();
+  HostForTesting::RunMaintenance(*host);
   ExpectPoolsWithinBounds(*host);
   for (const FunctionStatus& status : host->ListFunctions()) {
     SCOPED_TRACE(status.name);
@@ -257,9 +257,8 @@ TEST(HostStressTest, RandomOperationsEndWellAndKeepPoolsWithinBounds) {
 // smallest reproducer of a status read racing the loader.
 TEST(HostStressTest, ListFunctionsWhileTheModuleLoads) {
   HostOptions options;
-  options.start_maintenance_thread = false;
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   for (int round = 0; round < 5; ++round) {
     const std::string name = absl::StrCat("load", round);
     FunctionSpec spec;
@@ -285,7 +284,7 @@ class UnregisterRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
-    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
+    ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host_));
   }
   // Registers `name` serving a private copy of a test module (so that whether it is still
   // mapped says whether this function's load was undone); returns the copy's path.

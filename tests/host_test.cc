@@ -1,5 +1,6 @@
 // The Host's contract: lazy loading, the handle fast path, bad module files, names, Unregister.
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ class HostTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options = testing::ManualHostOptions(&clock_, &sink_);
-    absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *std::move(host);
   }
@@ -243,9 +244,8 @@ TEST_F(BadModuleFileTest, Sha256PinMismatch) {
 TEST_F(HostTest, WritableModuleAllowedWhenTheOptionSaysSo) {
   HostOptions options;
   options.allow_writable_modules = true;
-  options.start_maintenance_thread = false;
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   ASSERT_TRUE(host->Register(Spec("w", dir_.Copy(TestModule("hello"), "w.so", 0777))).ok());
   EXPECT_THAT(host->Invoke("w", "x"), IsOkAndHolds("hello, x"));
 }
@@ -309,9 +309,8 @@ TEST(HostMetricsTest, InvocationsReachTheAggregator) {
   MetricsAggregator metrics;
   HostOptions options;
   options.metrics_sink = &metrics;
-  options.start_maintenance_thread = false;
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   FunctionSpec spec;
   spec.name = "hello";
   spec.module_path = testing::TestModule("hello");

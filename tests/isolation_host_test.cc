@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "fnhost/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -97,7 +98,7 @@ class IsolationHostTest : public ::testing::Test {
   std::unique_ptr<Host> NewHost(const std::string& snapshot_dir = "") {
     HostOptions options = testing::ManualHostOptions(&clock_, &sink_);
     options.snapshot_dir = snapshot_dir;
-    absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
     EXPECT_TRUE(host.ok()) << host.status();
     return host.ok() ? *std::move(host) : nullptr;
   }
@@ -389,7 +390,7 @@ TEST_F(IsolationHostTest, IdleWorkersAreEvictedAndTheZygoteGoesAtScaleToZero) {
   ASSERT_TRUE(Call("idle", "x").ok());
   const size_t with_idle = ChildrenOfThisProcess().size();
   clock_.Advance(absl::Minutes(2));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   EXPECT_EQ(ChildrenOfThisProcess().size(), with_idle - 1);  // its zygote is gone
   EXPECT_EQ(Totals("idle").unloads, 1);
   std::string response;

@@ -203,9 +203,11 @@ char ProcessState(pid_t pid) {
 
 TEST(IsolationSpinTest, AnIdleWorkerStopsSpinningAndBlocks) {
   ZygoteOptions options;
-  options.function_name = "hello";
-  options.module_path = TestModule("hello");
-  options.spin_budget = absl::Seconds(10);  // capped at SpinPolicy::kMaxBudget
+  options.config.mutable_module()->set_function_name("hello");
+  options.config.mutable_module()->set_module_path(TestModule("hello"));
+  // Capped at SpinPolicy::kMaxBudget.
+  options.config.mutable_worker()->set_spin_budget_nanos(
+      absl::ToInt64Nanoseconds(absl::Seconds(10)));
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   ASSERT_TRUE(zygote.ok()) << zygote.status();
   absl::StatusOr<std::unique_ptr<Worker>> worker = (*zygote)->SpawnWorker();
@@ -244,9 +246,10 @@ TEST(IsolationSpinTest, FaultsReadTheSameWhileSpinning) {
        }) {
     SCOPED_TRACE(c.module);
     ZygoteOptions options;
-    options.function_name = c.module;
-    options.module_path = TestModule(c.module);
-    options.spin_budget = SpinPolicy::kMaxBudget;
+    options.config.mutable_module()->set_function_name(c.module);
+    options.config.mutable_module()->set_module_path(TestModule(c.module));
+    options.config.mutable_worker()->set_spin_budget_nanos(
+        absl::ToInt64Nanoseconds(SpinPolicy::kMaxBudget));
     options.invoke_timeout = absl::Milliseconds(200);  // a kill deadline, not a timing assertion
     absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
     ASSERT_TRUE(zygote.ok()) << zygote.status();

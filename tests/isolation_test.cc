@@ -36,8 +36,8 @@ using ::testing::StartsWith;
 
 ZygoteOptions Options(const std::string& module) {
   ZygoteOptions options;
-  options.function_name = module;
-  options.module_path = TestModule(module);
+  options.config.mutable_module()->set_function_name(module);
+  options.config.mutable_module()->set_module_path(TestModule(module));
   return options;
 }
 
@@ -92,7 +92,7 @@ class IsolationTest : public ::testing::Test {
 
 TEST_F(IsolationTest, RoundTrips) {
   ZygoteOptions options = Options("hello");
-  options.init_config = "hi";
+  options.config.mutable_module()->set_init_config("hi");
   std::unique_ptr<Zygote> zygote = StartZygote(options);
   ASSERT_NE(zygote, nullptr);
   EXPECT_EQ(zygote->module_name(), "hello");
@@ -145,7 +145,7 @@ TEST_F(IsolationTest, EveryWorkerRunsThePostForkHookOnce) {
 
 TEST_F(IsolationTest, OversizedMessagesFailTheCallOnly) {
   ZygoteOptions options = Options("hello");
-  options.max_message_bytes = 1024;
+  options.config.mutable_worker()->set_max_message_bytes(1024);
   std::unique_ptr<Zygote> zygote = StartZygote(options);
   ASSERT_NE(zygote, nullptr);
   std::unique_ptr<Worker> worker = Spawn(*zygote);
@@ -213,7 +213,7 @@ TEST_F(IsolationTest, EndlessLoopIsKilledAtTheTimeout) {
 TEST_F(IsolationTest, UnboundedAllocationHitsTheMemoryLimit) {
   if (kSanitized) GTEST_SKIP() << "sanitizer runtimes reserve terabytes of address space";
   ZygoteOptions options = Options("alloc_unbounded");
-  options.memory_limit_bytes = 64 << 20;
+  options.config.mutable_worker()->set_memory_limit_bytes(64 << 20);
   std::unique_ptr<Zygote> zygote = StartZygote(options);
   ASSERT_NE(zygote, nullptr);
   absl::Status status = Fault(*zygote, "alloc");
@@ -451,7 +451,7 @@ TEST_F(IsolationTest, BadModulesFailAsTheyDoInProcess) {
        {std::string("/nonexistent/module.so"), TestModule("wrong_abi"), TestModule("no_entry")}) {
     SCOPED_TRACE(path);
     ZygoteOptions options = Options("hello");
-    options.module_path = path;
+    options.config.mutable_module()->set_module_path(path);
     absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
     absl::Status expected = InProcessLoad("hello", path);
     ASSERT_FALSE(expected.ok());

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "fnhost/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -106,9 +107,9 @@ class ThreadedZygoteTest : public LeakCheckedTest {
  protected:
   static ZygoteOptions Options(const std::string& module, const std::string& init_config) {
     ZygoteOptions options;
-    options.function_name = module;
-    options.module_path = TestModule(module);
-    options.init_config = init_config;
+    options.config.mutable_module()->set_function_name(module);
+    options.config.mutable_module()->set_module_path(TestModule(module));
+    options.config.mutable_module()->set_init_config(init_config);
     return options;
   }
 
@@ -154,7 +155,7 @@ TEST_F(ThreadedZygoteTest, WithoutSnapshotsEachWorkerRunsTheInit) {
   // A module without snapshot support, and one whose support is turned off.
   ZygoteOptions unsupported = Options("thread_pool_no_snapshot", "300 " + dir.File("a"));
   ZygoteOptions turned_off = Options("thread_pool", "300 " + dir.File("b"));
-  turned_off.use_snapshots = false;
+  turned_off.config.mutable_module()->set_use_snapshots(false);
   for (const ZygoteOptions& options : {unsupported, turned_off}) {
     absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
     ASSERT_TRUE(zygote.ok()) << zygote.status();
@@ -165,7 +166,7 @@ TEST_F(ThreadedZygoteTest, WithoutSnapshotsEachWorkerRunsTheInit) {
       ASSERT_NO_FATAL_FAILURE(ExpectWorkerAnswers(**zygote, 300, "init after_restore=0"));
     }
     // The first zygote's init, then one per worker.
-    EXPECT_EQ(LinesIn(options.init_config.substr(4)), 3);
+    EXPECT_EQ(LinesIn(options.config.module().init_config().substr(4)), 3);
   }
 }
 
@@ -173,7 +174,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
   TempDir dir;
   const std::string log = dir.File("inits");
   ZygoteOptions options = Options("thread_pool", "700 " + log);
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   ASSERT_TRUE(zygote.ok()) << zygote.status();
   EXPECT_EQ((*zygote)->start_report().fork_point, ForkPoint::kBeforeInit);
@@ -184,7 +185,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
 
   // A module without threads can be told so too.
   options = Options("snapshot_counter", "100");
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   zygote = Zygote::Start(options);
   ASSERT_TRUE(zygote.ok()) << zygote.status();
   absl::StatusOr<std::unique_ptr<Worker>> worker = (*zygote)->SpawnWorker();
@@ -196,7 +197,7 @@ TEST_F(ThreadedZygoteTest, DeclaredForkBeforeInitBuildsTheSnapshotInABuilder) {
 
 TEST_F(ThreadedZygoteTest, ABuilderWhoseInitFailsFailsTheStartAsAnInitDoes) {
   ZygoteOptions options = Options("thread_pool", "many");
-  options.fork_before_init = true;
+  options.config.set_fork_before_init(true);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   EXPECT_EQ(zygote.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(zygote.status().message()),
@@ -273,7 +274,7 @@ class ThreadedHostTest : public LeakCheckedTest {
   std::unique_ptr<Host> NewHost(const std::string& snapshot_dir) {
     HostOptions options = testing::ManualHostOptions(&clock_, &aggregator_);
     options.snapshot_dir = snapshot_dir;
-    absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> host = HostForTesting::Create(options);
     EXPECT_TRUE(host.ok()) << host.status();
     return host.ok() ? *std::move(host) : nullptr;
   }
@@ -388,7 +389,7 @@ TEST_F(ThreadedHostTest, AfterScaleToZeroTheNextStartForksBeforeInitAtOnce) {
   ASSERT_NO_FATAL_FAILURE(ExpectServes(*host_, "pool", 200));
   EXPECT_EQ(LinesIn(log), 2);  // the init that found the threads, then the worker's
   clock_.Advance(absl::Minutes(2));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   ASSERT_EQ(aggregator_.Totals("pool").unloads, 1);
   // Remembered for the version: no zygote runs the init to find out again.
   ASSERT_NO_FATAL_FAILURE(ExpectServes(*host_, "pool", 200));

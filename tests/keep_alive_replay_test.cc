@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "fnhost/metrics.h"
 #include "gtest/gtest.h"
 #include "src/policy/keep_alive_policy.h"
@@ -171,7 +172,7 @@ void ReplayThroughHost(const std::vector<Function>& functions, const std::string
   FakeClock clock(absl::UnixEpoch());
   CountingSink sink;
   absl::StatusOr<std::unique_ptr<Host>> host =
-      Host::Create(testing::ManualHostOptions(&clock, &sink));
+      HostForTesting::Create(testing::ManualHostOptions(&clock, &sink));
   ASSERT_TRUE(host.ok()) << host.status();
   // Per second of the trace: the functions whose calls end, and those whose calls arrive.
   std::map<int64_t, std::vector<const Function*>> ends, arrivals;
@@ -194,12 +195,12 @@ void ReplayThroughHost(const std::vector<Function>& functions, const std::string
   HeldCalls held(**host);
   for (int64_t second = 0; second <= absl::ToInt64Seconds(kLength); ++second) {
     clock.SetTime(absl::UnixEpoch() + absl::Seconds(second));
-    (*host)->RunMaintenance();
+    HostForTesting::RunMaintenance(**host);
     if (auto it = ends.find(second); it != ends.end()) {
       for (const Function* function : it->second) {
         ASSERT_TRUE(held.End(function->name)) << function->name << " at " << second << " s";
       }
-      (*host)->RunMaintenance();
+      HostForTesting::RunMaintenance(**host);
     }
     if (auto it = arrivals.find(second); it != arrivals.end()) {
       for (const Function* function : it->second) {

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/common/sha256.h"
@@ -34,7 +35,7 @@ constexpr int kCutStride = 256;
 
 std::unique_ptr<Host> NewHost(FakeClock* clock) {
   absl::StatusOr<std::unique_ptr<Host>> host =
-      Host::Create(testing::ManualHostOptions(clock, nullptr));
+      HostForTesting::Create(testing::ManualHostOptions(clock, nullptr));
   EXPECT_TRUE(host.ok()) << host.status();
   return host.ok() ? *std::move(host) : nullptr;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
@@ -85,7 +86,7 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   TeeSink sink;
   HostOptions options = testing::ManualHostOptions(&clock, &sink);
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   FunctionSpec spec;
   spec.name = "f";
   spec.module_path = TestModule("gate");
@@ -137,7 +138,7 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   ASSERT_TRUE(host->Reload("f", TestModule("hello")).ok());
   EXPECT_THAT(host->Invoke("f", "x"), IsOkAndHolds("hello, x"));
   clock.Advance(absl::Minutes(11));
-  host->RunMaintenance();  // also publishes the gauges
+  HostForTesting::RunMaintenance(*host);  // also publishes the gauges
   EXPECT_EQ(sink.last_gauges().idle_instances, 0);
   EXPECT_FALSE(sink.last_gauges().loaded);
   ASSERT_TRUE(host->Unregister("f").ok());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
@@ -31,8 +32,7 @@ class PoolTest : public ::testing::Test {
   void SetUp() override {
     HostOptions options;
     options.clock = &clock_;
-    options.start_maintenance_thread = false;
-    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
+    ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host_));
   }
   FunctionSpec Spec(const std::string& name, const std::string& module) {
     FunctionSpec spec;
@@ -142,13 +142,13 @@ TEST_F(PoolTest, IdleInstancesAreEvictedAndTheModuleUnloaded) {
   FunctionSpec spec = Spec("counting", "counting");
   spec.pool.keep_alive.idle_timeout = absl::Minutes(10);
   ASSERT_TRUE(host_->Register(spec).ok());
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   EXPECT_THAT(host_->Invoke("counting", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=1")));
   clock_.Advance(absl::Minutes(9));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   EXPECT_TRUE(host_->ListFunctions()[0].loaded);
   clock_.Advance(absl::Minutes(2));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   FunctionStatus status = host_->ListFunctions()[0];
   EXPECT_FALSE(status.loaded);
   EXPECT_EQ(status.idle_instances, 0);
@@ -161,10 +161,10 @@ TEST_F(PoolTest, MinInstancesArePrewarmedAndNeverEvicted) {
   spec.pool.min_instances = 2;
   spec.pool.keep_alive.idle_timeout = absl::Minutes(1);
   ASSERT_TRUE(host_->Register(spec).ok());
-  host_->RunMaintenance();  // runs the prewarm scheduled by Register
+  HostForTesting::RunMaintenance(*host_);  // runs the prewarm scheduled by Register
   EXPECT_EQ(host_->ListFunctions()[0].idle_instances, 2);
   clock_.Advance(absl::Hours(1));
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   EXPECT_EQ(host_->ListFunctions()[0].idle_instances, 2);
   EXPECT_THAT(host_->Invoke("counting", "x"), IsOkAndHolds(HasSubstr("inits=1 instances=2")));
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gtest/gtest.h"
 #include "tests/support/process_util.h"
 #include "tests/support/test_util.h"
@@ -30,9 +31,8 @@ TEST(ReloadMemoryTest, HeapInUseStaysFlatWhileThreadsCallAcrossReloads) {
   MetricsAggregator metrics;  // per-version records included
   HostOptions options;
   options.metrics_sink = &metrics;
-  options.start_maintenance_thread = false;
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   FunctionSpec spec;
   spec.name = "f";
   spec.module_path = testing::TestModule("gate");

@@ -9,6 +9,7 @@
 
 #include "fnhost/clock.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
@@ -49,9 +50,8 @@ class SnapshotHostTest : public ::testing::Test {
     HostOptions options;
     options.snapshot_dir = snapshots_.path();
     options.metrics_sink = &events_;
-    options.start_maintenance_thread = false;
     options.clock = clock_;
-    absl::StatusOr<std::unique_ptr<Host>> created = Host::Create(options);
+    absl::StatusOr<std::unique_ptr<Host>> created = HostForTesting::Create(options);
     EXPECT_TRUE(created.ok()) << created.status();
     if (!created.ok()) return "";
     std::unique_ptr<Host> host = *std::move(created);
@@ -232,10 +232,9 @@ TEST_F(SnapshotHostTest, UnwritableSnapshotDirectoryIsReportedAndServingGoesOn) 
   HostOptions options;
   options.snapshot_dir = file + "/snapshots";  // cannot be created: a file is in the way
   options.metrics_sink = &events_;
-  options.start_maintenance_thread = false;
   {
     std::unique_ptr<Host> host;
-    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+    ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
     FunctionSpec spec;
     spec.name = "table";
     spec.module_path = TestModule("snapshot_counter");

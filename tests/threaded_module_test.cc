@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/loader/elf_info.h"
@@ -49,7 +50,7 @@ class ThreadedModuleTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<Host>> host =
-        Host::Create(testing::ManualHostOptions(&clock_, &recorder_));
+        HostForTesting::Create(testing::ManualHostOptions(&clock_, &recorder_));
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = *std::move(host);
   }
@@ -87,7 +88,7 @@ class ThreadedModuleTest : public ::testing::Test {
           break;
         case 2:
           clock_.Advance(spec.pool.keep_alive.idle_timeout + absl::Seconds(1));
-          host_->RunMaintenance();
+          HostForTesting::RunMaintenance(*host_);
           break;
       }
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
@@ -29,7 +30,7 @@ class TrafficSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HostOptions options = testing::ManualHostOptions(&clock_, &metrics_);
-    ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host_));
+    ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host_));
   }
   void Register(const std::string& module, int max_instances = 8) {
     FunctionSpec spec;
@@ -284,7 +285,7 @@ TEST_F(TrafficSplitTest, KeepAliveEvictsCanaryInstancesButDoesNotUnloadIt) {
   ASSERT_TRUE(host_->SetCanary("f", TestModule("canary"), 0.5).ok());
   EXPECT_EQ(CanaryCalls(2), 1);
   clock_.Advance(absl::Minutes(11));  // past the default 10 minute keep-alive
-  host_->RunMaintenance();
+  HostForTesting::RunMaintenance(*host_);
   FunctionStatus status = Status();
   EXPECT_FALSE(status.loaded);  // the stable version scaled to zero
   EXPECT_EQ(status.idle_instances, 0);
@@ -303,7 +304,7 @@ TEST_F(TrafficSplitTest, CanaryInTheSpecIsSetUpInTheBackgroundAfterRegister) {
   spec.canary.share = 0.5;
   ASSERT_TRUE(host_->Register(spec).ok());
   EXPECT_FALSE(Status().canary.has_value());  // nothing loads on the caller's path
-  host_->RunMaintenance();                    // runs the background work
+  HostForTesting::RunMaintenance(*host_);                    // runs the background work
   ASSERT_TRUE(Status().canary.has_value());
   EXPECT_EQ(CanaryCalls(10), 5);
 
@@ -353,7 +354,7 @@ TEST_F(TrafficSplitTest, CallsKeepSucceedingWhileTheSplitChanges) {
         EXPECT_TRUE(host_->Reload("f", stable).ok());
         break;
     }
-    host_->RunMaintenance();
+    HostForTesting::RunMaintenance(*host_);
     ++round;
   } while (done.load() < kThreads);
   for (std::thread& caller : callers) caller.join();

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "fnhost/host.h"
+#include "fnhost/testing.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_util.h"
 
@@ -33,9 +34,8 @@ void CountWarmCalls(MetricsSink* sink) {
 #else
   HostOptions options;
   options.metrics_sink = sink;
-  options.start_maintenance_thread = false;
   std::unique_ptr<Host> host;
-  ASSERT_TRUE(testing::TakeHost(Host::Create(options), &host));
+  ASSERT_TRUE(testing::TakeHost(HostForTesting::Create(options), &host));
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = testing::TestModule("noop");

@@ -57,10 +57,8 @@ struct HostOptions {
   // Skip checksums of section contents on restore when the snapshot directory can be written
   // only by this user (the zero-copy fast path). Headers are always checked. Default: true.
   bool trust_private_snapshot_dir = true;
-  // Run the maintenance thread (keep-alive, min_instances, prewarming). Tests that drive a
-  // FakeClock set this to false and call RunMaintenance() themselves. Default: true.
-  bool start_maintenance_thread = true;
-  // How often the maintenance thread wakes up. Default: 1 second.
+  // How often the maintenance thread wakes up (keep-alive, min_instances, prewarming; see
+  // fnhost/testing.h for a host whose maintenance a test runs itself). Default: 1 second.
   absl::Duration maintenance_interval = absl::Seconds(1);
   // The fnhost-zygote executable that functions in process isolation start (relative: as
   // snapshot_dir). Default: empty, the one next to the running executable, else the one in
@@ -200,11 +198,6 @@ class Host {
   virtual absl::Status ClearCanary(std::string_view name) = 0;
 
   virtual std::vector<FunctionStatus> ListFunctions() = 0;
-
-  // One pass of the maintenance work: evict idle instances past their keep-alive, unload idle
-  // modules, top pools up to min_instances, run scheduled and predicted prewarms, and report
-  // pool gauges. The maintenance thread calls it; tests with a FakeClock call it directly.
-  virtual void RunMaintenance() = 0;
 
   // Reports every function's PoolGauges to the metrics sink now (e.g. before a scrape).
   virtual void PublishGauges() = 0;

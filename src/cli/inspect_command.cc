@@ -14,7 +14,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
 #include "src/common/paths.h"
-#include "src/host/state_snapshots.h"
+#include "src/snapshot/state_snapshots.h"
 #include "src/isolation/zygote_client.h"
 #include "src/loader/elf_info.h"
 #include "src/loader/module_loader.h"
@@ -84,9 +84,10 @@ int InspectModule(const std::string& path) {
 // `init_config`), and says where its workers fork from. Exit code 1 if the zygote cannot start.
 int InspectIsolation(const std::string& path, const std::string& init_config) {
   ZygoteOptions options;
-  options.function_name = "inspect";
-  options.module_path = path;
-  options.init_config = init_config;
+  runtime::ModuleConfig& module = *options.config.mutable_module();
+  module.set_function_name("inspect");
+  module.set_module_path(path);
+  module.set_init_config(init_config);
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     std::fprintf(stderr, "fnhost inspect: %s\n", std::string(zygote.status().message()).c_str());

@@ -11,6 +11,7 @@
 #include "fnhost/host.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/host/host_impl.h"
 
 namespace fnhost::cli {
 namespace {
@@ -106,8 +107,8 @@ int RunCommand(int argc, char** argv) {
   HostOptions options;
   options.metrics_sink = &recorder;
   options.snapshot_dir = flags->Get("snapshot-dir");
-  options.start_maintenance_thread = false;
-  absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+  // No maintenance thread: a few calls, then the host goes (and writes a pending snapshot).
+  absl::StatusOr<std::unique_ptr<Host>> host = CreateHost(options, /*maintenance_thread=*/false);
   if (!host.ok()) {
     std::fprintf(stderr, "fnhost run: %s\n", std::string(host.status().message()).c_str());
     return 1;

@@ -53,6 +53,85 @@ std::string DefaultConfig() {
   return "";
 }
 
+// Registers every function of the config, and watches its module for --watch.
+bool RegisterFunctions(Host& host, const HostConfig& config, const std::string& config_path,
+                       ModuleWatcher& watcher) {
+  for (const FunctionSpec& spec : config.functions) {
+    if (absl::Status status = host.Register(spec); !status.ok()) {
+      std::fprintf(stderr, "fnhost serve: %s: %s\n", config_path.c_str(),
+                   std::string(status.message()).c_str());
+      return false;
+    }
+    watcher.Watch(spec.name, spec.module_path);
+    std::fprintf(stderr, "fnhost serve: registered %s -> %s\n", spec.name.c_str(),
+                 spec.module_path.c_str());
+  }
+  return true;
+}
+
+void AddRoutes(httplib::Server& server, Host& host, MetricsAggregator& metrics) {
+  server.Post(R"(/invoke/([A-Za-z0-9_.\-]+))",
+              [&host](const httplib::Request& request, httplib::Response& response) {
+                absl::StatusOr<std::string> reply = host.Invoke(request.matches[1].str(),
+                                                                request.body);
+                if (reply.ok()) {
+                  response.set_content(*std::move(reply), "application/octet-stream");
+                  return;
+                }
+                response.status = HttpStatusFor(reply.status());
+                response.set_content(std::string(reply.status().message()) + "\n",
+                                     "text/plain");
+              });
+  server.Get("/metrics", [&host, &metrics](const httplib::Request&, httplib::Response& response) {
+    host.PublishGauges();
+    response.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
+  });
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content("ok\n", "text/plain");
+  });
+}
+
+// How the server stops: a thread waits for SIGINT or SIGTERM (blocked in every thread), then
+// stops the HTTP server and wakes the module watcher.
+struct Stopper {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+};
+
+// With --watch: reloads a function whose module file changed, once a second, until stopped.
+std::thread WatchModules(Host& host, ModuleWatcher& watcher, Stopper& stopper) {
+  return std::thread([&] {
+    std::unique_lock<std::mutex> lock(stopper.mu);
+    while (!stopper.cv.wait_for(lock, std::chrono::seconds(1),
+                                [&] { return stopper.stopping; })) {
+      lock.unlock();
+      for (const ModuleWatcher::Change& change : watcher.Poll()) {
+        absl::Status status = host.Reload(change.function, change.path);
+        std::fprintf(stderr, "fnhost serve: %s changed: %s\n", change.path.c_str(),
+                     status.ok() ? "reloaded" : std::string(status.message()).c_str());
+      }
+      lock.lock();
+    }
+  });
+}
+
+// Serves until a stop signal; reports a port it cannot listen on.
+void Listen(httplib::Server& server, const std::string& bind, int64_t port,
+            const std::string& config_path) {
+  int bound = port == 0 ? server.bind_to_any_port(bind) : static_cast<int>(port);
+  if ((port == 0 && bound < 0) || (port != 0 && !server.bind_to_port(bind, bound))) {
+    std::fprintf(stderr, "fnhost serve: cannot listen on %s:%lld\n", bind.c_str(),
+                 static_cast<long long>(port));
+    kill(getpid(), SIGTERM);  // wake the signal thread
+    return;
+  }
+  std::fprintf(stderr, "fnhost serve: listening on http://%s:%d (config %s)\n", bind.c_str(),
+               bound, config_path.c_str());
+  std::fflush(stderr);
+  server.listen_after_bind();
+}
+
 }  // namespace
 
 int ServeCommand(int argc, char** argv) {
@@ -102,79 +181,24 @@ int ServeCommand(int argc, char** argv) {
   }
   Host& host = **created;
   ModuleWatcher watcher(FileSystem::Default());
-  for (const FunctionSpec& spec : config->functions) {
-    if (absl::Status status = host.Register(spec); !status.ok()) {
-      std::fprintf(stderr, "fnhost serve: %s: %s\n", config_path.c_str(),
-                   std::string(status.message()).c_str());
-      return 1;
-    }
-    watcher.Watch(spec.name, spec.module_path);
-    std::fprintf(stderr, "fnhost serve: registered %s -> %s\n", spec.name.c_str(),
-                 spec.module_path.c_str());
-  }
+  if (!RegisterFunctions(host, *config, config_path, watcher)) return 1;
 
   httplib::Server server;
-  server.Post(R"(/invoke/([A-Za-z0-9_.\-]+))",
-              [&host](const httplib::Request& request, httplib::Response& response) {
-                absl::StatusOr<std::string> reply = host.Invoke(request.matches[1].str(),
-                                                                request.body);
-                if (reply.ok()) {
-                  response.set_content(*std::move(reply), "application/octet-stream");
-                  return;
-                }
-                response.status = HttpStatusFor(reply.status());
-                response.set_content(std::string(reply.status().message()) + "\n",
-                                     "text/plain");
-              });
-  server.Get("/metrics", [&host, &metrics](const httplib::Request&, httplib::Response& response) {
-    host.PublishGauges();
-    response.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
-  });
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content("ok\n", "text/plain");
-  });
-
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
-  bool stopping = false;
+  AddRoutes(server, host, metrics);
+  Stopper stopper;
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     {
-      std::lock_guard<std::mutex> lock(stop_mu);
-      stopping = true;
+      std::lock_guard<std::mutex> lock(stopper.mu);
+      stopper.stopping = true;
     }
-    stop_cv.notify_all();
+    stopper.cv.notify_all();
     server.stop();
   });
   std::thread watch_thread;
-  if (flags->Has("watch")) {
-    watch_thread = std::thread([&] {
-      std::unique_lock<std::mutex> lock(stop_mu);
-      while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
-        lock.unlock();
-        for (const ModuleWatcher::Change& change : watcher.Poll()) {
-          absl::Status status = host.Reload(change.function, change.path);
-          std::fprintf(stderr, "fnhost serve: %s changed: %s\n", change.path.c_str(),
-                       status.ok() ? "reloaded" : std::string(status.message()).c_str());
-        }
-        lock.lock();
-      }
-    });
-  }
-
-  const std::string bind = flags->Get("host", "127.0.0.1");
-  int bound = *port == 0 ? server.bind_to_any_port(bind) : static_cast<int>(*port);
-  if ((*port == 0 && bound < 0) || (*port != 0 && !server.bind_to_port(bind, bound))) {
-    std::fprintf(stderr, "fnhost serve: cannot listen on %s:%lld\n", bind.c_str(),
-                 static_cast<long long>(*port));
-    kill(getpid(), SIGTERM);  // wake the signal thread
-  } else {
-    std::fprintf(stderr, "fnhost serve: listening on http://%s:%d (config %s)\n", bind.c_str(),
-                 bound, config_path.c_str());
-    std::fflush(stderr);
-    server.listen_after_bind();
-  }
+  if (flags->Has("watch")) watch_thread = WatchModules(host, watcher, stopper);
+  Listen(server, flags->Get("host", "127.0.0.1"), *port, config_path);
   signal_thread.join();
   if (watch_thread.joinable()) watch_thread.join();
   return 0;

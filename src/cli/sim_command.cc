@@ -64,6 +64,52 @@ int Usage(const std::string& message) {
   return 2;
 }
 
+// The simulator's options from the flags; an error message for bad ones.
+absl::StatusOr<sim::SimOptions> SimOptionsFrom(const Flags& flags) {
+  sim::SimOptions options;
+  absl::StatusOr<int64_t> seed = flags.GetInt("seed", 1);
+  absl::StatusOr<int64_t> max_functions = flags.GetInt("max-functions", 0);
+  // Results do not depend on the number of threads, so use every core by default.
+  absl::StatusOr<int64_t> threads =
+      flags.GetInt("threads", std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 64));
+  for (const absl::StatusOr<int64_t>* value : {&seed, &max_functions, &threads}) {
+    if (!value->ok()) return value->status();
+  }
+  if (*seed < 0 || *max_functions < 0 || *max_functions > INT32_MAX || *threads < 1 ||
+      *threads > 64) {
+    return absl::InvalidArgumentError(
+        "--seed and --max-functions must be non-negative, --threads 1 to 64");
+  }
+  options.seed = static_cast<uint64_t>(*seed);
+  options.max_functions = static_cast<int>(*max_functions);
+  options.threads = static_cast<int>(*threads);
+  for (const std::string& list : flags.GetAll("memory-budget")) {
+    for (absl::string_view size : absl::StrSplit(list, ',')) {
+      double gb;
+      if (!absl::SimpleAtod(size, &gb) || !(gb > 0) || !std::isfinite(gb)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--memory-budget: \"", size, "\" is not a size in GB"));
+      }
+      options.memory_budgets_gb.push_back(gb);
+    }
+  }
+  return options;
+}
+
+// Writes the --csv and --svg files asked for.
+absl::Status WriteFiles(const Flags& flags, const std::vector<std::string>& traces,
+                        const std::vector<sim::PolicyResult>& results) {
+  if (flags.Has("csv")) {
+    if (absl::Status status = sim::WriteTextFile(flags.Get("csv"), sim::FormatCsv(results));
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (!flags.Has("svg")) return absl::OkStatus();
+  const std::string title = absl::StrCat("Keep-alive policies on ", absl::StrJoin(traces, ", "));
+  return sim::WriteTextFile(flags.Get("svg"), sim::RenderSvg(results, title));
+}
+
 }  // namespace
 
 int RunSimCommand(int argc, char** argv) {
@@ -78,31 +124,9 @@ int RunSimCommand(int argc, char** argv) {
   const std::vector<std::string> traces = flags->GetAll("trace");
   const std::vector<std::string> policies = flags->GetAll("policy");
   if (traces.empty() || policies.empty()) return Usage("--trace and --policy are required");
-  sim::SimOptions options;
-  absl::StatusOr<int64_t> seed = flags->GetInt("seed", 1);
-  absl::StatusOr<int64_t> max_functions = flags->GetInt("max-functions", 0);
-  // Results do not depend on the number of threads, so use every core by default.
-  absl::StatusOr<int64_t> threads =
-      flags->GetInt("threads", std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 64));
-  for (const absl::StatusOr<int64_t>* value : {&seed, &max_functions, &threads}) {
-    if (!value->ok()) return Usage(std::string(value->status().message()));
-  }
-  if (*seed < 0 || *max_functions < 0 || *max_functions > INT32_MAX || *threads < 1 ||
-      *threads > 64) {
-    return Usage("--seed and --max-functions must be non-negative, --threads 1 to 64");
-  }
-  options.seed = static_cast<uint64_t>(*seed);
-  options.max_functions = static_cast<int>(*max_functions);
-  options.threads = static_cast<int>(*threads);
-  for (const std::string& list : flags->GetAll("memory-budget")) {
-    for (absl::string_view size : absl::StrSplit(list, ',')) {
-      double gb;
-      if (!absl::SimpleAtod(size, &gb) || !(gb > 0) || !std::isfinite(gb)) {
-        return Usage(absl::StrCat("--memory-budget: \"", size, "\" is not a size in GB"));
-      }
-      options.memory_budgets_gb.push_back(gb);
-    }
-  }
+  absl::StatusOr<sim::SimOptions> parsed = SimOptionsFrom(*flags);
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  const sim::SimOptions& options = *parsed;
 
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<sim::Trace> trace = sim::ReadTrace(traces);
@@ -126,19 +150,8 @@ int RunSimCommand(int argc, char** argv) {
                 absl::FormatDuration(sim::kDefaultDuration).c_str(), trace->apps_without_memory,
                 sim::kDefaultAppMemoryMb);
   }
-  if (flags->Has("csv")) {
-    if (absl::Status status = sim::WriteTextFile(flags->Get("csv"), sim::FormatCsv(*results));
-        !status.ok()) {
-      return Fail(status);
-    }
-  }
-  if (flags->Has("svg")) {
-    const std::string title = absl::StrCat("Keep-alive policies on ", absl::StrJoin(traces, ", "));
-    if (absl::Status status =
-            sim::WriteTextFile(flags->Get("svg"), sim::RenderSvg(*results, title));
-        !status.ok()) {
-      return Fail(status);
-    }
+  if (absl::Status status = WriteFiles(*flags, traces, *results); !status.ok()) {
+    return Fail(status);
   }
   const int64_t calls = results->front().invocations;
   const double replay_s = std::chrono::duration<double>(done - read).count();

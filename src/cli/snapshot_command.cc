@@ -13,10 +13,11 @@
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
 #include "src/common/paths.h"
-#include "src/host/abi_glue.h"
-#include "src/host/state_snapshots.h"
+#include "src/common/file_system.h"
 #include "src/loader/module_loader.h"
+#include "src/runtime/state_builder.h"
 #include "src/snapshot/mapped_snapshot.h"
+#include "src/snapshot/state_snapshots.h"
 
 namespace fnhost::cli {
 namespace {
@@ -60,62 +61,48 @@ bool IsDirectoryTarget(const std::string& out) {
   return out.back() == '/' || (::stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
 }
 
-// Builds the state with the module's init and writes its snapshot; the state and the module
-// are released before returning.
+// Builds the state with the module's init and writes its snapshot, as a Host's StateBuilder
+// would after an init; the state and the module are released before returning.
 absl::Status BuildSnapshot(const Request& request, Result* result) {
+  runtime::ModuleConfig config;
+  config.set_function_name(request.function);
+  config.set_module_path(request.module_path);
+  config.set_init_config(request.init_config);
+  // No module digest cache: it would leave a file next to the snapshot.
+  config.set_trust_private_snapshot_dir(false);
+  const bool into_directory = IsDirectoryTarget(request.out);
+  if (into_directory) {
+    config.set_snapshot_dir(request.out.back() == '/' ? request.out.substr(0, request.out.size() - 1)
+                                                      : request.out);
+  }
+  internal::StateBuilder builder(config, *Clock::Real(), *FileSystem::Default(), nullptr);
   LoadTimings timings;
-  absl::StatusOr<std::unique_ptr<LoadedModule>> module =
-      LoadedModule::Load(request.function, request.module_path, LoadOptions{}, *Clock::Real(),
-                         &timings);
-  if (!module.ok()) return module.status();
-  const fnhost_module_v1& table = (*module)->table();
-  if (!(*module)->supports_snapshots()) {
+  if (absl::Status status = builder.Load(&timings); !status.ok()) return status;
+  const fnhost_module_v1& table = builder.table();
+  if (!builder.module().supports_snapshots()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "module ", request.module_path, " ('", table.name, "' ", table.version,
         ") does not support snapshots: its state implements no Snapshot/Restore"));
   }
-  absl::StatusOr<snapshot::ModuleIdentity> identity =
-      internal::IdentityOf(**module, request.init_config);
-  if (!identity.ok()) return identity.status();
+  if (absl::Status status = builder.ComputeIdentity(); !status.ok()) return status;
+  const snapshot::ModuleIdentity& identity = builder.identity();
+  result->file_name = internal::SnapshotFileName(request.function, identity);
+  result->into_directory = into_directory;
+  result->path = into_directory ? builder.snapshot_path() : request.out;
 
-  result->file_name = internal::SnapshotFileName(request.function, *identity);
-  result->into_directory = IsDirectoryTarget(request.out);
-  result->path = result->into_directory
-                     ? internal::SnapshotPath(
-                           request.out.back() == '/' ? request.out.substr(0, request.out.size() - 1)
-                                                     : request.out,
-                           request.function, *identity)
-                     : request.out;
-
-  internal::CallOutput error(nullptr);
-  fnhost_host_init_context context{
-      .function_name = request.function.c_str(),
-      .init_config = reinterpret_cast<const uint8_t*>(request.init_config.data()),
-      .init_config_size = request.init_config.size(),
-      .logger = internal::StderrLogger(&request.function),
-      .error = error.raw(),
-  };
   auto start = std::chrono::steady_clock::now();
-  fnhost_module_state* state = nullptr;
-  int32_t code = table.state_create(&context, &state);
+  absl::StatusOr<fnhost_module_state*> state = builder.Init();
   result->init_ms = MillisSince(start);
-  if (code != FNHOST_STATUS_OK) {
-    absl::Status status = error.ToStatus(code, request.function, "state init");
-    return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
-                                                     request.module_path, ")"));
-  }
+  if (!state.ok()) return state.status();
   start = std::chrono::steady_clock::now();
-  absl::Status written =
-      internal::WriteStateSnapshot(table, state, request.function, FileSystem::Default(),
-                                   result->path, *identity, Clock::Real()->WallNow());
+  absl::Status written = builder.WriteSnapshotTo(*state, result->path);
   result->write_ms = MillisSince(start);
-  table.state_destroy(state);
-  (*module)->Unload();
+  builder.Unload(*state);
   if (!written.ok()) return written;
 
   // Read it back the way a Host does, so that what is reported is what a Host will see.
   absl::StatusOr<std::unique_ptr<MappedSnapshot>> check =
-      MappedSnapshot::Open(result->path, *identity, SectionVerification::kVerify);
+      MappedSnapshot::Open(result->path, identity, SectionVerification::kVerify);
   if (!check.ok()) return check.status();
   result->header = (*check)->header();
   struct stat st;

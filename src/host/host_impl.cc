@@ -1,3 +1,4 @@
+#include "src/common/function_error.h"
 #include "src/host/host_impl.h"
 
 #include <cctype>
@@ -13,8 +14,7 @@ namespace {
 
 absl::Status ValidateSpec(const FunctionSpec& spec) {
   auto invalid = [&](std::string_view cause) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("function '", spec.name, "': ", AsAbsl(cause)));
+    return absl::InvalidArgumentError(FunctionMessage(spec.name, cause));
   };
   if (spec.name.empty() || spec.name.size() > 128) {
     return absl::InvalidArgumentError(
@@ -67,8 +67,7 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
 absl::StatusOr<std::string> AbsoluteModulePath(std::string_view function, std::string_view path) {
   absl::StatusOr<std::string> absolute = AbsolutePath(path);
   if (!absolute.ok()) {
-    return absl::Status(absolute.status().code(), absl::StrCat("function '", AsAbsl(function),
-                                                               "': ", absolute.status().message()));
+    return PrefixFunction(function, absolute.status());
   }
   return absolute;
 }
@@ -78,6 +77,10 @@ absl::StatusOr<std::string> AbsoluteModulePath(std::string_view function, std::s
 const std::string& FunctionHandle::name() const { return function_->name(); }
 
 absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
+  return CreateHost(std::move(options), /*maintenance_thread=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<Host>> CreateHost(HostOptions options, bool maintenance_thread) {
   if (options.maintenance_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
   }
@@ -87,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Host>> Host::Create(HostOptions options) {
     *path = *std::move(absolute);
   }
   auto host = std::make_unique<HostImpl>(std::move(options));
-  host->StartMaintenanceThread();
+  if (maintenance_thread) host->StartMaintenanceThread();
   return host;
 }
 
@@ -103,9 +106,7 @@ HostImpl::HostImpl(HostOptions options) {
 }
 
 void HostImpl::StartMaintenanceThread() {
-  if (context_.options.start_maintenance_thread) {
-    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
-  }
+  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
 
 HostImpl::~HostImpl() {
@@ -145,7 +146,7 @@ absl::Status HostImpl::Register(FunctionSpec spec) {
     auto [it, inserted] = functions_.try_emplace(function->name(), function);
     if (!inserted) {
       return absl::AlreadyExistsError(
-          absl::StrCat("function '", function->name(), "' is already registered (module ",
+          FunctionSentence(function->name(), " is already registered (module ",
                        it->second->spec().module_path, ")"));
     }
   }
@@ -246,7 +247,7 @@ absl::Status HostImpl::SetCanary(std::string_view name, std::string_view module_
   if (!function.ok()) return function.status();
   if (module_path.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("function '", AsAbsl(name), "': the canary's module_path is empty"));
+        FunctionMessage(name, "the canary's module_path is empty"));
   }
   absl::StatusOr<std::string> absolute = AbsoluteModulePath(name, module_path);
   if (!absolute.ok()) return absolute.status();

@@ -20,6 +20,11 @@
 
 namespace fnhost {
 
+// Host::Create, and with `maintenance_thread` false HostForTesting::Create: a host whose
+// maintenance runs only when RunMaintenance is called (also `fnhost run`, which makes a few
+// calls and exits).
+absl::StatusOr<std::unique_ptr<Host>> CreateHost(HostOptions options, bool maintenance_thread);
+
 class HostImpl final : public Host {
  public:
   explicit HostImpl(HostOptions options);
@@ -41,9 +46,11 @@ class HostImpl final : public Host {
   absl::Status PromoteCanary(std::string_view name) override;
   absl::Status ClearCanary(std::string_view name) override;
   std::vector<FunctionStatus> ListFunctions() override;
-  void RunMaintenance() override;
   void PublishGauges() override;
 
+  // One pass of the maintenance work (see HostForTesting::RunMaintenance); the maintenance
+  // thread's loop, or a test.
+  void RunMaintenance();
   void StartMaintenanceThread();
 
  private:

@@ -1,15 +1,12 @@
-// Version: one loaded build of a function's module — its dlopen handle, its shared state, and
-// the bookkeeping of its instances.
+// Version: one build of a function's module as the host serves it: the module's path and the
+// backend that runs it (InstanceBackend: in the host process, or in worker processes), plus
+// the pool's bookkeeping of its instances, which only the Pool and the VersionLifecycle (both
+// under the pool's mutex) read and write.
 //
-// In process isolation mode (FunctionSpec::isolation) the version holds a zygote process instead
-// of a dlopen handle, and each of its instances is a worker process forked from the zygote: Load
-// starts the zygote, NewInstance spawns a worker, Invoke runs the call in it, DestroyInstance
-// lets the worker go, Unload lets the zygote go. The pool logic does not see the difference,
-// except that a worker lost during a call (IsLost) must not go back to the pool.
-//
-// The module parts (Load, NewInstance, DestroyInstance, Unload) run without any lock, on the
-// thread that owns the step; Function serialises them (one loader at a time, instances
-// destroyed only when idle). The pool fields are guarded by the owning Function's mutex.
+// Thread-safety: the module steps (Load, NewInstance, DestroyInstance, Unload, WriteSnapshot)
+// run without any lock, on the thread that owns the step; the pool serialises them (one loader
+// at a time, instances destroyed only when idle, unloaded only once drained). Invoke and IsLost
+// run on the caller's thread, on an instance it holds.
 
 #ifndef FNHOST_SRC_HOST_VERSION_H_
 #define FNHOST_SRC_HOST_VERSION_H_
@@ -20,111 +17,88 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "fnhost/abi.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/metrics.h"
-#include "src/host/abi_glue.h"
-#include "src/isolation/zygote_client.h"
-#include "src/loader/module_loader.h"
-#include "src/snapshot/mapped_snapshot.h"
+#include "src/runtime/instance_backend.h"
 
 namespace fnhost::internal {
 
 struct HostContext;
-class CallOutput;
 
 // A cache line each: instances are small and allocated together, and two calls running on
 // neighbouring instances from two cores would otherwise keep taking one line from each other.
 struct alignas(64) Instance {
-  fnhost_module_instance* handle = nullptr;
+  BackendInstance* handle = nullptr;
   int inflight = 0;       // calls running on it
   absl::Time idle_since;  // when inflight last fell to 0
 };
 
 class Version {
  public:
-  Version(const HostContext& host, const FunctionSpec& spec, std::string module_path);
+  // A version of `spec`'s function that loads `module_path`, starting from what an earlier
+  // load of the same build learned (`hints`). Loads nothing yet.
+  Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
+          ModuleHints hints = {});
+  // Destroys the instances left, then unloads the module if loaded.
   ~Version();
 
-  // Takes over what `previous`, the same build before a scale to zero, found out about the
-  // module: in process isolation, that its init leaves threads (so that the next start forks
-  // workers before the init at once).
-  void LearnFrom(const Version& previous) { fork_before_init_ = previous.fork_before_init_; }
+  Version(const Version&) = delete;
+  Version& operator=(const Version&) = delete;
 
-  // Loads the module and builds its state — restored from a matching snapshot when there is
-  // one, else by the module's init; fills the load and state phases of `event`.
+  // Loads the module and builds its state (InstanceBackend::Load).
   absl::Status Load(ColdStartEvent* event);
-  // After an init, whether a snapshot should be written (snapshots on, module supports them).
-  bool should_write_snapshot() const { return !snapshot_path_.empty() && snapshot_ == nullptr; }
-  // Writes the state's snapshot. The version must stay loaded meanwhile (see `pins`).
-  absl::Status WriteSnapshot();
-  // Creates an instance of the loaded state (in process mode: spawns a worker).
-  absl::StatusOr<fnhost_module_instance*> NewInstance();
-  void DestroyInstance(fnhost_module_instance* instance);
-  // Destroys the state and dlcloses the module (in process mode: lets the zygote go). All
-  // instances must be gone.
+  absl::StatusOr<BackendInstance*> NewInstance() { return backend_->NewInstance(); }
+  void DestroyInstance(BackendInstance* instance) { backend_->Destroy(instance); }
+  // Destroys the state and unloads the module. All instances must be gone.
   UnloadReport Unload();
+  // After an init: whether a snapshot should be written (snapshots on, module supports them).
+  bool ShouldWriteSnapshot() const { return loaded_ && backend_->ShouldWriteSnapshot(); }
+  // Writes the state's snapshot. The version must stay loaded meanwhile (the pool's pins).
+  absl::Status WriteSnapshot() { return backend_->WriteSnapshot(); }
 
   // Runs one call on `instance`; `response` receives what the module wrote.
-  absl::Status Invoke(fnhost_module_instance* instance, std::string_view request,
+  absl::Status Invoke(BackendInstance* instance, std::string_view request,
                       std::string* response) const {
-    if (zygote_ != nullptr) return InvokeWorker(instance, request, response);
-    CallOutput output(response);
-    int32_t code = table_->invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
-                                  request.size(), output.raw());
-    if (code == FNHOST_STATUS_OK) return absl::OkStatus();
-    return output.ToStatus(code, spec_.name, "invoke");
+    return backend_->Invoke(instance, Call{request, response});
   }
-  // Whether `instance` is a worker process that died (during a call): it cannot serve again
-  // and must be destroyed. Always false for instances in the host process.
-  bool IsLost(fnhost_module_instance* instance) const;
+  // Whether `instance` died during a call: it cannot serve again and must be destroyed.
+  bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
 
   const std::string& module_path() const { return module_path_; }
+  // The module's own version string; empty until loaded.
   const std::string& module_version() const { return module_version_; }
-  bool loaded() const { return module_ != nullptr || zygote_ != nullptr; }
-  int concurrency() const { return concurrency_; }
-
-  // ---- Pool bookkeeping, guarded by the owning Function's mutex. ----
-  enum class LoadState { kUnloaded, kLoading, kReady };
-  LoadState load_state = LoadState::kUnloaded;
-  uint64_t load_attempts = 0;       // completed load attempts, successful or not
-  absl::Status last_load_error;     // of the latest failed attempt
-  std::vector<std::unique_ptr<Instance>> instances;
-  std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
-  int starting = 0;                   // instances being created outside the lock
-  int destroying = 0;                 // instances removed, being destroyed outside the lock
-  int pins = 0;                       // background work that needs the state to stay loaded
-  int inflight = 0;                   // calls running on this version
-  bool retired = false;               // replaced by a reload or unregistered
-
-  int busy_instances() const;
-  int idle_instances() const;
+  bool loaded() const { return loaded_; }
+  int concurrency() const { return backend_->concurrency(); }
+  ModuleHints hints() const { return backend_->hints(); }
 
  private:
-  fnhost_module_state* TryRestore(const LoadedModule& module,
-                                  const fnhost_host_init_context& context,
-                                  const CallOutput& error);
-  void ReportSnapshot(SnapshotEventKind kind, std::string_view path, absl::string_view detail);
-  // The process isolation mode's Load, NewInstance and Invoke.
-  absl::Status StartZygote(ColdStartEvent* event);
-  absl::StatusOr<fnhost_module_instance*> SpawnWorker();
-  absl::Status InvokeWorker(fnhost_module_instance* instance, std::string_view request,
-                            std::string* response) const;
-  void ReportWorkerEvent(const WorkerEvent& event) const;
+  friend class Pool;
+  friend class VersionLifecycle;
 
-  const HostContext& host_;
-  const FunctionSpec& spec_;
+  // The pool's bookkeeping, guarded by the pool's mutex.
+  enum class LoadState { kUnloaded, kLoading, kReady };
+  struct PoolRecord {
+    LoadState load_state = LoadState::kUnloaded;
+    uint64_t load_attempts = 0;    // completed load attempts, successful or not
+    absl::Status last_load_error;  // of the latest failed attempt
+    std::vector<std::unique_ptr<Instance>> instances;
+    std::vector<Instance*> free_slots;  // each instance appears (concurrency - inflight) times
+    int starting = 0;                   // instances being created outside the lock
+    int destroying = 0;                 // instances removed, being destroyed outside the lock
+    int pins = 0;                       // background work that needs the state to stay loaded
+    int inflight = 0;                   // calls running on this version
+    bool retired = false;               // replaced by a reload or unregistered
+
+    int total_instances() const { return static_cast<int>(instances.size()) + starting; }
+    int busy_instances() const;
+    int idle_instances() const { return static_cast<int>(instances.size()) - busy_instances(); }
+  };
+  PoolRecord pool_;
+
   const std::string module_path_;
-  std::unique_ptr<LoadedModule> module_;
-  const fnhost_module_v1* table_ = nullptr;
-  fnhost_module_state* state_ = nullptr;
-  std::string module_version_;
-  int concurrency_ = 1;
-  snapshot::ModuleIdentity identity_;           // set when snapshots are on
-  std::string snapshot_path_;                   // empty: snapshots off for this version
-  std::unique_ptr<MappedSnapshot> snapshot_;    // the restored state's sections point here
-  std::unique_ptr<Zygote> zygote_;              // process isolation mode, once loaded
-  bool fork_before_init_ = false;               // learned by a zygote (see LearnFrom)
+  const std::unique_ptr<InstanceBackend> backend_;
+  bool loaded_ = false;
+  std::string module_version_;  // the backend's, kept here: every call's metrics read it
 };
 
 }  // namespace fnhost::internal

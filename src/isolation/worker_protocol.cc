@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fnhost/clock.h"
+#include "src/common/cpu_relax.h"
 
 namespace fnhost::internal {
 namespace {
@@ -95,14 +96,6 @@ absl::Status ReadAtLeast(int fd, char* data, size_t min, size_t max, absl::Time 
   }
   *got = done;
   return absl::OkStatus();
-}
-
-void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 // Returns once `bell` no longer reads `before`, or at `until`. Polls the shared word with a
@@ -258,35 +251,6 @@ absl::StatusOr<Doorbell*> MapPeerDoorbell(int fd) {
 
 void UnmapDoorbell(Doorbell* bell) {
   if (bell != nullptr) ::munmap(bell, kDoorbellBytes);
-}
-
-void PutU64(std::string* out, uint64_t value) {
-  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
-}
-
-void PutString(std::string* out, std::string_view value) {
-  PutU64(out, value.size());
-  out->append(value);
-}
-
-bool FieldReader::U64(uint64_t* value) {
-  if (data_.size() < sizeof(*value)) return false;
-  std::memcpy(value, data_.data(), sizeof(*value));
-  data_.remove_prefix(sizeof(*value));
-  return true;
-}
-
-bool FieldReader::String(std::string_view* value) {
-  std::string_view rest = data_;
-  uint64_t size;
-  if (!U64(&size)) return false;
-  if (data_.size() < size) {
-    data_ = rest;
-    return false;
-  }
-  *value = data_.substr(0, size);
-  data_.remove_prefix(size);
-  return true;
 }
 
 }  // namespace fnhost::internal

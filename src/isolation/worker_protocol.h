@@ -1,11 +1,18 @@
 // The framing spoken on the sockets between the host, a zygote and its workers (all
 // AF_UNIX SOCK_STREAM): a 16-byte header (magic, type, flags, status code, payload size) and
 // then the payload. A reader never trusts its peer: a bad magic or a frame above the reader's
-// size bound is DATA_LOSS, so a worker that scribbles on its channel is caught at once. Header
-// and payload leave in one sendmsg (no copy of the payload), and a payload is read straight into
-// the caller's string. Also a small field codec for the payloads of control frames.
+// size bound is DATA_LOSS, so a worker that scribbles on its channel is caught at once.
 // Control channel: host <-> zygote; call channel: host <-> one worker. A call channel may have
 // a Doorbell, a shared page on which a reader spins briefly (SpinPolicy) before it blocks.
+//
+// Control frames (config, reports, spawn, kill, exit reports, errors) carry protobuf messages
+// (proto/fnhost/zygote.proto; control_frames.h). The call frames, kRequest and kResponse, stay
+// raw: the request or response bytes are the payload, the status code rides in the header.
+// That is what keeps a small call at one sendmsg and one recv each way: header and payload
+// leave in one sendmsg straight from the caller's buffer (no copy, no encoding), and the
+// reader takes the header and a small payload in one recv, into the caller's reused string
+// (no allocation). A message around the bytes would add a copy and an encoding pass on both
+// sides of every call, for nothing a 16-byte header does not already say.
 //
 // Thread-safety: the functions keep no state; a socket must not carry two frames in the same
 // direction at once. SpinPolicy and BellWait belong to one reader.
@@ -34,26 +41,32 @@ inline constexpr int kExitChannelBroken = 121;
 
 // Bound of a kConfig frame (it carries the module's init config).
 inline constexpr uint32_t kMaxConfigBytes = 1u << 30;
+// Bound of every other control frame, on every channel: reports (with their snapshot events'
+// messages), errors, spawns, kills, exit reports.
+inline constexpr uint32_t kMaxControlBytes = 1u << 20;
 
 inline constexpr uint32_t kFrameMagic = 0x57484e46;  // "FNHW" in memory order
 
+// What a frame holds; a control frame's payload is the zygote.proto message named.
 enum class FrameType : uint16_t {
-  kConfig = 1,   // host -> zygote: what to load (zygote_messages.h); a snapshot memfd may
-                 // ride along, for a zygote that forks before init
-  kReady,        // zygote -> host: ready to fork; how the state was built (zygote_messages.h);
-                 // the snapshot memfd that workers restore from may ride along
-  kError,        // zygote or worker -> host: a step failed; code + message
-  kSpawn,        // host -> zygote: fork a worker
-  kSpawned,      // zygote -> host: worker pid; the host's end of its socket rides along
-  kKill,         // host -> zygote: SIGKILL worker pid and its process group (no reply)
-  kExited,       // zygote -> host: worker pid, wait status, whether killed on request
-  kWorkerReady,  // worker -> host: instance created, serving; its Doorbell's memfd rides along
-  kRequest,      // host -> worker: request bytes
-  kResponse,     // worker -> host: status code; response bytes, or the error message
-  kThreadedInit,  // zygote -> host: the module's init left threads, so this zygote cannot
-                  // fork and exits; as kReady, with the snapshot memfd if it wrote one
-  kBuilt,         // snapshot builder -> its zygote: state built by init and snapshot written;
-                  // as kReady, with the snapshot memfd if it wrote one
+  kConfig = 1,    // host -> zygote: ZygoteConfig; a snapshot memfd may ride along, for a
+                  // zygote that forks before the init
+  kReady,         // zygote -> host: StartReport; the snapshot memfd that workers restore from
+                  // may ride along
+  kError,         // zygote or worker -> host, builder -> zygote: Error, a step failed
+  kSpawn,         // host -> zygote: fork a worker (no payload)
+  kSpawned,       // zygote -> host: Spawned; the host's end of the worker's socket rides along
+  kKill,          // host -> zygote: Kill (no reply)
+  kExited,        // zygote -> host: Exited
+  kWorkerReady,   // worker -> host: instance created, serving (no payload); its Doorbell's
+                  // memfd rides along
+  kRequest,       // host -> worker: the request bytes (raw)
+  kResponse,      // worker -> host: status code in the header; the response bytes, or the
+                  // error message (raw)
+  kThreadedInit,  // zygote -> host: StartReport; the module's init left threads, so this
+                  // zygote cannot fork and exits; the snapshot memfd it wrote may ride along
+  kBuilt,         // snapshot builder -> its zygote: StartReport of the init, with the snapshot
+                  // memfd if it wrote one
 };
 
 // kResponse flag: the worker exits right after this frame (it reached its memory limit).
@@ -160,21 +173,6 @@ struct BellWait {
 // then reads as without, and records the wait in the policy.
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
                            std::string* payload, const BellWait* wait = nullptr);
-
-// Field codec for control payloads: fixed 8-byte integers and length-prefixed strings.
-void PutU64(std::string* out, uint64_t value);
-void PutString(std::string* out, std::string_view value);
-
-class FieldReader {
- public:
-  explicit FieldReader(std::string_view data) : data_(data) {}
-  // Each returns false (and leaves the output alone) when the data ends too early.
-  bool U64(uint64_t* value);
-  bool String(std::string_view* value);
-
- private:
-  std::string_view data_;
-};
 
 }  // namespace fnhost::internal
 

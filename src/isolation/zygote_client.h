@@ -20,6 +20,11 @@
 // the host names the signal. The zygote dies with the host (parent-death signal, and EOF on
 // its channel); workers die with the zygote; whatever a worker forks dies with the worker.
 //
+// Files: zygote_options.h (what the host configures and learns), worker.h (one worker, seen
+// from the host), zygote_process.h (one zygote process and its control channel), control_frames.h
+// and worker_protocol.h (what the channels carry); the zygote's own side is zygote_main.cc,
+// zygote_state.h and zygote_worker.h; process_backend.h puts it all behind InstanceBackend.
+//
 // Thread-safety: Zygote is thread-safe. A Worker is thread-safe but serves one call at a time
 // (concurrent calls wait for each other), so a pool should give each worker concurrency 1.
 
@@ -28,151 +33,22 @@
 
 #include <sys/types.h>
 
-#include <atomic>
-#include <cstdint>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
-#include "fnhost/clock.h"
-#include "fnhost/metrics.h"
-#include "src/isolation/unique_fd.h"
-#include "src/isolation/worker_protocol.h"
+#include "src/common/mutex.h"
+#include "src/common/unique_fd.h"
+#include "src/isolation/worker.h"
+#include "src/isolation/zygote_options.h"
+#include "src/isolation/zygote_shared.h"
 
 namespace fnhost {
 
 namespace internal {
 class ZygoteProcess;
-struct ZygoteShared;
-struct WorkerExit;
 }  // namespace internal
-
-// Where a zygote forks its workers from.
-enum class ForkPoint {
-  kAfterInit,   // the zygote built the state; workers share it copy-on-write
-  kBeforeInit,  // the zygote only loaded the module; each worker restores or builds its state
-};
-// "fork_after_init" or "fork_before_init", as metrics and `fnhost inspect` name them.
-std::string_view ForkPointName(ForkPoint point);
-
-struct ZygoteOptions {
-  // The function's name, for messages and the module's init context. Required.
-  std::string function_name;
-  // The module file; the zygote checks and loads it as the in-process host would. Required.
-  std::string module_path;
-  // Bytes handed to the module's state init. Default: empty.
-  std::string init_config;
-  // Accept module files writable by group or others. Default: false.
-  bool allow_writable_modules = false;
-  // Lower-case hex SHA-256 the module file must have. Default: empty, not pinned.
-  std::string sha256;
-  // Use the module's snapshot support at all: to restore from and write to snapshot_dir, and
-  // to give workers forked before the init their state. Without it, such workers run the init.
-  // Default: true.
-  bool use_snapshots = true;
-  // Directory of state snapshots, for a module that supports them: the zygote restores the
-  // state from a matching snapshot instead of running the init, and after an init writes one
-  // before it reports ready (the first start of a module build pays for the write, once).
-  // Default: empty, snapshots off.
-  std::string snapshot_dir;
-  // Skip checksums of section contents on restore when the snapshot directory can be written
-  // only by this user. Default: true.
-  bool trust_private_snapshot_dir = true;
-  // The fnhost-zygote executable. Default: empty, "fnhost-zygote" next to the running
-  // executable (/proc/self/exe), else the one in fnhost's build tree.
-  std::string zygote_executable;
-  // Address space a worker may add to what it inherits from the zygote (RLIMIT_AS, so virtual
-  // memory). A call that reaches it fails with RESOURCE_EXHAUSTED and its worker exits.
-  // 0 = no limit. Default: 0.
-  uint64_t memory_limit_bytes = 0;
-  // How long one call, or a worker's start, may take; past it the worker is killed and the call
-  // fails with DEADLINE_EXCEEDED. Measured in real time. A worker that runs the module's init
-  // itself (ForkPoint::kBeforeInit without a snapshot) has no limit on its start, as a zygote's
-  // init has none. Default: no limit.
-  absl::Duration invoke_timeout = absl::InfiniteDuration();
-  // Largest request or response of one call. Default: 64 MiB.
-  uint32_t max_message_bytes = 64 << 20;
-  // Busy-polling before a blocking read (see internal::SpinPolicy and internal::Doorbell): the
-  // host waiting for a response, and a worker waiting for its next request after a response,
-  // spin for up to this long, so that a prompt frame is caught without paying the sleep and
-  // wake-up of a blocking read. Each wait burns at most this much CPU, and only while waits
-  // keep ending within it (SpinPolicy backs off after a miss; an idle worker blocks after one
-  // budget). Capped at 1 ms; zero turns it off. Default: 50 us.
-  absl::Duration spin_budget = absl::Microseconds(50);
-  // Circuit breaker: after crash_limit worker crashes within crash_window, SpawnWorker refuses
-  // with UNAVAILABLE for crash_backoff. crash_limit 0 disables it. Default: 5 in 60 s, 30 s.
-  int crash_limit = 5;
-  absl::Duration crash_window = absl::Seconds(60);
-  absl::Duration crash_backoff = absl::Seconds(30);
-  // The circuit breaker's clock. Default: nullptr, Clock::Real().
-  Clock* clock = nullptr;
-  // Fork workers before the init from the start, for a module whose init is known to leave
-  // threads: saves the init that would find that out. Otherwise after the init, unless it
-  // leaves threads. Default: false.
-  bool fork_before_init = false;
-};
-
-// One worker process: one instance of the module, one call at a time.
-class Worker {
- public:
-  // Closes the worker's socket; the worker exits and its zygote reaps it.
-  ~Worker();
-
-  Worker(const Worker&) = delete;
-  Worker& operator=(const Worker&) = delete;
-
-  // Runs one call in the worker. A module's error comes back as the in-process host returns it.
-  // When the worker is lost the call fails, the worker is dead for good (alive() is false) and
-  // the caller should spawn another:
-  //   crash             UNAVAILABLE "function 'f': worker 1234 killed by signal SIGSEGV
-  //                     (Segmentation fault) during invoke" (or "exited with status N")
-  //   timeout           DEADLINE_EXCEEDED, the worker killed
-  //   memory limit      RESOURCE_EXHAUSTED naming the limit, the worker exits
-  //   broken channel    UNAVAILABLE "... closed its channel" / "... broke the channel protocol"
-  //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
-  // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
-  // with INVALID_ARGUMENT (the worker stays alive).
-  absl::Status Invoke(std::string_view request, std::string* response);
-
-  bool alive() const { return alive_.load(std::memory_order_acquire); }
-  pid_t pid() const { return pid_; }
-  // Once the worker is lost during a call: how, in one word for metrics — the signal
-  // ("SIGSEGV"), "exit", "timeout", "memory_limit", "channel", "protocol" or "zygote". Empty
-  // while it lives. Read it after the Invoke that lost the worker returned.
-  std::string lost_reason() const;
-
- private:
-  friend class Zygote;
-  Worker(std::shared_ptr<internal::ZygoteShared> shared,
-         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
-
-  absl::Time Deadline() const;
-  // Reads the worker's first frame: ready, or why its start failed.
-  absl::Status AwaitReady();
-  // Ends a worker whose channel failed with `cause` and says what happened to it. Requires mu_.
-  absl::Status Lost(const absl::Status& cause, std::string_view during);
-  // lost_reason() for a worker lost with `cause`, ended as `exit` says.
-  static std::string LostReason(const absl::Status& cause,
-                                const std::optional<internal::WorkerExit>& exit);
-  // Lets go of a worker that is gone. Requires mu_.
-  void Release();
-
-  const std::shared_ptr<internal::ZygoteShared> shared_;
-  const std::shared_ptr<internal::ZygoteProcess> process_;
-  const pid_t pid_;
-  mutable std::mutex mu_;    // one call at a time
-  int fd_;                   // guarded by mu_; -1 once released
-  std::string lost_reason_;  // guarded by mu_
-  internal::SpinPolicy spin_;        // guarded by mu_: the waits for responses
-  internal::Doorbell* bell_ = nullptr;  // guarded by mu_; null: the worker sent none
-  std::atomic<bool> alive_{true};
-};
 
 // The zygote of one function version, restarted once if it dies.
 class Zygote {
@@ -194,48 +70,21 @@ class Zygote {
   absl::StatusOr<std::unique_ptr<Worker>> SpawnWorker();
 
   // From the module's table.
-  const std::string& module_name() const { return module_name_; }
-  const std::string& module_version() const { return module_version_; }
-  int max_concurrency() const { return max_concurrency_; }
-  // How the first start went, as the zygote saw it: the module's load phases and its state init
-  // or restore, what happened to snapshots; `total` from the spawn of the zygote to its ready
-  // report.
-  struct StartReport {
-    absl::Duration file_checks;
-    absl::Duration dlopen;
-    absl::Duration abi_check;
-    absl::Duration state_init;  // state_create, or state_restore + state_after_restore
-    absl::Duration total;
-    bool restored = false;      // the state came from a snapshot
-    std::string snapshot_path;  // empty: snapshots off, or the module does not support them
-    struct SnapshotNote {
-      SnapshotEventKind kind;
-      std::string detail;
-    };
-    std::vector<SnapshotNote> snapshot_events;  // in order
-    ForkPoint fork_point = ForkPoint::kAfterInit;
-    // Threads of the process that built the state (by init or restore) once it had (1: the
-    // module left none); 0 when no zygote or builder built it (a snapshot was at hand).
-    int init_threads = 0;
-    // ForkPoint::kBeforeInit without a snapshot: each worker runs the module's init.
-    bool workers_run_init = false;
-  };
+  const std::string& module_name() const { return start_report_.module_name; }
+  const std::string& module_version() const { return start_report_.module_version; }
+  int max_concurrency() const { return start_report_.max_concurrency; }
+  // How the first start went (see ZygoteStartReport).
+  using StartReport = ZygoteStartReport;
   const StartReport& start_report() const { return start_report_; }
   // The current zygote process (it changes on a restart).
   pid_t zygote_pid() const;
 
-  struct Stats {
-    int64_t workers_spawned = 0;
-    int64_t worker_crashes = 0;   // workers lost during a call or their start, timeouts included
-    int64_t worker_timeouts = 0;  // of which killed at invoke_timeout
-    int64_t zygote_restarts = 0;
-  };
-  Stats stats() const;
+  using Stats = internal::ZygoteStats;
+  Stats stats() const { return shared_->stats(); }
 
  private:
   Zygote(std::shared_ptr<internal::ZygoteShared> shared,
-         std::shared_ptr<internal::ZygoteProcess> process, std::string module_name,
-         std::string module_version, int max_concurrency);
+         std::shared_ptr<internal::ZygoteProcess> process, StartReport report);
 
   std::shared_ptr<internal::ZygoteProcess> process() const;
   // Replaces `dead` by a new zygote, unless another caller did already.
@@ -243,16 +92,13 @@ class Zygote {
       const std::shared_ptr<internal::ZygoteProcess>& dead);
 
   const std::shared_ptr<internal::ZygoteShared> shared_;
-  const std::string module_name_;
-  const std::string module_version_;
-  const int max_concurrency_;
-  StartReport start_report_;
-  mutable std::mutex mu_;  // guards what follows; held through a restart
-  std::shared_ptr<internal::ZygoteProcess> process_;
+  const StartReport start_report_;
+  mutable internal::Mutex mu_;  // held through a restart
+  std::shared_ptr<internal::ZygoteProcess> process_ ABSL_GUARDED_BY(mu_);
   // For a restart: the fork point learned by the first start, and the sealed memfd that holds
   // the state's snapshot when a zygote that forks before init maps one (else invalid).
-  bool fork_before_init_ = false;
-  internal::UniqueFd snapshot_fd_;
+  bool fork_before_init_ ABSL_GUARDED_BY(mu_) = false;
+  internal::UniqueFd snapshot_fd_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost

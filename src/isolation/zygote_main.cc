@@ -33,9 +33,9 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/file_system.h"
 #include "src/common/strings.h"
-#include "src/isolation/unique_fd.h"
+#include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
-#include "src/isolation/zygote_messages.h"
+#include "src/isolation/control_frames.h"
 #include "src/isolation/zygote_state.h"
 #include "src/isolation/zygote_worker.h"
 
@@ -43,7 +43,6 @@ namespace fnhost::internal {
 namespace {
 
 constexpr int kControlFd = kChildChannelFd;
-constexpr uint32_t kMaxControlBytes = 1024;
 const absl::Time kNoDeadline = absl::InfiniteFuture();
 
 // This process's children, as /proc lists them (empty where the kernel does not).
@@ -56,7 +55,8 @@ std::vector<pid_t> Children() {
 
 class ZygoteServer {
  public:
-  explicit ZygoteServer(ZygoteConfig config) : config_(std::move(config)), state_(config_) {}
+  explicit ZygoteServer(zygote::ZygoteConfig config)
+      : config_(std::move(config)), state_(config_) {}
 
   // What Init found.
   enum class Outcome { kReady, kThreaded };
@@ -65,7 +65,7 @@ class ZygoteServer {
   // `handed`: the snapshot memfd that came with the config, if any.
   absl::StatusOr<Outcome> Init(UniqueFd handed) {
     if (absl::Status status = state_.Load(); !status.ok()) return status;
-    if (config_.fork_before_init) {
+    if (config_.fork_before_init()) {
       absl::Status status = state_.PrepareBeforeInit(std::move(handed));
       if (!status.ok()) return status;
       return Outcome::kReady;
@@ -78,7 +78,7 @@ class ZygoteServer {
   // Reports how Init went, passing the snapshot memfd along; then lets go of the descriptor
   // (the mapping stays). A host that is gone ends this process.
   void Report(FrameType type) {
-    SendOrExit(kControlFd, type, 0, 0, EncodeModuleInfo(state_.Report()), state_.snapshot_fd());
+    SendControlOrExit(kControlFd, type, state_.Report(), state_.snapshot_fd());
     state_.CloseSnapshotFd();
   }
 
@@ -105,13 +105,11 @@ class ZygoteServer {
 
  private:
   // A failed send means the host is gone: the loop then ends every worker before exiting.
-  void ToHost(FrameType type, int32_t code, std::string_view payload, int pass_fd = -1) {
+  void ToHost(FrameType type, const google::protobuf::MessageLite& message, int pass_fd = -1) {
     if (host_gone_) return;
-    host_gone_ = !SendFrame(kControlFd, type, code, 0, payload, kNoDeadline, pass_fd).ok();
+    host_gone_ = !SendControl(kControlFd, type, message, kNoDeadline, pass_fd).ok();
   }
-  void ErrorToHost(const absl::Status& status) {
-    ToHost(FrameType::kError, static_cast<int32_t>(status.code()), AsStd(status.message()));
-  }
+  void ErrorToHost(const absl::Status& status) { ToHost(FrameType::kError, ErrorOf(status)); }
 
   bool HandleControl() {
     FrameHeader header;
@@ -119,14 +117,14 @@ class ZygoteServer {
     if (!RecvFrame(kControlFd, kMaxControlBytes, kNoDeadline, &header, &payload).ok()) {
       return false;
     }
-    uint64_t pid = 0;
+    zygote::Kill kill;
     switch (header.type) {
       case FrameType::kSpawn:
         SpawnWorker();
         return true;
       case FrameType::kKill:
-        if (!FieldReader(payload).U64(&pid)) return false;
-        if (auto it = workers_.find(static_cast<pid_t>(pid)); it != workers_.end()) {
+        if (!ParseControl(payload, &kill).ok()) return false;
+        if (auto it = workers_.find(static_cast<pid_t>(kill.pid())); it != workers_.end()) {
           // A worker not yet reaped: its pid (and group) cannot have been reused.
           it->second = true;
           ::kill(-it->first, SIGKILL);
@@ -140,26 +138,26 @@ class ZygoteServer {
   void SpawnWorker() {
     int channel[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
-      ErrorToHost(ErrnoError(errno, "socketpair for a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "socketpair for a worker of", state_.function()));
       return;
     }
     std::fflush(nullptr);  // or the child would write the zygote's buffered output again
     pid_t zygote = ::getpid();
     pid_t pid = ::fork();
     if (pid == 0) {
-      WorkerProcess(config_, state_).Run(zygote, channel[1], {signal_fd_, channel[0]});
+      WorkerProcess(config_.worker(), state_).Run(zygote, channel[1], {signal_fd_, channel[0]});
     }
     ::close(channel[1]);
     if (pid < 0) {
       ::close(channel[0]);
-      ErrorToHost(ErrnoError(errno, "fork of a worker of", config_.function_name));
+      ErrorToHost(ErrnoError(errno, "fork of a worker of", state_.function()));
       return;
     }
     ::setpgid(pid, pid);  // also here, so that the group exists whichever runs first
     workers_[pid] = false;
-    std::string payload;
-    PutU64(&payload, static_cast<uint64_t>(pid));
-    ToHost(FrameType::kSpawned, 0, payload, channel[0]);
+    zygote::Spawned spawned;
+    spawned.set_pid(pid);
+    ToHost(FrameType::kSpawned, spawned, channel[0]);
     ::close(channel[0]);
   }
 
@@ -182,12 +180,12 @@ class ZygoteServer {
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       if (it == workers_.end()) continue;  // an orphan that this subreaper inherited
-      std::string payload;
-      PutU64(&payload, static_cast<uint64_t>(pid));
-      PutU64(&payload, static_cast<uint64_t>(status));
-      PutU64(&payload, it->second ? 1 : 0);
+      zygote::Exited exited;
+      exited.set_pid(pid);
+      exited.set_wait_status(status);
+      exited.set_killed_on_request(it->second);
       workers_.erase(it);
-      ToHost(FrameType::kExited, 0, payload);
+      ToHost(FrameType::kExited, exited);
     }
   }
 
@@ -199,7 +197,7 @@ class ZygoteServer {
     }
   }
 
-  const ZygoteConfig config_;
+  const zygote::ZygoteConfig config_;
   ZygoteState state_;
   int signal_fd_ = -1;
   bool host_gone_ = false;
@@ -225,9 +223,10 @@ int Main(int argc, char** argv) {
     return 1;
   }
   UniqueFd handed(handed_fd);
-  ZygoteConfig config;
-  if (header.type != FrameType::kConfig || !DecodeConfig(payload, &config)) {
-    SendError(kControlFd, absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
+  zygote::ZygoteConfig config;
+  if (header.type != FrameType::kConfig || !config.ParseFromString(payload)) {
+    SendErrorOrExit(kControlFd,
+                    absl::InvalidArgumentError("fnhost-zygote: malformed config frame"));
     return 1;
   }
   payload = std::string();
@@ -238,7 +237,7 @@ int Main(int argc, char** argv) {
     // Threads left by the init: this process must not fork. Its report (with the snapshot it
     // wrote for its successor) tells the host to start a zygote that forks before the init.
     if (outcome.ok()) zygote.Report(FrameType::kThreadedInit);
-    if (!outcome.ok()) SendError(kControlFd, outcome.status());
+    if (!outcome.ok()) SendErrorOrExit(kControlFd, outcome.status());
     std::fflush(nullptr);
     ::_exit(0);
   }

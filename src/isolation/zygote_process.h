@@ -12,28 +12,19 @@
 #include <sys/types.h>
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "src/isolation/unique_fd.h"
+#include "src/common/mutex.h"
+#include "src/common/unique_fd.h"
+#include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
-#include "src/isolation/zygote_client.h"
-#include "src/isolation/zygote_messages.h"
+#include "src/isolation/zygote_options.h"
 
 namespace fnhost::internal {
-
-// How a worker ended, as its zygote saw it.
-struct WorkerExit {
-  int wait_status = 0;             // as waitpid(2) gives it
-  bool killed_on_request = false;  // the SIGKILL came from the host's Kill
-};
-
-// "killed by signal SIGSEGV (Segmentation fault)" or "exited with status 3".
-std::string DescribeWaitStatus(int wait_status);
 
 class ZygoteProcess {
  public:
@@ -44,12 +35,13 @@ class ZygoteProcess {
   // With `fork_before_init`, the zygote forks its workers before the init, and maps
   // `snapshot_fd` (a sealed memfd, or -1) if it holds the state's snapshot. Otherwise, when
   // the module's init leaves threads, the zygote reports that and exits, and Start starts
-  // another that forks before the init, handing it the snapshot the first one wrote. `info`
+  // another that forks before the init, handing it the snapshot the first one wrote. `report`
   // then holds both starts' phases added up; `*snapshot_fd_out`, if not null, receives the
   // memfd the zygote maps (invalid if none).
   static absl::StatusOr<std::shared_ptr<ZygoteProcess>> Start(const ZygoteOptions& options,
                                                               bool fork_before_init,
-                                                              int snapshot_fd, ModuleInfo* info,
+                                                              int snapshot_fd,
+                                                              ZygoteStartReport* report,
                                                               UniqueFd* snapshot_fd_out);
   // Closes the channel: the zygote kills and reaps its workers and exits; then reaps the zygote.
   ~ZygoteProcess();
@@ -79,32 +71,37 @@ class ZygoteProcess {
   std::string GoneReason() const;
 
  private:
-  ZygoteProcess(std::string function_name, pid_t pid, int fd);
+  ZygoteProcess(const ZygoteOptions& options, pid_t pid, int fd);
 
   // One zygote start: spawn, config, report. `*threaded` is set when the zygote reported that
   // the init left threads (and exits): the caller starts another. `*passed` receives the
   // descriptor that came with the report.
   static absl::StatusOr<std::shared_ptr<ZygoteProcess>> StartOnce(
-      const ZygoteOptions& options, bool fork_before_init, int snapshot_fd, ModuleInfo* info,
-      bool* threaded, UniqueFd* passed);
+      const ZygoteOptions& options, bool fork_before_init, int snapshot_fd,
+      ZygoteStartReport* report, bool* threaded, UniqueFd* passed);
+  // Sends the (encoded) config and reads the zygote's answer to it.
+  absl::Status Configure(const std::string& config, int snapshot_fd, ZygoteStartReport* report,
+                         bool* threaded, UniqueFd* passed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Reads the next frame; files an exit report of a watched worker. Requires mu_.
-  absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd);
-  // The zygote failed the protocol or died: kills (if need be) and reaps it. Requires mu_.
-  void MarkGone();
-  std::string GoneReasonLocked() const;  // requires mu_
-  absl::Status GoneError() const;        // requires mu_
+  // Reads the next frame; files an exit report of a watched worker.
+  absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The zygote failed the protocol or died: kills (if need be) and reaps it.
+  void MarkGone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string GoneReasonLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status GoneError() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string function_name_;
+  const std::string module_path_;
   const pid_t pid_;
   const int fd_;
   bool workers_run_init_ = false;  // set by Start
 
-  mutable std::mutex mu_;
-  bool gone_ = false;
-  int wait_status_ = 0;  // of the zygote, once gone
-  absl::flat_hash_set<pid_t> watched_;
-  absl::flat_hash_map<pid_t, WorkerExit> exits_;
+  mutable Mutex mu_;
+  bool gone_ ABSL_GUARDED_BY(mu_) = false;
+  int wait_status_ ABSL_GUARDED_BY(mu_) = 0;  // of the zygote, once gone
+  absl::flat_hash_set<pid_t> watched_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<pid_t, WorkerExit> exits_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost::internal

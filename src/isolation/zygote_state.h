@@ -32,12 +32,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "fnhost/abi.h"
-#include "fnhost/snapshot.pb.h"
-#include "src/host/abi_glue.h"
-#include "src/isolation/unique_fd.h"
-#include "src/isolation/zygote_messages.h"
+#include "fnhost/zygote.pb.h"
+#include "src/common/unique_fd.h"
+#include "src/isolation/zygote_options.h"
 #include "src/loader/module_loader.h"
-#include "src/snapshot/mapped_snapshot.h"
+#include "src/runtime/state_builder.h"
 
 namespace fnhost::internal {
 
@@ -46,7 +45,7 @@ int CountThreads();
 
 class ZygoteState {
  public:
-  explicit ZygoteState(const ZygoteConfig& config) : config_(config) {}
+  explicit ZygoteState(const zygote::ZygoteConfig& config);
   ZygoteState(const ZygoteState&) = delete;
   ZygoteState& operator=(const ZygoteState&) = delete;
 
@@ -64,51 +63,46 @@ class ZygoteState {
   // hook), a restore from the mapped snapshot, or an init.
   absl::StatusOr<fnhost_module_state*> StateForWorker() const;
 
-  const fnhost_module_v1& table() const { return module_->table(); }
+  const fnhost_module_v1& table() const { return builder_.table(); }
+  const std::string& function() const { return builder_.function(); }
   // How the state was built, for kReady, kThreadedInit or kBuilt.
-  ModuleInfo Report() const;
+  zygote::StartReport Report() const;
   // The sealed memfd that holds the snapshot, to pass along with the report; -1 if none.
   int snapshot_fd() const { return snapshot_fd_.get(); }
   // Closes it: the mapping, which workers inherit, stays.
   void CloseSnapshotFd() { snapshot_fd_.reset(); }
 
  private:
-  // Whether the module's snapshot support is to be used.
-  bool snapshots() const { return config_.use_snapshots && module_->supports_snapshots(); }
-  fnhost_host_init_context Context(CallOutput* error) const {
-    return InitContext(&config_.function_name, config_.init_config, error);
-  }
+  // Collects the builder's snapshot events for the report.
+  class Notes : public SnapshotEvents {
+   public:
+    void OnSnapshotEvent(SnapshotEventKind kind, std::string_view path,
+                         std::string_view detail) override {
+      zygote::SnapshotNote& note = *events.Add();
+      note.set_kind(static_cast<uint32_t>(kind));
+      note.set_path(std::string(path));
+      note.set_detail(std::string(detail));
+    }
+    google::protobuf::RepeatedPtrField<zygote::SnapshotNote> events;
+  };
+
   // Runs the module's init here, timed.
   absl::Status InitHere();
   // After an init here: writes the snapshot to the snapshot directory; if that is off or
   // fails and `or_memfd`, to a sealed memfd (snapshot_fd_).
   void PersistSnapshot(bool or_memfd);
-  // The identity snapshots of this module and init config carry (identity_).
-  absl::Status ComputeIdentity();
-  // Restores the state from a matching snapshot in the snapshot directory into state_.
-  void TryRestore();
-  // Maps the snapshot at snapshot_path_ into snapshot_; false (noted) if there is none.
-  bool MapDirectorySnapshot();
   // Forks a builder, waits for its report, and maps the snapshot it wrote.
   absl::Status RunBuilder();
   [[noreturn]] void BuilderMain(pid_t zygote, int channel);
-  void Note(SnapshotEventKind kind, std::string_view detail) {
-    snapshot_events_.emplace_back(kind, std::string(detail));
-  }
 
-  const ZygoteConfig& config_;
-  std::unique_ptr<LoadedModule> module_;
+  Notes notes_;
+  StateBuilder builder_;
   LoadTimings timings_;
   absl::Duration state_init_;
   int init_threads_ = 0;
   ForkPoint fork_point_ = ForkPoint::kAfterInit;
-  bool restored_ = false;           // the state (or the mapped snapshot) came from the directory
-  bool identity_known_ = false;
-  snapshot::ModuleIdentity identity_;
-  std::string snapshot_path_;       // in the snapshot directory; empty: none
-  std::unique_ptr<MappedSnapshot> snapshot_;  // the state's sections point here
+  bool restored_ = false;  // the state (or the mapped snapshot) came from the directory
   UniqueFd snapshot_fd_;
-  std::vector<std::pair<SnapshotEventKind, std::string>> snapshot_events_;
   fnhost_module_state* state_ = nullptr;  // fork after init: the built state
 };
 

@@ -1,8 +1,10 @@
-// WorkerProcess: the code of a worker, forked from its zygote (see zygote_client.h). It takes
-// its state from the zygote's ZygoteState (the built state after its post-fork hook, a restore
-// from the inherited snapshot mapping, or an init), creates one instance, and serves one call
-// at a time on its own socket until the host closes it. Also how the zygote's processes send
-// frames to the host.
+// WorkerProcess: the code of a worker, forked from its zygote (see zygote_client.h). In order:
+// it leaves the zygote behind (its own process group, the parent-death signal, only its own
+// channel open), takes its state from the zygote's ZygoteState (the built state after its
+// post-fork hook, a restore from the inherited snapshot mapping, or an init), applies its limits
+// (worker_limits.h), creates one instance, and reports ready; then it serves one call at a time
+// on its socket until the host closes it. Also how the zygote's processes send frames to the
+// host.
 //
 // Not thread-safe: a worker's own code runs on one thread (the module may start others).
 
@@ -13,39 +15,52 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "fnhost/abi.h"
+#include "fnhost/zygote.pb.h"
+#include "google/protobuf/message_lite.h"
 #include "src/isolation/worker_protocol.h"
-#include "src/isolation/zygote_messages.h"
 #include "src/isolation/zygote_state.h"
 
 namespace fnhost::internal {
 
-// Sends a frame to the host from a worker, or from the zygote before it has workers: a host
+// Send a frame to the host from a worker, or from the zygote before it has workers: a host
 // that is gone ends this process.
 void SendOrExit(int fd, FrameType type, int32_t code, uint16_t flags, std::string_view payload,
                 int pass_fd = -1);
-void SendError(int fd, const absl::Status& status);
+void SendControlOrExit(int fd, FrameType type, const google::protobuf::MessageLite& message,
+                       int pass_fd = -1);
+void SendErrorOrExit(int fd, const absl::Status& status);
 
 class WorkerProcess {
  public:
-  WorkerProcess(const ZygoteConfig& config, const ZygoteState& zygote_state)
-      : config_(config), zygote_state_(zygote_state) {}
+  WorkerProcess(const zygote::WorkerLimits& limits, const ZygoteState& zygote_state)
+      : limits_(limits), zygote_state_(zygote_state) {}
 
   // Runs in the child right after fork; never returns.
   // `zygote_fds` are the zygote's own descriptors, closed here.
   [[noreturn]] void Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds);
 
  private:
-  // Gets the state, sets the memory limit and creates the instance.
+  // Gets the state, applies the limits and creates the instance.
   absl::Status Start();
   // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's
   // counter as read before the ready frame left.
   [[noreturn]] void Serve(Doorbell* bell, uint32_t before);
+  // Runs one call; the response frame's status code, flags and payload.
+  struct Answer {
+    int32_t code = 0;
+    uint16_t flags = 0;
+    std::string_view payload;
+  };
+  Answer Call(std::string_view request, std::string* response, std::string* message);
 
-  const ZygoteConfig& config_;
+  const std::string& function() const { return zygote_state_.function(); }
+
+  const zygote::WorkerLimits& limits_;
   const ZygoteState& zygote_state_;
   fnhost_module_instance* instance_ = nullptr;
 };

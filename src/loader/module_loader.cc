@@ -1,3 +1,4 @@
+#include "src/common/function_error.h"
 #include "src/loader/module_loader.h"
 
 #include <dlfcn.h>
@@ -72,10 +73,6 @@ void Forget(const std::string& path, const std::string& copy) {
   }
 }
 
-absl::Status Annotate(std::string_view function, const absl::Status& status) {
-  return absl::Status(status.code(),
-                      absl::StrCat("function '", AsAbsl(function), "': ", status.message()));
-}
 
 // "function 'f': cannot load module <path>: <cause>", with the copy's name replaced by the
 // path the user knows.
@@ -86,8 +83,7 @@ absl::Status CannotLoad(std::string_view function, const std::string& path,
   if (absl::StartsWith(text, path + ": ")) text.erase(0, path.size() + 2);
   if (absl::StartsWith(text, copy + ": ")) text.erase(0, copy.size() + 2);
   text = absl::StrReplaceAll(text, {{copy, path}});
-  return absl::Status(code, absl::StrCat("function '", AsAbsl(function), "': cannot load module ",
-                                         path, ": ", text));
+  return absl::Status(code, FunctionMessage(function, "cannot load module ", path, ": ", text));
 }
 
 // dlopens the copy, with whatever its RUNPATH finds next to the real file, and pins every
@@ -127,7 +123,7 @@ absl::StatusOr<CheckedCopy> CopyAndCheck(std::string_view function, const std::s
   absl::StatusOr<std::unique_ptr<SealedFile>> file = SealedFile::Copy(
       path, options.sha256.empty() ? SealedFile::Extent::kLoadedPart
                                    : SealedFile::Extent::kWholeFile);
-  if (!file.ok()) return Annotate(function, file.status());
+  if (!file.ok()) return PrefixFunction(function, file.status());
   if (absl::Status s = CheckModuleMode(function, path, (*file)->source_mode(),
                                        ModuleFileChecks{options.allow_writable});
       !s.ok()) {
@@ -175,7 +171,7 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
   absl::Time start = clock.Now();
   if (path.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("function '", AsAbsl(function), "': empty module path"));
+        FunctionMessage(function, "empty module path"));
   }
   absl::StatusOr<CheckedCopy> checked = CopyAndCheck(function, path, options);
   if (!checked.ok()) return checked.status();
@@ -206,9 +202,9 @@ absl::StatusOr<std::unique_ptr<LoadedModule>> LoadedModule::Load(std::string_vie
   auto entry = reinterpret_cast<fnhost_module_entry_fn>(
       LookUpSymbol(handle, FNHOST_MODULE_ENTRY_SYMBOL));
   if (entry == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "function '", AsAbsl(function), "': module ", path, " does not export ",
-        FNHOST_MODULE_ENTRY_SYMBOL, "; is it a fnhost module (built with FNHOST_MODULE)?"));
+    return absl::FailedPreconditionError(FunctionMessage(
+        function, "module ", path, " does not export ", FNHOST_MODULE_ENTRY_SYMBOL,
+        "; is it a fnhost module (built with FNHOST_MODULE)?"));
   }
   absl::Time opened = clock.Now();
   absl::StatusOr<ModuleAbi> abi = CheckModuleTable(function, path, entry(FNHOST_ABI_VERSION));

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "src/common/strings.h"
+#include "src/common/function_error.h"
 
 namespace fnhost {
 namespace {
@@ -47,8 +47,7 @@ std::string_view TableProblem(const ModuleAbi& abi) {
 absl::StatusOr<ModuleAbi> CheckModuleTable(std::string_view function, const std::string& path,
                                            const fnhost_module* table) {
   auto error = [&](std::string_view cause) {
-    return absl::FailedPreconditionError(absl::StrCat("function '", AsAbsl(function),
-                                                      "': module ", path, ": ", AsAbsl(cause)));
+    return absl::FailedPreconditionError(FunctionMessage(function, "module ", path, ": ", cause));
   };
   if (table == nullptr) return error("the entry refused to load (returned NULL)");
   // The version comes first: nothing else in the table can be trusted before it is known.

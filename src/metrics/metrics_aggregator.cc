@@ -439,13 +439,10 @@ void RenderVersions(internal::PrometheusTextWriter& writer,
   }
 }
 
-}  // namespace
+using Functions = std::vector<std::pair<std::string, FunctionRecord*>>;
 
-std::string MetricsAggregator::RenderPrometheus() const {
-  const std::vector<std::pair<std::string, FunctionRecord*>> functions = impl_->functions.Sorted();
-  std::string out;
-  internal::PrometheusTextWriter writer(&out);
-
+// Invocations, errors, timeouts and cold starts.
+void RenderCallCounters(internal::PrometheusTextWriter& writer, const Functions& functions) {
   writer.StartFamily("faas_invocations_total", PromType::kCounter,
                      "Number of invocations, by whether they waited for a cold start.");
   for (const auto& [function, record] : functions) {
@@ -480,7 +477,10 @@ std::string MetricsAggregator::RenderPrometheus() const {
   for (const auto& [function, record] : functions) {
     writer.Sample("faas_coldstarts_total", {{"function", function}}, Get(record->coldstarts));
   }
+}
 
+// Init and invoke latencies, and the cold-start phases.
+void RenderLatencies(internal::PrometheusTextWriter& writer, const Functions& functions) {
   RenderHistograms(writer, "faas_init_duration_seconds",
                    "Time from the start of a successful cold start to a ready instance, by "
                    "where the module state came from.",
@@ -492,9 +492,10 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderHistograms(writer, "fnhost_coldstart_phase_duration_seconds",
                    "Duration of each phase of successful cold starts, when the phase ran.", "phase",
                    kPhaseNames, functions, ReadLazy(&FunctionHistograms::phase_duration));
+}
 
-  RenderVersions(writer, functions);
-
+// The pools as they stood at the last PublishGauges.
+void RenderPoolGauges(internal::PrometheusTextWriter& writer, const Functions& functions) {
   RenderGauge(writer, "fnhost_pool_idle_instances", "Instances ready and waiting for a call.",
               functions, &FunctionRecord::idle_instances);
   RenderGauge(writer, "fnhost_pool_busy_instances", "Instances serving a call.", functions,
@@ -513,7 +514,10 @@ std::string MetricsAggregator::RenderPrometheus() const {
     writer.Sample("fnhost_canary_share", {{"function", function}},
                   static_cast<double>(Get(record->canary_millionths)) / 1e6);
   }
+}
 
+// Pool events, rejected calls and snapshot events.
+void RenderEvents(internal::PrometheusTextWriter& writer, const Functions& functions) {
   RenderFixedCounters(writer, "fnhost_pool_events_total",
                       "Things that happened to the function's pool of instances.", "event",
                       kPoolEventNames, functions, &FunctionRecord::pool_events);
@@ -530,7 +534,10 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderFixedCounters(writer, "fnhost_snapshot_events_total",
                       "Snapshots written, failed to write, restored from, or found and not used.",
                       "event", kSnapshotEventNames, functions, &FunctionRecord::snapshot_events);
+}
 
+// Process isolation: worker spawns, fork points, lost workers.
+void RenderIsolation(internal::PrometheusTextWriter& writer, const Functions& functions) {
   writer.StartFamily("fnhost_worker_spawn_duration_seconds", PromType::kHistogram,
                      "Process isolation: time to fork a worker from the zygote until it serves.");
   for (const auto& [function, record] : functions) {
@@ -564,6 +571,20 @@ std::string MetricsAggregator::RenderPrometheus() const {
                     Get(*count));
     }
   }
+}
+
+}  // namespace
+
+std::string MetricsAggregator::RenderPrometheus() const {
+  const Functions functions = impl_->functions.Sorted();
+  std::string out;
+  internal::PrometheusTextWriter writer(&out);
+  RenderCallCounters(writer, functions);
+  RenderLatencies(writer, functions);
+  RenderVersions(writer, functions);
+  RenderPoolGauges(writer, functions);
+  RenderEvents(writer, functions);
+  RenderIsolation(writer, functions);
   return out;
 }
 

@@ -91,6 +91,38 @@ absl::Status ValidateKeepAliveOptions(const KeepAliveOptions& options) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A scheduled policy's option `key`=`value` (window, instances or every) into `options`;
+// what is wrong with it, if anything.
+std::optional<std::string> ParseScheduledOption(absl::string_view key, absl::string_view value,
+                                                KeepAliveOptions* options) {
+  if (key == "window") {
+    const std::vector<absl::string_view> ends = absl::StrSplit(value, absl::MaxSplits('-', 1));
+    std::optional<int> begin = ParseClockTime(ends[0], /*end_of_day=*/false);
+    std::optional<int> end =
+        ends.size() == 2 ? ParseClockTime(ends[1], /*end_of_day=*/true) : std::nullopt;
+    if (!begin.has_value() || !end.has_value() || *begin == *end) {
+      return absl::StrCat("window \"", value, "\" is not HH:MM-HH:MM with two different times");
+    }
+    options->daily_windows.push_back({*begin, *end});
+  } else if (key == "instances") {
+    if (!absl::SimpleAtoi(value, &options->scheduled_instances) ||
+        options->scheduled_instances < 1) {
+      return absl::StrCat("instances \"", value, "\" is not a positive integer");
+    }
+  } else {
+    std::optional<absl::Duration> every = ParseNonNegativeDuration(value);
+    if (!every.has_value() || *every == absl::InfiniteDuration()) {
+      return absl::StrCat("every \"", value, "\" is not a finite duration");
+    }
+    options->warm_every = *every;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
   auto error = [spec](std::string_view cause) {
     return absl::InvalidArgumentError(
@@ -146,29 +178,8 @@ absl::StatusOr<KeepAliveOptions> ParsePolicySpec(std::string_view spec) {
                                           : " (fixed takes by-memory; window, instances and "
                                             "every are for scheduled policies)"));
     }
-    const absl::string_view value = option[1];
-    if (key == "window") {
-      const std::vector<absl::string_view> ends =
-          absl::StrSplit(value, absl::MaxSplits('-', 1));
-      std::optional<int> begin = ParseClockTime(ends[0], /*end_of_day=*/false);
-      std::optional<int> end =
-          ends.size() == 2 ? ParseClockTime(ends[1], /*end_of_day=*/true) : std::nullopt;
-      if (!begin.has_value() || !end.has_value() || *begin == *end) {
-        return error(absl::StrCat("window \"", value,
-                                  "\" is not HH:MM-HH:MM with two different times"));
-      }
-      options.daily_windows.push_back({*begin, *end});
-    } else if (key == "instances") {
-      if (!absl::SimpleAtoi(value, &options.scheduled_instances) ||
-          options.scheduled_instances < 1) {
-        return error(absl::StrCat("instances \"", value, "\" is not a positive integer"));
-      }
-    } else {
-      std::optional<absl::Duration> every = ParseNonNegativeDuration(value);
-      if (!every.has_value() || *every == absl::InfiniteDuration()) {
-        return error(absl::StrCat("every \"", value, "\" is not a finite duration"));
-      }
-      options.warm_every = *every;
+    if (std::optional<std::string> cause = ParseScheduledOption(key, option[1], &options)) {
+      return error(*cause);
     }
   }
   return options;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/common/function_error.h"
 #include "src/common/strings.h"
 #include "src/sandbox/landlock.h"
 #include "src/sandbox/process_limits.h"
@@ -33,8 +34,8 @@ struct PreparedSandbox::Layers {
   const SandboxPolicy& policy() const { return validated.policy; }
   absl::Status Named(std::string_view layer, const absl::Status& status) const {
     if (status.ok()) return status;
-    return absl::Status(status.code(), absl::StrCat("function '", function_name, "': sandbox ",
-                                                    AsAbsl(layer), ": ", status.message()));
+    return absl::Status(status.code(),
+                        FunctionMessage(function_name, "sandbox ", layer, ": ", status.message()));
   }
 };
 

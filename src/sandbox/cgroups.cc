@@ -1,3 +1,4 @@
+#include "src/common/function_error.h"
 #include "src/sandbox/cgroups.h"
 
 #include <dirent.h>
@@ -297,8 +298,8 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
     if (!status.ok()) {
       ::rmdir(directory.c_str());
       Release(ticket);
-      return absl::Status(status.code(), absl::StrCat("function '", function_,
-                                                      "': worker cgroup: ", status.message()));
+      return absl::Status(status.code(),
+                          FunctionMessage(function_, "worker cgroup: ", status.message()));
     }
     ticket.directories.push_back(std::move(directory));
     ticket.procs_fds.push_back(fd);

@@ -1,3 +1,4 @@
+#include "src/common/function_error.h"
 #include "src/sandbox/sandbox_policy.h"
 
 #include <seccomp.h>
@@ -25,8 +26,8 @@ absl::Status CheckPaths(std::string_view function, std::string_view field,
     } else {
       continue;
     }
-    return absl::InvalidArgumentError(absl::StrCat("function '", AsAbsl(function), "': sandbox ", AsAbsl(field),
-                                                   " entry '", path, "' ", why));
+    return absl::InvalidArgumentError(
+        FunctionMessage(function, "sandbox ", field, " entry '", path, "' ", why));
   }
   return absl::OkStatus();
 }
@@ -60,8 +61,8 @@ absl::StatusOr<ValidatedPolicy> ValidateSandboxPolicy(std::string_view function,
     int number = ::seccomp_syscall_resolve_name(name.c_str());
     if (number == __NR_SCMP_ERROR || number < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("function '", AsAbsl(function), "': sandbox allow_syscalls entry '", name,
-                       "' is not a system call on this architecture"));
+          FunctionMessage(function, "sandbox allow_syscalls entry '", name,
+                          "' is not a system call on this architecture"));
     }
     validated.allow_syscall_numbers.push_back(number);
   }
@@ -74,7 +75,7 @@ absl::StatusOr<ValidatedPolicy> ValidateSandboxPolicy(std::string_view function,
   }
   if (policy.cpu_time_limit < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("function '", AsAbsl(function), "': sandbox cpu_time_limit is negative"));
+        FunctionMessage(function, "sandbox cpu_time_limit is negative"));
   }
   return validated;
 }

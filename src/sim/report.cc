@@ -223,97 +223,98 @@ std::string FormatBudgets(const std::vector<PolicyResult>& results) {
   return text;
 }
 
-std::string RenderSvg(const std::vector<PolicyResult>& all_results, const std::string& title) {
-  std::vector<PolicyResult> results;  // the chart has no axis for a budget
-  for (const PolicyResult& r : all_results) {
-    if (r.memory_budget_gb == 0) results.push_back(r);
+namespace {
+
+constexpr double kWidth = 900, kHeight = 580;
+constexpr double kLeft = 90, kRight = 40, kTop = 60, kBottom = 70;
+
+// Where the chart puts a point. x: wasted memory, linear from 0. y: cold-start rate in %, log
+// scale over whole decades (rates run from 100% for fixed:0 down to hundredths of a percent).
+struct Chart {
+  explicit Chart(const std::vector<PolicyResult>& results) {
+    double max_x = 0, min_y = 100, max_y = 0;
+    for (const PolicyResult& r : results) {
+      max_x = std::max(max_x, r.wasted_memory_gb_s);
+      const double rate = 100 * r.cold_start_rate;
+      if (rate > 0) min_y = std::min(min_y, rate);
+      max_y = std::max(max_y, rate);
+    }
+    x_step = NiceStep(max_x / 6);
+    x_end = x_step * std::max(1.0, std::ceil(max_x * 1.05 / x_step));
+    low_decade = std::floor(std::log10(min_y));
+    high_decade = std::max(low_decade + 1, std::ceil(std::log10(std::max(max_y, min_y))));
+    y_bottom = std::pow(10.0, low_decade);
+    y_top = std::pow(10.0, high_decade);
   }
-  constexpr double kWidth = 900, kHeight = 580;
-  constexpr double kLeft = 90, kRight = 40, kTop = 60, kBottom = 70;
-  // x: wasted memory, linear from 0. y: cold-start rate in %, log scale over whole decades
-  // (rates run from 100% for fixed:0 down to hundredths of a percent).
-  double max_x = 0, min_y = 100, max_y = 0;
-  for (const PolicyResult& r : results) {
-    max_x = std::max(max_x, r.wasted_memory_gb_s);
-    const double rate = 100 * r.cold_start_rate;
-    if (rate > 0) min_y = std::min(min_y, rate);
-    max_y = std::max(max_y, rate);
-  }
-  const double x_step = NiceStep(max_x / 6);
-  const double x_end = x_step * std::max(1.0, std::ceil(max_x * 1.05 / x_step));
-  const double low_decade = std::floor(std::log10(min_y));
-  const double high_decade = std::max(low_decade + 1, std::ceil(std::log10(std::max(max_y, min_y))));
-  auto px = [&](double x) { return kLeft + x / x_end * (kWidth - kLeft - kRight); };
-  auto py = [&](double rate) {
+  double X(double x) const { return kLeft + x / x_end * (kWidth - kLeft - kRight); }
+  double Y(double rate) const {
     const double decades = rate > 0 ? std::max(std::log10(rate), low_decade) : low_decade;
     return kHeight - kBottom -
            (decades - low_decade) / (high_decade - low_decade) * (kHeight - kTop - kBottom);
-  };
+  }
 
-  std::string svg = absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-      "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"13\">\n"
-      "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-      "<text x=\"%g\" y=\"30\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n",
-      kWidth, kHeight, kWidth, kHeight, kWidth / 2, XmlText(title));
-  const double y_bottom = std::pow(10.0, low_decade), y_top = std::pow(10.0, high_decade);
-  // Grid, ticks and tick labels.
-  for (double x = 0; x <= x_end + x_step / 2; x += x_step) {
-    absl::StrAppendFormat(&svg,
+  double x_step, x_end, low_decade, high_decade, y_bottom, y_top;
+};
+
+// Grid, ticks and tick labels, then the axes and their labels.
+void AppendAxes(const Chart& c, std::string* svg) {
+  for (double x = 0; x <= c.x_end + c.x_step / 2; x += c.x_step) {
+    absl::StrAppendFormat(svg,
                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                           "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                          px(x), py(y_bottom), px(x), py(y_top), px(x), py(y_bottom) + 20,
-                          TickLabel(x));
+                          c.X(x), c.Y(c.y_bottom), c.X(x), c.Y(c.y_top), c.X(x),
+                          c.Y(c.y_bottom) + 20, TickLabel(x));
   }
-  for (double decade = low_decade; decade <= high_decade; ++decade) {
+  for (double decade = c.low_decade; decade <= c.high_decade; ++decade) {
     const double y = std::pow(10.0, decade);
-    absl::StrAppendFormat(&svg,
+    absl::StrAppendFormat(svg,
                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ccc\"/>"
                           "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g%%</text>\n",
-                          px(0), py(y), px(x_end), py(y), px(0) - 8, py(y) + 4, y);
+                          c.X(0), c.Y(y), c.X(c.x_end), c.Y(y), c.X(0) - 8, c.Y(y) + 4, y);
     for (double factor : {2.0, 5.0}) {
-      if (decade == high_decade) break;
-      absl::StrAppendFormat(&svg,
+      if (decade == c.high_decade) break;
+      absl::StrAppendFormat(svg,
                             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                             "stroke=\"#eee\"/>\n",
-                            px(0), py(factor * y), px(x_end), py(factor * y));
+                            c.X(0), c.Y(factor * y), c.X(c.x_end), c.Y(factor * y));
     }
   }
-  // Axes and their labels.
   absl::StrAppendFormat(
-      &svg,
+      svg,
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n"
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n"
       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">wasted memory (GB-s of idle "
       "instances)</text>\n"
       "<text x=\"20\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 20 %.1f)\">"
       "cold-start rate (%% of invocations, log scale)</text>\n",
-      px(0), py(y_bottom), px(x_end), py(y_bottom), px(0), py(y_bottom), px(0), py(y_top),
-      (px(0) + px(x_end)) / 2, kHeight - 25, (py(y_bottom) + py(y_top)) / 2,
-      (py(y_bottom) + py(y_top)) / 2);
+      c.X(0), c.Y(c.y_bottom), c.X(c.x_end), c.Y(c.y_bottom), c.X(0), c.Y(c.y_bottom), c.X(0),
+      c.Y(c.y_top), (c.X(0) + c.X(c.x_end)) / 2, kHeight - 25,
+      (c.Y(c.y_bottom) + c.Y(c.y_top)) / 2, (c.Y(c.y_bottom) + c.Y(c.y_top)) / 2);
+}
 
-  // The fixed keep-alive curves: plain, and scaled by memory (dashed).
+// The fixed keep-alive curves (plain, and scaled by memory, dashed), then every policy's
+// point; fixed and hybrid labels above, others (the by-memory curve) below, so that they do
+// not cover each other.
+void AppendResults(const Chart& c, const std::vector<PolicyResult>& results, std::string* svg) {
   for (const bool by_memory : {false, true}) {
     const std::vector<const PolicyResult*> curve = FixedCurve(results, by_memory);
     if (curve.empty()) continue;
     std::string points;
     for (const PolicyResult* r : curve) {
-      absl::StrAppendFormat(&points, "%.1f,%.1f ", px(r->wasted_memory_gb_s),
-                            py(100 * r->cold_start_rate));
+      absl::StrAppendFormat(&points, "%.1f,%.1f ", c.X(r->wasted_memory_gb_s),
+                            c.Y(100 * r->cold_start_rate));
     }
-    absl::StrAppendFormat(&svg,
+    absl::StrAppendFormat(svg,
                           "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" "
                           "stroke-width=\"2\"%s/>\n",
                           points, by_memory ? "#2ca02c" : "#1f77b4",
                           by_memory ? " stroke-dasharray=\"6 4\"" : "");
   }
-  // Points; fixed and hybrid labels above, others (the by-memory curve) below, so that they
-  // do not cover each other.
   for (const PolicyResult& r : results) {
-    const double x = px(r.wasted_memory_gb_s), y = py(100 * r.cold_start_rate);
+    const double x = c.X(r.wasted_memory_gb_s), y = c.Y(100 * r.cold_start_rate);
     const bool hybrid = r.options.kind == KeepAliveOptions::Kind::kHybrid;
     const char* colour = IsFixed(r) ? "#1f77b4" : hybrid ? "#d62728" : "#2ca02c";
-    absl::StrAppendFormat(&svg,
+    absl::StrAppendFormat(svg,
                           "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\"%s/>"
                           "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\"%s>%s</text>\n",
                           x, y, hybrid ? 7 : 4, colour,
@@ -321,10 +322,12 @@ std::string RenderSvg(const std::vector<PolicyResult>& all_results, const std::s
                           IsFixed(r) || hybrid ? y - 10 : y + 20, colour,
                           hybrid ? " font-weight=\"bold\"" : "", XmlText(PointLabel(r)));
   }
-  // Legend.
+}
+
+void AppendLegend(std::string* svg) {
   const double lx = kWidth - kRight - 330, ly = kTop + 10;
   absl::StrAppendFormat(
-      &svg,
+      svg,
       "<rect x=\"%.1f\" y=\"%.1f\" width=\"325\" height=\"85\" fill=\"white\" "
       "stroke=\"#999\"/>\n"
       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
@@ -340,6 +343,25 @@ std::string RenderSvg(const std::vector<PolicyResult>& all_results, const std::s
       lx, ly, lx + 8, ly + 15, lx + 28, ly + 15, lx + 34, ly + 19, lx + 8, ly + 34, lx + 28,
       ly + 34, lx + 34, ly + 38, lx + 18, ly + 53, lx + 34, ly + 57, lx + 18, ly + 72,
       lx + 34, ly + 76);
+}
+
+}  // namespace
+
+std::string RenderSvg(const std::vector<PolicyResult>& all_results, const std::string& title) {
+  std::vector<PolicyResult> results;  // the chart has no axis for a budget
+  for (const PolicyResult& r : all_results) {
+    if (r.memory_budget_gb == 0) results.push_back(r);
+  }
+  const Chart chart(results);
+  std::string svg = absl::StrFormat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+      "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"13\">\n"
+      "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+      "<text x=\"%g\" y=\"30\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n",
+      kWidth, kHeight, kWidth, kHeight, kWidth / 2, XmlText(title));
+  AppendAxes(chart, &svg);
+  AppendResults(chart, results, &svg);
+  AppendLegend(&svg);
   svg += "</svg>\n";
   return svg;
 }

@@ -34,13 +34,13 @@
 
 namespace fnhost::testing {
 
-// Host options for a test that drives time and maintenance itself: the fake clock, the sink,
-// and no maintenance thread (the test calls RunMaintenance when it wants one).
+// Host options for a test that drives time and maintenance itself: the fake clock and the
+// sink, for HostForTesting::Create (which starts no maintenance thread: the test calls
+// HostForTesting::RunMaintenance when it wants one).
 inline HostOptions ManualHostOptions(FakeClock* clock, MetricsSink* sink) {
   HostOptions options;
   options.clock = clock;
   options.metrics_sink = sink;
-  options.start_maintenance_thread = false;
   return options;
 }
 
@@ -252,11 +252,11 @@ MATCHER_P(IsOkAndHolds, expected, "") {
 }
 
 // Checks an absl::StatusOr<std::unique_ptr<Host>>, such as Host::Create returns, and moves its
-// host out; use as ASSERT_TRUE(TakeHost(Host::Create(options), &host)).
+// host out; use as ASSERT_TRUE(TakeHost(HostForTesting::Create(options), &host)).
 [[nodiscard]] inline ::testing::AssertionResult TakeHost(
     absl::StatusOr<std::unique_ptr<Host>> created, std::unique_ptr<Host>* host) {
   if (!created.ok()) {
-    return ::testing::AssertionFailure() << "Host::Create: " << created.status();
+    return ::testing::AssertionFailure() << "creating the host: " << created.status();
   }
   *host = *std::move(created);
   return ::testing::AssertionSuccess();

@@ -1,22 +1,25 @@
-// How the host builds a module's state from a snapshot, and writes one after an init.
+// Which snapshot file belongs to a loaded module, and whether it may be used: the identity a
+// snapshot of the module's state must carry, the module digest cache that spares hashing the
+// module on every cold start, the file's name in a snapshot directory, and opening it with the
+// checks its directory calls for. Calling the module (state_restore, state_snapshot) is the
+// runtime's part (src/runtime/state_builder.h).
 //
 // A snapshot is used only when its module identity (build id, file hash, ABI and SDK versions,
 // module name and version, init-config hash) matches the loaded module exactly; anything else
-// is reported and the state is built by a full init. Thread-safe: no shared state in memory;
-// entries of the module digest cache (ModuleHashCache) are replaced atomically by rename, and
-// concurrent writers of one entry write the same bytes.
+// is reported and the state is built by a full init.
+//
+// Thread-safe: no shared state in memory; entries of the module digest cache (ModuleHashCache)
+// are replaced atomically by rename, and concurrent writers of one entry write the same bytes.
 
-#ifndef FNHOST_SRC_HOST_STATE_SNAPSHOTS_H_
-#define FNHOST_SRC_HOST_STATE_SNAPSHOTS_H_
+#ifndef FNHOST_SRC_SNAPSHOT_STATE_SNAPSHOTS_H_
+#define FNHOST_SRC_SNAPSHOT_STATE_SNAPSHOTS_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "fnhost/abi.h"
 #include "fnhost/snapshot.pb.h"
-#include "src/common/file_system.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
 
@@ -78,12 +81,6 @@ std::string SnapshotFileName(std::string_view function, const snapshot::ModuleId
 std::string SnapshotPath(const std::string& directory, std::string_view function,
                          const snapshot::ModuleIdentity& identity);
 
-// A restored state and the mapping its sections point into (which must outlive the state).
-struct RestoredState {
-  std::unique_ptr<MappedSnapshot> snapshot;
-  fnhost_module_state* state = nullptr;
-};
-
 // Maps the snapshot at `path` and checks it: the identity always, the section checksums unless
 // `trust_private_directory` and the file and its directory are private. NOT_FOUND when there is
 // no snapshot; any other error says why it cannot be used.
@@ -91,33 +88,6 @@ absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenStateSnapshot(
     const std::string& path, const snapshot::ModuleIdentity& identity,
     bool trust_private_directory);
 
-// Calls the module's state_restore and state_after_restore on a mapped snapshot, which must
-// outlive the state. On failure the module's message is in context.error.
-absl::StatusOr<fnhost_module_state*> RestoreFromSnapshot(const fnhost_module_v1& table,
-                                                         const fnhost_host_init_context& context,
-                                                         const MappedSnapshot& snapshot);
-
-// OpenStateSnapshot, then RestoreFromSnapshot.
-absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
-                                           const fnhost_host_init_context& context,
-                                           const std::string& path,
-                                           const snapshot::ModuleIdentity& identity,
-                                           bool trust_private_directory);
-
-// Asks the module for its sections and writes them atomically to `path`.
-absl::Status WriteStateSnapshot(const fnhost_module_v1& table, const fnhost_module_state* state,
-                                std::string_view function, FileSystem* fs,
-                                const std::string& path,
-                                const snapshot::ModuleIdentity& identity, absl::Time now);
-
-// Asks the module for its sections and writes them to a new sealed memfd (snapshot_memfd.h),
-// whose descriptor the caller owns; `name` stands for it in messages.
-absl::StatusOr<int> WriteStateSnapshotToMemfd(const fnhost_module_v1& table,
-                                              const fnhost_module_state* state,
-                                              std::string_view function, const std::string& name,
-                                              const snapshot::ModuleIdentity& identity,
-                                              absl::Time now);
-
 }  // namespace fnhost::internal
 
-#endif  // FNHOST_SRC_HOST_STATE_SNAPSHOTS_H_
+#endif  // FNHOST_SRC_SNAPSHOT_STATE_SNAPSHOTS_H_

@@ -1,4 +1,4 @@
-#include "src/host/state_snapshots.h"
+#include "src/snapshot/state_snapshots.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,13 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "fnhost/module.h"
 #include "src/common/sha256.h"
 #include "src/common/strings.h"
-#include "src/host/abi_glue.h"
 #include "src/snapshot/snapshot_file.h"
-#include "src/snapshot/snapshot_memfd.h"
-#include "src/snapshot/snapshot_writer.h"
 
 namespace fnhost::internal {
 
@@ -153,82 +149,6 @@ absl::StatusOr<std::unique_ptr<MappedSnapshot>> OpenStateSnapshot(
     }
   }
   return MappedSnapshot::Open(path, identity, verification);
-}
-
-absl::StatusOr<fnhost_module_state*> RestoreFromSnapshot(const fnhost_module_v1& table,
-                                                         const fnhost_host_init_context& context,
-                                                         const MappedSnapshot& snapshot) {
-  fnhost_host_snapshot_reader reader = snapshot.AsAbi();
-  fnhost_module_state* state = nullptr;
-  int32_t code = table.state_restore(&context, &reader, &state);
-  if (code != FNHOST_STATUS_OK) {  // the module's message is in context.error
-    return absl::Status(static_cast<absl::StatusCode>(code),
-                        absl::StrCat("state_restore from ", snapshot.path(), " failed"));
-  }
-  if (table.state_after_restore != nullptr) {
-    code = table.state_after_restore(state, &context);
-    if (code != FNHOST_STATUS_OK) {
-      table.state_destroy(state);
-      return absl::Status(static_cast<absl::StatusCode>(code),
-                          absl::StrCat("state_after_restore after ", snapshot.path(), " failed"));
-    }
-  }
-  return state;
-}
-
-absl::StatusOr<RestoredState> RestoreState(const fnhost_module_v1& table,
-                                           const fnhost_host_init_context& context,
-                                           const std::string& path,
-                                           const snapshot::ModuleIdentity& identity,
-                                           bool trust_private_directory) {
-  absl::StatusOr<std::unique_ptr<MappedSnapshot>> mapped =
-      OpenStateSnapshot(path, identity, trust_private_directory);
-  if (!mapped.ok()) return mapped.status();
-  absl::StatusOr<fnhost_module_state*> state = RestoreFromSnapshot(table, context, **mapped);
-  if (!state.ok()) return state.status();
-  return RestoredState{.snapshot = *std::move(mapped), .state = *state};
-}
-
-namespace {
-
-// Has the module add its sections to `writer`.
-absl::Status CollectSections(const fnhost_module_v1& table, const fnhost_module_state* state,
-                             std::string_view function, SnapshotFileWriter& writer) {
-  fnhost_host_snapshot_writer raw = writer.AsAbi();
-  CallOutput error(nullptr);
-  int32_t code = table.state_snapshot(state, &raw, error.raw());
-  if (code != FNHOST_STATUS_OK) return error.ToStatus(code, function, "state snapshot");
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status WriteStateSnapshot(const fnhost_module_v1& table, const fnhost_module_state* state,
-                                std::string_view function, FileSystem* fs,
-                                const std::string& path,
-                                const snapshot::ModuleIdentity& identity, absl::Time now) {
-  if (absl::Status status =
-          fs->CreateDirectories(std::filesystem::path(path).parent_path().string());
-      !status.ok()) {
-    return status;
-  }
-  SnapshotFileWriter writer(fs, path, identity, now);
-  if (absl::Status status = CollectSections(table, state, function, writer); !status.ok()) {
-    return status;
-  }
-  return writer.Commit();
-}
-
-absl::StatusOr<int> WriteStateSnapshotToMemfd(const fnhost_module_v1& table,
-                                              const fnhost_module_state* state,
-                                              std::string_view function, const std::string& name,
-                                              const snapshot::ModuleIdentity& identity,
-                                              absl::Time now) {
-  SnapshotFileWriter writer(FileSystem::Default(), name, identity, now);
-  if (absl::Status status = CollectSections(table, state, function, writer); !status.ok()) {
-    return status;
-  }
-  return CommitToSealedMemfd(writer, name);
 }
 
 }  // namespace fnhost::internal

@@ -4,8 +4,8 @@
 //
 // Thread-safety: none; like any value, one owner at a time.
 
-#ifndef FNHOST_SRC_ISOLATION_UNIQUE_FD_H_
-#define FNHOST_SRC_ISOLATION_UNIQUE_FD_H_
+#ifndef FNHOST_SRC_COMMON_UNIQUE_FD_H_
+#define FNHOST_SRC_COMMON_UNIQUE_FD_H_
 
 #include <unistd.h>
 
@@ -39,4 +39,4 @@ class UniqueFd {
 
 }  // namespace fnhost::internal
 
-#endif  // FNHOST_SRC_ISOLATION_UNIQUE_FD_H_
+#endif  // FNHOST_SRC_COMMON_UNIQUE_FD_H_

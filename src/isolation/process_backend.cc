@@ -1,0 +1,119 @@
+#include "src/isolation/process_backend.h"
+
+#include <algorithm>
+
+#include "src/common/function_error.h"
+
+namespace fnhost::internal {
+namespace {
+
+ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const std::string& zygote_executable, Clock* clock) {
+  ZygoteOptions options;
+  *options.config.mutable_module() = std::move(config);
+  options.config.set_fork_before_init(isolation.fork_point ==
+                                      IsolationOptions::ForkPoint::kBeforeInit);
+  zygote::WorkerLimits& limits = *options.config.mutable_worker();
+  limits.set_memory_limit_bytes(isolation.memory_limit_bytes);
+  limits.set_spin_budget_nanos(absl::ToInt64Nanoseconds(
+      std::clamp(isolation.spin_budget, absl::ZeroDuration(), SpinPolicy::kMaxBudget)));
+  options.zygote_executable = zygote_executable;
+  options.invoke_timeout = isolation.invoke_timeout;
+  options.crash_limit = isolation.crash_limit;
+  options.crash_window = isolation.crash_window;
+  options.crash_backoff = isolation.crash_backoff;
+  options.clock = clock;  // the circuit breaker's; call timeouts are in real time
+  return options;
+}
+
+}  // namespace
+
+ProcessBackend::ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const std::string& zygote_executable,
+                               const BackendContext& context, ModuleHints hints)
+    : options_(ZygoteOptionsFor(std::move(config), isolation, zygote_executable, context.clock)),
+      context_(context),
+      hints_(hints) {}
+
+ProcessBackend::~ProcessBackend() = default;
+
+absl::Status ProcessBackend::Load(ColdStartEvent* event) {
+  ZygoteOptions options = options_;
+  // A build whose init is known to leave threads forks before the init at once.
+  if (hints_.init_leaves_threads) options.config.set_fork_before_init(true);
+  absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
+  if (!zygote.ok()) return zygote.status();
+  // The load and init phases ran inside the zygote, which measured them; the rest of its start
+  // (spawn, exec, runtime start-up, the config and ready frames, a snapshot write) is the
+  // zygote_start phase.
+  const Zygote::StartReport& report = (*zygote)->start_report();
+  event->file_checks = report.file_checks;
+  event->dlopen = report.dlopen;
+  event->abi_check = report.abi_check;
+  event->state_init = report.state_init;
+  event->state_source = report.restored ? StateSource::kRestore : StateSource::kInit;
+  event->zygote_start = std::max(absl::ZeroDuration(),
+                                 report.total - report.file_checks - report.dlopen -
+                                     report.abi_check - report.state_init);
+  if (context_.sink != nullptr) {
+    for (const Zygote::StartReport::SnapshotNote& note : report.snapshot_events) {
+      context_.sink->OnSnapshotEvent(
+          SnapshotEvent{options_.function_name(), note.path, note.kind, note.detail});
+    }
+  }
+  zygote_ = *std::move(zygote);
+  module_version_ = zygote_->module_version();
+  hints_.init_leaves_threads = report.fork_point == ForkPoint::kBeforeInit;
+  ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                .module_version = module_version(),
+                                .kind = WorkerEventKind::kZygoteStarted,
+                                .fork_point = ForkPointName(report.fork_point)});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
+  const bool timed = context_.sink != nullptr;
+  const absl::Time start = timed ? context_.clock->Now() : absl::InfinitePast();
+  absl::StatusOr<std::unique_ptr<Worker>> worker = zygote_->SpawnWorker();
+  if (!worker.ok()) return worker.status();
+  if (timed) {
+    ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                  .module_version = module_version(),
+                                  .kind = WorkerEventKind::kSpawned,
+                                  .spawn_duration = context_.clock->Now() - start});
+  }
+  return worker->release();
+}
+
+absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call) {
+  auto* worker = static_cast<Worker*>(instance);
+  absl::Status status = worker->Invoke(call.request, call.response);
+  if (!worker->alive() && context_.sink != nullptr) {
+    const std::string reason = worker->lost_reason();
+    ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                  .module_version = module_version(),
+                                  .kind = WorkerEventKind::kLost,
+                                  .reason = reason});
+  }
+  return status;
+}
+
+void ProcessBackend::Destroy(BackendInstance* instance) {
+  delete static_cast<Worker*>(instance);  // closes its socket: it exits, the zygote reaps it
+}
+
+UnloadReport ProcessBackend::Unload() {
+  zygote_.reset();  // the zygote exits with its workers; the host never mapped the module
+  return {UnloadResult::kUnloaded, ""};
+}
+
+absl::Status ProcessBackend::WriteSnapshot() {
+  return absl::FailedPreconditionError(FunctionMessage(
+      options_.function_name(), "in process isolation the zygote writes the state's snapshot"));
+}
+
+void ProcessBackend::ReportWorkerEvent(const WorkerEvent& event) const {
+  if (context_.sink != nullptr) context_.sink->OnWorkerEvent(event);
+}
+
+}  // namespace fnhost::internal

@@ -1,0 +1,58 @@
+// ProcessBackend: a version of a function's module run in process isolation. Load starts the
+// version's zygote (zygote_client.h), which loads the module and builds its state with the same
+// StateBuilder as the in-process backend; each instance is a worker process forked from it, and
+// Invoke sends the call over the worker's socket: Worker::Invoke (worker.cc) is the warm path. A
+// worker lost during a call is reported (IsLost) and never reused; the pool spawns another.
+//
+// Thread-safety: as InstanceBackend.
+
+#ifndef FNHOST_SRC_ISOLATION_PROCESS_BACKEND_H_
+#define FNHOST_SRC_ISOLATION_PROCESS_BACKEND_H_
+
+#include <memory>
+#include <string>
+
+#include "fnhost/function_spec.h"
+#include "fnhost/runtime.pb.h"
+#include "src/isolation/zygote_client.h"
+#include "src/runtime/instance_backend.h"
+
+namespace fnhost::internal {
+
+class ProcessBackend final : public InstanceBackend {
+ public:
+  // `config`: the module and its state, as the in-process backend would get it; `isolation`:
+  // the worker limits, timeouts and circuit breaker; `zygote_executable`: as
+  // HostOptions::zygote_executable; `hints`: what an earlier load of the same build learned.
+  ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                 const std::string& zygote_executable, const BackendContext& context,
+                 ModuleHints hints);
+  ~ProcessBackend() override;
+
+  absl::Status Load(ColdStartEvent* event) override;
+  absl::StatusOr<BackendInstance*> NewInstance() override;
+  absl::Status Invoke(BackendInstance* instance, const Call& call) override;
+  void Destroy(BackendInstance* instance) override;
+  UnloadReport Unload() override;
+
+  const std::string& module_version() const override { return module_version_; }
+  // A worker serves one call at a time.
+  int concurrency() const override { return 1; }
+  // The zygote wrote the state's snapshot, if any, before it reported ready.
+  bool ShouldWriteSnapshot() const override { return false; }
+  absl::Status WriteSnapshot() override;
+  ModuleHints hints() const override { return hints_; }
+
+ private:
+  void ReportWorkerEvent(const WorkerEvent& event) const;
+
+  const ZygoteOptions options_;
+  const BackendContext context_;
+  ModuleHints hints_;
+  std::unique_ptr<Zygote> zygote_;  // once loaded
+  std::string module_version_;
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_ISOLATION_PROCESS_BACKEND_H_

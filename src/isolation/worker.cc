@@ -1,0 +1,175 @@
+#include "src/isolation/worker.h"
+
+#include <unistd.h>
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "fnhost/clock.h"
+#include "src/common/function_error.h"
+#include "src/isolation/control_frames.h"
+#include "src/isolation/zygote_process.h"
+#include "src/isolation/zygote_shared.h"
+
+namespace fnhost {
+
+using internal::BellWait;
+using internal::FrameHeader;
+using internal::FrameType;
+using internal::MutexLock;
+using internal::WorkerLoss;
+
+Worker::Worker(std::shared_ptr<internal::ZygoteShared> shared,
+               std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd)
+    : shared_(std::move(shared)),
+      process_(std::move(process)),
+      pid_(pid),
+      max_message_bytes_(shared_->options().config.worker().max_message_bytes()),
+      fd_(fd),
+      spin_(absl::Nanoseconds(shared_->options().config.worker().spin_budget_nanos())) {}
+
+Worker::~Worker() {
+  MutexLock lock(mu_);
+  Release();
+}
+
+void Worker::Release() {
+  MarkLost();
+  internal::UnmapDoorbell(bell_);
+  bell_ = nullptr;
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  process_->Forget(pid_);
+}
+
+absl::Time Worker::Deadline() const {
+  const absl::Duration timeout = shared_->options().invoke_timeout;
+  return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                             : Clock::Real()->Now() + timeout;
+}
+
+internal::WorkerLossReason Worker::loss() const {
+  MutexLock lock(mu_);
+  return loss_;
+}
+
+absl::Status Worker::Invoke(std::string_view request, std::string* response) {
+  MutexLock lock(mu_);
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
+  }
+  if (request.size() > max_message_bytes_) {
+    return absl::InvalidArgumentError(
+        FunctionMessage(shared_->function(), "request of ", request.size(),
+                        " bytes is above max_message_bytes ", max_message_bytes_));
+  }
+  const absl::Time deadline = Deadline();
+  // Read before the request leaves, so that the worker's ring cannot come before it.
+  const BellWait wait{bell_ != nullptr ? &bell_->response : nullptr,
+                     bell_ != nullptr ? bell_->response.load(std::memory_order_acquire) : 0,
+                     &spin_};
+  FrameHeader header;
+  absl::Status io = SendRequest(request, deadline);
+  if (io.ok()) io = ReceiveResponse(deadline, bell_ != nullptr ? &wait : nullptr, &header, response);
+  if (!io.ok()) {
+    response->clear();
+    return Lost(io, "invoke");
+  }
+  return Finish(header, response);
+}
+
+absl::Status Worker::SendRequest(std::string_view request, absl::Time deadline) {
+  absl::Status sent = internal::SendFrame(fd_, FrameType::kRequest, 0, 0, request, deadline);
+  if (sent.ok() && bell_ != nullptr) bell_->request.fetch_add(1, std::memory_order_release);
+  return sent;
+}
+
+absl::Status Worker::ReceiveResponse(absl::Time deadline, const BellWait* wait,
+                                     FrameHeader* header, std::string* response) {
+  absl::Status io =
+      internal::RecvCallFrame(fd_, max_message_bytes_, deadline, header, response, wait);
+  if (!io.ok()) return io;
+  // A worker sends nothing but the response during a call. (Frames that a call may carry
+  // besides, such as the module's requests to the host, would be answered here.)
+  if (header->type != FrameType::kResponse || header->code < 0 ||
+      header->code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated)) {
+    return absl::DataLossError(absl::StrCat(
+        "unexpected frame type ", static_cast<int>(header->type), " code ", header->code));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Finish(const FrameHeader& header, std::string* response) {
+  if (header.code == 0) return absl::OkStatus();
+  absl::Status status(static_cast<absl::StatusCode>(header.code), *response);
+  response->clear();
+  if ((header.flags & internal::kFlagWorkerExits) != 0) {
+    Release();
+    loss_ = {WorkerLoss::kMemoryLimit};
+    shared_->RecordCrash(/*timeout=*/false);
+  }
+  return status;
+}
+
+absl::Status Worker::AwaitReady() {
+  MutexLock lock(mu_);
+  FrameHeader header;
+  std::string payload;
+  int bell_fd = -1;  // the worker's doorbell comes with its ready frame, if at all
+  // A worker that runs the module's init has no deadline for it, as a zygote's init has none.
+  const absl::Time deadline =
+      process_->workers_run_init() ? absl::InfiniteFuture() : Deadline();
+  absl::Status io = internal::RecvFrame(fd_, internal::kMaxControlBytes, deadline, &header,
+                                        &payload, &bell_fd);
+  internal::UniqueFd bell_memfd(bell_fd);
+  if (io.ok() && header.type == FrameType::kWorkerReady && bell_memfd.valid()) {
+    absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_memfd.get());
+    if (!bell.ok()) return Lost(bell.status(), "startup");
+    bell_ = *bell;
+  }
+  if (io.ok() && header.type == FrameType::kWorkerReady) return absl::OkStatus();
+  if (io.ok() && header.type == FrameType::kError) {
+    // The module's post-fork hook or instance creation failed: its error, not a crash.
+    Release();
+    return internal::ErrorFrameStatus(payload);
+  }
+  if (io.ok()) io = absl::DataLossError("unexpected first frame");
+  return Lost(io, "startup");
+}
+
+absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
+  // Killing first makes the end certain (a worker that merely closed its channel would live
+  // on); the zygote's report then says whether the worker was already dying of something else.
+  process_->Kill(pid_);
+  const std::optional<internal::WorkerExit> exit = process_->AwaitExit(pid_);
+  Release();
+  loss_ = internal::ClassifyLoss(cause, exit);
+  shared_->RecordCrash(loss_.loss == WorkerLoss::kTimeout);
+
+  const std::string worker = FunctionMessage(shared_->function(), "worker ", pid_);
+  switch (loss_.loss) {
+    case WorkerLoss::kTimeout:
+      return absl::DeadlineExceededError(FunctionMessage(
+          shared_->function(), during, " did not finish within ",
+          absl::FormatDuration(shared_->options().invoke_timeout), "; worker ", pid_,
+          " killed"));
+    case WorkerLoss::kProtocol:
+      return absl::UnavailableError(absl::StrCat(worker, " broke the channel protocol during ",
+                                                 AsAbsl(during), " (", cause.message(),
+                                                 "); worker killed"));
+    case WorkerLoss::kZygote:
+      return absl::UnavailableError(absl::StrCat(worker, " lost during ", AsAbsl(during), ": ",
+                                                 process_->GoneReason()));
+    case WorkerLoss::kChannel:
+      return absl::UnavailableError(absl::StrCat(worker, " closed its channel during ",
+                                                 AsAbsl(during), "; worker ended"));
+    default:
+      return absl::UnavailableError(absl::StrCat(
+          worker, " ", internal::DescribeWaitStatus(exit->wait_status), " during ",
+          AsAbsl(during)));
+  }
+}
+
+}  // namespace fnhost

@@ -1,0 +1,60 @@
+#include "src/runtime/in_process_backend.h"
+
+#include <utility>
+
+namespace fnhost::internal {
+
+InProcessBackend::InProcessBackend(runtime::ModuleConfig config, const BackendContext& context)
+    : context_(context),
+      builder_(std::move(config), *context.clock, *context.fs, this),
+      function_(builder_.function()) {}
+
+InProcessBackend::~InProcessBackend() {
+  if (table_ != nullptr) Unload();
+}
+
+absl::Status InProcessBackend::Load(ColdStartEvent* event) {
+  LoadTimings timings;
+  absl::Status status = builder_.Load(&timings);
+  event->file_checks = timings.file_checks;
+  event->dlopen = timings.dlopen;
+  event->abi_check = timings.abi_check;
+  if (!status.ok()) return status;
+  absl::StatusOr<StateBuilder::Built> built = builder_.Build();
+  if (!built.ok()) {
+    builder_.Unload(nullptr);
+    return built.status();
+  }
+  event->state_source = built->restored ? StateSource::kRestore : StateSource::kInit;
+  event->state_init = built->duration;
+  table_ = &builder_.table();
+  state_ = built->state;
+  module_version_ = table_->version;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BackendInstance*> InProcessBackend::NewInstance() {
+  absl::StatusOr<fnhost_module_instance*> raw =
+      CreateInstance(*table_, state_, builder_.function());
+  if (!raw.ok()) return raw.status();
+  return new ModuleInstance(*raw);
+}
+
+void InProcessBackend::Destroy(BackendInstance* instance) {
+  auto* module_instance = static_cast<ModuleInstance*>(instance);
+  table_->instance_destroy(module_instance->raw);
+  delete module_instance;
+}
+
+UnloadReport InProcessBackend::Unload() {
+  table_ = nullptr;
+  return builder_.Unload(std::exchange(state_, nullptr));
+}
+
+void InProcessBackend::OnSnapshotEvent(SnapshotEventKind kind, std::string_view path,
+                                       std::string_view detail) {
+  if (context_.sink == nullptr) return;
+  context_.sink->OnSnapshotEvent(SnapshotEvent{builder_.function(), path, kind, detail});
+}
+
+}  // namespace fnhost::internal

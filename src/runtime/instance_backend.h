@@ -1,0 +1,105 @@
+// InstanceBackend: where one version of a function's module runs, seen from the pool. Two
+// implementations: InProcessBackend (in_process_backend.h: the module dlopened in the host
+// process) and ProcessBackend (src/isolation/process_backend.h: a zygote process and worker
+// processes forked from it). The pool above does not know which it holds.
+//
+// A version's life, in order: Load once (the module and its state), then any number of
+// NewInstance, Invoke and Destroy, then Unload once every instance is destroyed. IsLost says
+// that an instance died under a call (a worker process) and must be destroyed, never reused.
+//
+// Thread-safety: Load, NewInstance, Destroy, Unload and WriteSnapshot are serialised by the
+// owner (one loader at a time; instances destroyed only when idle). Invoke may run on many
+// threads at once, each on an instance it holds, up to concurrency() calls per instance.
+// IsLost is called by the holder of the instance after its Invoke returned.
+
+#ifndef FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
+#define FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "fnhost/clock.h"
+#include "fnhost/metrics.h"
+#include "src/common/file_system.h"
+#include "src/loader/module_loader.h"
+
+namespace fnhost::internal {
+
+// One instance as a backend hands it out. Opaque to everyone but the backend that made it,
+// which derives its own type from this one; all anyone else may ask is whether it is lost.
+class BackendInstance {
+ public:
+  // Whether the instance died during a call (a worker process): it cannot serve again and
+  // must be destroyed. Read by the instance's holder after Invoke returned.
+  bool lost() const { return lost_.load(std::memory_order_acquire); }
+
+ protected:
+  BackendInstance() = default;
+  ~BackendInstance() = default;
+  void MarkLost() { lost_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> lost_{false};
+};
+
+// One call as it crosses a backend: the request in, the response out. `response` is
+// overwritten, reusing its capacity.
+struct Call {
+  std::string_view request;
+  std::string* response = nullptr;
+};
+
+// What a backend reports to and reads from the host: its clock, file system and metrics sink
+// (null: no metrics). Not owned; they outlive the backend.
+struct BackendContext {
+  Clock* clock = nullptr;
+  FileSystem* fs = nullptr;
+  MetricsSink* sink = nullptr;
+};
+
+// What a backend found out about a module build that the next load of the same build (after a
+// scale to zero) can use from the start.
+struct ModuleHints {
+  bool init_leaves_threads = false;  // the module's init leaves threads running
+};
+
+class InstanceBackend {
+ public:
+  virtual ~InstanceBackend() = default;
+
+  // Loads the module and builds its state, restored from a matching snapshot when there is
+  // one, else by the module's init; fills the load and state phases of `event`. Errors name
+  // the function, the module file and the cause.
+  virtual absl::Status Load(ColdStartEvent* event) = 0;
+  // Creates an instance of the loaded state.
+  virtual absl::StatusOr<BackendInstance*> NewInstance() = 0;
+  // Runs one call on `instance`. The module's errors come back as absl::Status values that
+  // read the same in both isolation modes.
+  virtual absl::Status Invoke(BackendInstance* instance, const Call& call) = 0;
+  // Whether `instance` died during a call: it cannot serve again and must be destroyed. The
+  // instance's own flag, which its backend sets: no virtual call on the warm path.
+  bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
+  virtual void Destroy(BackendInstance* instance) = 0;
+  // Destroys the state and unloads the module; every instance must be gone.
+  virtual UnloadReport Unload() = 0;
+
+  // After Load:
+  // The module's own version string.
+  virtual const std::string& module_version() const = 0;
+  // Calls one instance serves at once.
+  virtual int concurrency() const = 0;
+  // Whether the state's snapshot should be written to the snapshot directory, off the
+  // request path (WriteSnapshot), because the state was built by an init here.
+  virtual bool ShouldWriteSnapshot() const = 0;
+  // Writes it; the outcome also goes to the metrics sink. The version stays loaded meanwhile.
+  virtual absl::Status WriteSnapshot() = 0;
+  // What the next load of this build can start from.
+  virtual ModuleHints hints() const = 0;
+};
+
+}  // namespace fnhost::internal
+
+#endif  // FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_

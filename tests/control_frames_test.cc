@@ -1,0 +1,112 @@
+// The control frames between a host and its zygotes as protobuf messages: what a hostile or
+// broken peer may send is refused (DATA_LOSS, or UNKNOWN for a status code out of range), and
+// a lost worker's reason reads as the metrics label the README's table names.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "fnhost/zygote.pb.h"
+#include "gtest/gtest.h"
+#include "src/isolation/control_frames.h"
+#include "src/isolation/worker_loss.h"
+#include "src/isolation/worker_protocol.h"
+
+namespace fnhost::internal {
+namespace {
+
+TEST(ControlFramesTest, AStatusCrossesAsAnErrorAndBack) {
+  const absl::Status status = absl::ResourceExhaustedError("function 'f': out of slots");
+  EXPECT_EQ(StatusOf(ErrorOf(status)), status);
+  EXPECT_EQ(ErrorFrameStatus(ErrorOf(status).SerializeAsString()), status);
+}
+
+TEST(ControlFramesTest, AnErrorCodeOutOfRangeReadsAsUnknown) {
+  for (int32_t code : {0, -3, 17, 1 << 20}) {
+    zygote::Error error;
+    error.set_code(code);
+    error.set_message("bad");
+    const absl::Status status = StatusOf(error);
+    EXPECT_TRUE(absl::IsUnknown(status)) << code << ": " << status;
+    EXPECT_EQ(status.message(), "bad");
+  }
+}
+
+TEST(ControlFramesTest, APayloadThatDoesNotParseIsDataLoss) {
+  zygote::StartReport report;
+  const absl::Status status = ParseControl(std::string("\xff\xff\xff\xff\x0f", 5), &report);
+  EXPECT_TRUE(absl::IsDataLoss(status)) << status;
+  EXPECT_TRUE(absl::IsDataLoss(ErrorFrameStatus("\xff\xff\xff")));
+}
+
+zygote::StartReport ValidReport() {
+  zygote::StartReport report;
+  report.set_module_name("m");
+  report.set_module_version("1.2");
+  report.set_max_concurrency(1);
+  report.set_state_init_nanos(1500);
+  report.set_fork_point(static_cast<uint32_t>(ForkPoint::kBeforeInit));
+  report.set_init_threads(3);
+  zygote::SnapshotNote& note = *report.add_snapshot_event();
+  note.set_kind(static_cast<uint32_t>(SnapshotEventKind::kWritten));
+  note.set_path("(sealed memfd)");
+  return report;
+}
+
+TEST(ControlFramesTest, AStartReportReadsIntoWhatTheHostKeeps) {
+  ZygoteStartReport report;
+  ASSERT_TRUE(ReadStartReport(ValidReport(), &report));
+  EXPECT_EQ(report.module_version, "1.2");
+  EXPECT_EQ(report.state_init, absl::Nanoseconds(1500));
+  EXPECT_EQ(report.fork_point, ForkPoint::kBeforeInit);
+  EXPECT_EQ(report.init_threads, 3);
+  ASSERT_EQ(report.snapshot_events.size(), 1u);
+  EXPECT_EQ(report.snapshot_events[0].kind, SnapshotEventKind::kWritten);
+  EXPECT_EQ(report.snapshot_events[0].path, "(sealed memfd)");
+}
+
+TEST(ControlFramesTest, AStartReportWithAValueOutOfRangeIsRefused) {
+  ZygoteStartReport report;
+  zygote::StartReport fork_point = ValidReport();
+  fork_point.set_fork_point(7);
+  EXPECT_FALSE(ReadStartReport(fork_point, &report));
+  zygote::StartReport kind = ValidReport();
+  kind.mutable_snapshot_event(0)->set_kind(9);
+  EXPECT_FALSE(ReadStartReport(kind, &report));
+  zygote::StartReport threads = ValidReport();
+  threads.set_init_threads(1u << 31);
+  EXPECT_FALSE(ReadStartReport(threads, &report));
+}
+
+int Signalled(int signal) { return signal & 0x7f; }  // a wait status: killed by `signal`
+int Exited(int code) { return (code & 0xff) << 8; }  // a wait status: exited with `code`
+
+TEST(WorkerLossTest, EachWayOfLosingAWorkerHasItsMetricsLabel) {
+  const absl::Status broken = absl::UnavailableError("the peer closed the channel");
+  EXPECT_EQ(ClassifyLoss(absl::DeadlineExceededError("timed out"), std::nullopt).Label(),
+            "timeout");
+  EXPECT_EQ(ClassifyLoss(absl::DataLossError("bad frame magic"), std::nullopt).Label(),
+            "protocol");
+  EXPECT_EQ(ClassifyLoss(broken, std::nullopt).Label(), "zygote");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGSEGV), false}).Label(), "SIGSEGV");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGABRT), false}).Label(), "SIGABRT");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Exited(0), false}).Label(), "exit");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Exited(kExitChannelBroken), false}).Label(),
+            "channel");
+  // Killed on the host's request after its channel failed: the channel, not the signal.
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGKILL), true}).Label(), "channel");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGKILL), false}).Label(), "SIGKILL");
+  EXPECT_EQ(WorkerLossReason{WorkerLoss::kMemoryLimit}.Label(), "memory_limit");
+  EXPECT_EQ(WorkerLossReason{}.Label(), "");
+}
+
+TEST(WorkerLossTest, WaitStatusesAreDescribedForMessages) {
+  EXPECT_EQ(DescribeWaitStatus(Signalled(SIGSEGV)),
+            "killed by signal SIGSEGV (Segmentation fault)");
+  EXPECT_EQ(DescribeWaitStatus(Exited(3)), "exited with status 3");
+}
+
+}  // namespace
+}  // namespace fnhost::internal
