@@ -6,7 +6,10 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +47,12 @@ TEST(ReloadMemoryTest, HeapInUseStaysFlatWhileThreadsCallAcrossReloads) {
   std::atomic<bool> stop{false};
   std::atomic<int64_t> calls{0};
   std::atomic<int64_t> failures{0};
+  // The heap is read while every caller is parked between calls, so that no call's transient
+  // allocations, and no draining version, are counted on one side only.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool paused = false;
+  int parked = 0;
   std::vector<std::thread> callers;
   for (int t = 0; t < kCallers; ++t) {
     callers.emplace_back([&] {
@@ -51,23 +60,40 @@ TEST(ReloadMemoryTest, HeapInUseStaysFlatWhileThreadsCallAcrossReloads) {
       while (!stop.load()) {
         if (!host->Invoke(*handle, "x", &response).ok()) ++failures;
         ++calls;
+        std::unique_lock<std::mutex> lock(mu);
+        if (!paused) continue;
+        ++parked;
+        cv.notify_all();
+        cv.wait_for(lock, std::chrono::seconds(60), [&] { return !paused; });
+        --parked;
       }
     });
   }
+  auto heap_while_parked = [&]() -> int64_t {
+    std::unique_lock<std::mutex> lock(mu);
+    paused = true;
+    const bool all = cv.wait_for(lock, std::chrono::seconds(60),
+                                 [&] { return parked == kCallers; });
+    EXPECT_TRUE(all) << parked << " of " << kCallers << " callers parked within 60 s";
+    const int64_t bytes = AllocatedBytes();
+    paused = false;
+    cv.notify_all();
+    return bytes;
+  };
   // Two modules with different version strings, alternately: each reload is a new version.
   const std::string modules[] = {testing::TestModule("canary"), testing::TestModule("gate")};
   constexpr int kWarmUp = 300;
   constexpr int kReloads = 600;
   int64_t before = 0;
   for (int i = 0; i < kWarmUp + kReloads; ++i) {
-    if (i == kWarmUp) before = AllocatedBytes();
+    if (i == kWarmUp) before = heap_while_parked();
     absl::Status status = host->Reload("f", modules[i % 2]);
     if (!status.ok()) {
       ADD_FAILURE() << "reload " << i << ": " << status;
       break;
     }
   }
-  const int64_t after = AllocatedBytes();
+  const int64_t after = heap_while_parked();
   stop = true;
   for (std::thread& caller : callers) caller.join();
 
