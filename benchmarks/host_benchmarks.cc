@@ -148,35 +148,7 @@ std::string BulkModule(int64_t mib) {
   return std::string(FNHOST_BENCH_MODULE_DIR) + "/bulk" + std::to_string(mib) + ".so";
 }
 
-// The floor of a cold start: what any host must do with a fresh module file, which is in the
-// page cache as after a deploy (the copy is made outside the timing).
-void DlopenFloor(benchmark::State& state, const std::string& module) {
-  FreshCopies copies(module);
-  std::string response;
-  fnhost_host_output output{&response, &AllocateInto, &IgnoreMessage};
-  for (auto _ : state) {
-    state.PauseTiming();
-    std::string path = copies.Next();
-    state.ResumeTiming();
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    auto entry =
-        reinterpret_cast<fnhost_module_entry_fn>(::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
-    const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
-    fnhost_host_init_context context{"bench", nullptr, 0, {}, &output};
-    fnhost_module_state* module_state = nullptr;
-    table->state_create(&context, &module_state);
-    fnhost_module_instance* instance = nullptr;
-    table->instance_create(module_state, &output, &instance);
-    table->invoke(instance, reinterpret_cast<const uint8_t*>("x"), 1, &output);
-    state.PauseTiming();
-    table->instance_destroy(instance);
-    table->state_destroy(module_state);
-    ::dlclose(handle);
-    std::filesystem::remove(path);
-    state.ResumeTiming();
-  }
-}
-// The bytes a dynamic loader maps from `fd`: up to the end of the last PT_LOAD segment.
+// The bytes a dynamic loader maps: up to the end of the last PT_LOAD segment.
 size_t LoadedBytes(const std::string& bytes) {
   Elf64_Ehdr header;
   std::memcpy(&header, bytes.data(), sizeof(header));
@@ -189,32 +161,58 @@ size_t LoadedBytes(const std::string& bytes) {
   return end;
 }
 
-// The floor of a loader that runs only bytes it has sealed, as the host does: the loaded part of
-// the file read into a sealed memfd, which is dlopened through /proc/self/fd, then what
-// DlopenFloor does. No checks, no host: what any such loader pays for the copy itself.
-void SealedDlopenFloor(benchmark::State& state, const std::string& module) {
+// How a floor maps a fresh copy of the module: returns the dlopen handle, and in `close_after`
+// a descriptor to close once the object is unloaded (-1 for none).
+using Opener = void* (*)(const std::string& path, int* close_after);
+
+void* OpenPlain(const std::string& path, int* close_after) {
+  *close_after = -1;
+  return ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+}
+
+// As a loader that runs only bytes it has sealed: the loaded part of the file read into a
+// sealed memfd, dlopened through /proc/self/fd. No checks: the copy's own cost.
+void* OpenSealed(const std::string& path, int* close_after) {
+  *close_after = -1;
+  const int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string bytes(16384, '\0');
+  bytes.resize(static_cast<size_t>(std::max<ssize_t>(0, ::pread(file, bytes.data(), 16384, 0))));
+  const size_t loaded = LoadedBytes(bytes);
+  if (loaded > bytes.size()) {
+    const size_t head = bytes.size();
+    bytes.resize(loaded);
+    if (::pread(file, bytes.data() + head, loaded - head, static_cast<off_t>(head)) < 0) {
+      bytes.resize(head);
+    }
+  }
+  ::close(file);
+  const int copy = ::memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (::write(copy, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    ::close(copy);
+    return nullptr;
+  }
+  ::fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  *close_after = copy;
+  return ::dlopen(("/proc/self/fd/" + std::to_string(copy)).c_str(), RTLD_NOW | RTLD_LOCAL);
+}
+
+// The floor of a cold start: what any host must do with a fresh module file, which is in the
+// page cache as after a deploy (the copy is made outside the timing): map it as `open` does,
+// then dlsym, init, one instance and the first call.
+void Floor(benchmark::State& state, const std::string& module, Opener open) {
   FreshCopies copies(module);
   std::string response;
   fnhost_host_output output{&response, &AllocateInto, &IgnoreMessage};
-  std::string bytes;
   for (auto _ : state) {
     state.PauseTiming();
     std::string path = copies.Next();
     state.ResumeTiming();
-    const int file = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    bytes.resize(16384);
-    bytes.resize(static_cast<size_t>(std::max<ssize_t>(0, ::pread(file, bytes.data(), 16384, 0))));
-    const size_t loaded = LoadedBytes(bytes);
-    if (loaded > bytes.size()) {
-      const size_t head = bytes.size();
-      bytes.resize(loaded);
-      if (::pread(file, bytes.data() + head, loaded - head, static_cast<off_t>(head)) < 0) break;
+    int close_after = -1;
+    void* handle = open(path, &close_after);
+    if (handle == nullptr) {
+      state.SkipWithError(::dlerror());
+      break;
     }
-    const int copy = ::memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (::write(copy, bytes.data(), loaded) != static_cast<ssize_t>(loaded)) break;
-    ::fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-    ::close(file);
-    void* handle = ::dlopen(("/proc/self/fd/" + std::to_string(copy)).c_str(), RTLD_NOW | RTLD_LOCAL);
     auto entry =
         reinterpret_cast<fnhost_module_entry_fn>(::dlsym(handle, FNHOST_MODULE_ENTRY_SYMBOL));
     const fnhost_module_v1* table = entry(FNHOST_ABI_VERSION);
@@ -228,13 +226,17 @@ void SealedDlopenFloor(benchmark::State& state, const std::string& module) {
     table->instance_destroy(instance);
     table->state_destroy(module_state);
     ::dlclose(handle);
-    ::close(copy);
+    if (close_after >= 0) ::close(close_after);
     std::filesystem::remove(path);
     state.ResumeTiming();
   }
 }
+void DlopenFloor(benchmark::State& state, const std::string& module) {
+  Floor(state, module, &OpenPlain);
+}
+
 void BM_SealedDlopenFloor(benchmark::State& state) {
-  SealedDlopenFloor(state, TestModule("noop"));
+  Floor(state, TestModule("noop"), &OpenSealed);
 }
 BENCHMARK(BM_SealedDlopenFloor)->Iterations(300);
 
