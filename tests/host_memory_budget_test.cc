@@ -75,6 +75,18 @@ class HostMemoryBudgetTest : public ::testing::Test {
   void Register(const std::string& name, double memory_mb) {
     ASSERT_TRUE(host_->Register(Spec(name, memory_mb)).ok());
   }
+  // A host with a budget of `budget_mb`, and functions of 128 MB instances.
+  void StartWith(double budget_mb, std::initializer_list<std::string> names) {
+    ASSERT_NO_FATAL_FAILURE(Start(budget_mb));
+    for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Register(name, 128));
+  }
+  // A call of `name` that finds no memory and waits in the queue.
+  std::shared_future<absl::StatusOr<std::string>> CallThatWaits(const std::string& name,
+                                                                CallOptions options = {}) {
+    auto call = CallAsync(name, "x", options);
+    EXPECT_TRUE(AwaitStatus(name, [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+    return call;
+  }
   std::shared_future<absl::StatusOr<std::string>> CallAsync(const std::string& name,
                                                             const std::string& request,
                                                             CallOptions options = {}) {
@@ -161,18 +173,14 @@ TEST_F(HostMemoryBudgetTest, ANewInstanceEvictsTheLowestPriorityIdleInstanceOfAn
 }
 
 TEST_F(HostMemoryBudgetTest, BusyInstancesStayAndTheCallWaitsThenTimesOut) {
-  ASSERT_NO_FATAL_FAILURE(Start(256));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("b", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("c", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b", "c"}));
   Gate gate;
   ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate));
   ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate));
 
   CallOptions options;
   options.timeout = absl::Seconds(1);
-  auto waiting = CallAsync("c", "x", options);
-  ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+  auto waiting = CallThatWaits("c", options);
   EXPECT_EQ(Gauges().memory_waiting_calls, 1);
   clock_.Advance(absl::Seconds(2));
   absl::StatusOr<std::string> refused = AwaitResult(waiting);
@@ -194,16 +202,12 @@ TEST_F(HostMemoryBudgetTest, BusyInstancesStayAndTheCallWaitsThenTimesOut) {
 }
 
 TEST_F(HostMemoryBudgetTest, AWaitingCallEvictsAnInstanceOnceItGoesIdle) {
-  ASSERT_NO_FATAL_FAILURE(Start(256));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("b", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("c", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b", "c"}));
   Gate gate_a;
   Gate gate_b;
   ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate_a));
   ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate_b));
-  auto waiting = CallAsync("c", "x");
-  ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+  auto waiting = CallThatWaits("c");
 
   ASSERT_TRUE(gate_a.Release());
   EXPECT_THAT(AwaitResult(calls_[0]), IsOkAndHolds("released"));
@@ -218,16 +222,13 @@ TEST_F(HostMemoryBudgetTest, AWaitingCallEvictsAnInstanceOnceItGoesIdle) {
 }
 
 TEST_F(HostMemoryBudgetTest, AWaitingCallTakesAnInstanceOfItsOwnFunctionWhenOneFrees) {
-  ASSERT_NO_FATAL_FAILURE(Start(256));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("c", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "c"}));
   Gate gate_a;
   Gate gate_c;
   ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate_a));
   ASSERT_NO_FATAL_FAILURE(HoldBusy("c", gate_c));
   // A second instance of c does not fit: the call waits, and gets c's first one.
-  auto waiting = CallAsync("c", "x");
-  ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+  auto waiting = CallThatWaits("c");
   ASSERT_TRUE(gate_c.Release());
   EXPECT_THAT(AwaitResult(calls_[1]), IsOkAndHolds("released"));
   EXPECT_THAT(AwaitResult(waiting), IsOkAndHolds("done"));
@@ -239,8 +240,7 @@ TEST_F(HostMemoryBudgetTest, AWaitingCallTakesAnInstanceOfItsOwnFunctionWhenOneF
 }
 
 TEST_F(HostMemoryBudgetTest, AFullQueueRefusesAtOnceForWantOfMemory) {
-  ASSERT_NO_FATAL_FAILURE(Start(128));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(128, {"a"}));
   FunctionSpec spec = Spec("c", 128);
   spec.pool.max_queue = 0;
   ASSERT_TRUE(host_->Register(spec).ok());
@@ -254,9 +254,7 @@ TEST_F(HostMemoryBudgetTest, AFullQueueRefusesAtOnceForWantOfMemory) {
 }
 
 TEST_F(HostMemoryBudgetTest, TheModuleWhoseLastInstanceGoesIsUnloadedAndLoadsAgain) {
-  ASSERT_NO_FATAL_FAILURE(Start(128));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("b", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(128, {"a", "b"}));
   ASSERT_THAT(host_->Invoke("a", "x"), IsOkAndHolds("done"));
   ASSERT_THAT(host_->Invoke("b", "x"), IsOkAndHolds("done"));
   EXPECT_FALSE(StatusOf("a").loaded);
@@ -271,9 +269,7 @@ TEST_F(HostMemoryBudgetTest, TheModuleWhoseLastInstanceGoesIsUnloadedAndLoadsAga
 }
 
 TEST_F(HostMemoryBudgetTest, PrewarmsEvictIdleInstancesAndStopAtBusyMemory) {
-  ASSERT_NO_FATAL_FAILURE(Start(384));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("b", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(384, {"a", "b"}));
   ASSERT_THAT(host_->Invoke("b", "x"), IsOkAndHolds("done"));
   Gate gate;
   ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate, /*busy=*/1));
@@ -293,9 +289,7 @@ TEST_F(HostMemoryBudgetTest, PrewarmsEvictIdleInstancesAndStopAtBusyMemory) {
 }
 
 TEST_F(HostMemoryBudgetTest, AReloadStaysWithinTheBudget) {
-  ASSERT_NO_FATAL_FAILURE(Start(256));
-  ASSERT_NO_FATAL_FAILURE(Register("a", 128));
-  ASSERT_NO_FATAL_FAILURE(Register("b", 128));
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b"}));
   ASSERT_THAT(host_->Invoke("a", "x"), IsOkAndHolds("done"));
   ASSERT_THAT(host_->Invoke("b", "x"), IsOkAndHolds("done"));
   ASSERT_TRUE(host_->Reload("a", TestModule("canary")).ok());
