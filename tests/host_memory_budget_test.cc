@@ -113,6 +113,10 @@ class HostMemoryBudgetTest : public ::testing::Test {
     return sink_.host();
   }
   int64_t UsedBytes() { return Gauges().memory_used_bytes; }
+  // Waits for every call made by CallAsync to end (before the test's gates close their pipes).
+  void AwaitCalls() {
+    for (auto& call : calls_) AwaitResult(call).IgnoreError();
+  }
   // Holds `name` busy with a call through `gate`, and waits until it is.
   void HoldBusy(const std::string& name, Gate& gate, int busy = 1) {
     CallAsync(name, gate.request());
@@ -237,6 +241,7 @@ TEST_F(HostMemoryBudgetTest, AWaitingCallTakesAnInstanceOfItsOwnFunctionWhenOneF
   EXPECT_EQ(StatusOf("a").busy_instances, 1);
   EXPECT_EQ(UsedBytes(), 256 * kMb);
   ASSERT_TRUE(gate_a.Release());
+  AwaitCalls();
 }
 
 TEST_F(HostMemoryBudgetTest, AFullQueueRefusesAtOnceForWantOfMemory) {
@@ -251,6 +256,7 @@ TEST_F(HostMemoryBudgetTest, AFullQueueRefusesAtOnceForWantOfMemory) {
   EXPECT_EQ(RejectionReason(refused.status()), "memory_budget");
   EXPECT_THAT(refused.status().message(), HasSubstr("queue is full"));
   ASSERT_TRUE(gate.Release());
+  AwaitCalls();
 }
 
 TEST_F(HostMemoryBudgetTest, TheModuleWhoseLastInstanceGoesIsUnloadedAndLoadsAgain) {
@@ -280,6 +286,7 @@ TEST_F(HostMemoryBudgetTest, PrewarmsEvictIdleInstancesAndStopAtBusyMemory) {
   EXPECT_EQ(RejectionReason(prewarm), "memory_budget");
   EXPECT_EQ(StatusOf("a").idle_instances, 1);
   ASSERT_TRUE(gate.Release(2));
+  AwaitCalls();
   ASSERT_TRUE(AwaitStatus("b", [](const FunctionStatus& s) { return s.idle_instances == 2; }));
   // Now b's idle instances make room.
   EXPECT_TRUE(host_->PrewarmAndWait("a", 3).ok());
@@ -305,6 +312,7 @@ TEST_F(HostMemoryBudgetTest, AReloadStaysWithinTheBudget) {
   EXPECT_EQ(RejectionReason(reload), "memory_budget");
   ASSERT_TRUE(gate.Release(2));
   EXPECT_THAT(AwaitResult(calls_[0]), IsOkAndHolds("canary released"));
+  AwaitCalls();
 }
 
 TEST_F(HostMemoryBudgetTest, RefusesWhatCouldNeverFit) {
