@@ -74,7 +74,9 @@ struct HostOptions {
   // waits in its function's queue, as at max_instances, for an instance of its own function,
   // for memory freed, or for an idle instance to evict (seen at the next maintenance pass);
   // past its deadline it fails with DEADLINE_EXCEEDED, or at once with RESOURCE_EXHAUSTED when
-  // the queue is full, both with the rejection reason "memory_budget". Register refuses a
+  // the queue is full, both with the rejection reason "memory_budget". Prewarm,
+  // PrewarmAndWait and min_instances at Register evict too; the maintenance pass's prewarms
+  // (keep-alive predictions, min_instances top-ups) use only free memory. Register refuses a
   // function whose instance_memory_mb is larger than the budget. Calls that find an idle
   // instance never touch the budget. Default: 0, no budget.
   double memory_budget_mb = 0;

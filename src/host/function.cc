@@ -126,13 +126,15 @@ void Function::ReportInvocation(const InvocationEvent& event) {
 
 // ---- Prewarm, reload and the traffic split ------------------------------------------------
 
-absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
+absl::Status Function::Prewarm(int instances, bool report_as_prewarm, bool make_room) {
   const int target = std::min(instances, spec_.pool.max_instances);
   for (int room_tries = 0;;) {
     Pool::Start start;
     if (absl::Status status = pool_.NextPrewarm(target, &start); !status.ok()) return status;
     if (start.needs_room) {  // memory budget
-      if (absl::Status room = MakeRoomForPrewarm(++room_tries); !room.ok()) return room;
+      if (absl::Status room = MakeRoomForPrewarm(make_room, ++room_tries); !room.ok()) {
+        return room;
+      }
       continue;
     }
     if (start.version == nullptr) return absl::OkStatus();
@@ -278,7 +280,8 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
   Destroy(garbage);
   if (prewarm > 0) {
     // A failing prewarm shows in the cold-start metrics.
-    Prewarm(pool_.StableInstances() + prewarm).IgnoreError();
+    Prewarm(pool_.StableInstances() + prewarm, /*report_as_prewarm=*/true, /*make_room=*/false)
+        .IgnoreError();
   }
 }
 

@@ -46,8 +46,10 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
                       const CallOptions& options);
 
   // Creates instances until `instances` exist (bounded by max_instances), loading the module
-  // if needed. Runs on the calling thread.
-  absl::Status Prewarm(int instances, bool report_as_prewarm = true);
+  // if needed. Runs on the calling thread. Under a memory budget, with `make_room` it evicts
+  // other functions' idle instances for them; without (maintenance), it uses only free memory,
+  // so that two functions whose floors do not fit together do not evict each other in turn.
+  absl::Status Prewarm(int instances, bool report_as_prewarm = true, bool make_room = true);
 
   // Loads `module_path` as a new version and, once it has a warm instance, makes it current.
   // A canary, if any, stays and keeps its share.
@@ -117,9 +119,9 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   // evicting idle instances of any function when `make_room`; RESOURCE_EXHAUSTED with the
   // rejection reason "memory_budget" when it does not fit.
   absl::Status ChargeStagedInstance(bool make_room);
-  // Makes room for a prewarm (its `tries`-th time); RESOURCE_EXHAUSTED as above when there is
-  // none, or after a few tries.
-  absl::Status MakeRoomForPrewarm(int tries);
+  // Makes room for a prewarm (its `tries`-th time), if `make_room`; RESOURCE_EXHAUSTED as above
+  // when there is none, or after a few tries.
+  absl::Status MakeRoomForPrewarm(bool make_room, int tries);
   // Credits `instances` instances destroyed, or never created.
   void FreeMemory(int instances);
   absl::Status NoRoomError(std::string_view what) const;

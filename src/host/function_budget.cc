@@ -35,8 +35,8 @@ absl::Status Function::ChargeStagedInstance(bool make_room) {
   return NoRoomError("the new version's instance");
 }
 
-absl::Status Function::MakeRoomForPrewarm(int tries) {
-  if (tries <= kRoomTries &&
+absl::Status Function::MakeRoomForPrewarm(bool make_room, int tries) {
+  if (make_room && tries <= kRoomTries &&
       host_.budget->MakeRoom(pool_.instance_bytes(), this, host_.CoarseNow())) {
     return absl::OkStatus();
   }
