@@ -122,6 +122,11 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.1f ns (a traffic split's routing)\n",
                  "InvokeWarmCanary - InvokeWarm (added per call)", *canary - *warm);
   }
+  const double* budget = Find(reporter.nanos(), "BM_InvokeWarmBudget");
+  if (warm != nullptr && budget != nullptr) {
+    std::fprintf(out, "  %-44s %8.1f ns (a memory budget; goal ~0)\n",
+                 "InvokeWarmBudget - InvokeWarm (added per call)", *budget - *warm);
+  }
   const double* context = Find(reporter.nanos(), "BM_AbiInvokeContext");
   const double* abi_direct = Find(reporter.nanos(), "BM_AbiDirectCall");
   if (context != nullptr && abi_direct != nullptr) {

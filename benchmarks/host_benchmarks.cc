@@ -3,6 +3,7 @@
 //   BM_InvokeWarm       the same module through Host::Invoke (handle, metrics aggregator on)
 //   BM_InvokeWarmHybrid BM_InvokeWarm under the hybrid keep-alive policy
 //   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
+//   BM_InvokeWarmBudget BM_InvokeWarm under a host memory budget (which warm calls never touch)
 //   BM_DlopenFloor      bare dlopen + dlsym + init + first call of a fresh copy of the module
 //   BM_SealedDlopenFloor  the same from a sealed in-memory copy of the loaded part, the least a
 //                       loader that runs only the bytes it sealed must do
@@ -56,9 +57,10 @@ class FreshCopies {
   int counter_ = 0;
 };
 
-std::unique_ptr<Host> NewHost(MetricsSink* sink) {
+std::unique_ptr<Host> NewHost(MetricsSink* sink, double memory_budget_mb = 0) {
   HostOptions options;
   options.metrics_sink = sink;
+  options.memory_budget_mb = memory_budget_mb;
   return *HostForTesting::Create(options);
 }
 
@@ -92,9 +94,10 @@ void BM_DirectCall(benchmark::State& state) {
 }
 BENCHMARK(BM_DirectCall);
 
-void InvokeWarm(benchmark::State& state, bool with_metrics, KeepAliveOptions::Kind keep_alive) {
+void InvokeWarm(benchmark::State& state, bool with_metrics, KeepAliveOptions::Kind keep_alive,
+                double memory_budget_mb = 0) {
   MetricsAggregator metrics;
-  std::unique_ptr<Host> host = NewHost(with_metrics ? &metrics : nullptr);
+  std::unique_ptr<Host> host = NewHost(with_metrics ? &metrics : nullptr, memory_budget_mb);
   FunctionSpec spec;
   spec.name = "noop";
   spec.module_path = TestModule("noop");
@@ -120,6 +123,14 @@ void BM_InvokeWarmHybrid(benchmark::State& state) {
   InvokeWarm(state, /*with_metrics=*/true, KeepAliveOptions::Kind::kHybrid);
 }
 BENCHMARK(BM_InvokeWarmHybrid);
+
+// BM_InvokeWarm/metrics:1 on a host with a memory budget: a warm call takes an idle instance and
+// gives it back without touching the budget, so this costs what BM_InvokeWarm/metrics:1 does.
+void BM_InvokeWarmBudget(benchmark::State& state) {
+  InvokeWarm(state, /*with_metrics=*/true, KeepAliveOptions::Kind::kFixed,
+             /*memory_budget_mb=*/1024);
+}
+BENCHMARK(BM_InvokeWarmBudget);
 
 // BM_InvokeWarm/metrics:1 with a canary (a private copy of the same module) taking half the
 // calls: the cost of routing, against BM_InvokeWarm/metrics:1.

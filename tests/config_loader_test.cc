@@ -24,6 +24,7 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->snapshot_dir, kConfigDir + "/snapshots");
   EXPECT_TRUE(config->allow_writable_modules);
+  EXPECT_EQ(config->memory_budget_mb, 4096);
   ASSERT_EQ(config->functions.size(), 2u);
 
   const FunctionSpec& spec = config->functions[0];
@@ -123,6 +124,7 @@ TEST(ConfigLoaderTest, UnsetFieldsKeepFunctionSpecDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->snapshot_dir, "");
   EXPECT_FALSE(config->allow_writable_modules);
+  EXPECT_EQ(config->memory_budget_mb, 0);
   ASSERT_EQ(config->functions.size(), 1u);
   const FunctionSpec& spec = config->functions[0];
   const FunctionSpec defaults;
@@ -252,6 +254,18 @@ INSTANTIATE_TEST_SUITE_P(
                  kInvalid, "function \"a\": duplicate name (first used by function #1)"},
         BadInput{"EmptyName", R"pb(function { module_path: "a.so" })pb", kInvalid,
                  "function #1: name is empty"},
+        BadInput{"NegativeMemoryBudget", R"pb(memory_budget_mb: -1)pb", kInvalid,
+                 "memory_budget_mb must be 0 (no budget) or a positive number of MB, not -1"},
+        BadInput{"InstanceLargerThanTheMemoryBudget",
+                 R"pb(memory_budget_mb: 256
+                      function {
+                        name: "a"
+                        module_path: "a.so"
+                        pool { keep_alive { instance_memory_mb: 512 } }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": pool.keep_alive.instance_memory_mb 512 is more than the host's "
+                 "memory_budget_mb 256"},
         BadInput{"CanaryWithoutPath",
                  R"pb(function { name: "a" module_path: "a.so" canary { share: 0.5 } })pb",
                  kInvalid, "function \"a\": canary.module_path is empty"},

@@ -150,6 +150,7 @@ TEST(MetricsAggregatorTest, CountsEventsPerFunction) {
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kUnloadFailed));
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kReload));
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kPrewarm));
+  metrics.OnPoolEvent(Pool("f", PoolEventKind::kBudgetEviction));
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kRejected, "queue_full"));
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kRejected, "queue_full"));
   metrics.OnPoolEvent(Pool("f", PoolEventKind::kRejected, "deadline"));
@@ -165,6 +166,7 @@ TEST(MetricsAggregatorTest, CountsEventsPerFunction) {
   EXPECT_EQ(f.timeouts, 1);
   EXPECT_EQ(f.coldstarts, 2);
   EXPECT_EQ(f.evictions, 2);
+  EXPECT_EQ(f.budget_evictions, 1);
   EXPECT_EQ(f.unloads, 1);
   EXPECT_EQ(f.failed_unloads, 1);
   EXPECT_EQ(f.reloads, 1);
@@ -190,6 +192,8 @@ TEST(MetricsAggregatorTest, CountsEventsPerFunction) {
   EXPECT_EQ(Value(text, R"(fnhost_pool_events_total{function="f",event="unload_failed"})"), "1");
   EXPECT_EQ(Value(text, R"(fnhost_pool_events_total{function="f",event="reload"})"), "1");
   EXPECT_EQ(Value(text, R"(fnhost_pool_events_total{function="f",event="prewarm"})"), "1");
+  EXPECT_EQ(Value(text, R"(fnhost_pool_events_total{function="f",event="budget_eviction"})"),
+            "1");
   EXPECT_EQ(Value(text, R"(fnhost_rejected_calls_total{function="f",reason="queue_full"})"), "2");
   EXPECT_EQ(Value(text, R"(fnhost_rejected_calls_total{function="f",reason="deadline"})"), "1");
   EXPECT_EQ(Value(text, R"(fnhost_snapshot_events_total{function="f",event="written"})"), "1");
@@ -351,6 +355,7 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
     metrics.OnPoolEvent(Pool(function, PoolEventKind::kRejected, "queue_full"));
     metrics.OnSnapshotEvent(Snapshot(function, SnapshotEventKind::kWriteFailed));
   }
+  metrics.OnHostGauges(HostGauges{});
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
@@ -363,7 +368,10 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
                           "fnhost_version_invoke_duration_seconds",
                           "fnhost_pool_idle_instances", "fnhost_pool_busy_instances",
                           "fnhost_pool_starting_instances", "fnhost_pool_queued_calls",
-                          "fnhost_module_loaded", "fnhost_canary_share", "fnhost_pool_events_total",
+                          "fnhost_module_loaded", "fnhost_canary_share",
+                          "fnhost_memory_budget_bytes", "fnhost_memory_used_bytes",
+                          "fnhost_memory_peak_bytes", "fnhost_memory_waiting_calls",
+                          "fnhost_pool_events_total",
                           "fnhost_rejected_calls_total", "fnhost_snapshot_events_total",
                           "fnhost_worker_spawn_duration_seconds", "fnhost_isolation_mode",
                           "fnhost_worker_crashes_total"));
@@ -407,6 +415,23 @@ TEST(MetricsAggregatorTest, IsolationModeIsTheLatestZygotesForkPoint) {
   EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_after_init"})"), "0");
   EXPECT_EQ(Value(text, R"(fnhost_isolation_mode{function="f",mode="fork_before_init"})"), "1");
   EXPECT_EQ(metrics.Totals("f").isolation_mode, "fork_before_init");
+  std::vector<std::string> families;
+  EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
+}
+
+TEST(MetricsAggregatorTest, HostGaugesAppearOnceAHostWithABudgetReportsThem) {
+  MetricsAggregator metrics;
+  metrics.OnInvocation(Call("f", absl::Microseconds(1)));
+  EXPECT_EQ(metrics.RenderPrometheus().find("fnhost_memory_"), std::string::npos);
+  metrics.OnHostGauges(HostGauges{.memory_budget_bytes = 1 << 30,
+                                  .memory_used_bytes = 3 << 20,
+                                  .memory_peak_bytes = 5 << 20,
+                                  .memory_waiting_calls = 2});
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, "fnhost_memory_budget_bytes"), "1073741824");
+  EXPECT_EQ(Value(text, "fnhost_memory_used_bytes"), "3145728");
+  EXPECT_EQ(Value(text, "fnhost_memory_peak_bytes"), "5242880");
+  EXPECT_EQ(Value(text, "fnhost_memory_waiting_calls"), "2");
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
 }

@@ -72,6 +72,8 @@ class TeeSink final : public MetricsSink {
         return "rejected";
       case PoolEventKind::kPrewarm:
         return "prewarm";
+      case PoolEventKind::kBudgetEviction:
+        return "budget_eviction";
     }
     return "?";
   }

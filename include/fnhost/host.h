@@ -64,6 +64,22 @@ struct HostOptions {
   // snapshot_dir). Default: empty, the one next to the running executable, else the one in
   // fnhost's build tree.
   std::string zygote_executable;
+  // Memory all functions' instances share, in MB (1 GB = 1024 MB); 0 for none. Each instance is
+  // charged its function's pool.keep_alive.instance_memory_mb (declared, not measured), from
+  // before it is created until it is destroyed, and the sum never exceeds the budget. An
+  // instance that does not fit evicts idle instances of other functions, lowest Greedy-Dual
+  // priority first (clock + calls so far / GB, the order `fnhost sim --memory-budget` replays;
+  // README, "Under a node's memory budget"); a module whose last instance goes is unloaded as
+  // its keep-alive policy would. When every instance holding the memory is busy, the call
+  // waits in its function's queue, as at max_instances, for an instance of its own function,
+  // for memory freed, or for an idle instance to evict (seen at the next maintenance pass);
+  // past its deadline it fails with DEADLINE_EXCEEDED, or at once with RESOURCE_EXHAUSTED when
+  // the queue is full, both with the rejection reason "memory_budget". Prewarm,
+  // PrewarmAndWait and min_instances at Register evict too; the maintenance pass's prewarms
+  // (keep-alive predictions, min_instances top-ups) use only free memory. Register refuses a
+  // function whose instance_memory_mb is larger than the budget. Calls that find an idle
+  // instance never touch the budget. Default: 0, no budget.
+  double memory_budget_mb = 0;
 };
 #pragma GCC diagnostic pop
 
@@ -76,7 +92,8 @@ struct CallOptions {
 
 // A call refused without running because no instance was free for it (the function's queue
 // was full, or the call's deadline passed while it waited in the queue) carries a payload
-// under this type URL whose value is the reason, "queue_full" or "deadline". A server
+// under this type URL whose value is the reason, "queue_full" or "deadline", or
+// "memory_budget" when the instances holding the host's memory budget were busy. A server
 // can then answer "try again later" (HTTP 429) rather than "the call ran too long", without
 // parsing the message.
 inline constexpr char kRejectionPayloadUrl[] = "type.fnhost.dev/fnhost.Rejection";

@@ -70,13 +70,15 @@ enum class PoolEventKind {
   kReload,        // a new version now serves the function
   kRejected,      // a call was refused; `reason` says why (queue_full, deadline, ...)
   kPrewarm,       // an instance was created ahead of demand
+  kBudgetEviction,  // an idle instance was destroyed to make room for another function's
+                    // under the host's memory budget (HostOptions::memory_budget_mb)
 };
 
 struct PoolEvent {
   std::string_view function;
   std::string_view module_version;
   PoolEventKind kind = PoolEventKind::kEviction;
-  std::string_view reason;  // for kRejected: "queue_full", "deadline", "unregistered", ...
+  std::string_view reason;  // for kRejected: "queue_full", "deadline", "memory_budget", ...
 };
 
 // A function's pool as it stood at one moment; reported by the maintenance thread and by
@@ -89,6 +91,15 @@ struct PoolGauges {
   int64_t queued_calls = 0;
   bool loaded = false;
   double canary_share = 0;  // share of calls routed to the canary; 0 without one
+};
+
+// The host's memory budget (HostOptions::memory_budget_mb) as it stood at one moment; reported
+// with the pools' gauges when the host has a budget.
+struct HostGauges {
+  int64_t memory_budget_bytes = 0;
+  int64_t memory_used_bytes = 0;     // charged to instances, those being created included
+  int64_t memory_peak_bytes = 0;     // the most charged at once since the host started
+  int64_t memory_waiting_calls = 0;  // calls waiting for memory to come free
 };
 
 // What happens to the worker processes of a function in process isolation mode.
@@ -150,6 +161,7 @@ class MetricsSink {
   virtual void OnInvocation(const InvocationEvent& event) = 0;
   virtual void OnPoolEvent(const PoolEvent& event) {}
   virtual void OnPoolGauges(const PoolGauges& gauges) {}
+  virtual void OnHostGauges(const HostGauges& gauges) {}
   virtual void OnSnapshotEvent(const SnapshotEvent& event) {}
   virtual void OnWorkerEvent(const WorkerEvent& event) {}
 };
@@ -171,6 +183,7 @@ class MetricsAggregator final : public MetricsSink {
   std::unique_ptr<InvocationRecorder> NewInvocationRecorder(std::string_view function) override;
   void OnPoolEvent(const PoolEvent& event) override;
   void OnPoolGauges(const PoolGauges& gauges) override;
+  void OnHostGauges(const HostGauges& gauges) override;
   void OnSnapshotEvent(const SnapshotEvent& event) override;
   void OnWorkerEvent(const WorkerEvent& event) override;
 
@@ -182,6 +195,7 @@ class MetricsAggregator final : public MetricsSink {
     int64_t timeouts = 0;
     int64_t coldstarts = 0;
     int64_t evictions = 0;
+    int64_t budget_evictions = 0;  // by the host's memory budget
     int64_t unloads = 0;
     int64_t failed_unloads = 0;
     int64_t reloads = 0;

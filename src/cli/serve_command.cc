@@ -173,6 +173,7 @@ int ServeCommand(int argc, char** argv) {
   HostOptions options;
   options.metrics_sink = &metrics;
   options.allow_writable_modules = config->allow_writable_modules;
+  options.memory_budget_mb = config->memory_budget_mb;
   options.snapshot_dir = flags->Get("snapshot-dir", config->snapshot_dir);
   absl::StatusOr<std::unique_ptr<Host>> created = Host::Create(options);
   if (!created.ok()) {

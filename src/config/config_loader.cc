@@ -1,5 +1,6 @@
 #include "src/config/config_loader.h"
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -212,6 +213,12 @@ absl::StatusOr<HostConfig> ParseHostConfig(std::string_view text, const std::str
   HostConfig config;
   config.snapshot_dir = AbsolutePathFrom(*config_dir, proto.snapshot_dir());
   config.allow_writable_modules = proto.allow_writable_modules();
+  config.memory_budget_mb = proto.memory_budget_mb();
+  if (!(config.memory_budget_mb >= 0) || std::isinf(config.memory_budget_mb)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": memory_budget_mb must be 0 (no budget) or a positive number of MB, not ",
+        config.memory_budget_mb));
+  }
   absl::flat_hash_map<std::string, int> first_index_of_name;
   for (int i = 0; i < proto.function_size(); ++i) {
     const config::Function& function = proto.function(i);
@@ -221,6 +228,12 @@ absl::StatusOr<HostConfig> ParseHostConfig(std::string_view text, const std::str
     FunctionSpec spec;
     if (absl::Status s = ConvertFunction(function, *config_dir, spec); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(path, ": ", which, ": ", s.message()));
+    }
+    if (const double mb = spec.pool.keep_alive.instance_memory_mb;
+        config.memory_budget_mb > 0 && mb > config.memory_budget_mb) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", which, ": pool.keep_alive.instance_memory_mb ", mb,
+                       " is more than the host's memory_budget_mb ", config.memory_budget_mb));
     }
     auto [it, inserted] = first_index_of_name.emplace(spec.name, i + 1);
     if (!inserted) {

@@ -24,6 +24,9 @@ struct HostConfig {
   // Accept module files writable by group or others (HostOptions::allow_writable_modules).
   // Default: false.
   bool allow_writable_modules = false;
+  // Memory all functions' instances share, in MB (HostOptions::memory_budget_mb); no
+  // function's instance_memory_mb exceeds it. Default: 0, no budget.
+  double memory_budget_mb = 0;
 };
 
 // Reads and checks the config file at `path`. A missing file is NOT_FOUND naming the path; a

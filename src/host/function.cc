@@ -11,10 +11,13 @@ namespace fnhost::internal {
 Function::Function(const HostContext& host, FunctionSpec spec)
     : host_(host),
       spec_(std::move(spec)),
-      pool_(host_, spec_),
+      pool_(host_, spec_, this),
       recorder_(host_.sink != nullptr ? host_.sink->NewInvocationRecorder(spec_.name) : nullptr) {}
 
-Function::~Function() { Shutdown(); }
+Function::~Function() {
+  Shutdown();
+  if (host_.budget != nullptr) host_.budget->Remove(this);
+}
 
 // ---- The call path ------------------------------------------------------------------------
 
@@ -74,6 +77,7 @@ absl::Status Function::StartInstance(const Pool::Start& start, Pool::Lease* leas
   Pool::Garbage garbage;
   std::string module_version;
   Version* snapshot = pool_.FinishStart(start, status, handle, lease, &garbage, &module_version);
+  if (!status.ok()) FreeMemory(1);  // memory budget: the instance charged was not created
   Destroy(garbage);
   if (snapshot != nullptr) ScheduleSnapshot(snapshot);
   ReportColdStart(event, module_version);
@@ -122,11 +126,17 @@ void Function::ReportInvocation(const InvocationEvent& event) {
 
 // ---- Prewarm, reload and the traffic split ------------------------------------------------
 
-absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
+absl::Status Function::Prewarm(int instances, bool report_as_prewarm, bool make_room) {
   const int target = std::min(instances, spec_.pool.max_instances);
-  for (;;) {
+  for (int room_tries = 0;;) {
     Pool::Start start;
     if (absl::Status status = pool_.NextPrewarm(target, &start); !status.ok()) return status;
+    if (start.needs_room) {  // memory budget
+      if (absl::Status room = MakeRoomForPrewarm(make_room, ++room_tries); !room.ok()) {
+        return room;
+      }
+      continue;
+    }
     if (start.version == nullptr) return absl::OkStatus();
     if (absl::Status status = StartInstance(start, nullptr, report_as_prewarm); !status.ok()) {
       return status;
@@ -138,6 +148,8 @@ absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path,
                                                  int instances) {
   Staged staged{std::make_unique<Version>(host_, spec_, module_path), {}};
   Version* version = staged.version.get();
+  // Memory budget: the first instance may evict idle ones, the others only use spare room.
+  if (absl::Status room = ChargeStagedInstance(/*make_room=*/true); !room.ok()) return room;
   // Load and warm the new version off to the side: callers keep using the current ones.
   ColdStartEvent event;
   event.prewarm = true;
@@ -145,10 +157,17 @@ absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path,
   ReportColdStart(event, version->module_version());
   if (created.ok()) staged.instances.push_back(*created);
   const absl::Status status = created.status();
-  if (!status.ok()) return status;  // the version unloads itself
+  if (!status.ok()) {
+    FreeMemory(1);
+    return status;  // the version unloads itself
+  }
   for (int i = 1; i < instances; ++i) {
+    if (!ChargeStagedInstance(/*make_room=*/false).ok()) break;
     absl::StatusOr<BackendInstance*> more = version->NewInstance();
-    if (!more.ok()) break;  // callers create the rest, and see the error if it lasts
+    if (!more.ok()) {
+      FreeMemory(1);
+      break;  // callers create the rest, and see the error if it lasts
+    }
     staged.instances.push_back(*more);
   }
   return staged;
@@ -218,10 +237,17 @@ void Function::Shutdown() {
 }
 
 void Function::Destroy(Pool::Garbage& garbage) {
+  int uncharged = 0;  // memory budget: instances whose charge goes now
   for (const Pool::Garbage::Dead& dead : garbage.instances) {
     dead.version->DestroyInstance(dead.handle);
-    if (dead.evicted) ReportPoolEvent(dead.version->module_version(), PoolEventKind::kEviction, {});
+    uncharged += !dead.charge_passed;
+    if (dead.evicted) {
+      ReportPoolEvent(dead.version->module_version(),
+                      dead.by_budget ? PoolEventKind::kBudgetEviction : PoolEventKind::kEviction,
+                      {});
+    }
   }
+  if (uncharged > 0) FreeMemory(uncharged);
   Pool::Garbage more;
   if (!garbage.instances.empty()) pool_.InstancesDestroyed(garbage, &more);
   for (std::unique_ptr<Version>& version : garbage.versions) {
@@ -254,7 +280,8 @@ void Function::Maintain(absl::Time now, absl::Time wall_now) {
   Destroy(garbage);
   if (prewarm > 0) {
     // A failing prewarm shows in the cold-start metrics.
-    Prewarm(pool_.StableInstances() + prewarm).IgnoreError();
+    Prewarm(pool_.StableInstances() + prewarm, /*report_as_prewarm=*/true, /*make_room=*/false)
+        .IgnoreError();
   }
 }
 

@@ -8,6 +8,10 @@
 // The warm path, Invoke: Pool::Acquire takes a free slot, Version::Invoke runs the call on the
 // backend (in_process_backend.h or process_backend.h), Pool::Release gives the slot back.
 //
+// Under the host's memory budget (memory_budget.h) it is one of the budget's members: it
+// charges each instance it stages, credits each one it destroys, and evicts its oldest idle
+// instance when the budget asks (function_budget.cc).
+//
 // Thread-safety: all methods are thread-safe. Module code always runs with the pool's mutex
 // released.
 
@@ -24,15 +28,16 @@
 #include "fnhost/function_spec.h"
 #include "fnhost/host.h"
 #include "src/host/host_context.h"
+#include "src/host/memory_budget.h"
 #include "src/host/pool.h"
 #include "src/host/version.h"
 
 namespace fnhost::internal {
 
-class Function : public std::enable_shared_from_this<Function> {
+class Function : public std::enable_shared_from_this<Function>, public MemoryBudget::Member {
  public:
   Function(const HostContext& host, FunctionSpec spec);
-  ~Function();
+  ~Function() override;
 
   const std::string& name() const { return spec_.name; }
   const FunctionSpec& spec() const { return spec_; }
@@ -41,8 +46,10 @@ class Function : public std::enable_shared_from_this<Function> {
                       const CallOptions& options);
 
   // Creates instances until `instances` exist (bounded by max_instances), loading the module
-  // if needed. Runs on the calling thread.
-  absl::Status Prewarm(int instances, bool report_as_prewarm = true);
+  // if needed. Runs on the calling thread. Under a memory budget, with `make_room` it evicts
+  // other functions' idle instances for them; without (maintenance), it uses only free memory,
+  // so that two functions whose floors do not fit together do not evict each other in turn.
+  absl::Status Prewarm(int instances, bool report_as_prewarm = true, bool make_room = true);
 
   // Loads `module_path` as a new version and, once it has a warm instance, makes it current.
   // A canary, if any, stays and keeps its share.
@@ -72,6 +79,14 @@ class Function : public std::enable_shared_from_this<Function> {
   // Waits until no call is running or queued, then destroys every instance and state.
   void Shutdown();
 
+  // ---- MemoryBudget::Member (function_budget.cc).
+  bool OldestIdle(absl::Time* idle_since, int64_t* calls) override {
+    return pool_.OldestIdle(idle_since, calls);
+  }
+  double instance_memory_mb() const override { return spec_.pool.keep_alive.instance_memory_mb; }
+  bool EvictOldestIdle(absl::Time idle_since, absl::Time now) override;
+  void WakeMemoryWaiters() override { pool_.WakeMemoryWaiters(); }
+
  private:
   // A version loaded and initialised off the request path, with its first instances.
   struct Staged {
@@ -100,6 +115,16 @@ class Function : public std::enable_shared_from_this<Function> {
   void Destroy(Pool::Garbage& garbage);
   // Writes the snapshot of `version` (pinned by the pool) in the background.
   void ScheduleSnapshot(Version* version);
+  // The memory budget (function_budget.cc). Charges an instance staged off the request path,
+  // evicting idle instances of any function when `make_room`; RESOURCE_EXHAUSTED with the
+  // rejection reason "memory_budget" when it does not fit.
+  absl::Status ChargeStagedInstance(bool make_room);
+  // Makes room for a prewarm (its `tries`-th time), if `make_room`; RESOURCE_EXHAUSTED as above
+  // when there is none, or after a few tries.
+  absl::Status MakeRoomForPrewarm(bool make_room, int tries);
+  // Credits `instances` instances destroyed, or never created.
+  void FreeMemory(int instances);
+  absl::Status NoRoomError(std::string_view what) const;
   void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
   void ReportRejection(const absl::Status& status);
   void ReportInvocation(const InvocationEvent& event);

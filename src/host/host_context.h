@@ -16,10 +16,13 @@
 
 namespace fnhost::internal {
 
+class MemoryBudget;
+
 struct HostContext {
   Clock* clock = nullptr;
   FileSystem* fs = nullptr;
   MetricsSink* sink = nullptr;  // null: no metrics
+  MemoryBudget* budget = nullptr;  // null: no memory budget (HostOptions::memory_budget_mb)
   HostOptions options;
   // Runs work off the request path, on the host's background thread. Tasks scheduled with
   // `finish_at_shutdown` still run when the host shuts down; the others are dropped.

@@ -2,6 +2,7 @@
 #include "src/host/host_impl.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -84,6 +85,11 @@ absl::StatusOr<std::unique_ptr<Host>> CreateHost(HostOptions options, bool maint
   if (options.maintenance_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("HostOptions::maintenance_interval must be positive");
   }
+  if (!(options.memory_budget_mb >= 0) || std::isinf(options.memory_budget_mb)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HostOptions::memory_budget_mb must be 0 (no budget) or a positive number of MB, not ",
+        options.memory_budget_mb));
+  }
   for (std::string* path : {&options.snapshot_dir, &options.zygote_executable}) {
     absl::StatusOr<std::string> absolute = AbsolutePath(*path);
     if (!absolute.ok()) return absolute.status();
@@ -98,6 +104,10 @@ HostImpl::HostImpl(HostOptions options) {
   context_.clock = options.clock != nullptr ? options.clock : Clock::Real();
   context_.fs = FileSystem::Default();
   context_.sink = options.metrics_sink;
+  if (options.memory_budget_mb > 0) {
+    budget_ = std::make_unique<internal::MemoryBudget>(options.memory_budget_mb);
+    context_.budget = budget_.get();
+  }
   context_.options = std::move(options);
   context_.SetCoarseNow(context_.clock->Now());
   context_.run_in_background = [this](std::function<void()> task, bool finish_at_shutdown) {
@@ -138,9 +148,17 @@ absl::Status HostImpl::Register(FunctionSpec spec) {
     if (!absolute.ok()) return absolute.status();
     *path = *std::move(absolute);
   }
+  if (budget_ != nullptr && spec.pool.keep_alive.instance_memory_mb > budget_->capacity_mb()) {
+    return absl::InvalidArgumentError(FunctionMessage(
+        spec.name, "pool.keep_alive.instance_memory_mb ", spec.pool.keep_alive.instance_memory_mb,
+        " is more than the host's memory_budget_mb ", budget_->capacity_mb(),
+        ": no instance could ever start"));
+  }
   const int min_instances = spec.pool.min_instances;
   const CanarySpec canary = spec.canary;
   auto function = std::make_shared<internal::Function>(context_, std::move(spec));
+  // Before the name is visible, so that its first call finds it in the budget.
+  if (budget_ != nullptr) budget_->Add(function);
   {
     std::unique_lock<std::shared_mutex> lock(functions_mu_);
     auto [it, inserted] = functions_.try_emplace(function->name(), function);
@@ -320,12 +338,22 @@ void HostImpl::RunMaintenance() {
     function->Maintain(now, wall_now);
     function->PublishGauges();
   }
+  if (budget_ != nullptr) {
+    // Calls waiting for memory look again: other functions' instances may have gone idle.
+    budget_->Poke();
+    PublishHostGauges();
+  }
 }
 
 void HostImpl::PublishGauges() {
   for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
     function->PublishGauges();
   }
+  PublishHostGauges();
+}
+
+void HostImpl::PublishHostGauges() {
+  if (budget_ != nullptr && context_.sink != nullptr) context_.sink->OnHostGauges(budget_->Gauges());
 }
 
 void HostImpl::MaintenanceLoop() {

@@ -17,6 +17,7 @@
 #include "fnhost/host.h"
 #include "src/host/function.h"
 #include "src/host/host_context.h"
+#include "src/host/memory_budget.h"
 
 namespace fnhost {
 
@@ -65,7 +66,10 @@ class HostImpl final : public Host {
   void Schedule(std::function<void()> task, bool finish_at_shutdown);
   void RunBackgroundTasks();
   void MaintenanceLoop();
+  void PublishHostGauges();
 
+  // Outlives the functions, which hold it through context_.
+  std::unique_ptr<internal::MemoryBudget> budget_;
   internal::HostContext context_;
 
   std::shared_mutex functions_mu_;

@@ -26,11 +26,15 @@ struct Pool::Waiter {
   absl::Time deadline = absl::InfiniteFuture();
   bool deadline_known = false;  // the deadline counts from when the caller starts to wait
   uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
+  MemoryWait memory;  // memory budget
 };
 
-Pool::Pool(const HostContext& host, const FunctionSpec& spec)
+Pool::Pool(const HostContext& host, const FunctionSpec& spec,
+           const MemoryBudget::Member* member)
     : host_(host),
       spec_(spec),
+      member_(member),
+      instance_bytes_(MemoryBudget::Bytes(spec.pool.keep_alive.instance_memory_mb)),
       versions_(host, spec),
       keep_alive_(MakeKeepAlivePolicy(spec.pool.keep_alive)) {}
 
@@ -71,6 +75,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
       if (std::optional<absl::Status> taken = TakeTurn(version, waiter, lease, start, garbage)) {
         return *taken;
       }
+      if (waiter.memory.needs_room && MakeRoom(lock, waiter.memory)) continue;  // memory budget
     }
     if (version->pool_.load_state == Version::LoadState::kLoading) {
       waiter.awaited_load = version->pool_.load_attempts;
@@ -84,6 +89,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     }
     if (host_.clock->Now() >= waiter.deadline) {
       Leave(waiter);
+      if (waiter.memory.blocked) return MemoryBudgetRejection(/*queue_full=*/false, timeout);
       return Rejected(absl::DeadlineExceededError(FunctionMessage(
                           spec_.name, "no instance became free within the call's deadline (",
                           absl::FormatDuration(timeout), ")")),
@@ -110,9 +116,12 @@ std::optional<absl::Status> Pool::TakeTurn(Version* version, Waiter& waiter, Lea
     return record.last_load_error;
   }
   const bool load = record.load_state == LoadState::kUnloaded;
+  // Room: below max_instances and in the memory budget, or in place of an idle instance of the
+  // other version (its memory charge passes to the new one).
   if ((load || record.load_state == LoadState::kReady) &&
-      (PoolInstances() < spec_.pool.max_instances ||
-       EvictIdleForRoom(version, /*include_keep=*/false, garbage))) {
+      ((PoolInstances() < spec_.pool.max_instances &&
+        ChargeMemory(&waiter.memory.needs_room)) ||
+       EvictIdleForRoom(version, /*include_keep=*/false, garbage, /*pass_charge=*/true))) {
     Leave(waiter);
     BeginStart(version, load, start);
     return absl::OkStatus();
@@ -122,6 +131,7 @@ std::optional<absl::Status> Pool::TakeTurn(Version* version, Waiter& waiter, Lea
 
 absl::Status Pool::Enqueue(Waiter& waiter) {
   if (static_cast<int>(queue_.size()) >= spec_.pool.max_queue) {
+    if (waiter.memory.blocked) return MemoryBudgetRejection(/*queue_full=*/true, {});
     return Rejected(absl::ResourceExhaustedError(FunctionMessage(
                         spec_.name, "all ", spec_.pool.max_instances,
                         " instances are busy and the queue is full (max_queue ",
@@ -154,6 +164,7 @@ void Pool::TakeSlot(Version* version, Lease* lease, bool cold) {
   if (instance->inflight++ == 0) keep_alive_.OnInstanceBusy(host_.CoarseNow());
   ++record.inflight;
   ++inflight_;
+  ++calls_;
   *lease = Lease{version, instance, cold};
 }
 
@@ -229,21 +240,26 @@ void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* gar
   record.instances.erase(it);
 }
 
-bool Pool::EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage) {
-  Version* oldest_version = nullptr;
-  Instance* oldest = nullptr;
+Pool::Idle Pool::OldestIdleInstance(const Version* keep, bool include_keep) const {
+  Idle oldest{nullptr, nullptr};
   for (Version* version : versions_.active()) {
     if (version == nullptr || (version == keep && !include_keep)) continue;
     for (const std::unique_ptr<Instance>& instance : version->pool_.instances) {
       if (instance->inflight == 0 &&
-          (oldest == nullptr || instance->idle_since < oldest->idle_since)) {
-        oldest_version = version;
-        oldest = instance.get();
+          (oldest.instance == nullptr || instance->idle_since < oldest.instance->idle_since)) {
+        oldest = Idle{version, instance.get()};
       }
     }
   }
-  if (oldest == nullptr) return false;
-  RemoveIdleInstance(oldest_version, oldest, garbage, /*evicted=*/true);
+  return oldest;
+}
+
+bool Pool::EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage,
+                            bool pass_charge) {
+  const Idle oldest = OldestIdleInstance(keep, include_keep);
+  if (oldest.instance == nullptr) return false;
+  RemoveIdleInstance(oldest.version, oldest.instance, garbage, /*evicted=*/true);
+  garbage->instances.back().charge_passed = pass_charge;
   return true;
 }
 
@@ -281,6 +297,8 @@ absl::Status Pool::NextPrewarm(int target, Start* start) {
       host_.clock->WaitUntil(cv_, lock.native(), absl::InfiniteFuture());
       continue;
     }
+    *start = Start{};
+    if (!ChargeMemory(&start->needs_room)) return absl::OkStatus();  // memory budget
     BeginStart(version, version->pool_.load_state == Version::LoadState::kUnloaded, start);
     return absl::OkStatus();
   }

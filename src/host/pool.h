@@ -13,6 +13,11 @@
 // FinishStart), instances and versions to destroy (Garbage, then InstancesDestroyed), a
 // version whose snapshot to write (pinned; Unpin after).
 //
+// Under the host's memory budget (memory_budget.h; pool_budget.cc) each instance the pool
+// starts is charged first, under the pool's lock (TryCharge takes only the budget's). One that
+// does not fit makes the caller look for room with the lock released (MakeRoom), and wait in
+// the queue if there is none; only instance creation and destruction touch the budget.
+//
 // Thread-safety: all methods are thread-safe; one mutex guards everything, including the
 // bookkeeping inside each Version. The warm path (Acquire and Release finding a free slot)
 // takes it twice, spinning briefly before it blocks, and allocates nothing.
@@ -33,6 +38,7 @@
 #include "fnhost/host.h"
 #include "src/common/mutex.h"
 #include "src/host/host_context.h"
+#include "src/host/memory_budget.h"
 #include "src/host/router.h"
 #include "src/host/version.h"
 #include "src/host/version_lifecycle.h"
@@ -53,6 +59,8 @@ class Pool {
   struct Start {
     Version* version = nullptr;
     bool load = false;
+    // NextPrewarm: the instance does not fit in the memory budget; make room, then ask again.
+    bool needs_room = false;
   };
   // Instances and versions taken out of the pool under the lock, destroyed after it.
   struct Garbage {
@@ -60,13 +68,18 @@ class Pool {
       Version* version;
       BackendInstance* handle;
       bool evicted;  // by the pool (keep-alive, room for the other version): reported
+      bool by_budget = false;  // evicted to make room in the memory budget
+      // Its memory charge passed to the instance started in its place: the budget is not
+      // credited when it is destroyed.
+      bool charge_passed = false;
     };
     std::vector<Dead> instances;
     std::vector<std::unique_ptr<Version>> versions;
     bool empty() const { return instances.empty() && versions.empty(); }
   };
 
-  Pool(const HostContext& host, const FunctionSpec& spec);
+  // `member` is the function, as the host's memory budget (if any) knows it.
+  Pool(const HostContext& host, const FunctionSpec& spec, const MemoryBudget::Member* member);
 
   // ---- Calls.
   // Takes a slot for a call: of the version the router picks, at once when one is free and
@@ -124,9 +137,27 @@ class Pool {
   FunctionStatus Status();
   PoolGauges Gauges();
 
+  // ---- The memory budget (memory_budget.h), in pool_budget.cc.
+  // What one instance is charged.
+  int64_t instance_bytes() const { return instance_bytes_; }
+  // The oldest idle instance of the active versions: when it went idle, and the calls so far.
+  // False when none is idle, or after Unregister.
+  bool OldestIdle(absl::Time* idle_since, int64_t* calls);
+  // Moves the oldest idle instance into `garbage` if it went idle at or before `idle_since`,
+  // and scales to zero if it was the stable version's last; false when there is none.
+  bool EvictForBudget(absl::Time idle_since, absl::Time now, Garbage* garbage);
+  // Wakes the queued callers that wait for memory.
+  void WakeMemoryWaiters();
+
  private:
   // Where a queued caller stands (see pool.cc).
   struct Waiter;
+  // A caller's standing with the memory budget.
+  struct MemoryWait {
+    bool needs_room = false;  // its new instance did not fit: make room (MakeRoom)
+    bool blocked = false;     // MakeRoom found none: every instance holding memory is busy
+    std::optional<MemoryBudget::Waiting> registration;  // Free and Poke wake it from then on
+  };
 
   // A version's module fields are written by its loader without the lock; under the lock they
   // may be read only once its load is over (load_state, set under the lock, says so).
@@ -140,6 +171,13 @@ class Pool {
   std::optional<absl::Status> TakeTurn(Version* version, Waiter& waiter, Lease* lease,
                                        Start* start, Garbage* garbage)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Charges a new instance to the memory budget; false (and `*needs_room`) if it does not fit.
+  bool ChargeMemory(bool* needs_room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Releases the lock while the budget evicts other functions' idle instances; whether the
+  // caller should try again (room was made, or memory freed meanwhile), else `wait.blocked`.
+  bool MakeRoom(MutexLock& lock, MemoryWait& wait) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A call refused for want of memory: its queue is full, or its deadline passed.
+  absl::Status MemoryBudgetRejection(bool queue_full, absl::Duration timeout) const;
   // Joins the queue; RESOURCE_EXHAUSTED when it is full.
   absl::Status Enqueue(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Leave(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -154,9 +192,10 @@ class Pool {
   void RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,
                           bool evicted = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the oldest idle instance of the active versions other than `keep` (or, with
-  // `include_keep`, of `keep` too) into `garbage`; false when there is none.
-  bool EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `include_keep`, of `keep` too) into `garbage`; false when there is none. With
+  // `pass_charge`, its memory charge goes to the instance started in its place.
+  bool EvictIdleForRoom(const Version* keep, bool include_keep, Garbage* garbage,
+                        bool pass_charge = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Instances of the active versions (counted against max_instances), and those starting.
   int PoolInstances() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int PoolStarting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -166,15 +205,25 @@ class Pool {
   void CollectRetired(Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After Close, once nothing runs, waits or starts: retires every version.
   void RetireIfDrained(Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Scale to zero, when the stable version is loaded and holds nothing but `destroying_now`
+  // instances on their way out, and nobody queues: a fresh, unloaded version takes its place.
+  void UnloadStableIfDrained(int destroying_now, Garbage* garbage)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The idle instances of the active versions, oldest first, and how many are busy.
   struct Idle {
     Version* version;
     Instance* instance;
   };
   std::vector<Idle> IdleInstances(int* busy) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The oldest idle instance of the active versions other than `keep` (or, with
+  // `include_keep`, of `keep` too); instance null when there is none.
+  Idle OldestIdleInstance(const Version* keep, bool include_keep) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const HostContext& host_;
   const FunctionSpec& spec_;
+  const MemoryBudget::Member* const member_;
+  const int64_t instance_bytes_;  // what the memory budget charges an instance
 
   Mutex mu_;
   std::condition_variable cv_;  // signalled when slots free up, loads finish, or queue moves
@@ -187,6 +236,8 @@ class Pool {
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;  // calls holding an instance, all versions
   bool open_ ABSL_GUARDED_BY(mu_) = true;  // false once unregistered
   KeepAliveController keep_alive_ ABSL_GUARDED_BY(mu_);
+  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;  // slots taken: the memory budget's frequency
+  uint64_t memory_wakeups_ ABSL_GUARDED_BY(mu_) = 0;  // WakeMemoryWaiters calls so far
 };
 
 }  // namespace fnhost::internal

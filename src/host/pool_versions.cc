@@ -105,6 +105,17 @@ void Pool::RetireIfDrained(Garbage* garbage) {
   CollectRetired(garbage);
 }
 
+void Pool::UnloadStableIfDrained(int destroying_now, Garbage* garbage) {
+  Version* stable = versions_.stable();
+  if (!LoadedNow(*stable) || !queue_.empty() ||
+      !VersionLifecycle::IsDrained(*stable, destroying_now)) {
+    return;
+  }
+  // The next call loads again.
+  versions_.RefreshStable();
+  CollectRetired(garbage);
+}
+
 Version* Pool::PinForSnapshot(Version* version) {
   if (!host_.run_in_background || !version->ShouldWriteSnapshot()) return nullptr;
   ++version->pool_.pins;
@@ -172,13 +183,8 @@ int Pool::ApplyKeepAlive(absl::Time now, absl::Time wall_now, Garbage* garbage) 
     evicted_stable += idle[i].version == stable;
     RemoveIdleInstance(idle[i].version, idle[i].instance, garbage, /*evicted=*/true);
   }
-  // Scale to zero: a fresh, unloaded version takes the stable one's place, and the next call
-  // loads again. Only the stable version: a canary stays loaded while it is set.
-  if (decision.unload && loaded && queue_.empty() &&
-      VersionLifecycle::IsDrained(*stable, /*destroying_now=*/evicted_stable)) {
-    versions_.RefreshStable();
-    CollectRetired(garbage);
-  }
+  // Only the stable version scales to zero: a canary stays loaded while it is set.
+  if (decision.unload) UnloadStableIfDrained(/*destroying_now=*/evicted_stable, garbage);
   return decision.prewarm;
 }
 

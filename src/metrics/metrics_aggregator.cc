@@ -25,6 +25,7 @@
 #include "src/common/strings.h"
 #include "src/metrics/grow_only_map.h"
 #include "src/metrics/histogram.h"
+#include "src/metrics/host_gauges.h"
 #include "src/metrics/prometheus_text.h"
 
 namespace fnhost {
@@ -46,15 +47,15 @@ constexpr std::string_view kSourceNames[] = {"shared", "init", "restore"};  // b
 static_assert(static_cast<int>(StateSource::kRestore) == 2);
 constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen",          "abi_check",
                                             "state_init",  "instance_create", "zygote_start"};
-constexpr std::string_view kPoolEventNames[] = {"eviction", "unload", "unload_failed", "reload",
-                                                "prewarm"};
+constexpr std::string_view kPoolEventNames[] = {"eviction", "unload",  "unload_failed",
+                                                "reload",   "prewarm", "budget_eviction"};
 constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
                                                     "rejected"};  // by SnapshotEventKind
 static_assert(static_cast<int>(SnapshotEventKind::kRejected) == 3);
 constexpr std::string_view kForkPointNames[] = {"fork_after_init", "fork_before_init"};
 constexpr int kNumStatusCodes = 17;  // absl::StatusCode kOk (0) .. kUnauthenticated (16)
 
-enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms };
+enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms, kBudgetEvictions };
 
 // One module version's invocations and cold starts (traffic split: stable against canary;
 // reload: old against new). Calls refused before a version was chosen have no version.
@@ -141,6 +142,7 @@ int64_t SumOf(std::span<const Counter> counters) {
 
 struct MetricsAggregator::Impl {
   GrowOnlyMap<FunctionRecord> functions;
+  internal::HostGaugeRecord host;
 };
 
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
@@ -244,6 +246,8 @@ void MetricsAggregator::OnPoolEvent(const PoolEvent& event) {
       return Add(record.pool_events[kReloads]);
     case PoolEventKind::kPrewarm:
       return Add(record.pool_events[kPrewarms]);
+    case PoolEventKind::kBudgetEviction:
+      return Add(record.pool_events[kBudgetEvictions]);
     case PoolEventKind::kRejected:
       return Add(
           record.rejected_by_reason.GetOrCreate(event.reason.empty() ? "unknown" : event.reason));
@@ -261,6 +265,8 @@ void MetricsAggregator::OnPoolGauges(const PoolGauges& gauges) {
                                  std::memory_order_relaxed);
   record.has_gauges.store(true, std::memory_order_relaxed);
 }
+
+void MetricsAggregator::OnHostGauges(const HostGauges& gauges) { impl_->host.Store(gauges); }
 
 void MetricsAggregator::OnSnapshotEvent(const SnapshotEvent& event) {
   FunctionRecord& record = impl_->functions.GetOrCreate(event.function);
@@ -292,6 +298,7 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   totals.timeouts = Timeouts(*record);
   totals.coldstarts = Get(record->coldstarts);
   totals.evictions = Get(record->pool_events[kEvictions]);
+  totals.budget_evictions = Get(record->pool_events[kBudgetEvictions]);
   totals.unloads = Get(record->pool_events[kUnloads]);
   totals.failed_unloads = Get(record->pool_events[kUnloadsFailed]);
   totals.reloads = Get(record->pool_events[kReloads]);
@@ -583,6 +590,7 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderLatencies(writer, functions);
   RenderVersions(writer, functions);
   RenderPoolGauges(writer, functions);
+  impl_->host.Render(writer);
   RenderEvents(writer, functions);
   RenderIsolation(writer, functions);
   return out;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "src/policy/greedy_dual.h"
 #include "src/policy/keep_alive_policy.h"
 #include "src/sim/memory_budget.h"
 
@@ -78,8 +79,8 @@ FunctionResult FunctionReplay::Finish() {
 void FunctionReplay::PushIdle(absl::Time since, int level, bool prewarmed) {
   double priority = 0;
   if (budget_ != nullptr) {
-    const double gb = std::max(memory_mb_, 1.0) / 1024;
-    priority = budget_->clock() + static_cast<double>(result_.invocations) / gb;
+    priority = GreedyDualPriority(budget_->clock(), static_cast<double>(result_.invocations),
+                                  kUniformColdStartCost, memory_mb_);
   }
   idle_since_.push_back(since);
   idle_.push_back(Idle{since, level, prewarmed, priority});

@@ -39,8 +39,9 @@ class FunctionReplay {
   FunctionResult Finish();
 
   double memory_mb() const { return memory_mb_; }
-  // The budget priority of the oldest idle instance (Greedy-Dual: the budget's clock when it
-  // went idle plus this function's calls so far per GB); false when none is idle.
+  // The budget priority of the oldest idle instance (Greedy-Dual, src/policy/greedy_dual.h: the
+  // budget's clock when it went idle plus this function's calls so far per GB); false when
+  // none is idle.
   bool OldestIdlePriority(double* priority) const;
   // The budget evicts the oldest idle instance at `now`.
   void EvictOldestForBudget(absl::Time now);

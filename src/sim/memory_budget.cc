@@ -43,7 +43,7 @@ bool MemoryBudget::Reserve(double mb, absl::Time now, int requester, bool may_ex
       break;
     }
     const auto [priority, index] = *it;
-    clock_ = std::max(clock_, priority);
+    clock_.Evicted(priority, now);
     FunctionReplay& victim = *replays_[index];
     victim.EvictOldestForBudget(now);
     used_mb_ -= victim.memory_mb();

@@ -1,13 +1,11 @@
 // MemoryBudget: a node's memory shared by every function of a trace, for `fnhost sim
 // --memory-budget`. Every instance (busy or idle) holds its function's memory. An instance
 // that does not fit evicts idle instances of other functions first, in one order across all of
-// them: FaaSCache's Greedy-Dual (Fuerst and Sharma, ASPLOS 2021), priority = clock + frequency
-// x cost / size, where an idle instance's priority is set when it goes idle, frequency is its
-// function's calls so far, size its memory in GB, and the clock is the priority of the last
-// instance evicted. The traces carry no initialisation time, so every cold start costs the
-// same (cost 1). A call whose instance still does not fit (the memory is busy) runs all the
-// same and is counted as over the budget; a prewarm that does not fit is skipped. Each
-// function's keep-alive policy still evicts and prewarms as without a budget.
+// them: Greedy-Dual (src/policy/greedy_dual.h, the order a Host with a memory budget uses too),
+// an idle instance's priority set when it goes idle. A call whose instance still does not fit
+// (the memory is busy) runs all the same and is counted as over the budget, where a Host would
+// make it wait (README, "Under a node's memory budget"); a prewarm that does not fit is
+// skipped. Each function's keep-alive policy still evicts and prewarms as without a budget.
 // Thread-safety: none; one thread replays a budget and its functions.
 
 #ifndef FNHOST_SRC_SIM_MEMORY_BUDGET_H_
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "src/policy/greedy_dual.h"
 #include "src/sim/simulator.h"
 #include "src/sim/trace.h"
 
@@ -42,7 +41,7 @@ class MemoryBudget {
   void Free(double mb) { used_mb_ -= mb; }
   // Replay `index`'s oldest idle instance changed (or it has none now).
   void Update(int index);
-  double clock() const { return clock_; }
+  double clock() const { return clock_.value(); }
 
   int64_t evictions() const { return evictions_; }
   int64_t over_budget() const { return over_budget_; }
@@ -52,7 +51,7 @@ class MemoryBudget {
   const double capacity_mb_;
   double used_mb_ = 0;
   double peak_mb_ = 0;
-  double clock_ = 0;
+  GreedyDualClock clock_;
   int64_t evictions_ = 0;
   int64_t over_budget_ = 0;
   std::vector<FunctionReplay*> replays_;
