@@ -20,14 +20,6 @@ absl::Status Rejected(absl::Status status, absl::string_view reason) {
 
 }  // namespace
 
-// Where a caller that did not get a slot at once stands.
-struct Pool::Waiter {
-  uint64_t ticket = 0;  // its place in the queue; 0: not queued
-  absl::Time deadline = absl::InfiniteFuture();
-  bool deadline_known = false;  // the deadline counts from when the caller starts to wait
-  uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
-};
-
 Pool::Pool(const HostContext& host, const FunctionSpec& spec)
     : host_(host),
       spec_(spec),
@@ -48,9 +40,98 @@ absl::Status Pool::Acquire(const CallOptions& options, Lease* lease, Start* star
     return absl::OkStatus();
   }
   absl::Status status = AcquireSlow(lock, options, to_canary, lease, start, garbage);
+  // The callers behind this one may proceed now.
+  if (!queue_.empty()) Wake(garbage);
   // This caller may have been the last one queued after an Unregister.
   if (!status.ok() && !open_) RetireIfDrained(garbage);
   return status;
+}
+
+bool Pool::TryAcquireInline(Lease* lease) {
+  MutexLock lock(mu_, MutexLock::Spin::kFirst);
+  Version* version = versions_.stable();
+  if (!open_ || !queue_.empty() || versions_.canary() != nullptr ||
+      version->pool_.free_slots.empty() || version->invokes_async()) {
+    return false;
+  }
+  TakeSlot(version, lease, /*cold=*/false);
+  return true;
+}
+
+bool Pool::AcquireAsync(AsyncWaiter* async, Garbage* garbage) {
+  MutexLock lock(mu_, MutexLock::Spin::kFirst);
+  Waiter& waiter = async->waiter_;
+  waiter = Waiter{};
+  waiter.async = async;
+  if (!open_) {
+    async->status =
+        absl::NotFoundError(FunctionSentence(spec_.name, " is not registered (unregistered)"));
+    RetireIfDrained(garbage);
+    return true;
+  }
+  waiter.to_canary = versions_.canary() != nullptr && router_.Next();
+  Version* version = VersionFor(waiter);
+  if (queue_.empty()) {
+    if (std::optional<absl::Status> taken =
+            TakeTurn(version, waiter, &async->lease, &async->start, garbage)) {
+      async->status = *taken;
+      return true;
+    }
+  }
+  if (version->pool_.load_state == Version::LoadState::kLoading) {
+    waiter.awaited_load = version->pool_.load_attempts;
+  }
+  if (absl::Status status = Enqueue(waiter); !status.ok()) {
+    async->status = status;
+    return true;
+  }
+  return false;
+}
+
+bool Pool::Withdraw(AsyncWaiter* async, Garbage* garbage) {
+  MutexLock lock(mu_);
+  if (!async->waiter_.queued) return false;
+  Leave(async->waiter_);
+  Wake(garbage);
+  if (!open_) RetireIfDrained(garbage);
+  return true;
+}
+
+absl::Status Pool::QueueDeadlineError(absl::Duration timeout) const {
+  return Rejected(absl::DeadlineExceededError(FunctionMessage(
+                      spec_.name, "no instance became free within the call's deadline (",
+                      absl::FormatDuration(timeout), ")")),
+                  "deadline");
+}
+
+Version* Pool::VersionFor(const Waiter& waiter) const {
+  return waiter.to_canary && versions_.canary() != nullptr ? versions_.canary()
+                                                           : versions_.stable();
+}
+
+void Pool::Wake(Garbage* garbage) {
+  cv_.notify_all();
+  while (!queue_.empty() && queue_.front()->async != nullptr) {
+    Waiter& head = *queue_.front();
+    AsyncWaiter* async = head.async;
+    Version* version = VersionFor(head);
+    std::optional<absl::Status> taken =
+        TakeTurn(version, head, &async->lease, &async->start, garbage);
+    if (!taken) {
+      if (version->pool_.load_state == Version::LoadState::kLoading) {
+        head.awaited_load = version->pool_.load_attempts;
+      }
+      return;
+    }
+    async->status = *std::move(taken);
+    async->next_granted_ = nullptr;
+    if (garbage->granted_tail != nullptr) {
+      garbage->granted_tail->next_granted_ = async;
+    } else {
+      garbage->granted = async;
+    }
+    garbage->granted_tail = async;
+  }
 }
 
 absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool to_canary,
@@ -59,14 +140,14 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
                                      ? spec_.pool.default_timeout
                                      : options.timeout;
   Waiter waiter;
+  waiter.to_canary = to_canary;
   for (;;) {
-    Version* version = to_canary && versions_.canary() != nullptr ? versions_.canary()
-                                                                   : versions_.stable();
-    if (!open_ && waiter.ticket == 0) {
+    Version* version = VersionFor(waiter);
+    if (!open_ && !waiter.queued) {
       return absl::NotFoundError(
           FunctionSentence(spec_.name, " is not registered (unregistered)"));
     }
-    const bool my_turn = queue_.empty() || (waiter.ticket != 0 && queue_.front() == waiter.ticket);
+    const bool my_turn = queue_.empty() || (waiter.queued && queue_.front() == &waiter);
     if (my_turn) {
       if (std::optional<absl::Status> taken = TakeTurn(version, waiter, lease, start, garbage)) {
         return *taken;
@@ -75,7 +156,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     if (version->pool_.load_state == Version::LoadState::kLoading) {
       waiter.awaited_load = version->pool_.load_attempts;
     }
-    if (waiter.ticket == 0) {
+    if (!waiter.queued) {
       if (absl::Status status = Enqueue(waiter); !status.ok()) return status;
     }
     if (!waiter.deadline_known) {
@@ -84,10 +165,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     }
     if (host_.clock->Now() >= waiter.deadline) {
       Leave(waiter);
-      return Rejected(absl::DeadlineExceededError(FunctionMessage(
-                          spec_.name, "no instance became free within the call's deadline (",
-                          absl::FormatDuration(timeout), ")")),
-                      "deadline");
+      return QueueDeadlineError(timeout);
     }
     host_.clock->WaitUntil(cv_, lock.native(), waiter.deadline);
   }
@@ -128,16 +206,16 @@ absl::Status Pool::Enqueue(Waiter& waiter) {
                         spec_.pool.max_queue, ")")),
                     "queue_full");
   }
-  waiter.ticket = ++next_ticket_;
-  queue_.push_back(waiter.ticket);
+  waiter.queued = true;
+  queue_.push_back(&waiter);
   return absl::OkStatus();
 }
 
 void Pool::Leave(Waiter& waiter) {
-  if (waiter.ticket == 0) return;
-  queue_.erase(std::find(queue_.begin(), queue_.end(), waiter.ticket));
-  waiter.ticket = 0;
-  cv_.notify_all();  // the next caller in line may now proceed
+  if (!waiter.queued) return;
+  queue_.erase(std::find(queue_.begin(), queue_.end(), &waiter));
+  waiter.queued = false;
+  cv_.notify_all();  // the next caller in line may now proceed (the caller pumps the others)
 }
 
 void Pool::BeginStart(Version* version, bool load, Start* start) {
@@ -176,7 +254,7 @@ Version* Pool::FinishStart(const Start& start, const absl::Status& status,
     AddInstance(version, handle);
     if (lease != nullptr) TakeSlot(version, lease, /*cold=*/true);
   }
-  cv_.notify_all();
+  Wake(garbage);
   // Retired meanwhile (reload, promote, clear): an instance nobody waits for goes at once.
   if (record.retired) CollectRetired(garbage);
   RetireIfDrained(garbage);
@@ -215,7 +293,11 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
     record.free_slots.push_back(instance);
   }
   if (inflight_ == 0) RetireIfDrained(garbage);
-  if (!queue_.empty() || inflight_ == 0) cv_.notify_all();
+  if (!queue_.empty()) {
+    Wake(garbage);
+  } else if (inflight_ == 0) {
+    cv_.notify_all();
+  }
 }
 
 void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -54,7 +55,9 @@ class Pool {
     Version* version = nullptr;
     bool load = false;
   };
-  // Instances and versions taken out of the pool under the lock, destroyed after it.
+  class AsyncWaiter;
+  // Instances and versions taken out of the pool under the lock, destroyed after it; and the
+  // asynchronous callers handed a slot meanwhile, to dispatch after it (AsyncWaiter::OnGranted).
   struct Garbage {
     struct Dead {
       Version* version;
@@ -63,7 +66,50 @@ class Pool {
     };
     std::vector<Dead> instances;
     std::vector<std::unique_ptr<Version>> versions;
-    bool empty() const { return instances.empty() && versions.empty(); }
+    AsyncWaiter* granted = nullptr;  // FIFO, linked through AsyncWaiter::next_granted_
+    AsyncWaiter* granted_tail = nullptr;
+    bool empty() const { return instances.empty() && versions.empty() && granted == nullptr; }
+    // Takes the granted callers out, first granted first.
+    AsyncWaiter* TakeGranted() {
+      granted_tail = nullptr;
+      return std::exchange(granted, nullptr);
+    }
+  };
+
+ private:
+  // Where a caller that did not get a slot at once stands: a thread blocked in Acquire, or an
+  // AsyncWaiter.
+  struct Waiter {
+    bool queued = false;
+    bool to_canary = false;  // the router's decision, kept while it waits
+    absl::Time deadline = absl::InfiniteFuture();
+    bool deadline_known = false;  // the deadline counts from when the caller starts to wait
+    uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
+    AsyncWaiter* async = nullptr;        // null: a blocked thread, woken through cv_
+  };
+
+ public:
+  // A caller that must not block (Host::InvokeAsync). When no slot is free at once it waits
+  // in the queue as this record, and whoever frees what it waits for takes its turn for it:
+  // `status`, `lease` and `start` are then set as Acquire sets them, and the waiter goes into
+  // that caller's Garbage::granted, whose holder calls OnGranted once the lock is released.
+  class AsyncWaiter {
+   public:
+    // The waiter's turn came: its fields say what it got. Runs without the pool's lock.
+    virtual void OnGranted() = 0;
+    AsyncWaiter* next_granted() const { return next_granted_; }
+
+    absl::Status status;
+    Lease lease;
+    Start start;
+
+   protected:
+    ~AsyncWaiter() = default;
+
+   private:
+    friend class Pool;
+    Waiter waiter_;
+    AsyncWaiter* next_granted_ = nullptr;
   };
 
   Pool(const HostContext& host, const FunctionSpec& spec);
@@ -84,6 +130,20 @@ class Pool {
   Version* FinishStart(const Start& start, const absl::Status& status, BackendInstance* handle,
                        Lease* lease, Garbage* garbage, std::string* module_version);
   void Release(const Lease& lease, Garbage* garbage);
+
+  // ---- Calls that do not block.
+  // The fast path of a caller that runs the call on its own thread: a free slot of the stable
+  // version, whose backend runs calls in the calling thread, with nobody queued and no traffic
+  // split; else false, and nothing changed.
+  bool TryAcquireInline(Lease* lease);
+  // Acquire for `waiter`: true when it has its answer at once (its fields set), false when it
+  // joined the queue: then its grant comes later (see AsyncWaiter), unless Withdraw comes first.
+  bool AcquireAsync(AsyncWaiter* waiter, Garbage* garbage);
+  // Takes a queued waiter out of the queue (its deadline passed, or it was cancelled); false
+  // when it is not queued, because it was granted already.
+  bool Withdraw(AsyncWaiter* waiter, Garbage* garbage);
+  // The error of a call whose deadline passed while it waited `timeout` in the queue.
+  absl::Status QueueDeadlineError(absl::Duration timeout) const;
 
   // ---- Prewarm.
   // The next instance a prewarm to `target` instances of the stable version must start, or
@@ -125,9 +185,6 @@ class Pool {
   PoolGauges Gauges();
 
  private:
-  // Where a queued caller stands (see pool.cc).
-  struct Waiter;
-
   // A version's module fields are written by its loader without the lock; under the lock they
   // may be read only once its load is over (load_state, set under the lock, says so).
   static bool LoadedNow(const Version& version);
@@ -143,6 +200,11 @@ class Pool {
   // Joins the queue; RESOURCE_EXHAUSTED when it is full.
   absl::Status Enqueue(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Leave(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The version a waiter's call goes to now.
+  Version* VersionFor(const Waiter& waiter) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands slots to the asynchronous callers at the head of the queue while it can (into
+  // `garbage->granted`), up to the first blocked thread, which it wakes.
+  void Wake(Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a new instance of `version` as starting (and its module as loading when `load`).
   void BeginStart(Version* version, bool load, Start* start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakeSlot(Version* version, Lease* lease, bool cold) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -180,10 +242,9 @@ class Pool {
   std::condition_variable cv_;  // signalled when slots free up, loads finish, or queue moves
   VersionLifecycle versions_ ABSL_GUARDED_BY(mu_);
   CanaryRouter router_ ABSL_GUARDED_BY(mu_);
-  // Tickets of waiting callers, FIFO. A vector, not a deque: an empty deque allocates 600
-  // bytes, and most functions never queue; max_queue bounds the cost of erasing at the front.
-  std::vector<uint64_t> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // Waiting callers, FIFO. A vector, not a deque: an empty deque allocates 600 bytes, and most
+  // functions never queue; max_queue bounds the cost of erasing at the front.
+  std::vector<Waiter*> queue_ ABSL_GUARDED_BY(mu_);
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;  // calls holding an instance, all versions
   bool open_ ABSL_GUARDED_BY(mu_) = true;  // false once unregistered
   KeepAliveController keep_alive_ ABSL_GUARDED_BY(mu_);

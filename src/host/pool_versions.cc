@@ -51,7 +51,7 @@ absl::StatusOr<Version*> Pool::Install(std::unique_ptr<Version> staged,
           EvictIdleForRoom(nullptr, /*include_keep=*/true, garbage))) {
   }
   CollectRetired(garbage);
-  cv_.notify_all();
+  Wake(garbage);
   return snapshot;
 }
 
@@ -69,7 +69,7 @@ absl::StatusOr<std::string> Pool::PromoteCanary(Garbage* garbage) {
   versions_.PromoteCanary();
   router_.Clear();
   CollectRetired(garbage);
-  cv_.notify_all();  // queued callers of either version now wait for the promoted one
+  Wake(garbage);  // queued callers of either version now wait for the promoted one
   return module_version;
 }
 
@@ -79,14 +79,14 @@ void Pool::ClearCanary(Garbage* garbage) {
   versions_.RetireCanary();
   router_.Clear();
   CollectRetired(garbage);
-  cv_.notify_all();  // queued canary callers now wait for the stable version
+  Wake(garbage);  // queued canary callers now wait for the stable version
 }
 
 void Pool::Close(Garbage* garbage) {
   MutexLock lock(mu_);
   open_ = false;
   RetireIfDrained(garbage);
-  cv_.notify_all();
+  Wake(garbage);
 }
 
 void Pool::CloseAndDrain(Garbage* garbage) {

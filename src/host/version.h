@@ -61,6 +61,15 @@ class Version {
                       std::string* response) const {
     return backend_->Invoke(instance, Call{request, response});
   }
+  // The asynchronous call steps (InstanceBackend::StartInvoke and CancelInvoke).
+  bool invokes_async() const { return backend_->invokes_async(); }
+  absl::Status StartInvoke(BackendInstance* instance, std::string_view request,
+                           std::string* response, CallCompletion* done) const {
+    return backend_->StartInvoke(instance, Call{request, response}, done);
+  }
+  void CancelInvoke(BackendInstance* instance, bool kill) const {
+    backend_->CancelInvoke(instance, kill);
+  }
   // Whether `instance` died during a call: it cannot serve again and must be destroyed.
   bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
 
