@@ -17,6 +17,7 @@
 #include "src/common/file_system.h"
 #include "src/host/deadline_timer.h"
 #include "src/host/task_threads.h"
+#include "src/isolation/call_poller.h"
 
 namespace fnhost::internal {
 
@@ -34,6 +35,8 @@ struct HostContext {
   std::unique_ptr<TaskThreads> tasks;
   std::unique_ptr<DeadlineTimer> timer;
   Executor* completions = nullptr;
+  // Completes the asynchronous calls of functions in process isolation.
+  std::unique_ptr<CallPoller> poller;
 
   // The clock's time at the last maintenance pass: instances going idle note it instead of
   // reading the clock on the warm path; keep-alive is precise to one maintenance interval.

@@ -105,6 +105,7 @@ HostImpl::HostImpl(HostOptions options) {
   };
   context_.tasks = std::make_unique<internal::TaskThreads>(context_.options.async_threads);
   context_.timer = std::make_unique<internal::DeadlineTimer>(context_.clock);
+  context_.poller = std::make_unique<internal::CallPoller>();
   context_.completions = context_.options.completion_executor != nullptr
                              ? context_.options.completion_executor
                              : context_.tasks.get();
@@ -136,6 +137,7 @@ HostImpl::~HostImpl() {
   }
   // Every call is over; what is left on the host's threads are completions and the last
   // references to calls. Then nothing can arm a deadline any more.
+  context_.poller.reset();
   context_.tasks.reset();
   context_.timer.reset();
 }
