@@ -29,6 +29,12 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
   }
   const int64_t begin = host_.sink != nullptr ? host_.clock->Ticks() : 0;
   Pool::Lease lease;
+  if (pool_.TryAcquireFast(&lease)) [[likely]] {
+    absl::Status status = lease.version->Invoke(lease.instance->handle, request, response);
+    ReportCall(lease, begin, status.code());
+    if (!pool_.TryReleaseFast(lease)) [[unlikely]] ReleaseLease(lease);
+    return status;
+  }
   Pool::Start start;
   Pool::Garbage garbage;
   absl::Status status = pool_.Acquire(options, &lease, &start, &garbage);
@@ -55,12 +61,10 @@ void Function::InvokeAsync(std::string_view request, std::string* response,
   if (options.allow_inline &&
       (options.cancellation == nullptr || !options.cancellation->cancelled()) &&
       (options.deadline == absl::InfiniteFuture() || host_.clock->Now() < options.deadline) &&
-      pool_.TryAcquireInline(&lease)) [[likely]] {
+      (pool_.TryAcquireFast(&lease) || pool_.TryAcquireInline(&lease))) [[likely]] {
     absl::Status status = lease.version->Invoke(lease.instance->handle, request, response);
     ReportCall(lease, begin, status.code());
-    Pool::Garbage garbage;
-    pool_.Release(lease, &garbage);
-    if (!garbage.empty()) Destroy(garbage);
+    if (!lease.fast || !pool_.TryReleaseFast(lease)) ReleaseLease(lease);
     done(std::move(status), response);
     return;
   }
@@ -97,6 +101,12 @@ absl::Status Function::InvokeAndWait(std::string_view request, std::string* resp
   std::unique_lock<std::mutex> lock(outcome.mu);
   outcome.cv.wait(lock, [&outcome] { return outcome.done; });
   return outcome.status;
+}
+
+void Function::ReleaseLease(const Pool::Lease& lease) {
+  Pool::Garbage garbage;
+  pool_.Release(lease, &garbage);
+  if (!garbage.empty()) Destroy(garbage);
 }
 
 void Function::ReportCall(const Pool::Lease& lease, int64_t begin, absl::StatusCode code) {

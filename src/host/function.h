@@ -112,6 +112,8 @@ class Function : public std::enable_shared_from_this<Function> {
   void ScheduleSnapshot(Version* version);
   void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
   void ReportRejection(const absl::Status& status);
+  // Gives a lease back through the pool's lock.
+  void ReleaseLease(const Pool::Lease& lease);
   // A call that ran on `lease`, and one that failed before it ran, since `begin` (ticks).
   void ReportCall(const Pool::Lease& lease, int64_t begin, absl::StatusCode code);
   void ReportFailure(const absl::Status& status, int64_t begin);

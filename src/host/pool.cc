@@ -37,8 +37,10 @@ absl::Status Pool::Acquire(const CallOptions& options, Lease* lease, Start* star
   }
   if (open_ && queue_.empty() && !version->pool_.free_slots.empty()) [[likely]] {
     TakeSlot(version, lease, /*cold=*/false);
+    MaybeOpenLane();
     return absl::OkStatus();
   }
+  RevokeLane();  // the slow path needs the true picture
   absl::Status status = AcquireSlow(lock, options, to_canary, lease, start, garbage);
   // The callers behind this one may proceed now.
   if (!queue_.empty()) Wake(garbage);
@@ -69,6 +71,7 @@ bool Pool::AcquireAsync(AsyncWaiter* async, Garbage* garbage) {
     RetireIfDrained(garbage);
     return true;
   }
+  RevokeLane();
   waiter.to_canary = versions_.canary() != nullptr && router_.Next();
   Version* version = VersionFor(waiter);
   if (queue_.empty()) {
@@ -258,13 +261,15 @@ Version* Pool::FinishStart(const Start& start, const absl::Status& status,
   // Retired meanwhile (reload, promote, clear): an instance nobody waits for goes at once.
   if (record.retired) CollectRetired(garbage);
   RetireIfDrained(garbage);
+  MaybeOpenLane();
   *module_version = version->module_version();
   return snapshot;
 }
 
 void Pool::AddInstance(Version* version, BackendInstance* handle) {
-  auto owned = std::make_unique<Instance>();
+  std::unique_ptr<Instance> owned = NewInstanceRecord();
   owned->handle = handle;
+  owned->version = version;
   owned->idle_since = host_.CoarseNow();
   for (int i = 0; i < version->concurrency(); ++i) version->pool_.free_slots.push_back(owned.get());
   version->pool_.instances.push_back(std::move(owned));
@@ -275,6 +280,8 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
   Version* version = lease.version;
   Instance* instance = lease.instance;
   Version::PoolRecord& record = version->pool_;
+  // A call of the fast lane that was revoked under it: counted busy by RevokeLane.
+  if (lease.fast) instance->lane_state.store(kNotLent, std::memory_order_relaxed);
   --instance->inflight;
   --record.inflight;
   const absl::Time now = host_.CoarseNow();
@@ -298,6 +305,7 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
   } else if (inflight_ == 0) {
     cv_.notify_all();
   }
+  MaybeOpenLane();
 }
 
 void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,
@@ -308,6 +316,7 @@ void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* gar
                          [instance](const auto& owned) { return owned.get() == instance; });
   garbage->instances.push_back({version, instance->handle, evicted});
   ++record.destroying;
+  if (instance->ever_lent) spare_instances_.push_back(std::move(*it));
   record.instances.erase(it);
 }
 

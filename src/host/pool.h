@@ -14,12 +14,15 @@
 // version whose snapshot to write (pinned; Unpin after).
 //
 // Thread-safety: all methods are thread-safe; one mutex guards everything, including the
-// bookkeeping inside each Version. The warm path (Acquire and Release finding a free slot)
-// takes it twice, spinning briefly before it blocks, and allocates nothing.
+// bookkeeping inside each Version, but the fast lane (below), whose warm calls take no lock.
+// Otherwise the warm path (Acquire and Release finding a free slot) takes the mutex twice,
+// spinning briefly before it blocks. Neither allocates.
 
 #ifndef FNHOST_SRC_HOST_POOL_H_
 #define FNHOST_SRC_HOST_POOL_H_
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -48,6 +51,7 @@ class Pool {
     Version* version = nullptr;
     Instance* instance = nullptr;
     bool cold = false;  // the call waited for the instance to be created
+    bool fast = false;  // taken from the fast lane: give it back with TryReleaseFast first
   };
   // An instance the caller must create without the lock, loading the module first when
   // `load`; counted as starting until FinishStart.
@@ -130,6 +134,22 @@ class Pool {
   Version* FinishStart(const Start& start, const absl::Status& status, BackendInstance* handle,
                        Lease* lease, Garbage* garbage, std::string* module_version);
   void Release(const Lease& lease, Garbage* garbage);
+
+  // ---- The fast lane: warm calls from many threads without the lock.
+  // While nothing needs the lock's view (no queue, no traffic split, the stable version warm,
+  // in process, one call per instance, a fixed keep-alive), the free instances are lent to a
+  // lane: a caller takes one with one compare-and-swap on the instance's own cache line,
+  // preferring the one it took last (so two threads settle on two instances), and gives it
+  // back the same way. The keep-alive controller does not see these calls one by one; an
+  // instance's idle_since is kept. Anything that needs the true picture (admission that must
+  // queue, a reload, keep-alive, the status) revokes the lane under the lock first: free
+  // instances go back to the free list, and taken ones are counted busy and come back
+  // through Release. The lane reopens when the conditions hold again.
+  // A free lane instance for this call, or false (then Acquire).
+  bool TryAcquireFast(Lease* lease);
+  // Gives back a lease from TryAcquireFast without the lock; false when the lane was revoked
+  // meanwhile: then Release it.
+  bool TryReleaseFast(const Lease& lease);
 
   // ---- Calls that do not block.
   // The fast path of a caller that runs the call on its own thread: a free slot of the stable
@@ -235,8 +255,22 @@ class Pool {
   };
   std::vector<Idle> IdleInstances(int* busy) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The fast lane (pool_lane.cc).
+  enum LaneState : uint32_t { kNotLent, kFree, kTaken, kReleasing, kRevoked };
+  static constexpr int kLaneSlots = 16;
+  bool LaneAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lends the stable version's free instances, when the lane may be open.
+  void MaybeOpenLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RevokeLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new Instance, or one whose memory a lane once held.
+  std::unique_ptr<Instance> NewInstanceRecord() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const HostContext& host_;
   const FunctionSpec& spec_;
+
+  std::atomic<bool> lane_open_{false};
+  std::atomic<int> lane_size_{0};
+  std::array<std::atomic<Instance*>, kLaneSlots> lane_{};
 
   Mutex mu_;
   std::condition_variable cv_;  // signalled when slots free up, loads finish, or queue moves
@@ -248,6 +282,9 @@ class Pool {
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;  // calls holding an instance, all versions
   bool open_ ABSL_GUARDED_BY(mu_) = true;  // false once unregistered
   KeepAliveController keep_alive_ ABSL_GUARDED_BY(mu_);
+  // Instances removed after a lane held them: a caller that read the lane before may still try
+  // them (and fail), so their memory stays, and new instances reuse it.
+  std::vector<std::unique_ptr<Instance>> spare_instances_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost::internal

@@ -26,6 +26,7 @@ absl::StatusOr<Version*> Pool::Install(std::unique_ptr<Version> staged,
                                        const std::vector<BackendInstance*>& instances,
                                        bool as_canary, uint32_t share, Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   Version* version = staged.get();
   for (BackendInstance* handle : instances) AddInstance(version, handle);
   version->pool_.load_state = Version::LoadState::kReady;
@@ -52,6 +53,7 @@ absl::StatusOr<Version*> Pool::Install(std::unique_ptr<Version> staged,
   }
   CollectRetired(garbage);
   Wake(garbage);
+  MaybeOpenLane();
   return snapshot;
 }
 
@@ -64,6 +66,7 @@ absl::Status Pool::SetCanaryShare(uint32_t share) {
 
 absl::StatusOr<std::string> Pool::PromoteCanary(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (versions_.canary() == nullptr) return NoCanaryError(spec_.name);
   std::string module_version = versions_.canary()->module_version();
   versions_.PromoteCanary();
@@ -75,6 +78,7 @@ absl::StatusOr<std::string> Pool::PromoteCanary(Garbage* garbage) {
 
 void Pool::ClearCanary(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (versions_.canary() == nullptr) return;
   versions_.RetireCanary();
   router_.Clear();
@@ -84,6 +88,7 @@ void Pool::ClearCanary(Garbage* garbage) {
 
 void Pool::Close(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   open_ = false;
   RetireIfDrained(garbage);
   Wake(garbage);
@@ -91,6 +96,7 @@ void Pool::Close(Garbage* garbage) {
 
 void Pool::CloseAndDrain(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   open_ = false;
   while (inflight_ > 0 || !queue_.empty() || PoolStarting() > 0) {
     host_.clock->WaitUntil(cv_, lock.native(), absl::InfiniteFuture());
@@ -154,6 +160,7 @@ std::vector<Pool::Idle> Pool::IdleInstances(int* busy) const {
 
 int Pool::ApplyKeepAlive(absl::Time now, absl::Time wall_now, Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (!open_) return 0;
   // The stable version and the canary form one pool: the policy sees all their instances.
   int busy = 0;
@@ -179,11 +186,13 @@ int Pool::ApplyKeepAlive(absl::Time now, absl::Time wall_now, Garbage* garbage) 
     versions_.RefreshStable();
     CollectRetired(garbage);
   }
+  MaybeOpenLane();
   return decision.prewarm;
 }
 
 FunctionStatus Pool::Status() {
   MutexLock lock(mu_);
+  RevokeLane();
   FunctionStatus status;
   status.name = spec_.name;
   const Version* stable = versions_.stable();
@@ -204,11 +213,13 @@ FunctionStatus Pool::Status() {
     status.idle_instances += status.canary->idle_instances;
     status.busy_instances += status.canary->busy_instances;
   }
+  MaybeOpenLane();
   return status;
 }
 
 PoolGauges Pool::Gauges() {
   MutexLock lock(mu_);
+  RevokeLane();
   PoolGauges gauges;
   gauges.function = spec_.name;
   for (const Version* version : versions_.active()) {
@@ -220,6 +231,7 @@ PoolGauges Pool::Gauges() {
   gauges.queued_calls = static_cast<int64_t>(queue_.size());
   gauges.loaded = LoadedNow(*versions_.stable());
   if (versions_.canary() != nullptr) gauges.canary_share = router_.share();
+  MaybeOpenLane();
   return gauges;
 }
 

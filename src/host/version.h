@@ -11,6 +11,7 @@
 #ifndef FNHOST_SRC_HOST_VERSION_H_
 #define FNHOST_SRC_HOST_VERSION_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,10 +28,17 @@ struct HostContext;
 
 // A cache line each: instances are small and allocated together, and two calls running on
 // neighbouring instances from two cores would otherwise keep taking one line from each other.
+class Version;
+
 struct alignas(64) Instance {
   BackendInstance* handle = nullptr;
-  int inflight = 0;       // calls running on it
-  absl::Time idle_since;  // when inflight last fell to 0
+  Version* version = nullptr;  // whose instance it is
+  int inflight = 0;            // calls running on it (a call of the pool's fast lane: see pool.h)
+  absl::Time idle_since;       // when inflight last fell to 0
+  // Its state in the pool's fast lane (Pool::LaneState); it is on its own cache line with the
+  // fields above, so that threads with an instance each do not share one.
+  std::atomic<uint32_t> lane_state{0};
+  bool ever_lent = false;  // once lent, its memory stays with the pool (stale lane readers)
 };
 
 class Version {
