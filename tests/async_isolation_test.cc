@@ -200,6 +200,63 @@ TEST_F(AsyncIsolationTest, ReloadAndUnregisterRaceWithCallsInFlight) {
   EXPECT_GT(ok.load(), 0);
 }
 
+// Cancellations race with the calls they cancel, with a reload and with Unregister, in both
+// isolation modes: every completion runs exactly once, with a status one of those can give.
+TEST_F(AsyncIsolationTest, CancellationRacesWithReloadAndUnregister) {
+  FunctionSpec isolated = IsolatedSpec("isolated", "hello");
+  isolated.pool.max_instances = 2;
+  isolated.pool.max_queue = 1000;
+  FunctionSpec in_process;
+  in_process.name = "in_process";
+  in_process.module_path = TestModule("hello");
+  in_process.pool.max_instances = 1;
+  in_process.pool.max_queue = 1000;
+  const FunctionHandle handles[2] = {Register(isolated), Register(in_process)};
+  constexpr int kCalls = 300;
+  std::vector<std::unique_ptr<CancellationToken>> tokens;
+  for (int i = 0; i < kCalls; ++i) tokens.push_back(std::make_unique<CancellationToken>());
+  std::vector<std::string> responses(kCalls);
+  const std::string request = "x";
+  std::vector<std::atomic<int>> completions(kCalls);
+  std::atomic<int> unexpected{0};
+  std::thread caller([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      CallOptions options;
+      options.cancellation = tokens[i].get();
+      options.cancel_kills_worker = i % 3 == 0;
+      options.allow_inline = i % 2 == 0;
+      host_->InvokeAsync(handles[i % 2], request, &responses[i],
+                         [&, i](absl::Status status, std::string*) {
+                           const absl::StatusCode code = status.code();
+                           if (code != absl::StatusCode::kOk &&
+                               code != absl::StatusCode::kCancelled &&
+                               code != absl::StatusCode::kNotFound) {
+                             ++unexpected;
+                           }
+                           ++completions[i];
+                         },
+                         options);
+    }
+  });
+  std::thread canceller([&] {
+    for (int i = kCalls - 1; i >= 0; i -= 2) tokens[i]->Cancel();
+  });
+  ASSERT_TRUE(host_->Reload("isolated", TestModule("hello")).ok());
+  ASSERT_TRUE(host_->Reload("in_process", TestModule("hello")).ok());
+  caller.join();
+  canceller.join();
+  ASSERT_TRUE(host_->Unregister("isolated").ok());
+  ASSERT_TRUE(host_->Unregister("in_process").ok());
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    for (const std::atomic<int>& count : completions) {
+      if (count.load() == 0) return false;
+    }
+    return true;
+  }));
+  for (int i = 0; i < kCalls; ++i) EXPECT_EQ(completions[i].load(), 1) << i;
+  EXPECT_EQ(unexpected.load(), 0);
+}
+
 // The poller alone: a watchdog that fails on its third check ends the call and kills the
 // worker, with the watchdog's status.
 TEST(CallPollerTest, FailingWatchdogEndsTheCallAndKillsTheWorker) {
