@@ -1,6 +1,7 @@
 // The warm path and the cold start of the Host, each against its floor:
 //   BM_DirectCall       the no-op handler through a plain function pointer
 //   BM_InvokeWarm       the same module through Host::Invoke (handle, metrics aggregator on)
+//   BM_InvokeAsync      BM_InvokeWarm/metrics:1 through InvokeAsync (inline, completion too)
 //   BM_InvokeWarmHybrid BM_InvokeWarm under the hybrid keep-alive policy
 //   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
 //   BM_InvokeWarmBudget BM_InvokeWarm under a host memory budget (which warm calls never touch)
@@ -116,6 +117,32 @@ void BM_InvokeWarm(benchmark::State& state) {
   InvokeWarm(state, state.range(0) != 0, KeepAliveOptions::Kind::kFixed);
 }
 BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
+
+// BM_InvokeWarm/metrics:1 through Host::InvokeAsync: the warm call runs inline and its
+// completion with it. The bar: at most 30 ns above BM_InvokeWarm/metrics:1.
+void BM_InvokeAsync(benchmark::State& state) {
+  MetricsAggregator metrics;
+  std::unique_ptr<Host> host = NewHost(&metrics);
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = TestModule("noop");
+  host->Register(spec).IgnoreError();
+  FunctionHandle handle = *host->Lookup("noop");
+  std::string response;
+  const std::string request = "request";
+  host->Invoke(handle, request, &response).IgnoreError();
+  int64_t completed = 0;
+  for (auto _ : state) {
+    host->InvokeAsync(handle, request, &response,
+                      [&completed](absl::Status status, std::string*) {
+                        completed += status.ok();
+                      });
+  }
+  if (completed != static_cast<int64_t>(state.iterations())) {
+    state.SkipWithError("a warm call did not complete inline");
+  }
+}
+BENCHMARK(BM_InvokeAsync);
 
 // BM_InvokeWarm/metrics:1 under the hybrid keep-alive policy, which records every idle time in
 // its histograms: the policy's cost per call, against BM_InvokeWarm/metrics:1.

@@ -19,6 +19,7 @@
 #include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/async_util.h"
 #include "tests/support/test_util.h"
 
 namespace fnhost {
@@ -124,8 +125,15 @@ class HostMemoryBudgetTest : public ::testing::Test {
         AwaitStatus(name, [busy](const FunctionStatus& s) { return s.busy_instances == busy; }));
   }
 
+  FunctionHandle Handle(const std::string& name) {
+    absl::StatusOr<FunctionHandle> handle = host_->Lookup(name);
+    EXPECT_TRUE(handle.ok()) << handle.status();
+    return handle.value_or(FunctionHandle());
+  }
+
   FakeClock clock_;
   BudgetSink sink_;
+  testing::Completions done_;  // outlives the host: completions may come while it drains
   std::unique_ptr<Host> host_;
   std::vector<std::shared_future<absl::StatusOr<std::string>>> calls_;  // after host_
 };
@@ -244,6 +252,67 @@ TEST_F(HostMemoryBudgetTest, AWaitingCallTakesAnInstanceOfItsOwnFunctionWhenOneF
   AwaitCalls();
 }
 
+// InvokeAsync under a budget: the instance that does not fit makes room on the host's threads,
+// as a blocking call would on its own.
+TEST_F(HostMemoryBudgetTest, AnAsyncCallEvictsTheIdleInstanceOfAnother) {
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b", "c"}));
+  ASSERT_THAT(host_->Invoke("a", "x"), IsOkAndHolds("done"));
+  ASSERT_THAT(host_->Invoke("b", "x"), IsOkAndHolds("done"));
+  std::string response;
+  host_->InvokeAsync(Handle("c"), "x", &response, done_.Callback("c"));
+  ASSERT_TRUE(done_.Await("c"));
+  EXPECT_TRUE(done_.status("c").ok()) << done_.status("c");
+  EXPECT_EQ(response, "done");
+  EXPECT_EQ(BudgetEvictions("a") + BudgetEvictions("b"), 1);
+  EXPECT_EQ(UsedBytes(), 256 * kMb);
+}
+
+// An async call that finds every instance holding memory busy waits in the queue, holding no
+// thread, and runs once one of them goes idle and can be evicted.
+TEST_F(HostMemoryBudgetTest, AnAsyncCallWaitsForBusyMemoryThenRuns) {
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b", "c"}));
+  Gate gate_a;
+  Gate gate_b;
+  ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate_a));
+  ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate_b));
+  std::string response;
+  host_->InvokeAsync(Handle("c"), "x", &response, done_.Callback("c"));
+  ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+  EXPECT_FALSE(done_.has("c"));
+
+  ASSERT_TRUE(gate_a.Release());
+  EXPECT_THAT(AwaitResult(calls_[0]), IsOkAndHolds("released"));
+  HostForTesting::RunMaintenance(*host_);  // the waiting call looks again at the latest here
+  ASSERT_TRUE(done_.Await("c"));
+  EXPECT_TRUE(done_.status("c").ok()) << done_.status("c");
+  EXPECT_EQ(response, "done");
+  EXPECT_EQ(BudgetEvictions("a"), 1);
+  EXPECT_EQ(BudgetEvictions("b"), 0);
+  ASSERT_TRUE(gate_b.Release());
+  AwaitCalls();
+}
+
+TEST_F(HostMemoryBudgetTest, AnAsyncCallPastItsDeadlineIsRefusedForWantOfMemory) {
+  ASSERT_NO_FATAL_FAILURE(StartWith(256, {"a", "b", "c"}));
+  Gate gate;
+  ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate));
+  ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate));
+  CallOptions options;
+  options.timeout = absl::Seconds(1);
+  std::string response;
+  host_->InvokeAsync(Handle("c"), "x", &response, done_.Callback("c"), options);
+  ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(done_.Await("c"));
+  EXPECT_EQ(done_.status("c").code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(RejectionReason(done_.status("c")), "memory_budget");
+  EXPECT_THAT(done_.status("c").message(), HasSubstr("memory budget (256 MB)"));
+  EXPECT_EQ(StatusOf("c").queued_calls, 0);
+  ASSERT_TRUE(gate.Release(2));
+  AwaitCalls();
+  EXPECT_EQ(done_.count("c"), 1);
+}
+
 TEST_F(HostMemoryBudgetTest, AFullQueueRefusesAtOnceForWantOfMemory) {
   ASSERT_NO_FATAL_FAILURE(StartWith(128, {"a"}));
   FunctionSpec spec = Spec("c", 128);
@@ -358,7 +427,26 @@ void ExpectAllowedUnderBudget(const absl::Status& status, const char* what) {
       << what << ": " << status;
 }
 
-// Four threads call four functions (one slow) whose instances need more memory than the budget has (three
+// InvokeAsync, waiting for its completion: every call in the test below has a deadline that the
+// clock passes, so one that never completes is a bug, and aborts (its response would dangle).
+absl::StatusOr<std::string> InvokeAsyncAndWait(Host& host, const std::string& name,
+                                               const std::string& request) {
+  absl::StatusOr<FunctionHandle> handle = host.Lookup(name);
+  if (!handle.ok()) return handle.status();
+  std::string response;
+  std::promise<absl::Status> done;
+  std::future<absl::Status> status = done.get_future();
+  host.InvokeAsync(*handle, request, &response,
+                   [&done](absl::Status result, std::string*) { done.set_value(result); });
+  if (status.wait_for(testing::kWaitBound) != std::future_status::ready) {
+    std::fprintf(stderr, "InvokeAsync of %s never completed\n", name.c_str());
+    std::abort();
+  }
+  if (absl::Status result = status.get(); !result.ok()) return result;
+  return response;
+}
+
+// Four threads (two blocking, two asynchronous) call four functions (one slow) whose instances need more memory than the budget has (three
 // instances' worth), while another reloads one, sets and clears a canary on another, prewarms
 // a third and unregisters and registers the fourth, and another moves time (past the calls'
 // deadlines and idle timeouts) and runs maintenance. Every call ends with a response or a
@@ -390,7 +478,10 @@ TEST_F(HostMemoryBudgetTest, ConcurrentCallsAndChangesEndAndStayWithinTheBudget)
     threads.emplace_back([&, t] {
       for (int i = 0; i < kCallsPerCaller; ++i) {
         const std::string& name = names[(t + i) % names.size()];
-        absl::StatusOr<std::string> reply = host_->Invoke(name, name == "f3" ? "300" : "x");
+        const std::string request = name == "f3" ? "300" : "x";
+        absl::StatusOr<std::string> reply = t % 2 == 0
+                                                ? host_->Invoke(name, request)
+                                                : InvokeAsyncAndWait(*host_, name, request);
         if (reply.ok()) {
           EXPECT_TRUE(*reply == "done" || *reply == "canary done" || *reply == "spun 300us")
               << *reply;

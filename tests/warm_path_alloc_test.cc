@@ -1,5 +1,6 @@
 // The warm path makes no heap allocation for a small response when the caller reuses its
-// response string (issue: "a test counts allocations").
+// response string (issue: "a test counts allocations"), through Invoke and through an inline
+// InvokeAsync (its completion a small lambda, held inline by the AnyInvocable).
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -28,7 +29,9 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace fnhost {
 namespace {
 
-void CountWarmCalls(MetricsSink* sink) {
+// Makes 1000 warm calls, through Invoke or (`async`) through InvokeAsync, where the warm call
+// and its completion run inline.
+void CountWarmCalls(MetricsSink* sink, bool async = false) {
 #ifndef FNHOST_COUNTS_ALLOCATIONS
   GTEST_SKIP() << "sanitizers replace operator new";
 #else
@@ -50,10 +53,19 @@ void CountWarmCalls(MetricsSink* sink) {
 
   g_allocations = 0;
   g_counting = true;
+  int completed = 0;
   for (int i = 0; i < 1000; ++i) {
-    if (!host->Invoke(handle, "request", &response).ok()) break;
+    if (async) {
+      host->InvokeAsync(handle, "request", &response,
+                        [&completed](absl::Status status, std::string*) {
+                          completed += status.ok();
+                        });
+    } else if (!host->Invoke(handle, "request", &response).ok()) {
+      break;
+    }
   }
   g_counting = false;
+  if (async) EXPECT_EQ(completed, 1000);  // every completion ran inline
   EXPECT_EQ(response, "ok");
   EXPECT_EQ(g_allocations.load(), 0);
 #endif
@@ -66,6 +78,11 @@ TEST(WarmPathAllocationTest, NoHeapAllocationWithoutMetrics) {
 TEST(WarmPathAllocationTest, NoHeapAllocationWithTheBuiltInAggregator) {
   MetricsAggregator aggregator;
   ASSERT_NO_FATAL_FAILURE(CountWarmCalls(&aggregator));
+}
+
+TEST(WarmPathAllocationTest, NoHeapAllocationThroughInvokeAsyncInline) {
+  MetricsAggregator aggregator;
+  ASSERT_NO_FATAL_FAILURE(CountWarmCalls(&aggregator, /*async=*/true));
 }
 
 }  // namespace

@@ -8,6 +8,10 @@
 // never stops the host from serving other functions, and a module file rewritten or truncated
 // on disk changes nothing for the version already loaded.
 //
+// Asynchronous calls (InvokeAsync) never block their caller: an event-loop server calls them
+// from its loop thread, and the completion comes back on an Executor it provides (see the
+// README, "Embedding in an event loop").
+//
 // Thread-safety: every method may be called from any thread at any time, including Register,
 // Reload, the canary calls and Unregister racing with Invoke. Unregistering a function with a
 // canary drains and unloads both versions. A FunctionHandle is a cheap, copyable reference to
@@ -23,11 +27,14 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
 #include "absl/time/time.h"
+#include "fnhost/cancellation.h"
 #include "fnhost/clock.h"
+#include "fnhost/executor.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/metrics.h"
 
@@ -80,6 +87,14 @@ struct HostOptions {
   // function whose instance_memory_mb is larger than the budget. Calls that find an idle
   // instance never touch the budget. Default: 0, no budget.
   double memory_budget_mb = 0;
+  // Where the completions of asynchronous calls run when a call names no executor of its own
+  // (CallOptions::executor). Not owned; must outlive the host and every completion. Default:
+  // nullptr, the host's own threads.
+  Executor* completion_executor = nullptr;
+  // The host's threads for asynchronous calls: they run queued, cold and not-inline calls of
+  // functions in process, cold starts of isolated ones, and the completions that go to no other
+  // executor. Started with the first asynchronous call that needs one. Default: 2.
+  int async_threads = 2;
 };
 #pragma GCC diagnostic pop
 
@@ -88,7 +103,30 @@ struct CallOptions {
   // code cannot be interrupted, so a call that has started runs to its end. Default: infinite,
   // which means the function's PoolOptions::default_timeout.
   absl::Duration timeout = absl::InfiniteDuration();
+  // The whole call's deadline, on the host's Clock: past it the call is cancelled as by
+  // `cancellation` (see fnhost/cancellation.h), with DEADLINE_EXCEEDED: a queued call leaves
+  // the queue, a call in a worker process is dropped or its worker killed, a call running in
+  // the host process runs to its end. Default: none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Lets the caller give up on the call (fnhost/cancellation.h). Not owned; must outlive the
+  // call. Default: nullptr.
+  CancellationToken* cancellation = nullptr;
+  // When a call in a worker process is cancelled (token or deadline): kill the worker (the
+  // pool replaces it) rather than let it finish the call and drop the result. Killing frees
+  // the worker's CPU at once; letting it finish saves a spawn. Default: false.
+  bool cancel_kills_worker = false;
+  // InvokeAsync: a call that finds a free warm instance in the host process may run on the
+  // calling thread, its completion too, before InvokeAsync returns. False sends every call and
+  // its completion to other threads (the completion to `executor`). Default: true.
+  bool allow_inline = true;
+  // InvokeAsync: where the completion runs, unless it ran inline. Not owned; must outlive the
+  // call. Default: nullptr, HostOptions::completion_executor.
+  Executor* executor = nullptr;
 };
+
+// The completion of an asynchronous call: its status and the response string the caller
+// passed (on an error, cleared or holding what the module wrote).
+using InvokeCallback = absl::AnyInvocable<void(absl::Status status, std::string* response)>;
 
 // A call refused without running because no instance was free for it (the function's queue
 // was full, or the call's deadline passed while it waited in the queue) carries a payload
@@ -168,9 +206,28 @@ class Host {
                                              const CallOptions& options = {}) = 0;
 
   // Calls a function through a handle. `response` is overwritten, reusing its capacity, so a
-  // caller that keeps one string per thread makes no heap allocation on the warm path.
+  // caller that keeps one string per thread makes no heap allocation on the warm path. A call
+  // with a cancellation token or a deadline waits for InvokeAsync's completion instead.
   virtual absl::Status Invoke(const FunctionHandle& function, std::string_view request,
                               std::string* response, const CallOptions& options = {}) = 0;
+
+  // Calls a function without blocking: `done` runs once, with the call's status and
+  // `response`. A call that finds a free warm instance in the host process runs on the calling
+  // thread, and `done` with it, before InvokeAsync returns (unless options.allow_inline is
+  // false): that path makes no heap allocation. Every other call (queued, cold, isolated, or
+  // not inline) returns at once and completes later, its `done` posted to options.executor
+  // (default: HostOptions::completion_executor, else the host's threads). An isolated call
+  // takes no thread while its worker runs it: one poller thread completes isolated calls as
+  // their responses arrive.
+  //
+  // Lifetime, as with Asio's buffers: the bytes of `request` and `*response` are the
+  // caller's, and must stay valid and untouched until `done` runs (no copy is made, and
+  // `response` keeps its capacity from call to call). `options` is copied; the executor and
+  // the token it names must outlive the call. Destroying the host waits for the calls in
+  // flight to complete.
+  virtual void InvokeAsync(const FunctionHandle& function, std::string_view request,
+                           std::string* response, InvokeCallback done,
+                           const CallOptions& options = {}) = 0;
 
   // Makes `instances` instances of a function warm (loading it if needed) in the background;
   // returns once the work is scheduled. NOT_FOUND for an unknown function.

@@ -1,13 +1,12 @@
-// `fnhost serve`: the Host behind an HTTP server (cpp-httplib).
-//   POST /invoke/NAME   body = request, response body = the function's response
-//   GET  /metrics       Prometheus text exposition
-//   GET  /healthz       "ok"
-#include <httplib.h>
+// `fnhost serve`: the Host behind an HTTP server on an event loop (http_server.h, Boost.Beast
+// over Asio), with the routes of serve_router.h. SIGTERM or SIGINT drains: the server stops
+// accepting, /readyz turns 503, the calls in flight finish (for up to --drain-timeout), and
+// the process exits 0.
 #include <pthread.h>
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -18,33 +17,21 @@
 #include "fnhost/metrics.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/cli/http_server.h"
 #include "src/cli/module_watcher.h"
+#include "src/cli/serve_router.h"
 #include "src/config/config_loader.h"
 
 namespace fnhost::cli {
-
-// Overload, 429: the function had no instance for the call, because its queue was full
-// (RESOURCE_EXHAUSTED) or because the call's deadline passed while it waited in the queue;
-// either way the client should back off and retry. A call that ran past its deadline is 504.
-int HttpStatusFor(const absl::Status& status) {
-  if (!RejectionReason(status).empty()) return 429;
-  switch (status.code()) {
-    case absl::StatusCode::kOk: return 200;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    case absl::StatusCode::kUnavailable: return 503;
-    default: return 500;
-  }
-}
-
 namespace {
 
 constexpr char kUsage[] =
-    "usage: fnhost serve [--config=FILE] [--port=8080] [--host=127.0.0.1] [--watch] "
-    "[--snapshot-dir=DIR]\n";
+    "usage: fnhost serve [--config=FILE] [--port=8080] [--host=127.0.0.1] [--watch]\n"
+    "                    [--snapshot-dir=DIR] [--max-body-bytes=16777216]\n"
+    "                    [--drain-timeout=30s] [--threads=2]\n"
+    "  POST /invoke/NAME  call a function     GET /metrics  Prometheus text\n"
+    "  GET /healthz       liveness            GET /readyz   readiness (min_instances warm)\n"
+    "  SIGTERM drains: stop accepting, finish calls in flight, exit 0.\n";
 
 std::string DefaultConfig() {
 #ifdef FNHOST_DEFAULT_CONFIG
@@ -69,30 +56,7 @@ bool RegisterFunctions(Host& host, const HostConfig& config, const std::string& 
   return true;
 }
 
-void AddRoutes(httplib::Server& server, Host& host, MetricsAggregator& metrics) {
-  server.Post(R"(/invoke/([A-Za-z0-9_.\-]+))",
-              [&host](const httplib::Request& request, httplib::Response& response) {
-                absl::StatusOr<std::string> reply = host.Invoke(request.matches[1].str(),
-                                                                request.body);
-                if (reply.ok()) {
-                  response.set_content(*std::move(reply), "application/octet-stream");
-                  return;
-                }
-                response.status = HttpStatusFor(reply.status());
-                response.set_content(std::string(reply.status().message()) + "\n",
-                                     "text/plain");
-              });
-  server.Get("/metrics", [&host, &metrics](const httplib::Request&, httplib::Response& response) {
-    host.PublishGauges();
-    response.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
-  });
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content("ok\n", "text/plain");
-  });
-}
-
-// How the server stops: a thread waits for SIGINT or SIGTERM (blocked in every thread), then
-// stops the HTTP server and wakes the module watcher.
+// How the watcher stops: the signal thread sets `stopping`.
 struct Stopper {
   std::mutex mu;
   std::condition_variable cv;
@@ -116,28 +80,20 @@ std::thread WatchModules(Host& host, ModuleWatcher& watcher, Stopper& stopper) {
   });
 }
 
-// Serves until a stop signal; reports a port it cannot listen on.
-void Listen(httplib::Server& server, const std::string& bind, int64_t port,
-            const std::string& config_path) {
-  int bound = port == 0 ? server.bind_to_any_port(bind) : static_cast<int>(port);
-  if ((port == 0 && bound < 0) || (port != 0 && !server.bind_to_port(bind, bound))) {
-    std::fprintf(stderr, "fnhost serve: cannot listen on %s:%lld\n", bind.c_str(),
-                 static_cast<long long>(port));
-    kill(getpid(), SIGTERM);  // wake the signal thread
-    return;
-  }
-  std::fprintf(stderr, "fnhost serve: listening on http://%s:%d (config %s)\n", bind.c_str(),
-               bound, config_path.c_str());
-  std::fflush(stderr);
-  server.listen_after_bind();
-}
+struct ServeFlags {
+  std::string config_path;
+  HttpServer::Options http;
+  absl::Duration drain_timeout = absl::Seconds(30);
+  std::string snapshot_dir;
+  bool watch = false;
+};
 
-}  // namespace
-
-int ServeCommand(int argc, char** argv) {
-  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
-  absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, 2, {"config", "port", "host", "snapshot-dir"}, {"watch"});
+// Parses the flags; 0 when they are good, else the exit code (the error printed).
+int ParseServeFlags(int argc, char** argv, ServeFlags* out) {
+  absl::StatusOr<Flags> flags = Flags::Parse(
+      argc, argv, 2,
+      {"config", "port", "host", "snapshot-dir", "max-body-bytes", "drain-timeout", "threads"},
+      {"watch"});
   if (!flags.ok() || !flags->positional().empty()) {
     std::fprintf(stderr, "fnhost serve: %s\n%s",
                  flags.ok() ? "unexpected argument" : std::string(flags.status().message()).c_str(),
@@ -145,24 +101,97 @@ int ServeCommand(int argc, char** argv) {
     return 2;
   }
   absl::StatusOr<int64_t> port = flags->GetInt("port", 8080);
-  if (!port.ok() || *port < 0 || *port > 65535) {
-    std::fprintf(stderr, "fnhost serve: --port must be 0..65535\n");
+  absl::StatusOr<int64_t> body = flags->GetInt("max-body-bytes", 16 << 20);
+  absl::StatusOr<int64_t> threads = flags->GetInt("threads", 2);
+  absl::StatusOr<absl::Duration> drain = flags->GetDuration("drain-timeout", absl::Seconds(30));
+  const char* bad = !port.ok() || *port < 0 || *port > 65535 ? "--port must be 0..65535"
+                    : !body.ok() || *body < 0     ? "--max-body-bytes must be a byte count"
+                    : !threads.ok() || *threads < 1 || *threads > 64 ? "--threads must be 1..64"
+                    : !drain.ok() || *drain < absl::ZeroDuration()
+                        ? "--drain-timeout must be a duration (e.g. 30s)"
+                        : nullptr;
+  if (bad != nullptr) {
+    std::fprintf(stderr, "fnhost serve: %s\n", bad);
     return 2;
   }
-  std::string config_path = flags->Get("config", DefaultConfig());
-  if (config_path.empty()) {
+  out->config_path = flags->Get("config", DefaultConfig());
+  if (out->config_path.empty()) {
     std::fprintf(stderr, "fnhost serve: no --config given and no examples config found\n");
     return 2;
   }
-  absl::StatusOr<HostConfig> config = LoadHostConfig(config_path);
+  out->http.host = flags->Get("host", "127.0.0.1");
+  out->http.port = static_cast<int>(*port);
+  out->http.max_body_bytes = static_cast<uint64_t>(*body);
+  out->http.threads = static_cast<int>(*threads);
+  out->drain_timeout = *drain;
+  out->snapshot_dir = flags->Get("snapshot-dir", "");
+  out->watch = flags->Has("watch");
+  return 0;
+}
+
+// Serves `host` until SIGTERM or SIGINT (blocked in every thread: `stop_signals`), then
+// drains. The exit code.
+int Serve(Host& host, MetricsAggregator& metrics, const HostConfig& config,
+          const ServeFlags& flags, ModuleWatcher& watcher, const sigset_t& stop_signals) {
+  std::vector<std::pair<std::string, int>> functions;
+  for (const FunctionSpec& spec : config.functions) {
+    functions.emplace_back(spec.name, spec.pool.min_instances);
+  }
+  HttpServer server;
+  absl::StatusOr<int> port = server.Listen(flags.http);
+  if (!port.ok()) {
+    std::fprintf(stderr, "fnhost serve: %s\n", std::string(port.status().message()).c_str());
+    return 1;
+  }
+  ServeRouter router(host, metrics, functions, server);
+  Stopper stopper;
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    std::fprintf(stderr, "fnhost serve: %s: draining (up to %s)\n",
+                 signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+                 absl::FormatDuration(flags.drain_timeout).c_str());
+    {
+      std::lock_guard<std::mutex> lock(stopper.mu);
+      stopper.stopping = true;
+    }
+    stopper.cv.notify_all();
+    server.Drain(absl::ToChronoMilliseconds(flags.drain_timeout));
+  });
+  std::thread watch_thread;
+  if (flags.watch) watch_thread = WatchModules(host, watcher, stopper);
+  std::fprintf(stderr, "fnhost serve: listening on http://%s:%d (config %s)\n",
+               flags.http.host.c_str(), *port, flags.config_path.c_str());
+  std::fflush(stderr);
+  const bool drained = server.Run(router);
+  signal_thread.join();
+  if (watch_thread.joinable()) watch_thread.join();
+  if (!drained) {
+    // Calls still in flight past --drain-timeout are abandoned: exit now, without waiting
+    // for them as the host's destructor would.
+    std::fprintf(stderr, "fnhost serve: drain timed out; exiting with calls in flight\n");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  std::fprintf(stderr, "fnhost serve: drained\n");
+  return 0;
+}
+
+}  // namespace
+
+int ServeCommand(int argc, char** argv) {
+  if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
+  ServeFlags flags;
+  if (int code = ParseServeFlags(argc, argv, &flags); code != 0) return code;
+  absl::StatusOr<HostConfig> config = LoadHostConfig(flags.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "fnhost serve: %s\n", std::string(config.status().message()).c_str());
     return 1;
   }
 
-  // SIGINT/SIGTERM stop the server cleanly: a thread waits for them, so no handler runs
-  // inside arbitrary code. Blocked before the host starts its threads, which inherit the mask:
-  // a signal delivered to a thread that does not block it would kill the process.
+  // SIGINT/SIGTERM drain the server: a thread waits for them, so no handler runs inside
+  // arbitrary code. Blocked before the host starts its threads, which inherit the mask: a
+  // signal delivered to a thread that does not block it would kill the process.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -174,35 +203,15 @@ int ServeCommand(int argc, char** argv) {
   options.metrics_sink = &metrics;
   options.allow_writable_modules = config->allow_writable_modules;
   options.memory_budget_mb = config->memory_budget_mb;
-  options.snapshot_dir = flags->Get("snapshot-dir", config->snapshot_dir);
-  absl::StatusOr<std::unique_ptr<Host>> created = Host::Create(options);
-  if (!created.ok()) {
-    std::fprintf(stderr, "fnhost serve: %s\n", std::string(created.status().message()).c_str());
+  options.snapshot_dir = flags.snapshot_dir.empty() ? config->snapshot_dir : flags.snapshot_dir;
+  absl::StatusOr<std::unique_ptr<Host>> host = Host::Create(options);
+  if (!host.ok()) {
+    std::fprintf(stderr, "fnhost serve: %s\n", std::string(host.status().message()).c_str());
     return 1;
   }
-  Host& host = **created;
   ModuleWatcher watcher(FileSystem::Default());
-  if (!RegisterFunctions(host, *config, config_path, watcher)) return 1;
-
-  httplib::Server server;
-  AddRoutes(server, host, metrics);
-  Stopper stopper;
-  std::thread signal_thread([&] {
-    int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
-    {
-      std::lock_guard<std::mutex> lock(stopper.mu);
-      stopper.stopping = true;
-    }
-    stopper.cv.notify_all();
-    server.stop();
-  });
-  std::thread watch_thread;
-  if (flags->Has("watch")) watch_thread = WatchModules(host, watcher, stopper);
-  Listen(server, flags->Get("host", "127.0.0.1"), *port, config_path);
-  signal_thread.join();
-  if (watch_thread.joinable()) watch_thread.join();
-  return 0;
+  if (!RegisterFunctions(**host, *config, flags.config_path, watcher)) return 1;
+  return Serve(**host, metrics, *config, flags, watcher, stop_signals);
 }
 
 }  // namespace fnhost::cli

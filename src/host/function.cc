@@ -1,9 +1,12 @@
 #include "src/host/function.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <utility>
 
 #include "src/common/function_error.h"
+#include "src/host/async_call.h"
 #include "src/host/router.h"
 
 namespace fnhost::internal {
@@ -23,10 +26,18 @@ Function::~Function() {
 
 absl::Status Function::Invoke(std::string_view request, std::string* response,
                               const CallOptions& options) {
-  MetricsSink* sink = host_.sink;
-  Clock* clock = host_.clock;
-  const int64_t begin = sink != nullptr ? clock->Ticks() : 0;
+  if (options.cancellation != nullptr || options.deadline != absl::InfiniteFuture())
+      [[unlikely]] {
+    return InvokeAndWait(request, response, options);
+  }
+  const int64_t begin = host_.sink != nullptr ? host_.clock->Ticks() : 0;
   Pool::Lease lease;
+  if (pool_.TryAcquireFast(&lease)) [[likely]] {
+    absl::Status status = lease.version->Invoke(lease.instance->handle, request, response);
+    ReportCall(lease, begin, status.code());
+    if (!pool_.TryReleaseFast(lease)) [[unlikely]] ReleaseLease(lease);
+    return status;
+  }
   Pool::Start start;
   Pool::Garbage garbage;
   absl::Status status = pool_.Acquire(options, &lease, &start, &garbage);
@@ -34,25 +45,86 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
     status = FinishAcquire(status, start, garbage, &lease);
   }
   if (!status.ok()) {
-    ReportRejection(status);
-    if (sink != nullptr) {
-      ReportInvocation(InvocationEvent{spec_.name, {},
-                                       clock->TicksToDuration(clock->Ticks() - begin), false,
-                                       status.code()});
-    }
+    ReportFailure(status, begin);
     return status;
   }
 
   status = lease.version->Invoke(lease.instance->handle, request, response);
 
-  if (sink != nullptr) {
-    ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(),
-                                     clock->TicksToDuration(clock->Ticks() - begin), lease.cold,
-                                     status.code()});
-  }
+  ReportCall(lease, begin, status.code());
   pool_.Release(lease, &garbage);
   if (!garbage.empty()) Destroy(garbage);
   return status;
+}
+
+void Function::InvokeAsync(std::string_view request, std::string* response,
+                           InvokeCallback done, const CallOptions& options) {
+  const int64_t begin = host_.sink != nullptr ? host_.clock->Ticks() : 0;
+  Pool::Lease lease;
+  if (options.allow_inline &&
+      (options.cancellation == nullptr || !options.cancellation->cancelled()) &&
+      (options.deadline == absl::InfiniteFuture() || host_.clock->Now() < options.deadline) &&
+      (pool_.TryAcquireFast(&lease) || pool_.TryAcquireInline(&lease))) [[likely]] {
+    absl::Status status = lease.version->Invoke(lease.instance->handle, request, response);
+    ReportCall(lease, begin, status.code());
+    if (!lease.fast || !pool_.TryReleaseFast(lease)) ReleaseLease(lease);
+    done(std::move(status), response);
+    return;
+  }
+  AsyncCall::Start(shared_from_this(), request, response, std::move(done), options, begin);
+}
+
+namespace {
+
+// Runs completions on the thread that posts them: for a caller that waits for them itself.
+class InlineExecutor final : public Executor {
+ public:
+  void Post(absl::AnyInvocable<void()> task) override { task(); }
+};
+
+}  // namespace
+
+absl::Status Function::InvokeAndWait(std::string_view request, std::string* response,
+                                     const CallOptions& options) {
+  static InlineExecutor inline_executor;
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status status;
+  } outcome;
+  CallOptions waited = options;
+  waited.executor = &inline_executor;
+  InvokeAsync(request, response, [&outcome](absl::Status status, std::string*) {
+    std::lock_guard<std::mutex> lock(outcome.mu);
+    outcome.status = std::move(status);
+    outcome.done = true;
+    outcome.cv.notify_all();
+  }, waited);
+  std::unique_lock<std::mutex> lock(outcome.mu);
+  outcome.cv.wait(lock, [&outcome] { return outcome.done; });
+  return outcome.status;
+}
+
+void Function::ReleaseLease(const Pool::Lease& lease) {
+  Pool::Garbage garbage;
+  pool_.Release(lease, &garbage);
+  if (!garbage.empty()) Destroy(garbage);
+}
+
+void Function::ReportCall(const Pool::Lease& lease, int64_t begin, absl::StatusCode code) {
+  if (host_.sink == nullptr) return;
+  ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(),
+                                   host_.clock->TicksToDuration(host_.clock->Ticks() - begin),
+                                   lease.cold, code});
+}
+
+void Function::ReportFailure(const absl::Status& status, int64_t begin) {
+  ReportRejection(status);
+  if (host_.sink == nullptr) return;
+  ReportInvocation(InvocationEvent{spec_.name, {},
+                                   host_.clock->TicksToDuration(host_.clock->Ticks() - begin),
+                                   false, status.code()});
 }
 
 absl::Status Function::FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
@@ -261,6 +333,11 @@ void Function::Destroy(Pool::Garbage& garbage) {
     }
   }
   if (!more.empty()) Destroy(more);
+  for (Pool::AsyncWaiter* waiter = garbage.TakeGranted(); waiter != nullptr;) {
+    Pool::AsyncWaiter* next = waiter->next_granted();  // OnGranted may end the call
+    waiter->OnGranted();
+    waiter = next;
+  }
 }
 
 void Function::ScheduleSnapshot(Version* version) {

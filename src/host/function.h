@@ -44,6 +44,10 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
 
   absl::Status Invoke(std::string_view request, std::string* response,
                       const CallOptions& options);
+  // Host::InvokeAsync: runs the call here when a warm in-process slot is free (and the
+  // options allow it), else hands it to an AsyncCall.
+  void InvokeAsync(std::string_view request, std::string* response, InvokeCallback done,
+                   const CallOptions& options);
 
   // Creates instances until `instances` exist (bounded by max_instances), loading the module
   // if needed. Runs on the calling thread. Under a memory budget, with `make_room` it evicts
@@ -85,9 +89,11 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   }
   double instance_memory_mb() const override { return spec_.pool.keep_alive.instance_memory_mb; }
   bool EvictOldestIdle(absl::Time idle_since, absl::Time now) override;
-  void WakeMemoryWaiters() override { pool_.WakeMemoryWaiters(); }
+  void WakeMemoryWaiters() override;
 
  private:
+  friend class AsyncCall;
+
   // A version loaded and initialised off the request path, with its first instances.
   struct Staged {
     std::unique_ptr<Version> version;
@@ -110,8 +116,12 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   // Stage, then Pool::Install; reports the reload.
   absl::Status StageAndInstall(const std::string& module_path, int instances, bool as_canary,
                                uint32_t share);
+  // A synchronous call with a cancellation token or a deadline: InvokeAsync, waited for.
+  absl::Status InvokeAndWait(std::string_view request, std::string* response,
+                             const CallOptions& options);
   // Destroys what the pool took out (instances first: a version's state must outlive them),
-  // unloads versions, and reports evictions and unloads.
+  // unloads versions, and reports evictions and unloads; then dispatches the asynchronous
+  // callers granted a slot.
   void Destroy(Pool::Garbage& garbage);
   // Writes the snapshot of `version` (pinned by the pool) in the background.
   void ScheduleSnapshot(Version* version);
@@ -127,6 +137,11 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   absl::Status NoRoomError(std::string_view what) const;
   void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
   void ReportRejection(const absl::Status& status);
+  // Gives a lease back through the pool's lock.
+  void ReleaseLease(const Pool::Lease& lease);
+  // A call that ran on `lease`, and one that failed before it ran, since `begin` (ticks).
+  void ReportCall(const Pool::Lease& lease, int64_t begin, absl::StatusCode code);
+  void ReportFailure(const absl::Status& status, int64_t begin);
   void ReportInvocation(const InvocationEvent& event);
   void ReportPoolEvent(std::string_view module_version, PoolEventKind kind,
                        std::string_view reason);

@@ -43,6 +43,12 @@ absl::Status Function::MakeRoomForPrewarm(bool make_room, int tries) {
   return NoRoomError("a prewarmed instance");
 }
 
+void Function::WakeMemoryWaiters() {
+  Pool::Garbage garbage;
+  pool_.WakeMemoryWaiters(&garbage);
+  Destroy(garbage);
+}
+
 void Function::FreeMemory(int instances) {
   if (host_.budget != nullptr) host_.budget->Free(instances * pool_.instance_bytes());
 }

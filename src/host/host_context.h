@@ -7,12 +7,17 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "fnhost/clock.h"
+#include "fnhost/executor.h"
 #include "fnhost/host.h"
 #include "fnhost/metrics.h"
 #include "src/common/file_system.h"
+#include "src/host/deadline_timer.h"
+#include "src/host/task_threads.h"
+#include "src/isolation/call_poller.h"
 
 namespace fnhost::internal {
 
@@ -27,6 +32,14 @@ struct HostContext {
   // Runs work off the request path, on the host's background thread. Tasks scheduled with
   // `finish_at_shutdown` still run when the host shuts down; the others are dropped.
   std::function<void(std::function<void()> task, bool finish_at_shutdown)> run_in_background;
+
+  // Asynchronous calls: the host's threads, the deadlines' timer, and where completions go
+  // when a call names no executor (options.completion_executor, else `tasks`).
+  std::unique_ptr<TaskThreads> tasks;
+  std::unique_ptr<DeadlineTimer> timer;
+  Executor* completions = nullptr;
+  // Completes the asynchronous calls of functions in process isolation.
+  std::unique_ptr<CallPoller> poller;
 
   // The clock's time at the last maintenance pass: instances going idle note it instead of
   // reading the clock on the warm path; keep-alive is precise to one maintenance interval.

@@ -113,6 +113,12 @@ HostImpl::HostImpl(HostOptions options) {
   context_.run_in_background = [this](std::function<void()> task, bool finish_at_shutdown) {
     Schedule(std::move(task), finish_at_shutdown);
   };
+  context_.tasks = std::make_unique<internal::TaskThreads>(context_.options.async_threads);
+  context_.timer = std::make_unique<internal::DeadlineTimer>(context_.clock);
+  context_.poller = std::make_unique<internal::CallPoller>();
+  context_.completions = context_.options.completion_executor != nullptr
+                             ? context_.options.completion_executor
+                             : context_.tasks.get();
 }
 
 void HostImpl::StartMaintenanceThread() {
@@ -139,6 +145,11 @@ HostImpl::~HostImpl() {
   for (const std::shared_ptr<internal::Function>& function : AllFunctions()) {
     function->Shutdown();
   }
+  // Every call is over; what is left on the host's threads are completions and the last
+  // references to calls. Then nothing can arm a deadline any more.
+  context_.poller.reset();
+  context_.tasks.reset();
+  context_.timer.reset();
 }
 
 absl::Status HostImpl::Register(FunctionSpec spec) {
@@ -236,6 +247,20 @@ absl::Status HostImpl::Invoke(const FunctionHandle& function, std::string_view r
                               std::string* response, const CallOptions& options) {
   if (!function.valid()) return absl::InvalidArgumentError("invalid (empty) FunctionHandle");
   return function.function_->Invoke(request, response, options);
+}
+
+void HostImpl::InvokeAsync(const FunctionHandle& function, std::string_view request,
+                           std::string* response, InvokeCallback done,
+                           const CallOptions& options) {
+  if (!function.valid()) [[unlikely]] {
+    Executor* executor =
+        options.executor != nullptr ? options.executor : context_.completions;
+    executor->Post([done = std::move(done), response]() mutable {
+      done(absl::InvalidArgumentError("invalid (empty) FunctionHandle"), response);
+    });
+    return;
+  }
+  function.function_->InvokeAsync(request, response, std::move(done), options);
 }
 
 absl::Status HostImpl::Prewarm(std::string_view name, int instances) {

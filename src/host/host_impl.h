@@ -38,6 +38,9 @@ class HostImpl final : public Host {
                                      const CallOptions& options) override;
   absl::Status Invoke(const FunctionHandle& function, std::string_view request,
                       std::string* response, const CallOptions& options) override;
+  void InvokeAsync(const FunctionHandle& function, std::string_view request,
+                   std::string* response, InvokeCallback done,
+                   const CallOptions& options) override;
   absl::Status Prewarm(std::string_view name, int instances) override;
   absl::Status PrewarmAndWait(std::string_view name, int instances) override;
   absl::Status Reload(std::string_view name, std::string_view module_path) override;

@@ -20,15 +20,6 @@ absl::Status Rejected(absl::Status status, absl::string_view reason) {
 
 }  // namespace
 
-// Where a caller that did not get a slot at once stands.
-struct Pool::Waiter {
-  uint64_t ticket = 0;  // its place in the queue; 0: not queued
-  absl::Time deadline = absl::InfiniteFuture();
-  bool deadline_known = false;  // the deadline counts from when the caller starts to wait
-  uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
-  MemoryWait memory;  // memory budget
-};
-
 Pool::Pool(const HostContext& host, const FunctionSpec& spec,
            const MemoryBudget::Member* member)
     : host_(host),
@@ -49,12 +40,118 @@ absl::Status Pool::Acquire(const CallOptions& options, Lease* lease, Start* star
   }
   if (open_ && queue_.empty() && !version->pool_.free_slots.empty()) [[likely]] {
     TakeSlot(version, lease, /*cold=*/false);
+    MaybeOpenLane();
     return absl::OkStatus();
   }
+  RevokeLane();  // the slow path needs the true picture
   absl::Status status = AcquireSlow(lock, options, to_canary, lease, start, garbage);
+  // The callers behind this one may proceed now.
+  if (!queue_.empty()) Wake(garbage);
   // This caller may have been the last one queued after an Unregister.
   if (!status.ok() && !open_) RetireIfDrained(garbage);
   return status;
+}
+
+bool Pool::TryAcquireInline(Lease* lease) {
+  MutexLock lock(mu_, MutexLock::Spin::kFirst);
+  Version* version = versions_.stable();
+  if (!open_ || !queue_.empty() || versions_.canary() != nullptr ||
+      version->pool_.free_slots.empty() || version->invokes_async()) {
+    return false;
+  }
+  TakeSlot(version, lease, /*cold=*/false);
+  return true;
+}
+
+bool Pool::AcquireAsync(AsyncWaiter* async, Garbage* garbage) {
+  MutexLock lock(mu_, MutexLock::Spin::kFirst);
+  Waiter& waiter = async->waiter_;
+  waiter.async = async;
+  if (!open_) {
+    async->status =
+        absl::NotFoundError(FunctionSentence(spec_.name, " is not registered (unregistered)"));
+    RetireIfDrained(garbage);
+    return true;
+  }
+  RevokeLane();
+  waiter.to_canary = versions_.canary() != nullptr && router_.Next();
+  Version* version = VersionFor(waiter);
+  if (queue_.empty()) {
+    if (std::optional<absl::Status> taken =
+            TakeTurn(version, waiter, &async->lease, &async->start, garbage)) {
+      async->status = *taken;
+      return true;
+    }
+  }
+  if (version->pool_.load_state == Version::LoadState::kLoading) {
+    waiter.awaited_load = version->pool_.load_attempts;
+  }
+  if (absl::Status status = Enqueue(waiter); !status.ok()) {
+    async->status = status;
+    return true;
+  }
+  if (waiter.memory.needs_room) GrantForRoom(waiter, garbage);  // memory budget
+  return false;
+}
+
+bool Pool::Withdraw(AsyncWaiter* async, Garbage* garbage, bool* memory_blocked) {
+  MutexLock lock(mu_);
+  if (!async->waiter_.queued) return false;
+  if (memory_blocked != nullptr) {
+    *memory_blocked = async->waiter_.memory.blocked || async->waiter_.making_room;
+  }
+  Leave(async->waiter_);
+  Wake(garbage);
+  if (!open_) RetireIfDrained(garbage);
+  return true;
+}
+
+absl::Status Pool::QueueDeadlineError(absl::Duration timeout, bool memory_blocked) const {
+  if (memory_blocked) return MemoryBudgetRejection(/*queue_full=*/false, timeout);
+  return Rejected(absl::DeadlineExceededError(FunctionMessage(
+                      spec_.name, "no instance became free within the call's deadline (",
+                      absl::FormatDuration(timeout), ")")),
+                  "deadline");
+}
+
+Version* Pool::VersionFor(const Waiter& waiter) const {
+  return waiter.to_canary && versions_.canary() != nullptr ? versions_.canary()
+                                                           : versions_.stable();
+}
+
+void Pool::Wake(Garbage* garbage) {
+  cv_.notify_all();
+  while (!queue_.empty() && queue_.front()->async != nullptr) {
+    Waiter& head = *queue_.front();
+    if (head.making_room) return;  // MakeRoomFor takes its turn when it is done
+    AsyncWaiter* async = head.async;
+    Version* version = VersionFor(head);
+    std::optional<absl::Status> taken =
+        TakeTurn(version, head, &async->lease, &async->start, garbage);
+    if (!taken) {
+      if (version->pool_.load_state == Version::LoadState::kLoading) {
+        head.awaited_load = version->pool_.load_attempts;
+      }
+      // Memory budget: a blocked waiter waits for WakeMemoryWaiters.
+      if (head.memory.needs_room &&
+          (!head.memory.blocked || head.memory.wakeups != memory_wakeups_)) {
+        GrantForRoom(head, garbage);
+      }
+      return;
+    }
+    async->status = *std::move(taken);
+    AddGranted(async, garbage);
+  }
+}
+
+void Pool::AddGranted(AsyncWaiter* async, Garbage* garbage) {
+  async->next_granted_ = nullptr;
+  if (garbage->granted_tail != nullptr) {
+    garbage->granted_tail->next_granted_ = async;
+  } else {
+    garbage->granted = async;
+  }
+  garbage->granted_tail = async;
 }
 
 absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool to_canary,
@@ -63,14 +160,14 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
                                      ? spec_.pool.default_timeout
                                      : options.timeout;
   Waiter waiter;
+  waiter.to_canary = to_canary;
   for (;;) {
-    Version* version = to_canary && versions_.canary() != nullptr ? versions_.canary()
-                                                                   : versions_.stable();
-    if (!open_ && waiter.ticket == 0) {
+    Version* version = VersionFor(waiter);
+    if (!open_ && !waiter.queued) {
       return absl::NotFoundError(
           FunctionSentence(spec_.name, " is not registered (unregistered)"));
     }
-    const bool my_turn = queue_.empty() || (waiter.ticket != 0 && queue_.front() == waiter.ticket);
+    const bool my_turn = queue_.empty() || (waiter.queued && queue_.front() == &waiter);
     if (my_turn) {
       if (std::optional<absl::Status> taken = TakeTurn(version, waiter, lease, start, garbage)) {
         return *taken;
@@ -80,7 +177,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     if (version->pool_.load_state == Version::LoadState::kLoading) {
       waiter.awaited_load = version->pool_.load_attempts;
     }
-    if (waiter.ticket == 0) {
+    if (!waiter.queued) {
       if (absl::Status status = Enqueue(waiter); !status.ok()) return status;
     }
     if (!waiter.deadline_known) {
@@ -89,11 +186,7 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     }
     if (host_.clock->Now() >= waiter.deadline) {
       Leave(waiter);
-      if (waiter.memory.blocked) return MemoryBudgetRejection(/*queue_full=*/false, timeout);
-      return Rejected(absl::DeadlineExceededError(FunctionMessage(
-                          spec_.name, "no instance became free within the call's deadline (",
-                          absl::FormatDuration(timeout), ")")),
-                      "deadline");
+      return QueueDeadlineError(timeout, waiter.memory.blocked);
     }
     host_.clock->WaitUntil(cv_, lock.native(), waiter.deadline);
   }
@@ -138,16 +231,17 @@ absl::Status Pool::Enqueue(Waiter& waiter) {
                         spec_.pool.max_queue, ")")),
                     "queue_full");
   }
-  waiter.ticket = ++next_ticket_;
-  queue_.push_back(waiter.ticket);
+  waiter.queued = true;
+  queue_.push_back(&waiter);
   return absl::OkStatus();
 }
 
 void Pool::Leave(Waiter& waiter) {
-  if (waiter.ticket == 0) return;
-  queue_.erase(std::find(queue_.begin(), queue_.end(), waiter.ticket));
-  waiter.ticket = 0;
-  cv_.notify_all();  // the next caller in line may now proceed
+  if (!waiter.queued) return;
+  queue_.erase(std::find(queue_.begin(), queue_.end(), &waiter));
+  waiter.queued = false;
+  waiter.making_room = false;
+  cv_.notify_all();  // the next caller in line may now proceed (the caller pumps the others)
 }
 
 void Pool::BeginStart(Version* version, bool load, Start* start) {
@@ -187,17 +281,19 @@ Version* Pool::FinishStart(const Start& start, const absl::Status& status,
     AddInstance(version, handle);
     if (lease != nullptr) TakeSlot(version, lease, /*cold=*/true);
   }
-  cv_.notify_all();
+  Wake(garbage);
   // Retired meanwhile (reload, promote, clear): an instance nobody waits for goes at once.
   if (record.retired) CollectRetired(garbage);
   RetireIfDrained(garbage);
+  MaybeOpenLane();
   *module_version = version->module_version();
   return snapshot;
 }
 
 void Pool::AddInstance(Version* version, BackendInstance* handle) {
-  auto owned = std::make_unique<Instance>();
+  std::unique_ptr<Instance> owned = NewInstanceRecord();
   owned->handle = handle;
+  owned->version = version;
   owned->idle_since = host_.CoarseNow();
   for (int i = 0; i < version->concurrency(); ++i) version->pool_.free_slots.push_back(owned.get());
   version->pool_.instances.push_back(std::move(owned));
@@ -208,6 +304,11 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
   Version* version = lease.version;
   Instance* instance = lease.instance;
   Version::PoolRecord& record = version->pool_;
+  // A call of the fast lane that was revoked under it: counted busy by RevokeLane.
+  if (lease.fast) {
+    instance->lane_state.store(kNotLent, std::memory_order_relaxed);
+    ++calls_;
+  }
   --instance->inflight;
   --record.inflight;
   const absl::Time now = host_.CoarseNow();
@@ -226,7 +327,12 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
     record.free_slots.push_back(instance);
   }
   if (inflight_ == 0) RetireIfDrained(garbage);
-  if (!queue_.empty() || inflight_ == 0) cv_.notify_all();
+  if (!queue_.empty()) {
+    Wake(garbage);
+  } else if (inflight_ == 0) {
+    cv_.notify_all();
+  }
+  MaybeOpenLane();
 }
 
 void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* garbage,
@@ -237,6 +343,7 @@ void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* gar
                          [instance](const auto& owned) { return owned.get() == instance; });
   garbage->instances.push_back({version, instance->handle, evicted});
   ++record.destroying;
+  if (instance->ever_lent) spare_instances_.push_back(std::move(*it));
   record.instances.erase(it);
 }
 

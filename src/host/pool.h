@@ -19,17 +19,21 @@
 // the queue if there is none; only instance creation and destruction touch the budget.
 //
 // Thread-safety: all methods are thread-safe; one mutex guards everything, including the
-// bookkeeping inside each Version. The warm path (Acquire and Release finding a free slot)
-// takes it twice, spinning briefly before it blocks, and allocates nothing.
+// bookkeeping inside each Version, but the fast lane (below), whose warm calls take no lock.
+// Otherwise the warm path (Acquire and Release finding a free slot) takes the mutex twice,
+// spinning briefly before it blocks. Neither allocates.
 
 #ifndef FNHOST_SRC_HOST_POOL_H_
 #define FNHOST_SRC_HOST_POOL_H_
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -53,16 +57,20 @@ class Pool {
     Version* version = nullptr;
     Instance* instance = nullptr;
     bool cold = false;  // the call waited for the instance to be created
+    bool fast = false;  // taken from the fast lane: give it back with TryReleaseFast first
   };
   // An instance the caller must create without the lock, loading the module first when
   // `load`; counted as starting until FinishStart.
   struct Start {
     Version* version = nullptr;
     bool load = false;
-    // NextPrewarm: the instance does not fit in the memory budget; make room, then ask again.
+    // The instance does not fit in the memory budget; make room, then ask again (NextPrewarm;
+    // or an AsyncWaiter's grant: then MakeRoomFor).
     bool needs_room = false;
   };
-  // Instances and versions taken out of the pool under the lock, destroyed after it.
+  class AsyncWaiter;
+  // Instances and versions taken out of the pool under the lock, destroyed after it; and the
+  // asynchronous callers handed a slot meanwhile, to dispatch after it (AsyncWaiter::OnGranted).
   struct Garbage {
     struct Dead {
       Version* version;
@@ -75,7 +83,65 @@ class Pool {
     };
     std::vector<Dead> instances;
     std::vector<std::unique_ptr<Version>> versions;
-    bool empty() const { return instances.empty() && versions.empty(); }
+    AsyncWaiter* granted = nullptr;  // FIFO, linked through AsyncWaiter::next_granted_
+    AsyncWaiter* granted_tail = nullptr;
+    bool empty() const { return instances.empty() && versions.empty() && granted == nullptr; }
+    // Takes the granted callers out, first granted first.
+    AsyncWaiter* TakeGranted() {
+      granted_tail = nullptr;
+      return std::exchange(granted, nullptr);
+    }
+  };
+
+ private:
+  // A caller's standing with the memory budget.
+  struct MemoryWait {
+    bool needs_room = false;  // its new instance did not fit: make room (MakeRoom)
+    bool blocked = false;     // MakeRoom found none: every instance holding memory is busy
+    uint64_t wakeups = 0;     // memory_wakeups_ when MakeRoom last looked
+    std::optional<MemoryBudget::Waiting> registration;  // Free and Poke wake it from then on
+  };
+  // Where a caller that did not get a slot at once stands: a thread blocked in Acquire, or an
+  // AsyncWaiter.
+  struct Waiter {
+    bool queued = false;
+    // An AsyncWaiter whose instance did not fit in the memory budget, out making room
+    // (MakeRoomFor) while it keeps its place at the head of the queue.
+    bool making_room = false;
+    MemoryWait memory;
+    bool to_canary = false;  // the router's decision, kept while it waits
+    absl::Time deadline = absl::InfiniteFuture();
+    bool deadline_known = false;  // the deadline counts from when the caller starts to wait
+    uint64_t awaited_load = UINT64_MAX;  // the load attempt this caller waited for
+    AsyncWaiter* async = nullptr;        // null: a blocked thread, woken through cv_
+  };
+
+ public:
+  // A caller that must not block (Host::InvokeAsync). When no slot is free at once it waits
+  // in the queue as this record, and whoever frees what it waits for takes its turn for it:
+  // `status`, `lease` and `start` are then set as Acquire sets them, and the waiter goes into
+  // that caller's Garbage::granted, whose holder calls OnGranted once the lock is released.
+  class AsyncWaiter {
+   public:
+    // The waiter's turn came: its fields say what it got. Runs without the pool's lock.
+    virtual void OnGranted() = 0;
+    // Under the pool's lock, when the waiter is granted with `start.needs_room`: it stays
+    // queued, so it may be withdrawn before its OnGranted runs, and must live until then. The
+    // reference taken here is that OnGranted's to drop.
+    virtual void Retain() = 0;
+    AsyncWaiter* next_granted() const { return next_granted_; }
+
+    absl::Status status;
+    Lease lease;
+    Start start;
+
+   protected:
+    ~AsyncWaiter() = default;
+
+   private:
+    friend class Pool;
+    Waiter waiter_;
+    AsyncWaiter* next_granted_ = nullptr;
   };
 
   // `member` is the function, as the host's memory budget (if any) knows it.
@@ -97,6 +163,43 @@ class Pool {
   Version* FinishStart(const Start& start, const absl::Status& status, BackendInstance* handle,
                        Lease* lease, Garbage* garbage, std::string* module_version);
   void Release(const Lease& lease, Garbage* garbage);
+
+  // ---- The fast lane: warm calls from many threads without the lock.
+  // While nothing needs the lock's view (no queue, no traffic split, the stable version warm,
+  // in process, one call per instance, a fixed keep-alive), the free instances are lent to a
+  // lane: a caller takes one with one compare-and-swap on the instance's own cache line,
+  // preferring the one it took last (so two threads settle on two instances), and gives it
+  // back the same way. The keep-alive controller does not see these calls one by one; an
+  // instance's idle_since is kept. Anything that needs the true picture (admission that must
+  // queue, a reload, keep-alive, the status) revokes the lane under the lock first: free
+  // instances go back to the free list, and taken ones are counted busy and come back
+  // through Release. The lane reopens when the conditions hold again.
+  // A free lane instance for this call, or false (then Acquire).
+  bool TryAcquireFast(Lease* lease);
+  // Gives back a lease from TryAcquireFast without the lock; false when the lane was revoked
+  // meanwhile: then Release it.
+  bool TryReleaseFast(const Lease& lease);
+
+  // ---- Calls that do not block.
+  // The fast path of a caller that runs the call on its own thread: a free slot of the stable
+  // version, whose backend runs calls in the calling thread, with nobody queued and no traffic
+  // split; else false, and nothing changed.
+  bool TryAcquireInline(Lease* lease);
+  // Acquire for `waiter`: true when it has its answer at once (its fields set), false when it
+  // joined the queue: then its grant comes later (see AsyncWaiter), unless Withdraw comes first.
+  bool AcquireAsync(AsyncWaiter* waiter, Garbage* garbage);
+  // For a waiter granted with `start.needs_room` (its instance did not fit in the memory
+  // budget): makes room as a blocked Acquire would, on a thread that may evict other
+  // functions' instances (not the caller's), then lets it take its turn again. It keeps its
+  // place at the head of the queue meanwhile, and its grant comes later, as from the queue.
+  void MakeRoomFor(AsyncWaiter* waiter, Garbage* garbage);
+  // Takes a queued waiter out of the queue (its deadline passed, or it was cancelled); false
+  // when it is not queued, because it was granted already. `*memory_blocked`, if given: it
+  // waited for room in the memory budget that did not come.
+  bool Withdraw(AsyncWaiter* waiter, Garbage* garbage, bool* memory_blocked = nullptr);
+  // The error of a call whose deadline passed while it waited `timeout` in the queue (for room
+  // in the memory budget, when `memory_blocked`).
+  absl::Status QueueDeadlineError(absl::Duration timeout, bool memory_blocked = false) const;
 
   // ---- Prewarm.
   // The next instance a prewarm to `target` instances of the stable version must start, or
@@ -146,19 +249,10 @@ class Pool {
   // Moves the oldest idle instance into `garbage` if it went idle at or before `idle_since`,
   // and scales to zero if it was the stable version's last; false when there is none.
   bool EvictForBudget(absl::Time idle_since, absl::Time now, Garbage* garbage);
-  // Wakes the queued callers that wait for memory.
-  void WakeMemoryWaiters();
+  // Wakes the queued callers that wait for memory; asynchronous ones go to `garbage`.
+  void WakeMemoryWaiters(Garbage* garbage);
 
  private:
-  // Where a queued caller stands (see pool.cc).
-  struct Waiter;
-  // A caller's standing with the memory budget.
-  struct MemoryWait {
-    bool needs_room = false;  // its new instance did not fit: make room (MakeRoom)
-    bool blocked = false;     // MakeRoom found none: every instance holding memory is busy
-    std::optional<MemoryBudget::Waiting> registration;  // Free and Poke wake it from then on
-  };
-
   // A version's module fields are written by its loader without the lock; under the lock they
   // may be read only once its load is over (load_state, set under the lock, says so).
   static bool LoadedNow(const Version& version);
@@ -181,6 +275,15 @@ class Pool {
   // Joins the queue; RESOURCE_EXHAUSTED when it is full.
   absl::Status Enqueue(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Leave(Waiter& waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The version a waiter's call goes to now.
+  Version* VersionFor(const Waiter& waiter) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands slots to the asynchronous callers at the head of the queue while it can (into
+  // `garbage->granted`), up to the first blocked thread, which it wakes.
+  void Wake(Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddGranted(AsyncWaiter* async, Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Memory budget: hands an asynchronous waiter whose instance did not fit out to make room
+  // (`start.needs_room`; then MakeRoomFor), keeping its place in the queue.
+  void GrantForRoom(Waiter& waiter, Garbage* garbage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a new instance of `version` as starting (and its module as loading when `load`).
   void BeginStart(Version* version, bool load, Start* start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakeSlot(Version* version, Lease* lease, bool cold) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -220,24 +323,40 @@ class Pool {
   Idle OldestIdleInstance(const Version* keep, bool include_keep) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The fast lane (pool_lane.cc).
+  enum LaneState : uint32_t { kNotLent, kFree, kTaken, kReleasing, kRevoked };
+  static constexpr int kLaneSlots = 16;
+  bool LaneAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lends the stable version's free instances, when the lane may be open.
+  void MaybeOpenLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RevokeLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A new Instance, or one whose memory a lane once held.
+  std::unique_ptr<Instance> NewInstanceRecord() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const HostContext& host_;
   const FunctionSpec& spec_;
   const MemoryBudget::Member* const member_;
   const int64_t instance_bytes_;  // what the memory budget charges an instance
 
+  std::atomic<bool> lane_open_{false};
+  std::atomic<int> lane_size_{0};
+  std::array<std::atomic<Instance*>, kLaneSlots> lane_{};
+
   Mutex mu_;
   std::condition_variable cv_;  // signalled when slots free up, loads finish, or queue moves
   VersionLifecycle versions_ ABSL_GUARDED_BY(mu_);
   CanaryRouter router_ ABSL_GUARDED_BY(mu_);
-  // Tickets of waiting callers, FIFO. A vector, not a deque: an empty deque allocates 600
-  // bytes, and most functions never queue; max_queue bounds the cost of erasing at the front.
-  std::vector<uint64_t> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // Waiting callers, FIFO. A vector, not a deque: an empty deque allocates 600 bytes, and most
+  // functions never queue; max_queue bounds the cost of erasing at the front.
+  std::vector<Waiter*> queue_ ABSL_GUARDED_BY(mu_);
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;  // calls holding an instance, all versions
   bool open_ ABSL_GUARDED_BY(mu_) = true;  // false once unregistered
   KeepAliveController keep_alive_ ABSL_GUARDED_BY(mu_);
   int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;  // slots taken: the memory budget's frequency
   uint64_t memory_wakeups_ ABSL_GUARDED_BY(mu_) = 0;  // WakeMemoryWaiters calls so far
+  // Instances removed after a lane held them: a caller that read the lane before may still try
+  // them (and fail), so their memory stays, and new instances reuse it.
+  std::vector<std::unique_ptr<Instance>> spare_instances_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost::internal

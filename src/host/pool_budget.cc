@@ -25,7 +25,29 @@ bool Pool::MakeRoom(MutexLock& lock, MemoryWait& wait) {
   const bool room = host_.budget->MakeRoom(instance_bytes_, member_, host_.CoarseNow());
   lock.native().lock();
   wait.blocked = !room && memory_wakeups_ == wakeups;
+  wait.wakeups = wakeups;
   return !wait.blocked;
+}
+
+void Pool::GrantForRoom(Waiter& waiter, Garbage* garbage) {
+  waiter.making_room = true;
+  AsyncWaiter* async = waiter.async;
+  async->status = absl::OkStatus();
+  async->start = Start{};
+  async->start.needs_room = true;
+  async->Retain();  // it stays queued: a Withdraw before OnGranted must not end it
+  AddGranted(async, garbage);
+}
+
+void Pool::MakeRoomFor(AsyncWaiter* async, Garbage* garbage) {
+  MutexLock lock(mu_);
+  Waiter& waiter = async->waiter_;
+  async->start = Start{};
+  if (!waiter.queued) return;  // withdrawn meanwhile
+  MakeRoom(lock, waiter.memory);
+  if (!waiter.queued) return;  // withdrawn while the budget looked
+  waiter.making_room = false;
+  Wake(garbage);
 }
 
 absl::Status Pool::MemoryBudgetRejection(bool queue_full, absl::Duration timeout) const {
@@ -50,6 +72,7 @@ absl::Status Pool::MemoryBudgetRejection(bool queue_full, absl::Duration timeout
 bool Pool::OldestIdle(absl::Time* idle_since, int64_t* calls) {
   MutexLock lock(mu_);
   if (!open_) return false;
+  RevokeLane();  // the lane's calls and idle times, read here, are written without the lock
   const Idle oldest = OldestIdleInstance(nullptr, /*include_keep=*/true);
   if (oldest.instance == nullptr) return false;
   *idle_since = oldest.instance->idle_since;
@@ -60,6 +83,7 @@ bool Pool::OldestIdle(absl::Time* idle_since, int64_t* calls) {
 bool Pool::EvictForBudget(absl::Time idle_since, absl::Time now, Garbage* garbage) {
   MutexLock lock(mu_);
   if (!open_) return false;
+  RevokeLane();  // a lent instance may be running a call
   const Idle oldest = OldestIdleInstance(nullptr, /*include_keep=*/true);
   if (oldest.instance == nullptr || oldest.instance->idle_since > idle_since) return false;
   RemoveIdleInstance(oldest.version, oldest.instance, garbage, /*evicted=*/true);
@@ -73,10 +97,11 @@ bool Pool::EvictForBudget(absl::Time idle_since, absl::Time now, Garbage* garbag
   return true;
 }
 
-void Pool::WakeMemoryWaiters() {
+void Pool::WakeMemoryWaiters(Garbage* garbage) {
   MutexLock lock(mu_);
   ++memory_wakeups_;
   cv_.notify_all();
+  Wake(garbage);  // an asynchronous caller at the head makes room again (GrantForRoom)
 }
 
 }  // namespace fnhost::internal

@@ -26,6 +26,7 @@ absl::StatusOr<Version*> Pool::Install(std::unique_ptr<Version> staged,
                                        const std::vector<BackendInstance*>& instances,
                                        bool as_canary, uint32_t share, Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   Version* version = staged.get();
   for (BackendInstance* handle : instances) AddInstance(version, handle);
   version->pool_.load_state = Version::LoadState::kReady;
@@ -51,7 +52,8 @@ absl::StatusOr<Version*> Pool::Install(std::unique_ptr<Version> staged,
           EvictIdleForRoom(nullptr, /*include_keep=*/true, garbage))) {
   }
   CollectRetired(garbage);
-  cv_.notify_all();
+  Wake(garbage);
+  MaybeOpenLane();
   return snapshot;
 }
 
@@ -64,33 +66,37 @@ absl::Status Pool::SetCanaryShare(uint32_t share) {
 
 absl::StatusOr<std::string> Pool::PromoteCanary(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (versions_.canary() == nullptr) return NoCanaryError(spec_.name);
   std::string module_version = versions_.canary()->module_version();
   versions_.PromoteCanary();
   router_.Clear();
   CollectRetired(garbage);
-  cv_.notify_all();  // queued callers of either version now wait for the promoted one
+  Wake(garbage);  // queued callers of either version now wait for the promoted one
   return module_version;
 }
 
 void Pool::ClearCanary(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (versions_.canary() == nullptr) return;
   versions_.RetireCanary();
   router_.Clear();
   CollectRetired(garbage);
-  cv_.notify_all();  // queued canary callers now wait for the stable version
+  Wake(garbage);  // queued canary callers now wait for the stable version
 }
 
 void Pool::Close(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   open_ = false;
   RetireIfDrained(garbage);
-  cv_.notify_all();
+  Wake(garbage);
 }
 
 void Pool::CloseAndDrain(Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   open_ = false;
   while (inflight_ > 0 || !queue_.empty() || PoolStarting() > 0) {
     host_.clock->WaitUntil(cv_, lock.native(), absl::InfiniteFuture());
@@ -165,6 +171,7 @@ std::vector<Pool::Idle> Pool::IdleInstances(int* busy) const {
 
 int Pool::ApplyKeepAlive(absl::Time now, absl::Time wall_now, Garbage* garbage) {
   MutexLock lock(mu_);
+  RevokeLane();
   if (!open_) return 0;
   // The stable version and the canary form one pool: the policy sees all their instances.
   int busy = 0;
@@ -185,11 +192,13 @@ int Pool::ApplyKeepAlive(absl::Time now, absl::Time wall_now, Garbage* garbage) 
   }
   // Only the stable version scales to zero: a canary stays loaded while it is set.
   if (decision.unload) UnloadStableIfDrained(/*destroying_now=*/evicted_stable, garbage);
+  MaybeOpenLane();
   return decision.prewarm;
 }
 
 FunctionStatus Pool::Status() {
   MutexLock lock(mu_);
+  RevokeLane();
   FunctionStatus status;
   status.name = spec_.name;
   const Version* stable = versions_.stable();
@@ -210,11 +219,13 @@ FunctionStatus Pool::Status() {
     status.idle_instances += status.canary->idle_instances;
     status.busy_instances += status.canary->busy_instances;
   }
+  MaybeOpenLane();
   return status;
 }
 
 PoolGauges Pool::Gauges() {
   MutexLock lock(mu_);
+  RevokeLane();
   PoolGauges gauges;
   gauges.function = spec_.name;
   for (const Version* version : versions_.active()) {
@@ -226,6 +237,7 @@ PoolGauges Pool::Gauges() {
   gauges.queued_calls = static_cast<int64_t>(queue_.size());
   gauges.loaded = LoadedNow(*versions_.stable());
   if (versions_.canary() != nullptr) gauges.canary_share = router_.share();
+  MaybeOpenLane();
   return gauges;
 }
 

@@ -15,7 +15,8 @@ std::unique_ptr<InstanceBackend> NewBackend(const HostContext& host, const Funct
   runtime::ModuleConfig config = ModuleConfigFor(spec, host.options, module_path);
   if (spec.isolation.mode == IsolationOptions::Mode::kProcess) {
     return std::make_unique<ProcessBackend>(std::move(config), spec.isolation,
-                                            host.options.zygote_executable, context, hints);
+                                            host.options.zygote_executable, context, hints,
+                                            host.poller.get());
   }
   return std::make_unique<InProcessBackend>(std::move(config), context);
 }

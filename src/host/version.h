@@ -11,6 +11,7 @@
 #ifndef FNHOST_SRC_HOST_VERSION_H_
 #define FNHOST_SRC_HOST_VERSION_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,10 +28,21 @@ struct HostContext;
 
 // A cache line each: instances are small and allocated together, and two calls running on
 // neighbouring instances from two cores would otherwise keep taking one line from each other.
+class Version;
+
 struct alignas(64) Instance {
   BackendInstance* handle = nullptr;
-  int inflight = 0;       // calls running on it
-  absl::Time idle_since;  // when inflight last fell to 0
+  Version* version = nullptr;  // whose instance it is
+  int inflight = 0;            // calls running on it (a call of the pool's fast lane: see pool.h)
+  absl::Time idle_since;       // when inflight last fell to 0
+  // Its state in the pool's fast lane (Pool::LaneState); it is on its own cache line with the
+  // fields above, so that threads with an instance each do not share one.
+  std::atomic<uint32_t> lane_state{0};
+  bool ever_lent = false;  // once lent, its memory stays with the pool (stale lane readers)
+  // Calls of the fast lane it ended, not yet counted into the pool's calls (the memory
+  // budget's frequency). Written by the lane's caller while it holds the instance (kReleasing),
+  // read when the lane is revoked.
+  std::atomic<uint32_t> lane_calls{0};
 };
 
 class Version {
@@ -60,6 +72,15 @@ class Version {
   absl::Status Invoke(BackendInstance* instance, std::string_view request,
                       std::string* response) const {
     return backend_->Invoke(instance, Call{request, response});
+  }
+  // The asynchronous call steps (InstanceBackend::StartInvoke and CancelInvoke).
+  bool invokes_async() const { return backend_->invokes_async(); }
+  absl::Status StartInvoke(BackendInstance* instance, std::string_view request,
+                           std::string* response, CallCompletion* done) const {
+    return backend_->StartInvoke(instance, Call{request, response}, done);
+  }
+  void CancelInvoke(BackendInstance* instance, bool kill) const {
+    backend_->CancelInvoke(instance, kill);
   }
   // Whether `instance` died during a call: it cannot serve again and must be destroyed.
   bool IsLost(const BackendInstance* instance) const { return instance->lost(); }

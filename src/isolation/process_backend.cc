@@ -30,10 +30,13 @@ ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOpti
 
 ProcessBackend::ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
                                const std::string& zygote_executable,
-                               const BackendContext& context, ModuleHints hints)
+                               const BackendContext& context, ModuleHints hints,
+                               CallPoller* poller)
     : options_(ZygoteOptionsFor(std::move(config), isolation, zygote_executable, context.clock)),
       context_(context),
-      hints_(hints) {}
+      hints_(hints),
+      poller_(poller),
+      on_loss_([this](const Worker& worker) { ReportLoss(worker); }) {}
 
 ProcessBackend::~ProcessBackend() = default;
 
@@ -88,14 +91,32 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
 absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call) {
   auto* worker = static_cast<Worker*>(instance);
   absl::Status status = worker->Invoke(call.request, call.response);
-  if (!worker->alive() && context_.sink != nullptr) {
-    const std::string reason = worker->lost_reason();
-    ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
-                                  .module_version = module_version(),
-                                  .kind = WorkerEventKind::kLost,
-                                  .reason = reason});
-  }
+  if (!worker->alive()) ReportLoss(*worker);
   return status;
+}
+
+absl::Status ProcessBackend::StartInvoke(BackendInstance* instance, const Call& call,
+                                         CallCompletion* done) {
+  if (poller_ == nullptr) return InstanceBackend::StartInvoke(instance, call, done);
+  return poller_->Start(static_cast<Worker*>(instance), call.request, call.response, done,
+                        watchdog_.interval != absl::InfiniteDuration() ? &watchdog_ : nullptr,
+                        &on_loss_);
+}
+
+void ProcessBackend::CancelInvoke(BackendInstance* instance, bool kill) {
+  auto* worker = static_cast<Worker*>(instance);
+  worker->DropResponse();
+  // Issue 13's per-worker cancelled flag goes up here too, for a module that polls it.
+  if (kill && poller_ != nullptr) poller_->RequestKill(worker);
+}
+
+void ProcessBackend::ReportLoss(const Worker& worker) const {
+  if (context_.sink == nullptr) return;
+  const std::string reason = worker.lost_reason();
+  ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                .module_version = module_version(),
+                                .kind = WorkerEventKind::kLost,
+                                .reason = reason});
 }
 
 void ProcessBackend::Destroy(BackendInstance* instance) {

@@ -11,9 +11,11 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "fnhost/function_spec.h"
 #include "fnhost/runtime.pb.h"
+#include "src/isolation/call_poller.h"
 #include "src/isolation/zygote_client.h"
 #include "src/runtime/instance_backend.h"
 
@@ -24,14 +26,24 @@ class ProcessBackend final : public InstanceBackend {
   // `config`: the module and its state, as the in-process backend would get it; `isolation`:
   // the worker limits, timeouts and circuit breaker; `zygote_executable`: as
   // HostOptions::zygote_executable; `hints`: what an earlier load of the same build learned.
+  // `poller`: completes the calls started with StartInvoke (not owned; null: StartInvoke
+  // is refused).
   ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
                  const std::string& zygote_executable, const BackendContext& context,
-                 ModuleHints hints);
+                 ModuleHints hints, CallPoller* poller = nullptr);
   ~ProcessBackend() override;
 
   absl::Status Load(ColdStartEvent* event) override;
   absl::StatusOr<BackendInstance*> NewInstance() override;
   absl::Status Invoke(BackendInstance* instance, const Call& call) override;
+  // Sends the call and returns; the poller completes it.
+  bool invokes_async() const override { return poller_ != nullptr; }
+  absl::Status StartInvoke(BackendInstance* instance, const Call& call,
+                           CallCompletion* done) override;
+  void CancelInvoke(BackendInstance* instance, bool kill) override;
+  // A check the poller runs every `watchdog.interval` on each call started with StartInvoke
+  // (CallPoller::Watchdog). Set before the first call.
+  void SetWatchdog(CallPoller::Watchdog watchdog) { watchdog_ = std::move(watchdog); }
   void Destroy(BackendInstance* instance) override;
   UnloadReport Unload() override;
 
@@ -45,12 +57,17 @@ class ProcessBackend final : public InstanceBackend {
 
  private:
   void ReportWorkerEvent(const WorkerEvent& event) const;
+  // A worker lost during a call: the metrics event, with its reason.
+  void ReportLoss(const Worker& worker) const;
 
   const ZygoteOptions options_;
   const BackendContext context_;
   ModuleHints hints_;
   std::unique_ptr<Zygote> zygote_;  // once loaded
   std::string module_version_;
+  CallPoller* const poller_;
+  CallPoller::Watchdog watchdog_;  // none by default
+  const CallPoller::LossObserver on_loss_;
 };
 
 }  // namespace fnhost::internal

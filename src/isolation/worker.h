@@ -4,6 +4,10 @@
 // a worker that dies, hangs, breaks its channel or reaches its memory limit is lost for good,
 // with a status that says how, and the caller spawns another.
 //
+// A call may also be split across threads (CallPoller, call_poller.h): StartCall sends it, and
+// the poller reads the response as it arrives (ContinueCall) or ends the call (TimeOutCall,
+// KillCall); the worker keeps the call's state meanwhile.
+//
 // Thread-safety: thread-safe, but one call at a time (concurrent calls wait for each other).
 
 #ifndef FNHOST_SRC_ISOLATION_WORKER_H_
@@ -12,6 +16,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +31,7 @@ namespace fnhost {
 
 class Zygote;
 namespace internal {
+class CallPoller;
 class ZygoteProcess;
 class ZygoteShared;
 }  // namespace internal
@@ -51,6 +57,10 @@ class Worker final : public internal::BackendInstance {
   // with INVALID_ARGUMENT (the worker stays alive).
   absl::Status Invoke(std::string_view request, std::string* response);
 
+  // The caller of a call started by a CallPoller gave up on it: from now on its response goes
+  // to a scratch string, never to the caller's.
+  void DropResponse();
+
   bool alive() const { return !lost(); }
   pid_t pid() const { return pid_; }
   // How the worker was lost (WorkerLoss::kNone while it lives). Read it after the Invoke that
@@ -62,6 +72,32 @@ class Worker final : public internal::BackendInstance {
 
  private:
   friend class Zygote;
+  friend class internal::CallPoller;
+
+  // ---- A call split across threads (worker_async.cc), for the CallPoller.
+  // Sends the request; the response goes to `response` as the poller reads it. An error: the
+  // call did not start (the worker may be lost, as by Invoke).
+  absl::Status StartCall(std::string_view request, std::string* response);
+  // Reads what arrived of the response without blocking: nullopt while it is incomplete, else
+  // the call's result (as Invoke's). A frame other than the response is handed to
+  // HandleCallFrame first.
+  std::optional<absl::Status> ContinueCall();
+  // A frame the worker sent during a call that is not its response. None is expected yet, so
+  // it breaks the protocol (DATA_LOSS); frames a call may carry besides (the module's
+  // requests to the host, its logs) are answered here.
+  absl::Status HandleCallFrame(const internal::FrameHeader& header, std::string_view payload)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The call's deadline (invoke_timeout) passed: the worker is killed, as by Invoke.
+  absl::Status TimeOutCall();
+  // Ends the call by killing the worker, for `why` (returned): a cancelled call
+  // (kCancelled, not counted by the circuit breaker) or a failed watchdog (kWatchdog).
+  absl::Status KillCall(absl::Status why, internal::WorkerLoss loss);
+  // When the call in flight times out (real time); infinite without invoke_timeout.
+  absl::Time call_deadline() const;
+  // The worker's socket (-1 once released), and its function's name, for the poller.
+  int fd_for_poller() const;
+  const std::string& function_name() const;
+
   Worker(std::shared_ptr<internal::ZygoteShared> shared,
          std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
 
@@ -97,6 +133,14 @@ class Worker final : public internal::BackendInstance {
   internal::WorkerLossReason loss_ ABSL_GUARDED_BY(mu_);
   internal::SpinPolicy spin_ ABSL_GUARDED_BY(mu_);  // the waits for responses
   internal::Doorbell* bell_ ABSL_GUARDED_BY(mu_) = nullptr;  // null: the worker sent none
+  // A call split across threads.
+  struct Pending {
+    std::string* response = nullptr;  // the caller's, or `dropped` once it gave up
+    std::string dropped;
+    internal::FrameProgress progress;
+    absl::Time deadline = absl::InfiniteFuture();
+  };
+  Pending pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost

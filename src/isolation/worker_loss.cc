@@ -39,6 +39,8 @@ std::string WorkerLossReason::Label() const {
     case WorkerLoss::kChannel: return "channel";
     case WorkerLoss::kProtocol: return "protocol";
     case WorkerLoss::kZygote: return "zygote";
+    case WorkerLoss::kCancelled: return "cancelled";
+    case WorkerLoss::kWatchdog: return "watchdog";
   }
   return "";
 }

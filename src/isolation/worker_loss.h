@@ -33,6 +33,8 @@ enum class WorkerLoss {
   kChannel,      // closed or broke its channel (and was ended for it)
   kProtocol,     // wrote something on its channel that is not a frame
   kZygote,       // its zygote died, so how the worker ended is unknown
+  kCancelled,    // killed by the host because its call was cancelled (not a crash)
+  kWatchdog,     // killed by the host because a call's watchdog check failed
 };
 
 struct WorkerLossReason {
@@ -40,7 +42,8 @@ struct WorkerLossReason {
   int signal = 0;  // kSignal: which
 
   // The metrics label: "SIGSEGV" (or "signal_N" for a signal without a name), "exit",
-  // "timeout", "memory_limit", "channel", "protocol", "zygote"; empty for kNone.
+  // "timeout", "memory_limit", "channel", "protocol", "zygote", "cancelled", "watchdog"; empty
+  // for kNone.
   std::string Label() const;
 };
 

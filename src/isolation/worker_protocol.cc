@@ -210,6 +210,51 @@ absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, Fr
   return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload, nullptr);
 }
 
+absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* progress,
+                               std::string* payload, bool* complete) {
+  *complete = false;
+  bool drained = false;  // nothing more has arrived for now
+  auto read_some = [fd, &drained](char* data, size_t size, size_t* done) -> absl::Status {
+    for (;;) {
+      const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
+      if (n > 0) {
+        *done += static_cast<size_t>(n);
+        return absl::OkStatus();
+      }
+      if (n == 0) return PeerGone();
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        drained = true;
+        return absl::OkStatus();
+      }
+      if (errno != EINTR) return SystemError("recv", errno);
+    }
+  };
+  while (progress->header_bytes < sizeof(FrameHeader)) {
+    absl::Status status =
+        read_some(reinterpret_cast<char*>(&progress->header) + progress->header_bytes,
+                  sizeof(FrameHeader) - progress->header_bytes, &progress->header_bytes);
+    if (!status.ok() || drained) return status;
+    if (progress->header_bytes < sizeof(FrameHeader)) continue;
+    if (progress->header.magic != kFrameMagic) {
+      return absl::DataLossError(
+          absl::StrFormat("bad frame magic 0x%08x", progress->header.magic));
+    }
+    if (progress->header.size > max_payload) {
+      return absl::DataLossError(absl::StrCat("frame of ", progress->header.size,
+                                              " bytes exceeds the limit of ", max_payload));
+    }
+    payload->resize(progress->header.size);  // keeps the capacity of a reused string
+  }
+  while (progress->payload_bytes < progress->header.size) {
+    absl::Status status = read_some(payload->data() + progress->payload_bytes,
+                                    progress->header.size - progress->payload_bytes,
+                                    &progress->payload_bytes);
+    if (!status.ok() || drained) return status;
+  }
+  *complete = true;
+  return absl::OkStatus();
+}
+
 namespace {
 
 constexpr unsigned kDoorbellSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;

@@ -174,6 +174,20 @@ struct BellWait {
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
                            std::string* payload, const BellWait* wait = nullptr);
 
+// A call frame read in pieces as its bytes arrive, by a reader that must never block (the
+// poller of asynchronous calls).
+struct FrameProgress {
+  FrameHeader header{};
+  size_t header_bytes = 0;
+  size_t payload_bytes = 0;
+};
+
+// Reads what has arrived of a call frame without blocking: OK with *complete false while more
+// is to come, OK with *complete true once `progress->header` and `payload` hold the frame
+// (then reset `progress` for the next one). Errors as RecvCallFrame's.
+absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* progress,
+                               std::string* payload, bool* complete);
+
 }  // namespace fnhost::internal
 
 #endif  // FNHOST_SRC_ISOLATION_WORKER_PROTOCOL_H_

@@ -10,7 +10,8 @@
 // Thread-safety: Load, NewInstance, Destroy, Unload and WriteSnapshot are serialised by the
 // owner (one loader at a time; instances destroyed only when idle). Invoke may run on many
 // threads at once, each on an instance it holds, up to concurrency() calls per instance.
-// IsLost is called by the holder of the instance after its Invoke returned.
+// IsLost is called by the holder of the instance after its Invoke returned, or after its
+// StartInvoke's completion ran.
 
 #ifndef FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
 #define FNHOST_SRC_RUNTIME_INSTANCE_BACKEND_H_
@@ -52,6 +53,17 @@ struct Call {
   std::string* response = nullptr;
 };
 
+// Where a call started with InstanceBackend::StartInvoke ends.
+class CallCompletion {
+ public:
+  // The call's outcome, as Invoke would have returned it. Runs once, on the backend's thread
+  // (the poller of process isolation), never inside StartInvoke.
+  virtual void OnCallDone(absl::Status status) = 0;
+
+ protected:
+  ~CallCompletion() = default;
+};
+
 // What a backend reports to and reads from the host: its clock, file system and metrics sink
 // (null: no metrics). Not owned; they outlive the backend.
 struct BackendContext {
@@ -79,6 +91,22 @@ class InstanceBackend {
   // Runs one call on `instance`. The module's errors come back as absl::Status values that
   // read the same in both isolation modes.
   virtual absl::Status Invoke(BackendInstance* instance, const Call& call) = 0;
+  // Whether calls may start without a thread waiting for them (StartInvoke): true where the
+  // call runs elsewhere (a worker process). A backend that runs calls on the caller's thread
+  // says false, and the host runs Invoke on a thread of its own instead.
+  virtual bool invokes_async() const { return false; }
+  // Starts a call on `instance` and returns without waiting for it: OK, and `done` runs once
+  // the call is over (with what Invoke would have returned); or the error that kept the call
+  // from starting, and `done` never runs. `call` (the request bytes and the response string)
+  // must stay valid until `done` runs or CancelInvoke returns.
+  virtual absl::Status StartInvoke(BackendInstance* instance, const Call& call,
+                                   CallCompletion* done) {
+    return absl::UnimplementedError("this backend runs calls on the caller's thread");
+  }
+  // The caller gave up on the call StartInvoke started on `instance`: from when this returns,
+  // the backend no longer touches the call's response. With `kill`, the instance is ended
+  // (and lost); without, the call runs on and its result is dropped. `done` still runs.
+  virtual void CancelInvoke(BackendInstance* instance, bool kill) {}
   // Whether `instance` died during a call: it cannot serve again and must be destroyed. The
   // instance's own flag, which its backend sets: no virtual call on the warm path.
   bool IsLost(const BackendInstance* instance) const { return instance->lost(); }

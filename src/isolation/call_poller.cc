@@ -1,0 +1,255 @@
+#include "src/isolation/call_poller.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "fnhost/clock.h"
+#include "src/common/function_error.h"
+
+namespace fnhost::internal {
+namespace {
+
+constexpr uint64_t kWakeKey = UINT64_MAX;
+constexpr int kMaxEvents = 64;
+
+uint64_t KeyOf(uint32_t index, uint32_t generation) {
+  return (static_cast<uint64_t>(generation) << 32) | index;
+}
+
+}  // namespace
+
+CallPoller::CallPoller()
+    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeKey;
+  if (epoll_fd_ >= 0 && wake_fd_ >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+}
+
+CallPoller::~CallPoller() {
+  std::thread thread;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    thread.swap(thread_);
+  }
+  Wake();
+  if (thread.joinable()) thread.join();
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void CallPoller::Wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
+absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::string* response,
+                               CallCompletion* done, const Watchdog* watchdog,
+                               const LossObserver* on_loss) {
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    return absl::InternalError(
+        absl::StrCat("the poller of isolated calls has no epoll set: ", std::strerror(errno)));
+  }
+  if (absl::Status started = worker->StartCall(request, response); !started.ok()) {
+    if (!worker->alive() && on_loss != nullptr) (*on_loss)(*worker);
+    return started;
+  }
+  const absl::Time deadline = worker->call_deadline();
+  const bool timed = deadline != absl::InfiniteFuture() ||
+                     (watchdog != nullptr && watchdog->interval != absl::InfiniteDuration());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint32_t index;
+    if (free_.empty()) {
+      index = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    } else {
+      index = free_.back();
+      free_.pop_back();
+    }
+    Slot& slot = slots_[index];
+    slot.worker = worker;
+    slot.fd = worker->fd_for_poller();
+    slot.done = done;
+    slot.watchdog = watchdog;
+    slot.on_loss = on_loss;
+    slot.deadline = deadline;
+    slot.next_check = watchdog != nullptr && watchdog->interval != absl::InfiniteDuration()
+                          ? Clock::Real()->Now() + watchdog->interval
+                          : absl::InfiniteFuture();
+    slot.kill = false;
+    // Under the lock: the poller cannot end the call (and close the socket) before it is in
+    // the set. Level-triggered, so a response that came first is reported at once.
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = KeyOf(index, slot.generation);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, slot.fd, &event);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  }
+  if (timed) Wake();  // the poller's wait may have to end sooner
+  return absl::OkStatus();
+}
+
+void CallPoller::RequestKill(Worker* worker) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find_if(slots_.begin(), slots_.end(),
+                           [worker](const Slot& slot) { return slot.worker == worker; });
+    if (it == slots_.end()) return;  // over already
+    it->kill = true;
+  }
+  Wake();
+}
+
+void CallPoller::Loop() {
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    const int ready = ::epoll_wait(epoll_fd_, events, kMaxEvents, WaitMillis());
+    for (int i = 0; i < ready; ++i) {
+      if (events[i].data.u64 == kWakeKey) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof(count));
+        continue;
+      }
+      OnReadable(events[i].data.u64);
+    }
+    Sweep();
+  }
+}
+
+int CallPoller::WaitMillis() {
+  absl::Time earliest = absl::InfiniteFuture();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Slot& slot : slots_) {
+      if (slot.worker == nullptr) continue;
+      if (slot.kill) return 0;
+      earliest = std::min({earliest, slot.deadline, slot.next_check});
+    }
+  }
+  if (earliest == absl::InfiniteFuture()) return -1;
+  const absl::Duration left = earliest - Clock::Real()->Now();
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 60'000));
+}
+
+void CallPoller::OnReadable(uint64_t key) {
+  const uint32_t index = static_cast<uint32_t>(key);
+  const uint32_t generation = static_cast<uint32_t>(key >> 32);
+  Worker* worker = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index >= slots_.size() || slots_[index].generation != generation) return;
+    worker = slots_[index].worker;
+  }
+  if (worker == nullptr) return;
+  // Only this thread ends calls, so the worker stays until its call is taken out below.
+  std::optional<absl::Status> result = worker->ContinueCall();
+  if (!result.has_value()) return;
+  Slot slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!Take(index, generation, &slot)) return;
+  }
+  End(slot, Ending::kResponse, *std::move(result));
+}
+
+bool CallPoller::Take(uint32_t index, uint32_t generation, Slot* slot) {
+  Slot& taken = slots_[index];
+  if (taken.worker == nullptr || taken.generation != generation) return false;
+  *slot = taken;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, taken.fd, nullptr);
+  taken.worker = nullptr;
+  taken.fd = -1;
+  ++taken.generation;
+  free_.push_back(index);
+  return true;
+}
+
+void CallPoller::Sweep() {
+  const absl::Time now = Clock::Real()->Now();
+  struct Due {
+    uint32_t index;
+    uint32_t generation;
+    Ending ending;
+  };
+  std::vector<Due> due;  // a few at most: allocated only when something is due
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      const Slot& slot = slots_[i];
+      if (slot.worker == nullptr) continue;
+      if (slot.kill) {
+        due.push_back({i, slot.generation, Ending::kKill});
+      } else if (slot.deadline <= now) {
+        due.push_back({i, slot.generation, Ending::kTimeout});
+      } else if (slot.next_check <= now) {
+        due.push_back({i, slot.generation, Ending::kWatchdog});
+      }
+    }
+  }
+  for (const Due& entry : due) {
+    Slot slot;
+    absl::Status why;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Slot& current = slots_[entry.index];
+      if (current.worker == nullptr || current.generation != entry.generation) continue;
+      if (entry.ending == Ending::kWatchdog) {
+        // The check runs without the lock, on a call only this thread can end.
+        slot = current;
+      } else if (!Take(entry.index, entry.generation, &slot)) {
+        continue;
+      }
+    }
+    if (entry.ending == Ending::kWatchdog) {
+      why = slot.watchdog->check(*slot.worker);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (why.ok()) {
+        slots_[entry.index].next_check = now + slot.watchdog->interval;
+        continue;
+      }
+      if (!Take(entry.index, entry.generation, &slot)) continue;
+    }
+    End(slot, entry.ending, std::move(why));
+  }
+}
+
+void CallPoller::End(const Slot& slot, Ending ending, absl::Status why) {
+  Worker& worker = *slot.worker;
+  absl::Status status;
+  switch (ending) {
+    case Ending::kResponse:
+      status = std::move(why);
+      break;
+    case Ending::kTimeout:
+      status = worker.TimeOutCall();
+      break;
+    case Ending::kKill:
+      status = worker.KillCall(absl::CancelledError(FunctionMessage(
+                                   worker.function_name(), "the call was cancelled; worker ",
+                                   worker.pid(), " killed")),
+                               WorkerLoss::kCancelled);
+      break;
+    case Ending::kWatchdog:
+      status = worker.KillCall(std::move(why), WorkerLoss::kWatchdog);
+      break;
+  }
+  if (!worker.alive() && slot.on_loss != nullptr) (*slot.on_loss)(worker);
+  slot.done->OnCallDone(std::move(status));
+}
+
+}  // namespace fnhost::internal

@@ -1,0 +1,106 @@
+// Worker: a call split across threads, for the CallPoller (see worker.h).
+
+#include "absl/strings/str_cat.h"
+#include "fnhost/clock.h"
+#include "src/common/function_error.h"
+#include "src/isolation/worker.h"
+#include "src/isolation/zygote_process.h"
+#include "src/isolation/zygote_shared.h"
+
+namespace fnhost {
+
+using internal::FrameHeader;
+using internal::FrameType;
+using internal::MutexLock;
+using internal::WorkerLoss;
+
+absl::Status Worker::StartCall(std::string_view request, std::string* response) {
+  MutexLock lock(mu_);
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
+  }
+  if (request.size() > max_message_bytes_) {
+    return absl::InvalidArgumentError(
+        FunctionMessage(shared_->function(), "request of ", request.size(),
+                        " bytes is above max_message_bytes ", max_message_bytes_));
+  }
+  pending_.response = response;
+  pending_.progress = internal::FrameProgress();
+  pending_.deadline = Deadline();
+  if (absl::Status sent = SendRequest(request, pending_.deadline); !sent.ok()) {
+    response->clear();
+    return Lost(sent, "invoke");
+  }
+  return absl::OkStatus();
+}
+
+std::optional<absl::Status> Worker::ContinueCall() {
+  MutexLock lock(mu_);
+  for (;;) {
+    bool complete = false;
+    absl::Status io = internal::ReadCallFrameSome(fd_, max_message_bytes_, &pending_.progress,
+                                                  pending_.response, &complete);
+    if (io.ok() && !complete) return std::nullopt;
+    const FrameHeader header = pending_.progress.header;
+    pending_.progress = internal::FrameProgress();
+    if (io.ok() && header.type != FrameType::kResponse) {
+      io = HandleCallFrame(header, *pending_.response);
+      if (io.ok()) continue;  // the response is still to come
+    }
+    if (io.ok() && (header.code < 0 ||
+                    header.code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated))) {
+      io = absl::DataLossError(absl::StrCat("response with status code ", header.code));
+    }
+    if (!io.ok()) {
+      pending_.response->clear();
+      return Lost(io, "invoke");
+    }
+    return Finish(header, pending_.response);
+  }
+}
+
+absl::Status Worker::HandleCallFrame(const FrameHeader& header, std::string_view payload) {
+  return absl::DataLossError(absl::StrCat("unexpected frame type ",
+                                          static_cast<int>(header.type), " during a call"));
+}
+
+absl::Status Worker::TimeOutCall() {
+  MutexLock lock(mu_);
+  pending_.response->clear();
+  return Lost(absl::DeadlineExceededError("timed out"), "invoke");
+}
+
+absl::Status Worker::KillCall(absl::Status why, WorkerLoss loss) {
+  MutexLock lock(mu_);
+  pending_.response->clear();
+  process_->Kill(pid_);
+  process_->AwaitExit(pid_);
+  Release();
+  loss_ = {loss};
+  // A cancelled call is the caller's choice, not the module's fault.
+  if (loss != WorkerLoss::kCancelled) shared_->RecordCrash(/*timeout=*/false);
+  return why;
+}
+
+void Worker::DropResponse() {
+  MutexLock lock(mu_);
+  if (pending_.response == &pending_.dropped) return;
+  // The bytes read so far are the caller's no more: the rest of the frame lands beside them.
+  pending_.dropped.resize(pending_.response->size());
+  pending_.response = &pending_.dropped;
+}
+
+int Worker::fd_for_poller() const {
+  MutexLock lock(mu_);
+  return fd_;
+}
+
+const std::string& Worker::function_name() const { return shared_->function(); }
+
+absl::Time Worker::call_deadline() const {
+  MutexLock lock(mu_);
+  return pending_.deadline;
+}
+
+}  // namespace fnhost
