@@ -27,8 +27,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
 #include "absl/time/time.h"
+#include "fnhost/call_context.h"
 #include "fnhost/clock.h"
 #include "fnhost/function_spec.h"
+#include "fnhost/host_service.h"
+#include "fnhost/log_sink.h"
 #include "fnhost/metrics.h"
 
 namespace fnhost {
@@ -64,6 +67,12 @@ struct HostOptions {
   // snapshot_dir). Default: empty, the one next to the running executable, else the one in
   // fnhost's build tree.
   std::string zygote_executable;
+  // Receives what modules log, tagged with the function, module version and call id. Not
+  // owned; must outlive the host. Default: nullptr, lines go to stderr.
+  LogSink* log_sink = nullptr;
+  // The built-in `kv` service's cap: keys and values of every entry together, in bytes. A set
+  // past it fails with RESOURCE_EXHAUSTED. Default: 64 MiB.
+  uint64_t kv_max_bytes = uint64_t{64} << 20;
 };
 #pragma GCC diagnostic pop
 
@@ -72,6 +81,10 @@ struct CallOptions {
   // code cannot be interrupted, so a call that has started runs to its end. Default: infinite,
   // which means the function's PoolOptions::default_timeout.
   absl::Duration timeout = absl::InfiniteDuration();
+  // The call's metadata, deadline and trace context, and where its response metadata, id and
+  // span go (fnhost/call_context.h). Not owned; used during the call only. Default: nullptr,
+  // none.
+  CallContext* context = nullptr;
 };
 
 // A call refused without running because no instance was free for it (the function's queue
@@ -201,6 +214,13 @@ class Host {
 
   // Reports every function's PoolGauges to the metrics sink now (e.g. before a scrape).
   virtual void PublishGauges() = 0;
+
+  // Offers a host service to the functions that are granted it (FunctionSpec::services; see
+  // fnhost/host_service.h). It stays registered for the host's life. ALREADY_EXISTS for a name
+  // taken (the built-in "kv" and "metrics" included); INVALID_ARGUMENT for a bad name, version
+  // 0, no form at all, or a service that has only a typed form while a function in process
+  // isolation is granted it (the typed form cannot cross into a worker process).
+  virtual absl::Status RegisterService(ServiceSpec service) = 0;
 };
 
 }  // namespace fnhost

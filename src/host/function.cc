@@ -1,7 +1,10 @@
 #include "src/host/function.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "src/common/function_error.h"
 #include "src/host/router.h"
@@ -12,7 +15,8 @@ Function::Function(const HostContext& host, FunctionSpec spec)
     : host_(host),
       spec_(std::move(spec)),
       pool_(host_, spec_),
-      recorder_(host_.sink != nullptr ? host_.sink->NewInvocationRecorder(spec_.name) : nullptr) {}
+      recorder_(host_.sink != nullptr ? host_.sink->NewInvocationRecorder(spec_.name) : nullptr),
+      wants_spans_(host_.sink != nullptr && host_.sink->WantsSpans()) {}
 
 Function::~Function() { Shutdown(); }
 
@@ -23,12 +27,21 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
   MetricsSink* sink = host_.sink;
   Clock* clock = host_.clock;
   const int64_t begin = sink != nullptr ? clock->Ticks() : 0;
+  CallContext* context = options.context;
+  if (context != nullptr) [[unlikely]] {
+    if (absl::Status status = BeginCallContext(spec_.name, *context); !status.ok()) {
+      return status;
+    }
+  }
+  const absl::Time span_start = wants_spans_ ? clock->WallNow() : absl::InfinitePast();
   Pool::Lease lease;
   Pool::Start start;
   Pool::Garbage garbage;
+  std::optional<ColdStartEvent> cold;  // the cold start this call waited for, for its span
   absl::Status status = pool_.Acquire(options, &lease, &start, &garbage);
   if (start.version != nullptr || !garbage.empty()) [[unlikely]] {
-    status = FinishAcquire(status, start, garbage, &lease);
+    if (wants_spans_) cold.emplace();
+    status = FinishAcquire(status, start, garbage, &lease, cold ? &*cold : nullptr);
   }
   if (!status.ok()) {
     ReportRejection(status);
@@ -40,10 +53,22 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
     return status;
   }
 
-  status = lease.version->Invoke(lease.instance->handle, request, response);
+  Version* version = lease.version;
+  if (context == nullptr && !version->takes_context() && !wants_spans_) [[likely]] {
+    status = version->Invoke(lease.instance->handle, request, response, nullptr);
+  } else {
+    CallRecord record;
+    status = record.Begin({&version->services(), context, clock, wants_spans_});
+    if (status.ok()) status = version->Invoke(lease.instance->handle, request, response, &record);
+    if (wants_spans_) {
+      ReportSpans(record, *version, lease.cold && cold ? &*cold : nullptr, span_start,
+                  clock->TicksToDuration(clock->Ticks() - begin), status,
+                  context != nullptr ? context->trigger : "other");
+    }
+  }
 
   if (sink != nullptr) {
-    ReportInvocation(InvocationEvent{spec_.name, lease.version->module_version(),
+    ReportInvocation(InvocationEvent{spec_.name, version->module_version(),
                                      clock->TicksToDuration(clock->Ticks() - begin), lease.cold,
                                      status.code()});
   }
@@ -53,18 +78,20 @@ absl::Status Function::Invoke(std::string_view request, std::string* response,
 }
 
 absl::Status Function::FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
-                                     Pool::Garbage& garbage, Pool::Lease* lease) {
+                                     Pool::Garbage& garbage, Pool::Lease* lease,
+                                     ColdStartEvent* event) {
   if (!garbage.empty()) {
     Destroy(garbage);  // instances evicted to make room for this call's
     garbage = Pool::Garbage();
   }
   if (!acquired.ok() || start.version == nullptr) return acquired;
-  return StartInstance(start, lease, /*prewarm=*/false);
+  return StartInstance(start, lease, /*prewarm=*/false, event);
 }
 
 absl::Status Function::StartInstance(const Pool::Start& start, Pool::Lease* lease,
-                                     bool prewarm) {
-  ColdStartEvent event;
+                                     bool prewarm, ColdStartEvent* out) {
+  ColdStartEvent local;
+  ColdStartEvent& event = out != nullptr ? *out : local;
   event.prewarm = prewarm;
   event.state_source = StateSource::kShared;
   absl::StatusOr<BackendInstance*> created = ColdStart(start.version, start.load, &event);
@@ -103,6 +130,45 @@ void Function::ReportColdStart(ColdStartEvent& event, std::string_view module_ve
   event.function = spec_.name;
   event.module_version = module_version;
   host_.sink->OnColdStart(event);
+}
+
+void Function::ReportSpans(const CallRecord& record, const Version& version,
+                           const ColdStartEvent* cold, absl::Time start, absl::Duration duration,
+                           const absl::Status& status, std::string_view trigger) {
+  if (!record.has_trace()) return;  // the call failed before its record was made
+  const TraceIds& ids = record.trace();
+  const std::string name = absl::StrCat("invoke ", spec_.name);
+  SpanEvent span{.name = name,
+                 .trace_id = ids.trace(),
+                 .span_id = ids.span(),
+                 .parent_span_id = ids.parent(),
+                 .start = start,
+                 .duration = duration,
+                 .outcome = status.code(),
+                 .function = spec_.name,
+                 .module_version = version.module_version(),
+                 .invocation_id = record.call_id(),
+                 .coldstart = cold != nullptr,
+                 .trigger = trigger};
+  host_.sink->OnSpan(span);
+  if (cold == nullptr) return;
+  // The phases of the cold start the call waited for, one after the other from its start.
+  const std::pair<std::string_view, absl::Duration> phases[] = {
+      {"coldstart file_checks", cold->file_checks}, {"coldstart dlopen", cold->dlopen},
+      {"coldstart abi_check", cold->abi_check},     {"coldstart state_init", cold->state_init},
+      {"coldstart zygote_start", cold->zygote_start},
+      {"coldstart instance_create", cold->instance_create}};
+  char span_id[16];
+  span.parent_span_id = ids.span();
+  for (const auto& [phase, length] : phases) {
+    if (length <= absl::ZeroDuration()) continue;
+    NewSpanId(span_id);
+    span.name = phase;
+    span.span_id = std::string_view(span_id, sizeof(span_id));
+    span.duration = length;
+    host_.sink->OnSpan(span);
+    span.start += length;
+  }
 }
 
 void Function::ReportRejection(const absl::Status& status) {

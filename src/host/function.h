@@ -81,11 +81,14 @@ class Function : public std::enable_shared_from_this<Function> {
 
   // The slow end of Pool::Acquire: destroys what it evicted, and starts the instance it asks
   // for (`acquired` OK with a `start`).
+  // `event`, if not null, receives the cold start's phases.
   absl::Status FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
-                             Pool::Garbage& garbage, Pool::Lease* lease);
+                             Pool::Garbage& garbage, Pool::Lease* lease, ColdStartEvent* event);
   // Creates the instance of `start` (loading the module first when it says so) without the
-  // pool's lock, and reports the cold start. With a lease, the instance serves that caller.
-  absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm);
+  // pool's lock, and reports the cold start (also into `out` when not null). With a lease, the
+  // instance serves that caller.
+  absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm,
+                             ColdStartEvent* out = nullptr);
   // Loads `version` first when `load`, then creates one instance; times the phases into
   // `event`.
   absl::StatusOr<BackendInstance*> ColdStart(Version* version, bool load, ColdStartEvent* event);
@@ -101,6 +104,10 @@ class Function : public std::enable_shared_from_this<Function> {
   // Writes the snapshot of `version` (pinned by the pool) in the background.
   void ScheduleSnapshot(Version* version);
   void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
+  // The call's span, and those of the phases of the cold start it waited for (`cold`).
+  void ReportSpans(const CallRecord& record, const Version& version, const ColdStartEvent* cold,
+                   absl::Time start, absl::Duration duration, const absl::Status& status,
+                   std::string_view trigger);
   void ReportRejection(const absl::Status& status);
   void ReportInvocation(const InvocationEvent& event);
   void ReportPoolEvent(std::string_view module_version, PoolEventKind kind,
@@ -111,6 +118,8 @@ class Function : public std::enable_shared_from_this<Function> {
   Pool pool_;
   // The sink's per-function recorder, or null: invocations then go to OnInvocation.
   const std::unique_ptr<InvocationRecorder> recorder_;
+  // The sink records spans: every call then has a trace context.
+  const bool wants_spans_;
 };
 
 }  // namespace fnhost::internal

@@ -80,6 +80,10 @@ absl::Status Pool::AcquireSlow(MutexLock& lock, const CallOptions& options, bool
     }
     if (!waiter.deadline_known) {
       waiter.deadline = host_.clock->Now() + timeout;
+      // A caller that stops waiting earlier does not wait for an instance past that either.
+      if (options.context != nullptr) {
+        waiter.deadline = std::min(waiter.deadline, options.context->deadline);
+      }
       waiter.deadline_known = true;
     }
     if (host_.clock->Now() >= waiter.deadline) {

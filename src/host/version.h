@@ -56,10 +56,22 @@ class Version {
   // Writes the state's snapshot. The version must stay loaded meanwhile (the pool's pins).
   absl::Status WriteSnapshot() { return backend_->WriteSnapshot(); }
 
-  // Runs one call on `instance`; `response` receives what the module wrote.
-  absl::Status Invoke(BackendInstance* instance, std::string_view request,
-                      std::string* response) const {
-    return backend_->Invoke(instance, Call{request, response});
+  // Runs one call on `instance`; `response` receives what the module wrote. `record`: the
+  // call's context, required when takes_context().
+  absl::Status Invoke(BackendInstance* instance, std::string_view request, std::string* response,
+                      CallRecord* record) const {
+    return backend_->Invoke(instance, Call{request, response, record});
+  }
+  // After Load: whether each call needs a CallRecord, and the services and logger it uses.
+  bool takes_context() const { return takes_context_; }
+  const FunctionServices& services() const { return backend_->services(); }
+
+  // Reload that keeps state (see InstanceBackend).
+  void SetReloadSource(int fd, uint32_t schema) { backend_->SetReloadSource(fd, schema); }
+  bool kept_state() const { return backend_->kept_state(); }
+  uint32_t state_schema() const { return backend_->state_schema(); }
+  absl::StatusOr<int> SnapshotForReload(BackendInstance* instance) {
+    return backend_->SnapshotForReload(instance);
   }
   // Whether `instance` died during a call: it cannot serve again and must be destroyed.
   bool IsLost(const BackendInstance* instance) const { return instance->lost(); }
@@ -98,6 +110,7 @@ class Version {
   const std::string module_path_;
   const std::unique_ptr<InstanceBackend> backend_;
   bool loaded_ = false;
+  bool takes_context_ = false;  // the backend's, kept here: every call reads it
   std::string module_version_;  // the backend's, kept here: every call's metrics read it
 };
 

@@ -1,8 +1,10 @@
 // Worker: the host's side of one worker process, forked from a zygote (zygote_client.h): one
 // instance of the module, serving one call at a time over its own socket. A call is a request
-// frame out and a response frame back (worker_protocol.h), raced against the invoke timeout;
-// a worker that dies, hangs, breaks its channel or reaches its memory limit is lost for good,
-// with a status that says how, and the caller spawns another.
+// frame out (with the call's context, call_frames.h) and a response frame back (with the
+// response metadata), raced against the invoke timeout; meanwhile the module's host-service
+// calls and log lines arrive as frames of their own, answered here (worker_frames.h). A worker
+// that dies, hangs, breaks its channel (or sends a malformed frame) or reaches its memory limit
+// is lost for good, with a status that says how, and the caller spawns another.
 //
 // Thread-safety: thread-safe, but one call at a time (concurrent calls wait for each other).
 
@@ -20,6 +22,7 @@
 #include "src/common/mutex.h"
 #include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/runtime/call_record.h"
 #include "src/runtime/instance_backend.h"
 
 namespace fnhost {
@@ -49,7 +52,16 @@ class Worker final : public internal::BackendInstance {
   //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
   // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
   // with INVALID_ARGUMENT (the worker stays alive).
-  absl::Status Invoke(std::string_view request, std::string* response);
+  // `record`: the call's context (its id, metadata, deadline, trace context; where response
+  // metadata goes, its services; its cancelled flag, which the worker's page mirrors while the
+  // call runs); null: a call without one.
+  absl::Status Invoke(std::string_view request, std::string* response,
+                      internal::CallRecord* record = nullptr);
+
+  // A reload that keeps state: has the worker write its state's sections to a sealed memfd,
+  // and returns it (the caller owns it). Between calls; the module's error, or the worker's
+  // loss, as for a call.
+  absl::StatusOr<int> SnapshotState();
 
   bool alive() const { return !lost(); }
   pid_t pid() const { return pid_; }
@@ -70,14 +82,15 @@ class Worker final : public internal::BackendInstance {
   absl::Status AwaitReady();
 
   // A call's two halves, so that a caller may wait for the second elsewhere. SendRequest sends
-  // the request and rings the doorbell; ReceiveResponse reads the answer into `response`, its
-  // status code and flags into `header`. Either fails with the channel's error (not the
-  // module's), which loses the worker.
-  absl::Status SendRequest(std::string_view request, absl::Time deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ReceiveResponse(absl::Time deadline, const internal::BellWait* wait,
-                               internal::FrameHeader* header, std::string* response)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // the context block and the request and rings the doorbell; ReceiveResponse answers the
+  // module's host calls and log lines (HandleWorkerFrame) until the response comes, and reads
+  // it into `response` (its response metadata into `record`), its status code and flags into
+  // `header`. Either fails with the channel's error (not the module's), which loses the worker.
+  absl::Status SendRequest(std::string_view context, std::string_view request,
+                           absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReceiveResponse(absl::Time deadline, internal::BellWait* wait,
+                               internal::CallRecord* record, internal::FrameHeader* header,
+                               std::string* response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's result from its response frame: OK, or the module's error.
   absl::Status Finish(const internal::FrameHeader& header, std::string* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -97,6 +110,8 @@ class Worker final : public internal::BackendInstance {
   internal::WorkerLossReason loss_ ABSL_GUARDED_BY(mu_);
   internal::SpinPolicy spin_ ABSL_GUARDED_BY(mu_);  // the waits for responses
   internal::Doorbell* bell_ ABSL_GUARDED_BY(mu_) = nullptr;  // null: the worker sent none
+  std::string context_ ABSL_GUARDED_BY(mu_);  // the request's context block, reused
+  std::string scratch_ ABSL_GUARDED_BY(mu_);  // host services' responses, reused
 };
 
 }  // namespace fnhost

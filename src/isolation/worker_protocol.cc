@@ -151,14 +151,14 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
 
 }  // namespace
 
-absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
-                       std::string_view payload, absl::Time deadline, int pass_fd) {
-  FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
-  iovec iov[2] = {{&header, sizeof(header)}, {const_cast<char*>(payload.data()), payload.size()}};
+namespace {
+
+// Sends `count` pieces as one message, `pass_fd` (when >= 0) with its first byte.
+absl::Status SendPieces(int fd, iovec* iov, size_t count, int pass_fd, absl::Time deadline) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   msghdr message{};
   message.msg_iov = iov;
-  message.msg_iovlen = payload.empty() ? 1 : 2;
+  message.msg_iovlen = count;
   if (pass_fd >= 0) {
     message.msg_control = control;
     message.msg_controllen = sizeof(control);
@@ -190,6 +190,25 @@ absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
     message.msg_iov->iov_base = static_cast<char*>(message.msg_iov->iov_base) + sent;
     message.msg_iov->iov_len -= sent;
   }
+}
+
+iovec Piece(std::string_view bytes) { return {const_cast<char*>(bytes.data()), bytes.size()}; }
+
+}  // namespace
+
+absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
+                       std::string_view payload, absl::Time deadline, int pass_fd) {
+  FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
+  iovec iov[2] = {{&header, sizeof(header)}, Piece(payload)};
+  return SendPieces(fd, iov, payload.empty() ? 1 : 2, pass_fd, deadline);
+}
+
+absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
+                        std::string_view first, std::string_view second, absl::Time deadline) {
+  FrameHeader header{kFrameMagic, type, flags, code,
+                     static_cast<uint32_t>(first.size() + second.size())};
+  iovec iov[3] = {{&header, sizeof(header)}, Piece(first), Piece(second)};
+  return SendPieces(fd, iov, 3, /*pass_fd=*/-1, deadline);
 }
 
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
