@@ -200,10 +200,11 @@ absl::Status Function::Prewarm(int instances, bool report_as_prewarm) {
   }
 }
 
-absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path,
-                                                 int instances) {
+absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path, int instances,
+                                                 const ReloadSource& source) {
   Staged staged{std::make_unique<Version>(host_, spec_, module_path), {}};
   Version* version = staged.version.get();
+  if (source.fd.valid()) version->SetReloadSource(source.fd.get(), source.schema);
   // Load and warm the new version off to the side: callers keep using the current ones.
   ColdStartEvent event;
   event.prewarm = true;
@@ -221,14 +222,19 @@ absl::StatusOr<Function::Staged> Function::Stage(const std::string& module_path,
 }
 
 absl::Status Function::StageAndInstall(const std::string& module_path, int instances,
-                                       bool as_canary, uint32_t share) {
-  absl::StatusOr<Staged> staged = Stage(module_path, instances);
-  if (!staged.ok()) return staged.status();  // the versions serving now serve on
+                                       bool as_canary, uint32_t share,
+                                       const ReloadSource& source) {
+  absl::StatusOr<Staged> staged = Stage(module_path, instances, source);
+  if (!staged.ok()) {
+    if (!as_canary) ReportPoolEvent({}, PoolEventKind::kReloadFailed, {});
+    return staged.status();  // the versions serving now serve on
+  }
   const std::string module_version = staged->version->module_version();
+  const std::string_view path = staged->version->kept_state() ? "kept_state" : "init";
   Pool::Garbage garbage;
   absl::StatusOr<Version*> installed =
       pool_.Install(std::move(staged->version), staged->instances, as_canary, share, &garbage);
-  if (installed.ok() && !as_canary) ReportPoolEvent(module_version, PoolEventKind::kReload, {});
+  if (installed.ok() && !as_canary) ReportPoolEvent(module_version, PoolEventKind::kReload, path);
   Destroy(garbage);
   if (installed.ok() && *installed != nullptr) ScheduleSnapshot(*installed);
   return installed.status();
@@ -238,13 +244,43 @@ absl::Status Function::Reload(const std::string& module_path) {
   // As many instances as the version it replaces has: callers find the new version warm, and
   // the instances' allocations are made here rather than spread over the callers' threads.
   const int instances = std::max(1, pool_.StableInstances());
-  return StageAndInstall(module_path, instances, /*as_canary=*/false, 0);
+  absl::StatusOr<ReloadSource> source = TakeStateForReload();
+  if (!source.ok()) {
+    ReportPoolEvent({}, PoolEventKind::kReloadFailed, {});
+    return source.status();
+  }
+  return StageAndInstall(module_path, instances, /*as_canary=*/false, 0, *source);
+}
+
+absl::StatusOr<Function::ReloadSource> Function::TakeStateForReload() {
+  Pool::Lease lease;
+  Version* stable = pool_.HoldStable(&lease);
+  if (stable == nullptr) return ReloadSource{};  // not loaded: there is no live state
+  ReloadSource source;
+  absl::Status status;
+  if (const uint32_t schema = stable->state_schema(); schema != 0) {
+    absl::StatusOr<int> fd =
+        stable->SnapshotForReload(lease.instance != nullptr ? lease.instance->handle : nullptr);
+    if (fd.ok()) {
+      source = ReloadSource{UniqueFd(*fd), schema};
+    } else {
+      status = absl::Status(fd.status().code(),
+                            FunctionMessage(spec_.name, "reload: the state of version ",
+                                            stable->module_version(), " could not be taken: ",
+                                            fd.status().message()));
+    }
+  }
+  Pool::Garbage garbage;
+  pool_.ReleaseHold(stable, lease, &garbage);
+  Destroy(garbage);
+  if (!status.ok()) return status;
+  return source;
 }
 
 absl::Status Function::SetCanary(const std::string& module_path, double share) {
   absl::StatusOr<uint32_t> millionths = CanaryRouter::ShareInMillionths(spec_.name, share);
   if (!millionths.ok()) return millionths.status();
-  return StageAndInstall(module_path, 1, /*as_canary=*/true, *millionths);
+  return StageAndInstall(module_path, 1, /*as_canary=*/true, *millionths, ReloadSource{});
 }
 
 absl::Status Function::SetCanaryShare(double share) {

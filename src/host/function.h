@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/host.h"
+#include "src/common/unique_fd.h"
 #include "src/host/host_context.h"
 #include "src/host/pool.h"
 #include "src/host/version.h"
@@ -78,6 +79,12 @@ class Function : public std::enable_shared_from_this<Function> {
     std::unique_ptr<Version> version;
     std::vector<BackendInstance*> instances;
   };
+  // A reload that keeps state: the live state of the stable version (a sealed memfd of its
+  // sections) and its schema; invalid when it has none to keep.
+  struct ReloadSource {
+    UniqueFd fd;
+    uint32_t schema = 0;
+  };
 
   // The slow end of Pool::Acquire: destroys what it evicted, and starts the instance it asks
   // for (`acquired` OK with a `start`).
@@ -92,12 +99,17 @@ class Function : public std::enable_shared_from_this<Function> {
   // Loads `version` first when `load`, then creates one instance; times the phases into
   // `event`.
   absl::StatusOr<BackendInstance*> ColdStart(Version* version, bool load, ColdStartEvent* event);
-  // A version of `module_path`, loaded, with `instances` instances (at least one; if a later
-  // one fails, those created so far).
-  absl::StatusOr<Staged> Stage(const std::string& module_path, int instances);
-  // Stage, then Pool::Install; reports the reload.
+  // A version of `module_path`, loaded (from `source` when it declares the same state schema),
+  // with `instances` instances (at least one; if a later one fails, those created so far).
+  absl::StatusOr<Staged> Stage(const std::string& module_path, int instances,
+                               const ReloadSource& source);
+  // Stage, then Pool::Install; reports the reload and the path it took.
   absl::Status StageAndInstall(const std::string& module_path, int instances, bool as_canary,
-                               uint32_t share);
+                               uint32_t share, const ReloadSource& source);
+  // The stable version's live state, when it is loaded and declares a state schema: its
+  // state's sections (under process isolation, an idle worker's, or a fresh one's). An error
+  // when the module cannot write them: the reload then fails.
+  absl::StatusOr<ReloadSource> TakeStateForReload();
   // Destroys what the pool took out (instances first: a version's state must outlive them),
   // unloads versions, and reports evictions and unloads.
   void Destroy(Pool::Garbage& garbage);
