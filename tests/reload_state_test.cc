@@ -105,8 +105,9 @@ TEST(ReloadStateForkBeforeInitTest, EveryWorkerStartsFromTheKeptState) {
   // A second worker, forked now, restores the same kept state.
   ASSERT_TRUE(host->PrewarmAndWait("counter", 2).ok());
   EXPECT_EQ(host->ListFunctions()[0].idle_instances, 2);
-  std::thread other(
-      [&] { EXPECT_THAT(host->Invoke("counter", "look"), IsOkAndHolds("origin=reload count=6")); });
+  std::thread other([&] {
+    EXPECT_THAT(host->Invoke("counter", "look"), IsOkAndHolds("origin=reload count=6"));
+  });
   EXPECT_THAT(host->Invoke("counter", "look"), IsOkAndHolds("origin=reload count=6"));
   other.join();
 }

@@ -4,8 +4,8 @@
 // post-fork hook, a restore from the inherited snapshot mapping, or an init), applies its limits
 // (worker_limits.h), creates one instance, and reports ready; then it serves one call at a time
 // on its socket until the host closes it, each with the context its request frame carries
-// (WorkerCall), and, for a reload that keeps state, writes its state's sections when asked. Also how the zygote's processes send frames to the
-// host.
+// (WorkerCall), and, for a reload that keeps state, writes its state's sections when asked.
+// Also how the zygote's processes send frames to the host.
 //
 // Not thread-safe: a worker's own code runs on one thread (the module may start others).
 

@@ -24,7 +24,9 @@ bool IsLowerHex(std::string_view text) {
   return true;
 }
 
-bool AllZeros(std::string_view text) { return text.find_first_not_of('0') == std::string_view::npos; }
+bool AllZeros(std::string_view text) {
+  return text.find_first_not_of('0') == std::string_view::npos;
+}
 
 // splitmix64 over a per-thread state seeded once from the system's entropy.
 uint64_t RandomId() {
