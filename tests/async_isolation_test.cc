@@ -289,7 +289,8 @@ TEST(CallPollerTest, FailingWatchdogEndsTheCallAndKillsTheWorker) {
   }};
   internal::CallPoller poller;
   std::string response;
-  ASSERT_TRUE(poller.Start(worker->get(), "spin", &response, &done, &watchdog, nullptr).ok());
+  ASSERT_TRUE(
+      poller.Start(worker->get(), "spin", &response, nullptr, &done, &watchdog, nullptr).ok());
   ASSERT_TRUE(testing::WaitUntil([&] { return done.over(); }));
   EXPECT_EQ(done.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(checks.load(), 3);

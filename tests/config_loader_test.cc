@@ -13,7 +13,9 @@
 namespace fnhost {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
 const std::string kConfigDir = FNHOST_SOURCE_DIR "/tests/data/configs";
@@ -33,6 +35,7 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   EXPECT_EQ(spec.sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
   EXPECT_EQ(spec.init_config, std::string("quality=\x01\x02"));
   EXPECT_FALSE(spec.use_snapshots);
+  EXPECT_THAT(spec.services, ElementsAre("kv", "thumbnails"));
   EXPECT_EQ(spec.pool.min_instances, 2);
   EXPECT_EQ(spec.pool.max_instances, 4);
   EXPECT_EQ(spec.pool.max_concurrency_per_instance, 3);
@@ -54,6 +57,7 @@ TEST(ConfigLoaderTest, LoadsEveryField) {
   const FunctionSpec& second = config->functions[1];
   EXPECT_EQ(second.name, "absolute");
   EXPECT_EQ(second.module_path, "/opt/fnhost/absolute.so");
+  EXPECT_THAT(second.services, IsEmpty());
   EXPECT_EQ(second.pool.keep_alive.kind, KeepAliveOptions::Kind::kHybrid);
   EXPECT_EQ(second.pool.keep_alive.cold_start_cost_gb_s, 64);
   EXPECT_EQ(second.pool.keep_alive.instance_memory_mb, 512);

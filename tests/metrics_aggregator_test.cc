@@ -353,7 +353,18 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
     gauges.function = function;
     metrics.OnPoolGauges(gauges);
     metrics.OnPoolEvent(Pool(function, PoolEventKind::kRejected, "queue_full"));
+    metrics.OnPoolEvent(Pool(function, PoolEventKind::kReload, "kept_state"));
     metrics.OnSnapshotEvent(Snapshot(function, SnapshotEventKind::kWriteFailed));
+    // What modules define through the built-in metrics service.
+    using Kind = ModuleMetricDefinition::Kind;
+    constexpr double kBounds[] = {1, 10};
+    metrics.DefineModuleMetric({.function = function, .name = "sizes", .help = "Sizes\nseen",
+                                .kind = Kind::kHistogram, .bounds = kBounds})
+        ->Record(5);
+    metrics.DefineModuleMetric({.function = function, .name = "calls", .kind = Kind::kCounter})
+        ->Add(2);
+    metrics.DefineModuleMetric({.function = function, .name = "depth", .kind = Kind::kGauge})
+        ->Set(-3);
   }
   metrics.OnHostGauges(HostGauges{});
   const std::string text = metrics.RenderPrometheus();
@@ -371,10 +382,11 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
                           "fnhost_module_loaded", "fnhost_canary_share",
                           "fnhost_memory_budget_bytes", "fnhost_memory_used_bytes",
                           "fnhost_memory_peak_bytes", "fnhost_memory_waiting_calls",
-                          "fnhost_pool_events_total",
-                          "fnhost_rejected_calls_total", "fnhost_snapshot_events_total",
+                          "fnhost_pool_events_total", "fnhost_rejected_calls_total",
+                          "fnhost_reloads_total", "fnhost_snapshot_events_total",
                           "fnhost_worker_spawn_duration_seconds", "fnhost_isolation_mode",
-                          "fnhost_worker_crashes_total"));
+                          "fnhost_worker_crashes_total", "fnhost_module_calls_total",
+                          "fnhost_module_depth", "fnhost_module_sizes"));
   // Functions come in name order within each family.
   const size_t alpha = text.find(R"(faas_timeouts_total{function="alpha"})");
   const size_t mid = text.find(R"(faas_timeouts_total{function="mid"})");
@@ -391,8 +403,53 @@ TEST(MetricsAggregatorTest, AnEmptyAggregatorRendersOnlyFamilyHeaders) {
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
-  EXPECT_EQ(families.size(), 23);
+  EXPECT_EQ(families.size(), 24);
   for (const std::string& line : Lines(text)) EXPECT_TRUE(line.starts_with("# ")) << line;
+}
+
+TEST(MetricsAggregatorTest, ModuleMetricsAreSeriesOfTheirFunction) {
+  MetricsAggregator metrics;
+  using Kind = ModuleMetricDefinition::Kind;
+  ModuleMetric* a = metrics.DefineModuleMetric(
+      {.function = "a", .name = "hits", .help = "Cache hits", .kind = Kind::kCounter});
+  ModuleMetric* b = metrics.DefineModuleMetric({.function = "b", .name = "hits"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a, b);
+  // Defined again (a reload, a forked worker): the same series.
+  EXPECT_EQ(metrics.DefineModuleMetric({.function = "a", .name = "hits"}), a);
+  // A known name is one kind for every function.
+  EXPECT_EQ(metrics.DefineModuleMetric({.function = "c", .name = "hits", .kind = Kind::kGauge}),
+            nullptr);
+  a->Add(3);
+  a->Add(4);
+  b->Add(1);
+  constexpr double kBounds[] = {1, 10};
+  ModuleMetric* latency = metrics.DefineModuleMetric(
+      {.function = "a", .name = "lat", .kind = Kind::kHistogram, .bounds = kBounds});
+  for (double value : {0.5, 5.0, 50.0}) latency->Record(value);
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, R"(fnhost_module_hits_total{function="a"})"), "7");
+  EXPECT_EQ(Value(text, R"(fnhost_module_hits_total{function="b"})"), "1");
+  EXPECT_EQ(Value(text, R"(fnhost_module_lat_bucket{function="a",le="1"})"), "1");
+  EXPECT_EQ(Value(text, R"(fnhost_module_lat_bucket{function="a",le="10"})"), "2");
+  EXPECT_EQ(Value(text, R"(fnhost_module_lat_bucket{function="a",le="+Inf"})"), "3");
+  EXPECT_EQ(Value(text, R"(fnhost_module_lat_sum{function="a"})"), "55.5");
+  EXPECT_THAT(text, HasSubstr("# HELP fnhost_module_hits_total Cache hits\n"));
+}
+
+TEST(MetricsAggregatorTest, ReloadsAreCountedByPath) {
+  MetricsAggregator metrics;
+  metrics.OnPoolEvent(Pool("f", PoolEventKind::kReload, "kept_state"));
+  metrics.OnPoolEvent(Pool("f", PoolEventKind::kReload, "init"));
+  metrics.OnPoolEvent(Pool("f", PoolEventKind::kReloadFailed, "kept_state"));
+  const MetricsAggregator::FunctionTotals totals = metrics.Totals("f");
+  EXPECT_EQ(totals.reloads, 2);
+  EXPECT_EQ(totals.reloads_kept_state, 1);
+  EXPECT_EQ(totals.reloads_failed, 1);
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, R"(fnhost_reloads_total{function="f",path="failed"})"), "1");
+  EXPECT_EQ(Value(text, R"(fnhost_reloads_total{function="f",path="init"})"), "1");
 }
 
 TEST(MetricsAggregatorTest, IsolationModeIsTheLatestZygotesForkPoint) {

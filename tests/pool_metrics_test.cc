@@ -148,7 +148,7 @@ TEST(PoolMetricsTest, GaugesAndCountersReachTheHookAndThePrometheusOutput) {
   EXPECT_EQ(host->Invoke(*handle, "x", &response).code(), absl::StatusCode::kNotFound);
 
   // The test modules are built to leave memory on dlclose; a failed unload would say why not.
-  EXPECT_THAT(sink.events(), ElementsAre("rejected:queue_full", "rejected:deadline", "reload",
+  EXPECT_THAT(sink.events(), ElementsAre("rejected:queue_full", "rejected:deadline", "reload:init",
                                          "unload", "eviction", "unload", "rejected:unregistered"));
   text = sink.aggregator.RenderPrometheus();
   EXPECT_EQ(sample(R"(fnhost_pool_events_total{function="f",event="eviction"})"), "1");

@@ -179,6 +179,13 @@ struct FunctionSpec {
   CanarySpec canary;
   // Default: in process.
   IsolationOptions isolation;
+
+  // Host services the module may require (sdk::InitContext::RequireService), by name: those
+  // registered with Host::RegisterService and the built-in "kv" and "metrics". A module asking
+  // for any other is refused with PERMISSION_DENIED naming it (NOT_FOUND when the host has no
+  // such service). Under process isolation every service listed that is registered already must
+  // have a bytes form. Default: none.
+  std::vector<std::string> services;
 };
 
 }  // namespace fnhost

@@ -33,9 +33,12 @@
 #include "absl/strings/cord.h"
 #include "absl/time/time.h"
 #include "fnhost/cancellation.h"
+#include "fnhost/call_context.h"
 #include "fnhost/clock.h"
 #include "fnhost/executor.h"
 #include "fnhost/function_spec.h"
+#include "fnhost/host_service.h"
+#include "fnhost/log_sink.h"
 #include "fnhost/metrics.h"
 
 namespace fnhost {
@@ -95,6 +98,12 @@ struct HostOptions {
   // functions in process, cold starts of isolated ones, and the completions that go to no other
   // executor. Started with the first asynchronous call that needs one. Default: 2.
   int async_threads = 2;
+  // Receives what modules log, tagged with the function, module version and call id. Not
+  // owned; must outlive the host. Default: nullptr, lines go to stderr.
+  LogSink* log_sink = nullptr;
+  // The built-in `kv` service's cap: keys and values of every entry together, in bytes. A set
+  // past it fails with RESOURCE_EXHAUSTED. Default: 64 MiB.
+  uint64_t kv_max_bytes = uint64_t{64} << 20;
 };
 #pragma GCC diagnostic pop
 
@@ -122,6 +131,10 @@ struct CallOptions {
   // InvokeAsync: where the completion runs, unless it ran inline. Not owned; must outlive the
   // call. Default: nullptr, HostOptions::completion_executor.
   Executor* executor = nullptr;
+  // The call's metadata, deadline and trace context, and where its response metadata, id and
+  // span go (fnhost/call_context.h). Not owned; used during the call only. Default: nullptr,
+  // none.
+  CallContext* context = nullptr;
 };
 
 // The completion of an asynchronous call: its status and the response string the caller
@@ -275,6 +288,13 @@ class Host {
 
   // Reports every function's PoolGauges to the metrics sink now (e.g. before a scrape).
   virtual void PublishGauges() = 0;
+
+  // Offers a host service to the functions that are granted it (FunctionSpec::services; see
+  // fnhost/host_service.h). It stays registered for the host's life. ALREADY_EXISTS for a name
+  // taken (the built-in "kv" and "metrics" included); INVALID_ARGUMENT for a bad name, version
+  // 0, no form at all, or a service that has only a typed form while a function in process
+  // isolation is granted it (the typed form cannot cross into a worker process).
+  virtual absl::Status RegisterService(ServiceSpec service) = 0;
 };
 
 }  // namespace fnhost

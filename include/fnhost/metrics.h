@@ -9,7 +9,10 @@
 // and warm apart), rendered in the Prometheus text exposition format with names after the
 // OpenTelemetry FaaS semantic conventions (faas.invocations -> faas_invocations_total, ...).
 // Invocations, errors, cold starts and latencies are also split by module version
-// (fnhost_version_*{function,version}), to compare a canary with its stable version.
+// (fnhost_version_*{function,version}), to compare a canary with its stable version; metrics
+// that modules define through the built-in `metrics` service appear as fnhost_module_<name>
+// with the function as a label. It records no spans (WantsSpans is false): a tracing sink of
+// the embedder's receives them.
 // The string_views inside an event are valid only during the call.
 
 #ifndef FNHOST_METRICS_H_
@@ -17,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -70,6 +74,7 @@ enum class PoolEventKind {
   kReload,        // a new version now serves the function
   kRejected,      // a call was refused; `reason` says why (queue_full, deadline, ...)
   kPrewarm,       // an instance was created ahead of demand
+  kReloadFailed,  // a reload failed and the old version serves on
   kBudgetEviction,  // an idle instance was destroyed to make room for another function's
                     // under the host's memory budget (HostOptions::memory_budget_mb)
 };
@@ -78,7 +83,10 @@ struct PoolEvent {
   std::string_view function;
   std::string_view module_version;
   PoolEventKind kind = PoolEventKind::kEviction;
-  std::string_view reason;  // for kRejected: "queue_full", "deadline", "memory_budget", ...
+  // kRejected: "queue_full", "deadline", "memory_budget", "unregistered", ...; kReload and
+  // kReloadFailed: the path the reload took, "kept_state" (the new version restored the old
+  // one's state, same state schema) or "init".
+  std::string_view reason;
 };
 
 // A function's pool as it stood at one moment; reported by the maintenance thread and by
@@ -148,6 +156,47 @@ class InvocationRecorder {
   virtual void Record(const InvocationEvent& event) = 0;
 };
 
+// One span of a W3C trace, in OpenTelemetry's model: a call (the parent is the caller's span,
+// if the call came with a traceparent), or a phase of the cold start a call waited for (a child
+// of the call's span). Ids are lower-case hex: 32 digits for the trace, 16 for a span.
+struct SpanEvent {
+  std::string_view name;  // "invoke <function>", or the phase: "coldstart dlopen", ...
+  std::string_view trace_id;
+  std::string_view span_id;
+  std::string_view parent_span_id;  // empty for a root span
+  absl::Time start;                 // on the host's Clock (wall time)
+  absl::Duration duration;
+  absl::StatusCode outcome = absl::StatusCode::kOk;
+  // OpenTelemetry FaaS attributes.
+  std::string_view function;        // faas.name
+  std::string_view module_version;  // faas.version
+  std::string_view invocation_id;   // faas.invocation_id: the call's id
+  bool coldstart = false;           // faas.coldstart: the call waited for a new instance
+  std::string_view trigger;         // faas.trigger: "http", "other", ... (CallContext::trigger)
+};
+
+// A metric that a module defines through the built-in `metrics` service. Its name matches
+// [a-z_][a-z0-9_]*.
+struct ModuleMetricDefinition {
+  enum class Kind { kCounter, kGauge, kHistogram };
+  std::string_view function;
+  std::string_view name;
+  std::string_view help;
+  Kind kind = Kind::kCounter;
+  std::span<const double> bounds;  // a histogram's bucket upper bounds, ascending; empty: the
+                                   // sink's defaults
+};
+
+// Where a module's metric is bumped, from any thread; the methods never block. Owned by the
+// sink, and valid for as long as it lives.
+class ModuleMetric {
+ public:
+  virtual ~ModuleMetric() = default;
+  virtual void Add(int64_t delta) = 0;    // a counter or a gauge
+  virtual void Set(int64_t value) = 0;    // a gauge
+  virtual void Record(double value) = 0;  // a histogram
+};
+
 class MetricsSink {
  public:
   virtual ~MetricsSink() = default;
@@ -164,6 +213,26 @@ class MetricsSink {
   virtual void OnHostGauges(const HostGauges& gauges) {}
   virtual void OnSnapshotEvent(const SnapshotEvent& event) {}
   virtual void OnWorkerEvent(const WorkerEvent& event) {}
+
+  // Spans: asked once per function at Register. A sink that returns false receives no span,
+  // and calls then read no clock and make no ids for spans. Default: false.
+  virtual bool WantsSpans() const { return false; }
+  virtual void OnSpan(const SpanEvent& span) {}
+
+  // A module defined a metric at init. Return the object its bumps go to: the same one for
+  // the same function, name and kind (a reload, a forked worker or a restored state define
+  // them again), or null to refuse the definition (the module's define then fails with
+  // ALREADY_EXISTS, e.g. for a name that another function defined with another kind).
+  // Default: a metric that drops every bump.
+  virtual ModuleMetric* DefineModuleMetric(const ModuleMetricDefinition& definition) {
+    class Dropped final : public ModuleMetric {
+      void Add(int64_t) override {}
+      void Set(int64_t) override {}
+      void Record(double) override {}
+    };
+    static Dropped dropped;
+    return &dropped;
+  }
 };
 
 // Histogram bucket upper bounds, in seconds, shared by all latency histograms: from 1 µs to
@@ -186,6 +255,7 @@ class MetricsAggregator final : public MetricsSink {
   void OnHostGauges(const HostGauges& gauges) override;
   void OnSnapshotEvent(const SnapshotEvent& event) override;
   void OnWorkerEvent(const WorkerEvent& event) override;
+  ModuleMetric* DefineModuleMetric(const ModuleMetricDefinition& definition) override;
 
   // Per-function totals, for tests and for tools that do not speak Prometheus.
   struct FunctionTotals {
@@ -199,6 +269,8 @@ class MetricsAggregator final : public MetricsSink {
     int64_t unloads = 0;
     int64_t failed_unloads = 0;
     int64_t reloads = 0;
+    int64_t reloads_kept_state = 0;  // reloads whose new version restored the old one's state
+    int64_t reloads_failed = 0;
     int64_t rejected = 0;
     int64_t snapshots_restored = 0;
     int64_t snapshots_rejected = 0;

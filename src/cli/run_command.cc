@@ -5,8 +5,12 @@
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fnhost/host.h"
 #include "src/cli/commands.h"
@@ -18,7 +22,28 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: fnhost run MODULE.so [--data=STRING] [--repeat=N] [--init-config=STRING] "
-    "[--snapshot-dir=DIR] [--isolation=in_process|process]\n";
+    "[--snapshot-dir=DIR] [--isolation=in_process|process] [--metadata=KEY=VALUE]... "
+    "[--grant=SERVICE]...\n";
+
+// The request metadata of --metadata=KEY=VALUE flags, keys lower-cased as HTTP headers are
+// where they enter; an error names a flag without '=' or with a bad key.
+absl::Status ParseMetadata(const std::vector<std::string>& flags,
+                           std::vector<std::pair<std::string, std::string>>* pairs) {
+  for (const std::string& flag : flags) {
+    const size_t equals = flag.find('=');
+    std::string key = absl::AsciiStrToLower(flag.substr(0, std::min(equals, flag.size())));
+    const bool valid = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+             c == '-';
+    });
+    if (equals == std::string::npos || !valid) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--metadata=", flag, ": expected KEY=VALUE, KEY of letters, digits, '_', '.', '-'"));
+    }
+    pairs->emplace_back(std::move(key), flag.substr(equals + 1));
+  }
+  return absl::OkStatus();
+}
 
 // Keeps the one cold-start event of the run.
 class ColdStartRecorder : public MetricsSink {
@@ -76,12 +101,54 @@ double Percentile(std::vector<double>& sorted, double q) {
   return sorted[std::min(index, sorted.size() - 1)];
 }
 
+// Calls the function `repeat` times with `data` and the request metadata; prints the reply
+// (stdout), the response metadata, the cold start and the warm latencies (stderr).
+int CallAndReport(Host& host, const FunctionHandle& handle, const std::string& data,
+                  int64_t repeat,
+                  const std::vector<std::pair<std::string, std::string>>& metadata_pairs,
+                  ColdStartRecorder& recorder) {
+  std::vector<Metadata> metadata;
+  for (const auto& [key, value] : metadata_pairs) metadata.emplace_back(key, value);
+  CallContext context;
+  context.metadata = metadata;
+  CallOptions options;
+  options.context = &context;
+  std::string response;
+  std::vector<double> warm_micros;
+  warm_micros.reserve(static_cast<size_t>(repeat));
+  for (int64_t i = 0; i < repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    absl::Status status = host.Invoke(handle, data, &response, options);
+    auto end = std::chrono::steady_clock::now();
+    if (!status.ok()) {
+      std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+    if (i > 0) warm_micros.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+  }
+  std::fwrite(response.data(), 1, response.size(), stdout);
+  if (!response.empty() && response.back() != '\n') std::fputc('\n', stdout);
+  std::fflush(stdout);
+  for (const auto& [key, value] : context.response_metadata) {
+    std::fprintf(stderr, "response metadata: %s=%s\n", key.c_str(), value.c_str());
+  }
+  recorder.Print();
+  if (!warm_micros.empty()) {
+    std::sort(warm_micros.begin(), warm_micros.end());
+    std::fprintf(stderr, "warm calls: %zu, latency p50 %.2f us, p99 %.2f us\n",
+                 warm_micros.size(), Percentile(warm_micros, 0.5),
+                 Percentile(warm_micros, 0.99));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation"});
+      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation",
+                                   "metadata*", "grant*"});
   if (!flags.ok() || flags->positional().size() != 1) {
     // One line: the cause, then the usage.
     std::fprintf(stderr, "fnhost run: %s; %s",
@@ -102,6 +169,13 @@ int RunCommand(int argc, char** argv) {
     return 2;
   }
 
+  std::vector<std::pair<std::string, std::string>> metadata_pairs;
+  if (absl::Status status = ParseMetadata(flags->GetAll("metadata"), &metadata_pairs);
+      !status.ok()) {
+    std::fprintf(stderr, "fnhost run: %s; %s", std::string(status.message()).c_str(), kUsage);
+    return 2;
+  }
+
   ColdStartRecorder recorder;
   recorder.set_isolated(isolation == "process");
   HostOptions options;
@@ -118,36 +192,14 @@ int RunCommand(int argc, char** argv) {
   spec.module_path = flags->positional()[0];
   spec.init_config = flags->Get("init-config");
   if (isolation == "process") spec.isolation.mode = IsolationOptions::Mode::kProcess;
+  spec.services = flags->GetAll("grant");
   if (absl::Status status = (*host)->Register(spec); !status.ok()) {
     std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
     return 1;
   }
   absl::StatusOr<FunctionHandle> handle = (*host)->Lookup("main");
-  const std::string data = flags->Get("data");
-  std::string response;
-  std::vector<double> warm_micros;
-  warm_micros.reserve(static_cast<size_t>(*repeat));
-  for (int64_t i = 0; i < *repeat; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    absl::Status status = (*host)->Invoke(*handle, data, &response);
-    auto end = std::chrono::steady_clock::now();
-    if (!status.ok()) {
-      std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
-      return 1;
-    }
-    if (i > 0) warm_micros.push_back(std::chrono::duration<double, std::micro>(end - start).count());
-  }
-  std::fwrite(response.data(), 1, response.size(), stdout);
-  if (!response.empty() && response.back() != '\n') std::fputc('\n', stdout);
-  std::fflush(stdout);
-  recorder.Print();
-  if (!warm_micros.empty()) {
-    std::sort(warm_micros.begin(), warm_micros.end());
-    std::fprintf(stderr, "warm calls: %zu, latency p50 %.2f us, p99 %.2f us\n",
-                 warm_micros.size(), Percentile(warm_micros, 0.5),
-                 Percentile(warm_micros, 0.99));
-  }
-  return 0;
+  if (!handle.ok()) return 1;
+  return CallAndReport(**host, *handle, flags->Get("data"), *repeat, metadata_pairs, recorder);
 }
 
 }  // namespace fnhost::cli

@@ -166,6 +166,7 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
   out.module_path = AbsolutePathFrom(config_dir, in.module_path());
   out.sha256 = absl::AsciiStrToLower(in.sha256());
   out.init_config = in.init_config();
+  out.services.assign(in.services().begin(), in.services().end());
   if (in.has_use_snapshots()) out.use_snapshots = in.use_snapshots();
   if (pool.has_min_instances()) out.pool.min_instances = pool.min_instances();
   if (pool.has_max_instances()) out.pool.max_instances = pool.max_instances();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "src/common/function_error.h"
 #include "src/host/function.h"
 
@@ -29,7 +30,11 @@ AsyncCall::AsyncCall(std::shared_ptr<Function> function, std::string_view reques
       queue_timeout_(options.timeout == absl::InfiniteDuration()
                          ? function_->spec().pool.default_timeout
                          : options.timeout),
-      begin_ticks_(begin_ticks) {}
+      begin_ticks_(begin_ticks),
+      context_(options.context),
+      trigger_(context_ != nullptr ? context_->trigger : "other"),
+      span_start_(function_->wants_spans_ ? function_->host_.clock->WallNow()
+                                          : absl::InfinitePast()) {}
 
 void AsyncCall::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -38,7 +43,11 @@ void AsyncCall::Unref() {
 void AsyncCall::Begin() {
   Ref();  // this step's own: the call may end on another thread while it runs
   const absl::Time now = function_->host_.clock->Now();
-  if (token_ != nullptr && !Attach(*token_)) {
+  absl::Status context_ok =
+      context_ != nullptr ? BeginCallContext(function_->name(), *context_) : absl::OkStatus();
+  if (!context_ok.ok()) {
+    Fail(std::move(context_ok));
+  } else if (token_ != nullptr && !Attach(*token_)) {
     cancelled_.store(true, std::memory_order_release);
     Fail(absl::CancelledError(FunctionMessage(function_->name(), "the call was cancelled")));
   } else if (now >= deadline_) {
@@ -119,7 +128,9 @@ void AsyncCall::OnGranted() {
 }
 
 void AsyncCall::ColdStart() {
-  const absl::Status started = function_->StartInstance(start, &lease, /*prewarm=*/false);
+  if (function_->wants_spans_) cold_.emplace();
+  const absl::Status started =
+      function_->StartInstance(start, &lease, /*prewarm=*/false, cold_ ? &*cold_ : nullptr);
   if (!started.ok()) {
     Fail(started);
     return;
@@ -140,13 +151,18 @@ void AsyncCall::Run(bool here) {
     Fail(why);
     return;
   }
-  phase_ = Phase::kRunning;
   const Version* version = lease.version;
+  if (function_->NeedsRecord(*version, context_)) {
+    // Before the phase changes: a Stop of a running call sets the record's flag.
+    absl::Status begun = record_.Begin(function_->RecordSetup(*version, context_, deadline_));
+    has_record_ = begun.ok();
+  }
+  phase_ = Phase::kRunning;
   if (version->invokes_async()) {
     // Under the lock, so that a Stop sees the call either not started or started on its
     // worker, never in between.
     absl::Status started =
-        version->StartInvoke(lease.instance->handle, request_, response_, this);
+        version->StartInvoke(lease.instance->handle, request_, response_, record(), this);
     lock.unlock();
     if (!started.ok()) OnCallDone(std::move(started));
     return;
@@ -164,11 +180,25 @@ void AsyncCall::Run(bool here) {
 }
 
 void AsyncCall::RunInProcess() {
-  OnCallDone(lease.version->Invoke(lease.instance->handle, request_, response_));
+  OnCallDone(lease.version->Invoke(lease.instance->handle, request_, response_, record()));
 }
 
 void AsyncCall::OnCallDone(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A call stopped while it ran (in process, it ran to its end) fails for the host's reason,
+    // with the module's own words.
+    if (!stop_status_.ok() && !status.ok()) {
+      status = absl::Status(stop_status_.code(), absl::StrCat(stop_status_.message(),
+                                                              " (the module: ", status.message(),
+                                                              ")"));
+    }
+  }
   function_->ReportCall(lease, begin_ticks_, status.code());
+  if (has_record_) {
+    function_->ReportSpans(record_, *lease.version, lease.cold && cold_ ? &*cold_ : nullptr,
+                           span_start_, status, trigger_, begin_ticks_);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     phase_ = Phase::kDone;
@@ -213,7 +243,9 @@ void AsyncCall::Stop(absl::Status why) {
         return;
       case Phase::kRunning: {
         const Version* version = lease.version;
-        // In process the call runs to its end; the module sees the flag.
+        // The module sees the flag, in process and in its worker (the page's flag).
+        if (has_record_) record_.Cancel();
+        // In process the call runs to its end.
         if (!version->invokes_async()) return;
         version->CancelInvoke(lease.instance->handle, kill_on_cancel_);
         lock.unlock();

@@ -5,7 +5,9 @@
 // whichever thread was granted the slot, and completed by the poller (CallCompletion).
 // Cancellation (token or deadline) acts on the phase the call is in: a queued call is
 // withdrawn, a starting one is stopped before it runs, a running isolated call is cancelled
-// on its worker and completed at once, a running in-process call runs to its end.
+// on its worker and completed at once, a running in-process call runs to its end. A running
+// call's cancelled flag (its CallRecord's, and the worker's page) is set either way, for the
+// module to see.
 //
 // Life: one reference for the call itself, dropped when it is over (completion posted, slot
 // released), plus one for each of the timer, the cancellation token and the code path in
@@ -21,6 +23,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +34,7 @@
 #include "src/host/cancel_hook.h"
 #include "src/host/deadline_timer.h"
 #include "src/host/pool.h"
+#include "src/runtime/call_record.h"
 #include "src/runtime/instance_backend.h"
 
 namespace fnhost::internal {
@@ -47,10 +51,6 @@ class AsyncCall final : public Pool::AsyncWaiter,
                     std::string* response, InvokeCallback done, const CallOptions& options,
                     int64_t begin_ticks);
 
-  // The per-call cancelled flag: set when the call is cancelled (token or deadline), for the
-  // call's context to show the module.
-  const std::atomic<bool>& cancelled() const { return cancelled_; }
-
   void OnGranted() override;
   void Retain() override { Ref(); }
 
@@ -66,8 +66,9 @@ class AsyncCall final : public Pool::AsyncWaiter,
   // The granted slot needs a new instance: creates it (on a host thread), then runs.
   void ColdStart();
   // Runs the call on its lease: starts it on its worker, or runs it in process (here when
-  // `here`, else on a host thread).
+  // `here`, else on a host thread). The call's record is made first, if it needs one.
   void Run(bool here);
+  CallRecord* record() { return has_record_ ? &record_ : nullptr; }
   void RunInProcess();
   void OnCallDone(absl::Status status) override;
   // Gives up on the call, for `why` (a token's CANCELLED, a deadline's DEADLINE_EXCEEDED).
@@ -97,7 +98,13 @@ class AsyncCall final : public Pool::AsyncWaiter,
   const absl::Time deadline_;
   const absl::Duration queue_timeout_;
   const int64_t begin_ticks_;
+  CallContext* const context_;  // the caller's, until the completion is posted
+  const std::string trigger_;   // its span's faas.trigger, kept past the completion
+  const absl::Time span_start_;
   absl::Time queue_deadline_ = absl::InfiniteFuture();
+  std::optional<ColdStartEvent> cold_;  // the cold start the call waited for, for its span
+  CallRecord record_;  // made when the call runs, if it needs one (has_record_)
+  bool has_record_ = false;
 
   std::atomic<int> refs_{1};
   std::atomic<bool> cancelled_{false};

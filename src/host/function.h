@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "fnhost/function_spec.h"
 #include "fnhost/host.h"
+#include "src/common/unique_fd.h"
 #include "src/host/host_context.h"
 #include "src/host/memory_budget.h"
 #include "src/host/pool.h"
@@ -99,26 +100,40 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
     std::unique_ptr<Version> version;
     std::vector<BackendInstance*> instances;
   };
+  // A reload that keeps state: the live state of the stable version (a sealed memfd of its
+  // sections) and its schema; invalid when it has none to keep.
+  struct ReloadSource {
+    UniqueFd fd;
+    uint32_t schema = 0;
+  };
 
   // The slow end of Pool::Acquire: destroys what it evicted, and starts the instance it asks
   // for (`acquired` OK with a `start`).
+  // `event`, if not null, receives the cold start's phases.
   absl::Status FinishAcquire(const absl::Status& acquired, const Pool::Start& start,
-                             Pool::Garbage& garbage, Pool::Lease* lease);
+                             Pool::Garbage& garbage, Pool::Lease* lease, ColdStartEvent* event);
   // Creates the instance of `start` (loading the module first when it says so) without the
-  // pool's lock, and reports the cold start. With a lease, the instance serves that caller.
-  absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm);
+  // pool's lock, and reports the cold start (also into `out` when not null). With a lease, the
+  // instance serves that caller.
+  absl::Status StartInstance(const Pool::Start& start, Pool::Lease* lease, bool prewarm,
+                             ColdStartEvent* out = nullptr);
   // Loads `version` first when `load`, then creates one instance; times the phases into
   // `event`.
   absl::StatusOr<BackendInstance*> ColdStart(Version* version, bool load, ColdStartEvent* event);
-  // A version of `module_path`, loaded, with `instances` instances (at least one; if a later
-  // one fails, those created so far).
-  absl::StatusOr<Staged> Stage(const std::string& module_path, int instances);
-  // Stage, then Pool::Install; reports the reload.
+  // A version of `module_path`, loaded (from `source` when it declares the same state schema),
+  // with `instances` instances (at least one; if a later one fails, those created so far).
+  absl::StatusOr<Staged> Stage(const std::string& module_path, int instances,
+                               const ReloadSource& source);
+  // Stage, then Pool::Install; reports the reload and the path it took.
   absl::Status StageAndInstall(const std::string& module_path, int instances, bool as_canary,
-                               uint32_t share);
+                               uint32_t share, const ReloadSource& source);
   // A synchronous call with a cancellation token or a deadline: InvokeAsync, waited for.
   absl::Status InvokeAndWait(std::string_view request, std::string* response,
                              const CallOptions& options);
+  // The stable version's live state, when it is loaded and declares a state schema: its
+  // state's sections (under process isolation, an idle worker's, or a fresh one's). An error
+  // when the module cannot write them: the reload then fails.
+  absl::StatusOr<ReloadSource> TakeStateForReload();
   // Destroys what the pool took out (instances first: a version's state must outlive them),
   // unloads versions, and reports evictions and unloads; then dispatches the asynchronous
   // callers granted a slot.
@@ -136,6 +151,21 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   void FreeMemory(int instances);
   absl::Status NoRoomError(std::string_view what) const;
   void ReportColdStart(ColdStartEvent& event, std::string_view module_version);
+  // Whether a call needs a CallRecord: it has a context, the module takes one, or the sink
+  // wants spans. Otherwise the module is called without one, at no cost.
+  bool NeedsRecord(const Version& version, const CallContext* context) const;
+  CallRecord::Setup RecordSetup(const Version& version, CallContext* context,
+                                absl::Time deadline) const;
+  // Runs a call on `lease` on this thread (with a CallRecord when NeedsRecord) and reports it;
+  // `cold`: the cold start it waited for, `span_start` and `begin` (ticks): when it arrived.
+  absl::Status RunCall(const Pool::Lease& lease, std::string_view request, std::string* response,
+                       CallContext* context, const ColdStartEvent* cold, absl::Time span_start,
+                       int64_t begin);
+  // When spans are wanted: the call's span (since `begin`, in ticks), and those of the phases
+  // of the cold start it waited for (`cold`).
+  void ReportSpans(const CallRecord& record, const Version& version, const ColdStartEvent* cold,
+                   absl::Time start, const absl::Status& status, std::string_view trigger,
+                   int64_t begin);
   void ReportRejection(const absl::Status& status);
   // Gives a lease back through the pool's lock.
   void ReleaseLease(const Pool::Lease& lease);
@@ -151,6 +181,8 @@ class Function : public std::enable_shared_from_this<Function>, public MemoryBud
   Pool pool_;
   // The sink's per-function recorder, or null: invocations then go to OnInvocation.
   const std::unique_ptr<InvocationRecorder> recorder_;
+  // The sink records spans: every call then has a trace context.
+  const bool wants_spans_;
 };
 
 }  // namespace fnhost::internal

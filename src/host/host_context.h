@@ -1,5 +1,6 @@
-// What every function of a host shares: its clock, file system, metrics sink and options.
-// Immutable after the host is created (but for the coarse time); safe to read from any thread.
+// What every function of a host shares: its clock, file system, metrics sink, options and host
+// services. Immutable after the host is created (but for the coarse time, and the registry,
+// which is thread-safe); safe to read from any thread.
 
 #ifndef FNHOST_SRC_HOST_HOST_CONTEXT_H_
 #define FNHOST_SRC_HOST_HOST_CONTEXT_H_
@@ -18,6 +19,7 @@
 #include "src/host/deadline_timer.h"
 #include "src/host/task_threads.h"
 #include "src/isolation/call_poller.h"
+#include "src/runtime/service_registry.h"
 
 namespace fnhost::internal {
 
@@ -29,6 +31,8 @@ struct HostContext {
   MetricsSink* sink = nullptr;  // null: no metrics
   MemoryBudget* budget = nullptr;  // null: no memory budget (HostOptions::memory_budget_mb)
   HostOptions options;
+  // The host services (Host::RegisterService, and the built-in ones).
+  std::unique_ptr<ServiceRegistry> services;
   // Runs work off the request path, on the host's background thread. Tasks scheduled with
   // `finish_at_shutdown` still run when the host shuts down; the others are dropped.
   std::function<void(std::function<void()> task, bool finish_at_shutdown)> run_in_background;

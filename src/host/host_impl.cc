@@ -1,6 +1,7 @@
 #include "src/common/function_error.h"
 #include "src/host/host_impl.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -60,7 +61,26 @@ absl::Status ValidateSpec(const FunctionSpec& spec) {
     for (char c : spec.sha256) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
     if (!hex) return invalid("sha256 must be 64 hexadecimal characters");
   }
+  for (size_t i = 0; i < spec.services.size(); ++i) {
+    if (std::find(spec.services.begin(), spec.services.begin() + i, spec.services[i]) !=
+        spec.services.begin() + i) {
+      return invalid(absl::StrCat("service '", spec.services[i], "' is granted twice"));
+    }
+  }
   return absl::OkStatus();
+}
+
+// A function in process isolation cannot use a service that has only a typed form: its module
+// runs in a worker process, where the host's function table does not exist.
+absl::Status CheckIsolatedGrant(const FunctionSpec& spec, std::string_view service,
+                                bool has_bytes) {
+  if (spec.isolation.mode != IsolationOptions::Mode::kProcess || has_bytes) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(FunctionMessage(
+      spec.name, "service '", service,
+      "' has only a typed form, which cannot cross into a worker process (isolation: process); "
+      "give the service a bytes form, or run the function in process"));
 }
 
 // A module path from an embedder, made absolute against the current directory now, as
@@ -108,6 +128,7 @@ HostImpl::HostImpl(HostOptions options) {
     budget_ = std::make_unique<internal::MemoryBudget>(options.memory_budget_mb);
     context_.budget = budget_.get();
   }
+  context_.services = std::make_unique<internal::ServiceRegistry>(options.kv_max_bytes);
   context_.options = std::move(options);
   context_.SetCoarseNow(context_.clock->Now());
   context_.run_in_background = [this](std::function<void()> task, bool finish_at_shutdown) {
@@ -172,6 +193,14 @@ absl::Status HostImpl::Register(FunctionSpec spec) {
   if (budget_ != nullptr) budget_->Add(function);
   {
     std::unique_lock<std::shared_mutex> lock(functions_mu_);
+    for (const std::string& name : function->spec().services) {
+      if (std::shared_ptr<const internal::HostService> service = context_.services->Find(name)) {
+        absl::Status status = CheckIsolatedGrant(function->spec(), name, service->has_bytes);
+        if (!status.ok()) {
+          return status;
+        }
+      }
+    }
     auto [it, inserted] = functions_.try_emplace(function->name(), function);
     if (!inserted) {
       return absl::AlreadyExistsError(
@@ -368,6 +397,23 @@ void HostImpl::RunMaintenance() {
     budget_->Poke();
     PublishHostGauges();
   }
+}
+
+absl::Status HostImpl::RegisterService(ServiceSpec service) {
+  // Under the functions' lock, so that no function in process isolation is granted a typed-only
+  // service between this check and the registration.
+  std::unique_lock<std::shared_mutex> lock(functions_mu_);
+  if (service.typed != nullptr && !service.bytes) {
+    for (const auto& [name, function] : functions_) {
+      const std::vector<std::string>& granted = function->spec().services;
+      if (std::find(granted.begin(), granted.end(), service.name) == granted.end()) continue;
+      absl::Status status = CheckIsolatedGrant(function->spec(), service.name, false);
+      if (!status.ok()) {
+        return status;
+      }
+    }
+  }
+  return context_.services->Register(std::move(service));
 }
 
 void HostImpl::PublishGauges() {

@@ -51,6 +51,7 @@ class HostImpl final : public Host {
   absl::Status ClearCanary(std::string_view name) override;
   std::vector<FunctionStatus> ListFunctions() override;
   void PublishGauges() override;
+  absl::Status RegisterService(ServiceSpec service) override;
 
   // One pass of the maintenance work (see HostForTesting::RunMaintenance); the maintenance
   // thread's loop, or a test.

@@ -209,6 +209,13 @@ class Pool {
   // Instances of the stable version, starting ones included.
   int StableInstances();
 
+  // ---- A reload's hold on the stable version.
+  // Pins the stable version if it is loaded (null otherwise), so that it stays loaded, and
+  // takes a free slot of one of its instances into `lease` if there is one (else the lease
+  // stays empty). ReleaseHold gives both back.
+  Version* HoldStable(Lease* lease);
+  void ReleaseHold(Version* version, const Lease& lease, Garbage* garbage);
+
   // ---- Versions.
   // Makes a staged version (loaded, with `instances`) the stable version or the canary, and
   // for a canary sets its share. NOT_FOUND after Unregister (then everything staged goes to

@@ -128,6 +128,20 @@ Version* Pool::PinForSnapshot(Version* version) {
   return version;
 }
 
+Version* Pool::HoldStable(Lease* lease) {
+  MutexLock lock(mu_);
+  Version* stable = versions_.stable();
+  if (!open_ || !LoadedNow(*stable)) return nullptr;
+  ++stable->pool_.pins;
+  if (!stable->pool_.free_slots.empty()) TakeSlot(stable, lease, /*cold=*/false);
+  return stable;
+}
+
+void Pool::ReleaseHold(Version* version, const Lease& lease, Garbage* garbage) {
+  if (lease.instance != nullptr) Release(lease, garbage);
+  Unpin(version, garbage);
+}
+
 void Pool::Unpin(Version* version, Garbage* garbage) {
   MutexLock lock(mu_);
   --version->pool_.pins;

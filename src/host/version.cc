@@ -11,7 +11,11 @@ namespace {
 // The one place where the isolation mode picks the backend.
 std::unique_ptr<InstanceBackend> NewBackend(const HostContext& host, const FunctionSpec& spec,
                                             const std::string& module_path, ModuleHints hints) {
-  const BackendContext context{.clock = host.clock, .fs = host.fs, .sink = host.sink};
+  const BackendContext context{.clock = host.clock,
+                               .fs = host.fs,
+                               .sink = host.sink,
+                               .services = host.services.get(),
+                               .log_sink = host.options.log_sink};
   runtime::ModuleConfig config = ModuleConfigFor(spec, host.options, module_path);
   if (spec.isolation.mode == IsolationOptions::Mode::kProcess) {
     return std::make_unique<ProcessBackend>(std::move(config), spec.isolation,
@@ -39,7 +43,10 @@ Version::~Version() {
 absl::Status Version::Load(ColdStartEvent* event) {
   absl::Status status = backend_->Load(event);
   loaded_ = status.ok();
-  if (loaded_) module_version_ = backend_->module_version();
+  if (loaded_) {
+    module_version_ = backend_->module_version();
+    takes_context_ = backend_->takes_context();
+  }
   return status;
 }
 

@@ -68,16 +68,29 @@ class Version {
   // Writes the state's snapshot. The version must stay loaded meanwhile (the pool's pins).
   absl::Status WriteSnapshot() { return backend_->WriteSnapshot(); }
 
-  // Runs one call on `instance`; `response` receives what the module wrote.
-  absl::Status Invoke(BackendInstance* instance, std::string_view request,
-                      std::string* response) const {
-    return backend_->Invoke(instance, Call{request, response});
+  // Runs one call on `instance`; `response` receives what the module wrote. `record`: the
+  // call's context, required when takes_context().
+  absl::Status Invoke(BackendInstance* instance, std::string_view request, std::string* response,
+                      CallRecord* record) const {
+    return backend_->Invoke(instance, Call{request, response, record});
   }
-  // The asynchronous call steps (InstanceBackend::StartInvoke and CancelInvoke).
+  // After Load: whether each call needs a CallRecord, and the services and logger it uses.
+  bool takes_context() const { return takes_context_; }
+  const FunctionServices& services() const { return backend_->services(); }
+
+  // Reload that keeps state (see InstanceBackend).
+  void SetReloadSource(int fd, uint32_t schema) { backend_->SetReloadSource(fd, schema); }
+  bool kept_state() const { return backend_->kept_state(); }
+  uint32_t state_schema() const { return backend_->state_schema(); }
+  absl::StatusOr<int> SnapshotForReload(BackendInstance* instance) {
+    return backend_->SnapshotForReload(instance);
+  }
+  // The asynchronous call steps (InstanceBackend::StartInvoke and CancelInvoke); `record` as
+  // for Invoke, and it must outlive the call.
   bool invokes_async() const { return backend_->invokes_async(); }
   absl::Status StartInvoke(BackendInstance* instance, std::string_view request,
-                           std::string* response, CallCompletion* done) const {
-    return backend_->StartInvoke(instance, Call{request, response}, done);
+                           std::string* response, CallRecord* record, CallCompletion* done) const {
+    return backend_->StartInvoke(instance, Call{request, response, record}, done);
   }
   void CancelInvoke(BackendInstance* instance, bool kill) const {
     backend_->CancelInvoke(instance, kill);
@@ -119,6 +132,7 @@ class Version {
   const std::string module_path_;
   const std::unique_ptr<InstanceBackend> backend_;
   bool loaded_ = false;
+  bool takes_context_ = false;  // the backend's, kept here: every call reads it
   std::string module_version_;  // the backend's, kept here: every call's metrics read it
 };
 

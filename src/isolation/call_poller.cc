@@ -53,13 +53,13 @@ void CallPoller::Wake() {
 }
 
 absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::string* response,
-                               CallCompletion* done, const Watchdog* watchdog,
-                               const LossObserver* on_loss) {
+                               CallRecord* record, CallCompletion* done,
+                               const Watchdog* watchdog, const LossObserver* on_loss) {
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
     return absl::InternalError(
         absl::StrCat("the poller of isolated calls has no epoll set: ", std::strerror(errno)));
   }
-  if (absl::Status started = worker->StartCall(request, response); !started.ok()) {
+  if (absl::Status started = worker->StartCall(request, response, record); !started.ok()) {
     if (!worker->alive() && on_loss != nullptr) (*on_loss)(*worker);
     return started;
   }

@@ -50,12 +50,14 @@ class CallPoller {
   CallPoller(const CallPoller&) = delete;
   CallPoller& operator=(const CallPoller&) = delete;
 
-  // Sends `request` to `worker` and returns; `done` runs with the result (on the poller's
-  // thread). An error: the call did not start, and `done` never runs. `request` may go once
-  // Start returns; `response` must stay valid until `done` runs or the worker's response is
-  // dropped (Worker::DropResponse). `watchdog` and `on_loss` must outlive the call.
+  // Sends `request` (with the context of `record`, if any) to `worker` and returns; `done` runs
+  // with the result (on the poller's thread). An error: the call did not start, and `done`
+  // never runs. `request` may go once Start returns; `response` must stay valid until `done`
+  // runs or the worker's response is dropped (Worker::DropResponse); `record` until `done`
+  // runs. The module's host calls and log lines are answered on the poller's thread.
+  // `watchdog` and `on_loss` must outlive the call.
   absl::Status Start(Worker* worker, std::string_view request, std::string* response,
-                     CallCompletion* done, const Watchdog* watchdog,
+                     CallRecord* record, CallCompletion* done, const Watchdog* watchdog,
                      const LossObserver* on_loss);
   // Ends the call in flight on `worker` by killing it (its completion gets CANCELLED).
   void RequestKill(Worker* worker);

@@ -67,6 +67,8 @@ bool ReadStartReport(const zygote::StartReport& message, ZygoteStartReport* repo
   report->fork_point = static_cast<ForkPoint>(message.fork_point());
   report->init_threads = static_cast<int>(message.init_threads());
   report->workers_run_init = message.workers_run_init();
+  report->state_schema = message.state_schema();
+  report->kept_state = message.kept_state();
   return true;
 }
 

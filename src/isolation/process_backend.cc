@@ -44,8 +44,23 @@ absl::Status ProcessBackend::Load(ColdStartEvent* event) {
   ZygoteOptions options = options_;
   // A build whose init is known to leave threads forks before the init at once.
   if (hints_.init_leaves_threads) options.config.set_fork_before_init(true);
+  // The services registered by now, bound to this version; the zygote answers the module's
+  // require_service from their description.
+  services_ = std::make_unique<FunctionServices>(options.config.module(), context_.services,
+                                                 context_.sink, context_.log_sink,
+                                                 /*typed_forms=*/false);
+  services_->DescribeInto(options.config.mutable_module());
+  options.services = services_.get();
+  if (reload_fd_ >= 0) {
+    options.reload_fd = reload_fd_;
+    options.config.mutable_module()->set_reload_schema(reload_schema_);
+  }
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
-  if (!zygote.ok()) return zygote.status();
+  reload_fd_ = -1;
+  if (!zygote.ok()) {
+    services_.reset();
+    return zygote.status();
+  }
   // The load and init phases ran inside the zygote, which measured them; the rest of its start
   // (spawn, exec, runtime start-up, the config and ready frames, a snapshot write) is the
   // zygote_start phase.
@@ -66,6 +81,7 @@ absl::Status ProcessBackend::Load(ColdStartEvent* event) {
   }
   zygote_ = *std::move(zygote);
   module_version_ = zygote_->module_version();
+  services_->set_module_version(module_version_);
   hints_.init_leaves_threads = report.fork_point == ForkPoint::kBeforeInit;
   ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
                                 .module_version = module_version(),
@@ -90,7 +106,7 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
 
 absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call) {
   auto* worker = static_cast<Worker*>(instance);
-  absl::Status status = worker->Invoke(call.request, call.response);
+  absl::Status status = worker->Invoke(call.request, call.response, call.record);
   if (!worker->alive()) ReportLoss(*worker);
   return status;
 }
@@ -98,8 +114,8 @@ absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call)
 absl::Status ProcessBackend::StartInvoke(BackendInstance* instance, const Call& call,
                                          CallCompletion* done) {
   if (poller_ == nullptr) return InstanceBackend::StartInvoke(instance, call, done);
-  return poller_->Start(static_cast<Worker*>(instance), call.request, call.response, done,
-                        watchdog_.interval != absl::InfiniteDuration() ? &watchdog_ : nullptr,
+  return poller_->Start(static_cast<Worker*>(instance), call.request, call.response, call.record,
+                        done, watchdog_.interval != absl::InfiniteDuration() ? &watchdog_ : nullptr,
                         &on_loss_);
 }
 
@@ -125,7 +141,18 @@ void ProcessBackend::Destroy(BackendInstance* instance) {
 
 UnloadReport ProcessBackend::Unload() {
   zygote_.reset();  // the zygote exits with its workers; the host never mapped the module
+  services_.reset();
   return {UnloadResult::kUnloaded, ""};
+}
+
+absl::StatusOr<int> ProcessBackend::SnapshotForReload(BackendInstance* instance) {
+  if (instance != nullptr) return static_cast<Worker*>(instance)->SnapshotState();
+  // No idle worker: the state a new worker starts from.
+  absl::StatusOr<BackendInstance*> fresh = NewInstance();
+  if (!fresh.ok()) return fresh.status();
+  absl::StatusOr<int> fd = static_cast<Worker*>(*fresh)->SnapshotState();
+  Destroy(*fresh);
+  return fd;
 }
 
 absl::Status ProcessBackend::WriteSnapshot() {

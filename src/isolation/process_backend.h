@@ -54,6 +54,17 @@ class ProcessBackend final : public InstanceBackend {
   bool ShouldWriteSnapshot() const override { return false; }
   absl::Status WriteSnapshot() override;
   ModuleHints hints() const override { return hints_; }
+  const FunctionServices& services() const override { return *services_; }
+  // Every request frame carries the call's id, whatever the module reads of it.
+  bool takes_context() const override { return true; }
+
+  void SetReloadSource(int fd, uint32_t schema) override {
+    reload_fd_ = fd;
+    reload_schema_ = schema;
+  }
+  bool kept_state() const override { return zygote_->start_report().kept_state; }
+  uint32_t state_schema() const override { return zygote_->start_report().state_schema; }
+  absl::StatusOr<int> SnapshotForReload(BackendInstance* instance) override;
 
  private:
   void ReportWorkerEvent(const WorkerEvent& event) const;
@@ -63,11 +74,16 @@ class ProcessBackend final : public InstanceBackend {
   const ZygoteOptions options_;
   const BackendContext context_;
   ModuleHints hints_;
+  // Made by Load: the host's side of the module's host calls and log lines; it outlives the
+  // zygote and the workers, which point at it.
+  std::unique_ptr<FunctionServices> services_;
   std::unique_ptr<Zygote> zygote_;  // once loaded
   std::string module_version_;
   CallPoller* const poller_;
   CallPoller::Watchdog watchdog_;  // none by default
   const CallPoller::LossObserver on_loss_;
+  int reload_fd_ = -1;  // the caller's, until Load returns
+  uint32_t reload_schema_ = 0;
 };
 
 }  // namespace fnhost::internal

@@ -2,12 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
 #include "src/common/function_error.h"
+#include "src/common/unique_fd.h"
+#include "src/isolation/call_frames.h"
 #include "src/isolation/control_frames.h"
+#include "src/isolation/worker_frames.h"
 #include "src/isolation/zygote_process.h"
 #include "src/isolation/zygote_shared.h"
 
@@ -54,25 +59,26 @@ internal::WorkerLossReason Worker::loss() const {
   return loss_;
 }
 
-absl::Status Worker::Invoke(std::string_view request, std::string* response) {
+absl::Status Worker::Invoke(std::string_view request, std::string* response,
+                            internal::CallRecord* record) {
   MutexLock lock(mu_);
   if (fd_ < 0) {
     return absl::FailedPreconditionError(
         FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
   }
-  if (request.size() > max_message_bytes_) {
-    return absl::InvalidArgumentError(
-        FunctionMessage(shared_->function(), "request of ", request.size(),
-                        " bytes is above max_message_bytes ", max_message_bytes_));
-  }
+  if (absl::Status encoded = EncodeContext(request, record); !encoded.ok()) return encoded;
   const absl::Time deadline = Deadline();
   // Read before the request leaves, so that the worker's ring cannot come before it.
-  const BellWait wait{bell_ != nullptr ? &bell_->response : nullptr,
-                     bell_ != nullptr ? bell_->response.load(std::memory_order_acquire) : 0,
-                     &spin_};
+  BellWait wait{bell_ != nullptr ? &bell_->response : nullptr,
+                bell_ != nullptr ? bell_->response.load(std::memory_order_acquire) : 0, &spin_};
+  // The page's flag is the call's from now on: 0, or 1 if it was cancelled already.
+  if (record != nullptr && bell_ != nullptr) record->AttachRemoteFlag(&bell_->cancelled);
   FrameHeader header;
-  absl::Status io = SendRequest(request, deadline);
-  if (io.ok()) io = ReceiveResponse(deadline, bell_ != nullptr ? &wait : nullptr, &header, response);
+  absl::Status io = SendRequest(context_, request, deadline);
+  if (io.ok()) {
+    io = ReceiveResponse(deadline, bell_ != nullptr ? &wait : nullptr, record, &header, response);
+  }
+  if (record != nullptr && bell_ != nullptr) record->DetachRemoteFlag();
   if (!io.ok()) {
     response->clear();
     return Lost(io, "invoke");
@@ -80,25 +86,91 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response) {
   return Finish(header, response);
 }
 
-absl::Status Worker::SendRequest(std::string_view request, absl::Time deadline) {
-  absl::Status sent = internal::SendFrame(fd_, FrameType::kRequest, 0, 0, request, deadline);
+absl::Status Worker::EncodeContext(std::string_view request, internal::CallRecord* record) {
+  context_.clear();
+  if (record != nullptr) internal::EncodeRequestContext(*record, &context_);
+  if (request.size() + context_.size() <= max_message_bytes_) return absl::OkStatus();
+  return absl::InvalidArgumentError(FunctionMessage(
+      shared_->function(), "request of ", request.size() + context_.size(), " bytes",
+      context_.empty()
+          ? ""
+          : absl::StrCat(" (", context_.size(), " of them its metadata and trace context)"),
+      " is above max_message_bytes ", max_message_bytes_));
+}
+
+absl::Status Worker::SendRequest(std::string_view context, std::string_view request,
+                                 absl::Time deadline) {
+  absl::Status sent =
+      context.empty()
+          ? internal::SendFrame(fd_, FrameType::kRequest, 0, 0, request, deadline)
+          : internal::SendFrame2(fd_, FrameType::kRequest, static_cast<int32_t>(context.size()),
+                                 internal::kFlagContext, context, request, deadline);
   if (sent.ok() && bell_ != nullptr) bell_->request.fetch_add(1, std::memory_order_release);
   return sent;
 }
 
-absl::Status Worker::ReceiveResponse(absl::Time deadline, const BellWait* wait,
-                                     FrameHeader* header, std::string* response) {
-  absl::Status io =
-      internal::RecvCallFrame(fd_, max_message_bytes_, deadline, header, response, wait);
-  if (!io.ok()) return io;
-  // A worker sends nothing but the response during a call. (Frames that a call may carry
-  // besides, such as the module's requests to the host, would be answered here.)
-  if (header->type != FrameType::kResponse || header->code < 0 ||
-      header->code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated)) {
-    return absl::DataLossError(absl::StrCat(
-        "unexpected frame type ", static_cast<int>(header->type), " code ", header->code));
+absl::Status Worker::ReceiveResponse(absl::Time deadline, BellWait* wait,
+                                     internal::CallRecord* record, FrameHeader* header,
+                                     std::string* response) {
+  for (;;) {
+    absl::Status io = internal::RecvCallFrame(fd_, max_message_bytes_, deadline, header,
+                                              response, wait, &ahead_);
+    if (!io.ok()) return io;
+    if (wait != nullptr) ++wait->before;  // the worker rings once per frame it sends
+    if (header->type == FrameType::kResponse) break;
+    // The module's host calls and log lines, while the call runs.
+    if (io = HandleCallFrame(*header, *response, record, deadline); !io.ok()) return io;
   }
-  return absl::OkStatus();
+  if (!ahead_.empty()) {
+    // The worker sends nothing after its response until the next request.
+    const size_t stray = std::exchange(ahead_, std::string()).size();
+    return absl::DataLossError(absl::StrCat(stray, " stray bytes after a frame"));
+  }
+  if (header->code < 0 ||
+      header->code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated)) {
+    return absl::DataLossError(absl::StrCat("response with status code ", header->code));
+  }
+  return TakeMetadata(*header, response, record);
+}
+
+absl::Status Worker::HandleCallFrame(const FrameHeader& header, std::string_view payload,
+                                     const internal::CallRecord* record, absl::Time deadline) {
+  return internal::HandleWorkerFrame(
+      fd_, header, payload, record != nullptr ? &record->services() : shared_->options().services,
+      record != nullptr ? record->call_id() : std::string_view(), deadline, max_message_bytes_,
+      &scratch_, bell_ != nullptr ? &bell_->request : nullptr);
+}
+
+absl::Status Worker::TakeMetadata(const FrameHeader& header, std::string* response,
+                                  internal::CallRecord* record) {
+  if ((header.flags & internal::kFlagContext) == 0) return absl::OkStatus();
+  if (record == nullptr) return absl::DataLossError("response metadata for a call without any");
+  return internal::TakeResponseMetadata(response, *record);
+}
+
+absl::StatusOr<int> Worker::SnapshotState() {
+  MutexLock lock(mu_);
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
+  }
+  const absl::Time deadline = Deadline();
+  FrameHeader header;
+  std::string payload;
+  int passed_fd = -1;
+  absl::Status io = internal::SendFrame(fd_, FrameType::kSnapshotState, 0, 0, {}, deadline);
+  if (io.ok() && bell_ != nullptr) bell_->request.fetch_add(1, std::memory_order_release);
+  if (io.ok()) {
+    io = internal::RecvFrame(fd_, internal::kMaxControlBytes, deadline, &header, &payload,
+                             &passed_fd);
+  }
+  internal::UniqueFd snapshot(passed_fd);
+  if (io.ok() && header.type == FrameType::kStateSnapshot && snapshot.valid()) {
+    return snapshot.release();
+  }
+  if (io.ok() && header.type == FrameType::kError) return internal::ErrorFrameStatus(payload);
+  if (io.ok()) io = absl::DataLossError("unexpected answer to a state snapshot request");
+  return Lost(io, "a state snapshot for a reload");
 }
 
 absl::Status Worker::Finish(const FrameHeader& header, std::string* response) {
@@ -121,8 +193,17 @@ absl::Status Worker::AwaitReady() {
   // A worker that runs the module's init has no deadline for it, as a zygote's init has none.
   const absl::Time deadline =
       process_->workers_run_init() ? absl::InfiniteFuture() : Deadline();
-  absl::Status io = internal::RecvFrame(fd_, internal::kMaxControlBytes, deadline, &header,
-                                        &payload, &bell_fd);
+  absl::Status io;
+  for (;;) {
+    io = internal::RecvFrame(fd_, std::max(internal::kMaxControlBytes, max_message_bytes_),
+                             deadline, &header, &payload, &bell_fd);
+    if (!io.ok() || !internal::IsHostServiceFrame(header.type)) break;
+    // A worker that builds its own state may call host services and log on its way.
+    internal::UniqueFd stray(std::exchange(bell_fd, -1));
+    io = internal::HandleWorkerFrame(fd_, header, payload, shared_->options().services, {},
+                                     deadline, max_message_bytes_, &scratch_, nullptr);
+    if (!io.ok()) break;
+  }
   internal::UniqueFd bell_memfd(bell_fd);
   if (io.ok() && header.type == FrameType::kWorkerReady && bell_memfd.valid()) {
     absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_memfd.get());

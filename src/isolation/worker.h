@@ -1,8 +1,10 @@
 // Worker: the host's side of one worker process, forked from a zygote (zygote_client.h): one
 // instance of the module, serving one call at a time over its own socket. A call is a request
-// frame out and a response frame back (worker_protocol.h), raced against the invoke timeout;
-// a worker that dies, hangs, breaks its channel or reaches its memory limit is lost for good,
-// with a status that says how, and the caller spawns another.
+// frame out (with the call's context, call_frames.h) and a response frame back (with the
+// response metadata), raced against the invoke timeout; meanwhile the module's host-service
+// calls and log lines arrive as frames of their own, answered here (worker_frames.h). A worker
+// that dies, hangs, breaks its channel (or sends a malformed frame) or reaches its memory limit
+// is lost for good, with a status that says how, and the caller spawns another.
 //
 // A call may also be split across threads (CallPoller, call_poller.h): StartCall sends it, and
 // the poller reads the response as it arrives (ContinueCall) or ends the call (TimeOutCall,
@@ -25,6 +27,7 @@
 #include "src/common/mutex.h"
 #include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/runtime/call_record.h"
 #include "src/runtime/instance_backend.h"
 
 namespace fnhost {
@@ -55,7 +58,16 @@ class Worker final : public internal::BackendInstance {
   //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
   // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
   // with INVALID_ARGUMENT (the worker stays alive).
-  absl::Status Invoke(std::string_view request, std::string* response);
+  // `record`: the call's context (its id, metadata, deadline, trace context; where response
+  // metadata goes, its services; its cancelled flag, which the worker's page mirrors while the
+  // call runs); null: a call without one.
+  absl::Status Invoke(std::string_view request, std::string* response,
+                      internal::CallRecord* record = nullptr);
+
+  // A reload that keeps state: has the worker write its state's sections to a sealed memfd,
+  // and returns it (the caller owns it). Between calls; the module's error, or the worker's
+  // loss, as for a call.
+  absl::StatusOr<int> SnapshotState();
 
   // The caller of a call started by a CallPoller gave up on it: from now on its response goes
   // to a scratch string, never to the caller's.
@@ -75,18 +87,27 @@ class Worker final : public internal::BackendInstance {
   friend class internal::CallPoller;
 
   // ---- A call split across threads (worker_async.cc), for the CallPoller.
-  // Sends the request; the response goes to `response` as the poller reads it. An error: the
-  // call did not start (the worker may be lost, as by Invoke).
-  absl::Status StartCall(std::string_view request, std::string* response);
+  // Sends the request, with the context of `record` (null: none) as Invoke does; the response
+  // goes to `response` as the poller reads it. An error: the call did not start (the worker
+  // may be lost, as by Invoke).
+  absl::Status StartCall(std::string_view request, std::string* response,
+                         internal::CallRecord* record);
   // Reads what arrived of the response without blocking: nullopt while it is incomplete, else
   // the call's result (as Invoke's). A frame other than the response is handed to
   // HandleCallFrame first.
   std::optional<absl::Status> ContinueCall();
-  // A frame the worker sent during a call that is not its response. None is expected yet, so
-  // it breaks the protocol (DATA_LOSS); frames a call may carry besides (the module's
-  // requests to the host, its logs) are answered here.
-  absl::Status HandleCallFrame(const internal::FrameHeader& header, std::string_view payload)
+  // A frame the worker sent during a call that is not its response: the module's host call
+  // or log line, answered here with the services of `record` (null: the function's) before
+  // `deadline` (worker_frames.h); anything else breaks the protocol.
+  absl::Status HandleCallFrame(const internal::FrameHeader& header, std::string_view payload,
+                               const internal::CallRecord* record, absl::Time deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The response metadata at the end of a response with kFlagContext, taken off `response`
+  // into `record`; DATA_LOSS when malformed, or when the call had no context.
+  static absl::Status TakeMetadata(const internal::FrameHeader& header, std::string* response,
+                                   internal::CallRecord* record);
+  // The call split across threads is over: its record lets go of the worker's cancelled flag.
+  void EndPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's deadline (invoke_timeout) passed: the worker is killed, as by Invoke.
   absl::Status TimeOutCall();
   // Ends the call by killing the worker, for `why` (returned): a cancelled call
@@ -102,18 +123,23 @@ class Worker final : public internal::BackendInstance {
          std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
 
   absl::Time Deadline() const;
+  // Encodes the context block of `record` (null: none) into context_; INVALID_ARGUMENT when it
+  // and `request` together are above max_message_bytes (the worker stays alive).
+  absl::Status EncodeContext(std::string_view request, internal::CallRecord* record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads the worker's first frame: ready (with its doorbell), or why its start failed.
   absl::Status AwaitReady();
 
   // A call's two halves, so that a caller may wait for the second elsewhere. SendRequest sends
-  // the request and rings the doorbell; ReceiveResponse reads the answer into `response`, its
-  // status code and flags into `header`. Either fails with the channel's error (not the
-  // module's), which loses the worker.
-  absl::Status SendRequest(std::string_view request, absl::Time deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ReceiveResponse(absl::Time deadline, const internal::BellWait* wait,
-                               internal::FrameHeader* header, std::string* response)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // the context block and the request and rings the doorbell; ReceiveResponse answers the
+  // module's host calls and log lines (HandleWorkerFrame) until the response comes, and reads
+  // it into `response` (its response metadata into `record`), its status code and flags into
+  // `header`. Either fails with the channel's error (not the module's), which loses the worker.
+  absl::Status SendRequest(std::string_view context, std::string_view request,
+                           absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReceiveResponse(absl::Time deadline, internal::BellWait* wait,
+                               internal::CallRecord* record, internal::FrameHeader* header,
+                               std::string* response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's result from its response frame: OK, or the module's error.
   absl::Status Finish(const internal::FrameHeader& header, std::string* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -137,10 +163,16 @@ class Worker final : public internal::BackendInstance {
   struct Pending {
     std::string* response = nullptr;  // the caller's, or `dropped` once it gave up
     std::string dropped;
+    internal::CallRecord* record = nullptr;  // the call's context, if any
+    bool drop_metadata = false;  // the caller gave up: its context takes no response metadata
     internal::FrameProgress progress;
     absl::Time deadline = absl::InfiniteFuture();
   };
   Pending pending_ ABSL_GUARDED_BY(mu_);
+  std::string context_ ABSL_GUARDED_BY(mu_);  // the request's context block, reused
+  std::string scratch_ ABSL_GUARDED_BY(mu_);  // host services' responses, reused
+  // The start of the worker's next frame, read with the one before it (RecvCallFrame).
+  std::string ahead_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost

@@ -14,25 +14,41 @@ using internal::FrameType;
 using internal::MutexLock;
 using internal::WorkerLoss;
 
-absl::Status Worker::StartCall(std::string_view request, std::string* response) {
+namespace {
+
+// The longest the poller waits to send the reply to a module's host call. The worker waits
+// for it, so a worker that does not read it is broken (or hostile), and the poller serves the
+// other workers' calls meanwhile.
+constexpr absl::Duration kHostReplyLimit = absl::Seconds(1);
+
+}  // namespace
+
+absl::Status Worker::StartCall(std::string_view request, std::string* response,
+                               internal::CallRecord* record) {
   MutexLock lock(mu_);
   if (fd_ < 0) {
     return absl::FailedPreconditionError(
         FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
   }
-  if (request.size() > max_message_bytes_) {
-    return absl::InvalidArgumentError(
-        FunctionMessage(shared_->function(), "request of ", request.size(),
-                        " bytes is above max_message_bytes ", max_message_bytes_));
-  }
+  if (absl::Status encoded = EncodeContext(request, record); !encoded.ok()) return encoded;
   pending_.response = response;
+  pending_.record = record;
+  pending_.drop_metadata = false;
   pending_.progress = internal::FrameProgress();
   pending_.deadline = Deadline();
-  if (absl::Status sent = SendRequest(request, pending_.deadline); !sent.ok()) {
+  // The page's flag is the call's from now on (see Invoke).
+  if (record != nullptr && bell_ != nullptr) record->AttachRemoteFlag(&bell_->cancelled);
+  if (absl::Status sent = SendRequest(context_, request, pending_.deadline); !sent.ok()) {
+    EndPending();
     response->clear();
     return Lost(sent, "invoke");
   }
   return absl::OkStatus();
+}
+
+void Worker::EndPending() {
+  if (pending_.record != nullptr && bell_ != nullptr) pending_.record->DetachRemoteFlag();
+  pending_.record = nullptr;
 }
 
 std::optional<absl::Status> Worker::ContinueCall() {
@@ -45,13 +61,19 @@ std::optional<absl::Status> Worker::ContinueCall() {
     const FrameHeader header = pending_.progress.header;
     pending_.progress = internal::FrameProgress();
     if (io.ok() && header.type != FrameType::kResponse) {
-      io = HandleCallFrame(header, *pending_.response);
+      io = HandleCallFrame(header, *pending_.response, pending_.record,
+                           std::min(pending_.deadline, Clock::Real()->Now() + kHostReplyLimit));
       if (io.ok()) continue;  // the response is still to come
     }
     if (io.ok() && (header.code < 0 ||
                     header.code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated))) {
       io = absl::DataLossError(absl::StrCat("response with status code ", header.code));
     }
+    // A caller that gave up may have freed its context: the metadata stays in the dropped bytes.
+    if (io.ok() && !pending_.drop_metadata) {
+      io = TakeMetadata(header, pending_.response, pending_.record);
+    }
+    EndPending();
     if (!io.ok()) {
       pending_.response->clear();
       return Lost(io, "invoke");
@@ -60,19 +82,16 @@ std::optional<absl::Status> Worker::ContinueCall() {
   }
 }
 
-absl::Status Worker::HandleCallFrame(const FrameHeader& header, std::string_view payload) {
-  return absl::DataLossError(absl::StrCat("unexpected frame type ",
-                                          static_cast<int>(header.type), " during a call"));
-}
-
 absl::Status Worker::TimeOutCall() {
   MutexLock lock(mu_);
+  EndPending();
   pending_.response->clear();
   return Lost(absl::DeadlineExceededError("timed out"), "invoke");
 }
 
 absl::Status Worker::KillCall(absl::Status why, WorkerLoss loss) {
   MutexLock lock(mu_);
+  EndPending();
   pending_.response->clear();
   process_->Kill(pid_);
   process_->AwaitExit(pid_);
@@ -89,6 +108,7 @@ void Worker::DropResponse() {
   // The bytes read so far are the caller's no more: the rest of the frame lands beside them.
   pending_.dropped.resize(pending_.response->size());
   pending_.response = &pending_.dropped;
+  pending_.drop_metadata = true;
 }
 
 int Worker::fd_for_poller() const {

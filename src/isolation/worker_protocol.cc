@@ -111,10 +111,17 @@ void AwaitBell(const std::atomic<uint32_t>& bell, uint32_t before, absl::Time un
 
 absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool read_ahead,
                      const BellWait* wait, FrameHeader* header, std::string* payload,
-                     int* received_fd) {
+                     int* received_fd, std::string* ahead) {
   char buffer[sizeof(FrameHeader) + kReadAhead];
   size_t got = 0;
   absl::Time start;
+  if (ahead != nullptr && !ahead->empty()) {
+    // The start of this frame came with the previous one: no wait for the bell.
+    got = std::min(ahead->size(), sizeof(buffer));  // never more: see below
+    std::memcpy(buffer, ahead->data(), got);
+    ahead->clear();
+    wait = nullptr;
+  }
   if (wait != nullptr) {
     start = Clock::Real()->Now();
     const absl::Duration spin = wait->policy->Next();
@@ -124,13 +131,18 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
   }
   // The socket stays the only source of frames and errors: a bell that rang falsely (a module
   // may scribble on it) just ends the spin early.
-  absl::Status status =
-      ReadAtLeast(fd, buffer, sizeof(FrameHeader),
-                  sizeof(FrameHeader) + (read_ahead ? kReadAhead : 0), deadline, received_fd, &got);
-  if (!status.ok()) return status;
+  if (got < sizeof(FrameHeader)) {
+    size_t read = 0;
+    absl::Status status =
+        ReadAtLeast(fd, buffer + got, sizeof(FrameHeader) - got,
+                    (read_ahead ? sizeof(buffer) : sizeof(FrameHeader)) - got, deadline,
+                    received_fd, &read);
+    if (!status.ok()) return status;
+    got += read;
+  }
   if (wait != nullptr) wait->policy->Record(Clock::Real()->Now() - start);
   std::memcpy(header, buffer, sizeof(*header));
-  const size_t extra = got - sizeof(FrameHeader);
+  size_t extra = got - sizeof(FrameHeader);
   if (header->magic != kFrameMagic) {
     return absl::DataLossError(absl::StrFormat("bad frame magic 0x%08x", header->magic));
   }
@@ -139,7 +151,14 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
         absl::StrCat("frame of ", header->size, " bytes exceeds the limit of ", max_payload));
   }
   if (extra > header->size) {
-    return absl::DataLossError(absl::StrCat(extra - header->size, " stray bytes after a frame"));
+    if (ahead == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat(extra - header->size, " stray bytes after a frame"));
+    }
+    // The start of the next frame: fewer bytes than the buffer holds, so the next read
+    // takes them whole.
+    ahead->assign(buffer + sizeof(FrameHeader) + header->size, extra - header->size);
+    extra = header->size;
   }
   // resize() keeps the capacity, so a reused string does not allocate.
   payload->resize(header->size);
@@ -151,14 +170,14 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
 
 }  // namespace
 
-absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
-                       std::string_view payload, absl::Time deadline, int pass_fd) {
-  FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
-  iovec iov[2] = {{&header, sizeof(header)}, {const_cast<char*>(payload.data()), payload.size()}};
+namespace {
+
+// Sends `count` pieces as one message, `pass_fd` (when >= 0) with its first byte.
+absl::Status SendPieces(int fd, iovec* iov, size_t count, int pass_fd, absl::Time deadline) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   msghdr message{};
   message.msg_iov = iov;
-  message.msg_iovlen = payload.empty() ? 1 : 2;
+  message.msg_iovlen = count;
   if (pass_fd >= 0) {
     message.msg_control = control;
     message.msg_controllen = sizeof(control);
@@ -192,12 +211,31 @@ absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
   }
 }
 
+iovec Piece(std::string_view bytes) { return {const_cast<char*>(bytes.data()), bytes.size()}; }
+
+}  // namespace
+
+absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
+                       std::string_view payload, absl::Time deadline, int pass_fd) {
+  FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
+  iovec iov[2] = {{&header, sizeof(header)}, Piece(payload)};
+  return SendPieces(fd, iov, payload.empty() ? 1 : 2, pass_fd, deadline);
+}
+
+absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
+                        std::string_view first, std::string_view second, absl::Time deadline) {
+  FrameHeader header{kFrameMagic, type, flags, code,
+                     static_cast<uint32_t>(first.size() + second.size())};
+  iovec iov[3] = {{&header, sizeof(header)}, Piece(first), Piece(second)};
+  return SendPieces(fd, iov, 3, /*pass_fd=*/-1, deadline);
+}
+
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
                        std::string* payload, int* received_fd) {
   if (received_fd != nullptr) *received_fd = -1;
   absl::Status status =
       Receive(fd, max_payload, deadline, /*read_ahead=*/false, /*wait=*/nullptr, header, payload,
-              received_fd);
+              received_fd, /*ahead=*/nullptr);
   if (!status.ok() && received_fd != nullptr && *received_fd >= 0) {
     ::close(*received_fd);
     *received_fd = -1;
@@ -206,8 +244,9 @@ absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameH
 }
 
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                           std::string* payload, const BellWait* wait) {
-  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload, nullptr);
+                           std::string* payload, const BellWait* wait, std::string* ahead) {
+  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload, nullptr,
+                 ahead);
 }
 
 absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* progress,

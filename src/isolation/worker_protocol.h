@@ -67,10 +67,22 @@ enum class FrameType : uint16_t {
                   // zygote cannot fork and exits; the snapshot memfd it wrote may ride along
   kBuilt,         // snapshot builder -> its zygote: StartReport of the init, with the snapshot
                   // memfd if it wrote one
+  // Host services and logs (call_frames.h). During a call on a worker's channel; during a
+  // zygote's (or its snapshot builder's, forwarded by the zygote) init on the control channel;
+  // during a worker's start on its channel.
+  kHostCall,       // -> host: a module's call_host: service id, method, request
+  kHostCallReply,  // host ->: the service's status code in the header; response or message
+  kLog,            // -> host: a line the module logged, its level in the header's code
+  // A reload that keeps state (host -> worker, between calls).
+  kSnapshotState,  // host -> worker: write your state's sections to a sealed memfd (no payload)
+  kStateSnapshot,  // worker -> host: done; the memfd rides along (or kError)
 };
 
 // kResponse flag: the worker exits right after this frame (it reached its memory limit).
 inline constexpr uint16_t kFlagWorkerExits = 1;
+// kRequest flag: the payload starts with the call's context, the header's code bytes of it
+// (call_frames.h). kResponse flag: the payload ends with the response metadata (call_frames.h).
+inline constexpr uint16_t kFlagContext = 2;
 
 struct FrameHeader {
   uint32_t magic;
@@ -86,6 +98,10 @@ static_assert(sizeof(FrameHeader) == 16);
 // poll instead. Errors: UNAVAILABLE when the peer is gone, DEADLINE_EXCEEDED, INTERNAL.
 absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
                        std::string_view payload, absl::Time deadline, int pass_fd = -1);
+// The same with a payload in two pieces, sent together without a copy (a request's context,
+// then its bytes).
+absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
+                        std::string_view first, std::string_view second, absl::Time deadline);
 
 // Receives one frame into `header` and `payload` (resized to the payload). With `received_fd`,
 // also takes a descriptor passed along (close-on-exec), else -1; without it passed
@@ -142,9 +158,12 @@ class SpinPolicy {
 // socket, so that the other side can spin on memory, with no system call per poll (a system call
 // costs microseconds on a VM). Only a hint: frames, errors and EOF still come from the socket,
 // so a module that scribbles on the page can at worst end a spin early or make it run out.
+// The page also holds the running call's cancelled flag, which the module's call context
+// points at: the host writes 0 before each request and 1 when the call is cancelled.
 struct Doorbell {
-  alignas(64) std::atomic<uint32_t> request;   // bumped by the host after each request
-  alignas(64) std::atomic<uint32_t> response;  // bumped by the worker after each response
+  alignas(64) std::atomic<uint32_t> request;   // bumped by the host after each frame it sends
+  alignas(64) std::atomic<uint32_t> response;  // bumped by the worker after each frame it sends
+  alignas(64) int32_t cancelled;  // read and written with __atomic builtins, as abi.h says
 };
 inline constexpr size_t kDoorbellBytes = 4096;
 static_assert(sizeof(Doorbell) <= kDoorbellBytes);
@@ -166,13 +185,16 @@ struct BellWait {
   SpinPolicy* policy;
 };
 
-// RecvFrame for a worker's call channel, where each side sends one frame and waits for the
-// answer: the header read also takes the start of the payload, so a small frame costs one
-// system call. Bytes beyond the frame can only come from a misbehaving peer: DATA_LOSS. With
-// `wait`, first spins until the bell rings or for wait->policy->Next() (never past `deadline`),
-// then reads as without, and records the wait in the policy.
+// RecvFrame for a worker's call channel: the header read also takes the start of the payload,
+// so a small frame costs one system call. It may take bytes beyond the frame too: with
+// `ahead`, where a peer may send several frames in a row (a worker's log lines and host calls
+// before its response), they are kept there and the next read starts with them; without, they
+// can only come from a misbehaving peer: DATA_LOSS. With `wait`, first spins until the bell
+// rings or for wait->policy->Next() (never past `deadline`), then reads as without, and
+// records the wait in the policy.
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                           std::string* payload, const BellWait* wait = nullptr);
+                           std::string* payload, const BellWait* wait = nullptr,
+                           std::string* ahead = nullptr);
 
 // A call frame read in pieces as its bytes arrive, by a reader that must never block (the
 // poller of asynchronous calls).

@@ -1,5 +1,7 @@
 #include "src/isolation/zygote_client.h"
 
+#include <fcntl.h>
+
 #include "src/common/function_error.h"
 #include "src/isolation/zygote_process.h"
 
@@ -16,17 +18,24 @@ absl::StatusOr<std::unique_ptr<Zygote>> Zygote::Start(const ZygoteOptions& optio
   StartReport report;
   internal::UniqueFd snapshot_fd;
   const absl::Time start = Clock::Real()->Now();
+  const bool reload = options.reload_fd >= 0;
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
       internal::ZygoteProcess::Start(shared->options(), options.config.fork_before_init(),
-                                     /*snapshot_fd=*/-1, &report, &snapshot_fd);
+                                     options.reload_fd, reload, &report, &snapshot_fd);
   if (!process.ok()) return process.status();
   report.total = Clock::Real()->Now() - start;
   const bool fork_before_init = report.fork_point == ForkPoint::kBeforeInit;
+  // What a restart starts from: the snapshot the zygote maps, else the reload's source again.
+  internal::UniqueFd reload_fd;
+  if (reload && report.kept_state) {
+    reload_fd.reset(::fcntl(options.reload_fd, F_DUPFD_CLOEXEC, 0));
+  }
   std::unique_ptr<Zygote> zygote(
       new Zygote(std::move(shared), *std::move(process), std::move(report)));
   MutexLock lock(zygote->mu_);
   zygote->fork_before_init_ = fork_before_init;
-  zygote->snapshot_fd_ = std::move(snapshot_fd);
+  zygote->snapshot_is_reload_ = !snapshot_fd.valid() && reload_fd.valid();
+  zygote->snapshot_fd_ = snapshot_fd.valid() ? std::move(snapshot_fd) : std::move(reload_fd);
   return zygote;
 }
 
@@ -69,7 +78,7 @@ absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Zygote::Restart(
   // As the first start ended: a module whose init leaves threads does not run it again here.
   absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> process =
       internal::ZygoteProcess::Start(shared_->options(), fork_before_init_, snapshot_fd_.get(),
-                                     &report, &snapshot_fd);
+                                     snapshot_is_reload_, &report, &snapshot_fd);
   if (!process.ok()) return process.status();
   // The file may have been rebuilt in place since: a different module is not a restart.
   if (report.module_name != module_name() || report.module_version != module_version()) {
@@ -80,7 +89,12 @@ absl::StatusOr<std::shared_ptr<internal::ZygoteProcess>> Zygote::Restart(
   }
   process_ = *std::move(process);
   fork_before_init_ = report.fork_point == ForkPoint::kBeforeInit;
-  snapshot_fd_ = std::move(snapshot_fd);
+  if (snapshot_fd.valid()) {
+    snapshot_fd_ = std::move(snapshot_fd);
+    snapshot_is_reload_ = false;
+  } else if (!snapshot_is_reload_) {
+    snapshot_fd_.reset();
+  }
   shared_->RecordRestart();
   return process_;
 }

@@ -96,9 +96,11 @@ class Zygote {
   mutable internal::Mutex mu_;  // held through a restart
   std::shared_ptr<internal::ZygoteProcess> process_ ABSL_GUARDED_BY(mu_);
   // For a restart: the fork point learned by the first start, and the sealed memfd that holds
-  // the state's snapshot when a zygote that forks before init maps one (else invalid).
+  // the state's snapshot when a zygote that forks before init maps one, or else the reload
+  // source the state was built from (snapshot_is_reload_); invalid when neither.
   bool fork_before_init_ ABSL_GUARDED_BY(mu_) = false;
   internal::UniqueFd snapshot_fd_ ABSL_GUARDED_BY(mu_);
+  bool snapshot_is_reload_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace fnhost

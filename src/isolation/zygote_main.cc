@@ -65,6 +65,10 @@ class ZygoteServer {
   // `handed`: the snapshot memfd that came with the config, if any.
   absl::StatusOr<Outcome> Init(UniqueFd handed) {
     if (absl::Status status = state_.Load(); !status.ok()) return status;
+    // A reload that keeps state: what came with the config is the replaced version's state.
+    if (config_.module().reload_schema() != 0 && handed.valid()) {
+      state_.SetReloadSource(std::move(handed));
+    }
     if (config_.fork_before_init()) {
       absl::Status status = state_.PrepareBeforeInit(std::move(handed));
       if (!status.ok()) return status;

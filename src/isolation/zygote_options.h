@@ -17,6 +17,10 @@
 
 namespace fnhost {
 
+namespace internal {
+class FunctionServices;
+}  // namespace internal
+
 // Where a zygote forks its workers from.
 enum class ForkPoint {
   kAfterInit,   // the zygote built the state; workers share it copy-on-write
@@ -47,6 +51,16 @@ struct ZygoteOptions {
   absl::Duration crash_backoff = absl::Seconds(30);
   // The circuit breaker's clock. Default: nullptr, Clock::Real().
   Clock* clock = nullptr;
+  // The function's host services and logger, which answer what the module's init (in the
+  // zygote, its snapshot builder or a worker) and its calls send to the host (host-service
+  // calls, log lines); config.module.offer must describe them. Not owned; must outlive the
+  // Zygote and its Workers. Default: nullptr, every host call is refused, lines are dropped.
+  const internal::FunctionServices* services = nullptr;
+  // A reload that keeps state: a sealed memfd with the live state of the version this one
+  // replaces, whose schema is config.module.reload_schema. The zygote builds its state from it
+  // when the module declares that schema. The caller keeps it open until Start returns; the
+  // Zygote keeps a copy for its restarts. Default: -1, none.
+  int reload_fd = -1;
 
   const std::string& function_name() const { return config.module().function_name(); }
 };
@@ -77,6 +91,10 @@ struct ZygoteStartReport {
   int init_threads = 0;
   // ForkPoint::kBeforeInit without a snapshot: each worker runs the module's init.
   bool workers_run_init = false;
+  // The module's state schema (0: none), and whether the state was built from the reload
+  // source (ZygoteOptions::reload_fd).
+  uint32_t state_schema = 0;
+  bool kept_state = false;
 };
 
 }  // namespace fnhost

@@ -9,11 +9,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/function_error.h"
 #include "src/isolation/control_frames.h"
 #include "src/common/file_system.h"
+#include "src/isolation/worker_frames.h"
 #include "src/isolation/process_spawner.h"
 
 namespace fnhost::internal {
@@ -65,22 +67,24 @@ void MergeFirstStart(const ZygoteStartReport& first, ZygoteStartReport* second) 
 absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const ZygoteOptions& options,
                                                                     bool fork_before_init,
                                                                     int snapshot_fd,
+                                                                    bool snapshot_is_reload,
                                                                     ZygoteStartReport* report,
                                                                     UniqueFd* snapshot_fd_out) {
   bool threaded = false;
   UniqueFd passed;
-  absl::StatusOr<std::shared_ptr<ZygoteProcess>> process =
-      StartOnce(options, fork_before_init, snapshot_fd, report, &threaded, &passed);
+  absl::StatusOr<std::shared_ptr<ZygoteProcess>> process = StartOnce(
+      options, fork_before_init, snapshot_fd, snapshot_is_reload, report, &threaded, &passed);
   if (process.ok() && threaded) {
     // The first zygote ran the init, found threads and is gone; its successor forks before the
     // init and maps the snapshot the first one wrote (in the snapshot directory, or `passed`).
     const ZygoteStartReport first = std::move(*report);
     *report = ZygoteStartReport();
     const UniqueFd first_snapshot = std::move(passed);
-    process = StartOnce(options, /*fork_before_init=*/true, first_snapshot.get(), report,
-                        &threaded, &passed);
+    process = StartOnce(options, /*fork_before_init=*/true, first_snapshot.get(),
+                        /*snapshot_is_reload=*/false, report, &threaded, &passed);
     if (!process.ok()) return process.status();
     MergeFirstStart(first, report);
+    report->kept_state = first.kept_state;
   }
   if (process.ok() && snapshot_fd_out != nullptr) *snapshot_fd_out = std::move(passed);
   return process;
@@ -88,10 +92,11 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(const Zygote
 
 absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::StartOnce(
     const ZygoteOptions& options, bool fork_before_init, int snapshot_fd,
-    ZygoteStartReport* report, bool* threaded, UniqueFd* passed) {
+    bool snapshot_is_reload, ZygoteStartReport* report, bool* threaded, UniqueFd* passed) {
   const std::string& function = options.function_name();
   zygote::ZygoteConfig config = options.config;
   config.set_fork_before_init(fork_before_init);
+  if (!snapshot_is_reload) config.mutable_module()->clear_reload_schema();
   const std::string encoded = config.SerializeAsString();
   if (encoded.size() > kMaxConfigBytes) {
     return absl::InvalidArgumentError(
@@ -138,8 +143,7 @@ absl::Status ZygoteProcess::Configure(const std::string& config, int snapshot_fd
   FrameHeader header;
   std::string payload;
   int passed_fd = -1;
-  // No deadline: the module's init takes what it takes, as it would in process.
-  if (status.ok()) status = ReadFrame(absl::InfiniteFuture(), &header, &payload, &passed_fd);
+  if (status.ok()) status = ReadInitAnswer(&header, &payload, &passed_fd);
   passed->reset(passed_fd);
   if (!status.ok()) {
     MarkGone();
@@ -158,9 +162,25 @@ absl::Status ZygoteProcess::Configure(const std::string& config, int snapshot_fd
   return absl::OkStatus();
 }
 
+absl::Status ZygoteProcess::ReadInitAnswer(FrameHeader* header, std::string* payload, int* fd) {
+  std::string scratch;
+  for (;;) {
+    // No deadline: the module's init takes what it takes, as it would in process.
+    absl::Status status = ReadFrame(absl::InfiniteFuture(), header, payload, fd);
+    if (!status.ok() || !IsHostServiceFrame(header->type)) return status;
+    UniqueFd stray(std::exchange(*fd, -1));
+    status = HandleWorkerFrame(fd_, *header, *payload, services_, {}, ControlDeadline(),
+                               std::min(max_message_bytes_, kMaxControlBytes), &scratch,
+                               nullptr);
+    if (!status.ok()) return status;
+  }
+}
+
 ZygoteProcess::ZygoteProcess(const ZygoteOptions& options, pid_t pid, int fd)
     : function_name_(options.function_name()),
       module_path_(options.config.module().module_path()),
+      services_(options.services),
+      max_message_bytes_(options.config.worker().max_message_bytes()),
       pid_(pid),
       fd_(fd) {}
 

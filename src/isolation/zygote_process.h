@@ -33,7 +33,9 @@ class ZygoteProcess {
   // ABI mismatch, init failure...), or name how the zygote died.
   //
   // With `fork_before_init`, the zygote forks its workers before the init, and maps
-  // `snapshot_fd` (a sealed memfd, or -1) if it holds the state's snapshot. Otherwise, when
+  // `snapshot_fd` (a sealed memfd, or -1) if it holds the state's snapshot. With
+  // `snapshot_is_reload`, `snapshot_fd` is instead the reload source (ZygoteOptions::reload_fd)
+  // and config.module.reload_schema applies; otherwise that is cleared. Otherwise, when
   // the module's init leaves threads, the zygote reports that and exits, and Start starts
   // another that forks before the init, handing it the snapshot the first one wrote. `report`
   // then holds both starts' phases added up; `*snapshot_fd_out`, if not null, receives the
@@ -41,6 +43,7 @@ class ZygoteProcess {
   static absl::StatusOr<std::shared_ptr<ZygoteProcess>> Start(const ZygoteOptions& options,
                                                               bool fork_before_init,
                                                               int snapshot_fd,
+                                                              bool snapshot_is_reload,
                                                               ZygoteStartReport* report,
                                                               UniqueFd* snapshot_fd_out);
   // Closes the channel: the zygote kills and reaps its workers and exits; then reaps the zygote.
@@ -78,10 +81,15 @@ class ZygoteProcess {
   // descriptor that came with the report.
   static absl::StatusOr<std::shared_ptr<ZygoteProcess>> StartOnce(
       const ZygoteOptions& options, bool fork_before_init, int snapshot_fd,
-      ZygoteStartReport* report, bool* threaded, UniqueFd* passed);
-  // Sends the (encoded) config and reads the zygote's answer to it.
+      bool snapshot_is_reload, ZygoteStartReport* report, bool* threaded, UniqueFd* passed);
+  // Sends the (encoded) config and reads the zygote's answer to it, answering the host calls
+  // and log lines of the module's init meanwhile.
   absl::Status Configure(const std::string& config, int snapshot_fd, ZygoteStartReport* report,
                          bool* threaded, UniqueFd* passed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the answer to the config: the first frame that is not the init's host call or log
+  // line, which are answered on the way.
+  absl::Status ReadInitAnswer(FrameHeader* header, std::string* payload, int* fd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Reads the next frame; files an exit report of a watched worker.
   absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd)
@@ -93,6 +101,8 @@ class ZygoteProcess {
 
   const std::string function_name_;
   const std::string module_path_;
+  const FunctionServices* const services_;
+  const uint32_t max_message_bytes_;
   const pid_t pid_;
   const int fd_;
   bool workers_run_init_ = false;  // set by Start

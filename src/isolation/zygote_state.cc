@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
@@ -31,7 +32,13 @@ int CountThreads() {
 }
 
 ZygoteState::ZygoteState(const zygote::ZygoteConfig& config)
-    : builder_(config.module(), *Clock::Real(), *FileSystem::Default(), &notes_) {}
+    : services_(config.module()),
+      builder_(config.module(), *Clock::Real(), *FileSystem::Default(), &notes_, &services_) {}
+
+void ZygoteState::SetReloadSource(UniqueFd fd) {
+  reload_fd_ = std::move(fd);
+  builder_.SetReloadSource(reload_fd_.get(), builder_.config().reload_schema());
+}
 
 absl::Status ZygoteState::Load() {
   if (absl::Status status = builder_.Load(&timings_); !status.ok()) return status;
@@ -61,17 +68,39 @@ absl::StatusOr<bool> ZygoteState::BuildHere() {
   if (!built.ok()) return built.status();
   state_ = built->state;
   restored_ = built->restored;
+  kept_state_ = built->kept_state;
   state_init_ = built->duration;
   init_threads_ = CountThreads();
   const bool threaded = init_threads_ > 1;
   if (threaded) fork_point_ = ForkPoint::kBeforeInit;
-  // Before the report, so that the host learns how it went; once per module build.
-  if (!restored_) PersistSnapshot(/*or_memfd=*/threaded);
+  PersistAfterBuild(threaded);
   return threaded;
+}
+
+void ZygoteState::PersistAfterBuild(bool threaded) {
+  // Before the report, so that the host learns how it went; once per module build.
+  if (!kept_state_) {
+    if (!restored_) PersistSnapshot(/*or_memfd=*/threaded);
+    return;
+  }
+  // A reload's state is no init's: never written to the snapshot directory, only handed to
+  // the successor that forks before the init.
+  if (!threaded || !builder_.snapshots()) return;
+  absl::StatusOr<int> fd = builder_.WriteSnapshotToMemfd(state_);
+  if (fd.ok()) snapshot_fd_.reset(*fd);
 }
 
 absl::Status ZygoteState::PrepareBeforeInit(UniqueFd handed) {
   fork_point_ = ForkPoint::kBeforeInit;
+  if (reload_fd_.valid() && builder_.KeepsReloadState()) {
+    // Every worker restores from the replaced version's state; the mapping is what they
+    // inherit, and the host keeps the memfd for restarts.
+    absl::Status status;
+    if (!builder_.MapReloadSource(&status)) return status;
+    kept_state_ = true;
+    restored_ = true;
+    return absl::OkStatus();
+  }
   if (!builder_.snapshots()) return absl::OkStatus();  // each worker runs the init
   if (absl::Status status = builder_.ComputeIdentity(); !status.ok()) {
     notes_.OnSnapshotEvent(SnapshotEventKind::kRejected, "", AsStd(status.message()));
@@ -117,9 +146,21 @@ absl::Status ZygoteState::RunBuilder() {
   FrameHeader header;
   std::string payload;
   int passed_fd = -1;
-  // No deadline: the module's init takes what it takes, as it would in the zygote.
-  absl::Status received = RecvFrame(ours.get(), kMaxControlBytes, absl::InfiniteFuture(),
-                                    &header, &payload, &passed_fd);
+  // No deadline: the module's init takes what it takes, as it would in the zygote. Its host
+  // calls and log lines go on to the host.
+  absl::Status received;
+  for (;;) {
+    received = RecvFrame(ours.get(), kMaxControlBytes, absl::InfiniteFuture(), &header,
+                         &payload, &passed_fd);
+    if (!received.ok() || (header.type != FrameType::kHostCall && header.type != FrameType::kLog)) {
+      break;
+    }
+    UniqueFd stray(std::exchange(passed_fd, -1));
+    if (!ForwardToHost(ours.get(), kChildChannelFd, header, payload)) {
+      received = absl::UnavailableError("the host is gone");
+      break;
+    }
+  }
   UniqueFd passed(passed_fd);
   ::kill(-pid, SIGKILL);  // the builder is done; whatever its init started goes with it
   int wait_status = 0;
@@ -152,6 +193,7 @@ void ZygoteState::BuilderMain(pid_t zygote, int channel) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != zygote) ::_exit(1);
   ::setpgid(0, 0);
   ::close(kChildChannelFd);  // the zygote's channel to the host
+  services_.set_channel(channel);  // host calls and log lines go through the zygote
   notes_.events.Clear();     // the zygote has its own
   absl::Status status = InitHere();
   if (status.ok()) PersistSnapshot(/*or_memfd=*/true);
@@ -173,6 +215,8 @@ absl::StatusOr<fnhost_module_state*> ZygoteState::StateForWorker() const {
   if (const MappedSnapshot* snapshot = builder_.snapshot(); snapshot != nullptr) {
     absl::StatusOr<fnhost_module_state*> restored = builder_.Restore(*snapshot);
     if (restored.ok()) return *restored;
+    // A reload's state cannot be rebuilt by an init: the worker fails to start.
+    if (kept_state_) return restored.status();
     // As the in-process host does with a snapshot it cannot use: say why, then run the init.
     std::fprintf(stderr, "[fnhost:%s] worker %d: %s; state built by init instead\n",
                  function().c_str(), static_cast<int>(::getpid()),
@@ -197,6 +241,8 @@ zygote::StartReport ZygoteState::Report() const {
   report.set_init_threads(static_cast<uint32_t>(init_threads_));
   report.set_workers_run_init(fork_point_ == ForkPoint::kBeforeInit &&
                               builder_.snapshot() == nullptr && state_ == nullptr);
+  report.set_state_schema(table().state_schema);
+  report.set_kept_state(kept_state_);
   return report;
 }
 

@@ -35,6 +35,7 @@
 #include "fnhost/zygote.pb.h"
 #include "src/common/unique_fd.h"
 #include "src/isolation/zygote_options.h"
+#include "src/isolation/zygote_services.h"
 #include "src/loader/module_loader.h"
 #include "src/runtime/state_builder.h"
 
@@ -58,6 +59,16 @@ class ZygoteState {
   // Fork before init: finds or builds the snapshot that workers restore from. `handed`: the
   // memfd the host passed along, if any. Fails as an init fails when the builder's init does.
   absl::Status PrepareBeforeInit(UniqueFd handed);
+
+  // A reload that keeps state (before BuildHere or PrepareBeforeInit): the live state of the
+  // version being replaced, with the config's reload_schema. Used when the module declares the
+  // same schema: the state (or every worker's) is then restored from it, never by the init.
+  void SetReloadSource(UniqueFd fd);
+  // In a worker: its state's sections in a new sealed memfd, for the version that replaces
+  // this one.
+  absl::StatusOr<int> WriteReloadSnapshot(const fnhost_module_state* state) const {
+    return builder_.WriteReloadSnapshot(state);
+  }
 
   // In a worker just forked from this process: its state. The built one (after its post-fork
   // hook), a restore from the mapped snapshot, or an init.
@@ -88,6 +99,8 @@ class ZygoteState {
 
   // Runs the module's init here, timed.
   absl::Status InitHere();
+  // After BuildHere: writes the snapshot a successor, or the next cold start, starts from.
+  void PersistAfterBuild(bool threaded);
   // After an init here: writes the snapshot to the snapshot directory; if that is off or
   // fails and `or_memfd`, to a sealed memfd (snapshot_fd_).
   void PersistSnapshot(bool or_memfd);
@@ -96,7 +109,10 @@ class ZygoteState {
   [[noreturn]] void BuilderMain(pid_t zygote, int channel);
 
   Notes notes_;
+  ZygoteServices services_;
   StateBuilder builder_;
+  UniqueFd reload_fd_;       // the reload source, if any
+  bool kept_state_ = false;  // the state (or the mapped snapshot) is the reload source
   LoadTimings timings_;
   absl::Duration state_init_;
   int init_threads_ = 0;

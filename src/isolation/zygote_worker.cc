@@ -6,6 +6,7 @@
 
 #include "src/common/function_error.h"
 #include "src/common/strings.h"
+#include "src/isolation/call_frames.h"
 #include "src/isolation/control_frames.h"
 #include "src/isolation/worker_limits.h"
 #include "src/runtime/abi_glue.h"
@@ -54,9 +55,10 @@ void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zy
     SendErrorOrExit(kChildChannelFd, status);
     ::_exit(0);
   }
-  // Without a doorbell (spinning off, or no memfd here) both sides simply block.
+  // The shared page carries the call's cancelled flag and the doorbells; without it (no memfd
+  // here) both sides simply block, and calls cannot be cancelled.
   int bell_fd = -1;
-  Doorbell* bell = limits_.spin_budget_nanos() > 0 ? CreateDoorbell(&bell_fd) : nullptr;
+  Doorbell* bell = CreateDoorbell(&bell_fd);
   const uint32_t before = bell != nullptr ? bell->request.load(std::memory_order_acquire) : 0;
   SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {}, bell_fd);
   if (bell_fd >= 0) ::close(bell_fd);
@@ -66,9 +68,10 @@ void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zy
 absl::Status WorkerProcess::Start() {
   absl::StatusOr<fnhost_module_state*> state = zygote_state_.StateForWorker();
   if (!state.ok()) return state.status();
+  state_ = *state;
   if (absl::Status status = ApplyWorkerLimits(limits_, function()); !status.ok()) return status;
   absl::StatusOr<fnhost_module_instance*> instance =
-      CreateInstance(zygote_state_.table(), *state, function());
+      CreateInstance(zygote_state_.table(), state_, function());
   if (!instance.ok()) return instance.status();
   instance_ = *instance;
   return absl::OkStatus();
@@ -81,6 +84,7 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
   // Bounded: an idle worker spins for one budget after its last response, then blocks.
   SpinPolicy spin(absl::Nanoseconds(limits_.spin_budget_nanos()));
   BellWait wait{bell != nullptr ? &bell->request : nullptr, before, &spin};
+  WorkerCall call(bell, &spin, limits_.max_message_bytes());
   for (;;) {
     FrameHeader header;
     absl::Status received = RecvCallFrame(kChildChannelFd, limits_.max_message_bytes(),
@@ -88,8 +92,19 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
                                           bell != nullptr ? &wait : nullptr);
     // EOF is the host letting the worker go; anything else is a broken channel.
     if (!received.ok()) ::_exit(absl::IsUnavailable(received) ? 0 : kExitChannelBroken);
-    if (header.type != FrameType::kRequest) ::_exit(kExitChannelBroken);
-    const Answer answer = Call(request, &response, &message);
+    if (header.type == FrameType::kSnapshotState) {
+      if (bell != nullptr) wait.before = bell->request.load(std::memory_order_acquire);
+      AnswerSnapshotRequest();
+      continue;
+    }
+    const size_t context_size =
+        (header.flags & kFlagContext) != 0 ? static_cast<uint32_t>(header.code) : 0;
+    if (header.type != FrameType::kRequest || context_size > request.size() ||
+        !call.Begin(std::string_view(request).substr(0, context_size)).ok()) {
+      ::_exit(kExitChannelBroken);
+    }
+    const Answer answer =
+        Call(std::string_view(request).substr(context_size), call, &response, &message);
     // Read before the response leaves, so that the host's next ring cannot come before it.
     if (bell != nullptr) wait.before = bell->request.load(std::memory_order_acquire);
     SendOrExit(kChildChannelFd, FrameType::kResponse, answer.code, answer.flags, answer.payload);
@@ -98,15 +113,29 @@ void WorkerProcess::Serve(Doorbell* bell, uint32_t before) {
   }
 }
 
-WorkerProcess::Answer WorkerProcess::Call(std::string_view request, std::string* response,
-                                          std::string* message) {
+void WorkerProcess::AnswerSnapshotRequest() {
+  absl::StatusOr<int> fd = zygote_state_.WriteReloadSnapshot(state_);
+  if (fd.ok()) {
+    SendOrExit(kChildChannelFd, FrameType::kStateSnapshot, 0, 0, {}, *fd);
+    ::close(*fd);
+  } else {
+    SendErrorOrExit(kChildChannelFd, fd.status());
+  }
+}
+
+WorkerProcess::Answer WorkerProcess::Call(std::string_view request, const WorkerCall& call,
+                                          std::string* response, std::string* message) {
   response->clear();
   CallOutput output(response);
   ClearMemoryLimitHit();
   const absl::Status status =
-      InvokeModule(zygote_state_.table(), instance_, request, output, function());
+      InvokeModule(zygote_state_.table(), instance_, request, output, function(), call.raw());
   const uint32_t max_message_bytes = limits_.max_message_bytes();
-  if (status.ok() && response->size() <= max_message_bytes) return {0, 0, *response};
+  if (status.ok() && !call.response_metadata().empty()) {
+    AppendResponseMetadata(call.response_metadata(), response);
+  }
+  const uint16_t flags = call.response_metadata().empty() ? 0 : kFlagContext;
+  if (status.ok() && response->size() <= max_message_bytes) return {0, flags, *response};
   if (status.ok()) {
     *message = FunctionMessage(function(), "response of ", response->size(),
                                " bytes is above max_message_bytes ", max_message_bytes);

@@ -3,8 +3,9 @@
 // channel open), takes its state from the zygote's ZygoteState (the built state after its
 // post-fork hook, a restore from the inherited snapshot mapping, or an init), applies its limits
 // (worker_limits.h), creates one instance, and reports ready; then it serves one call at a time
-// on its socket until the host closes it. Also how the zygote's processes send frames to the
-// host.
+// on its socket until the host closes it, each with the context its request frame carries
+// (WorkerCall), and, for a reload that keeps state, writes its state's sections when asked.
+// Also how the zygote's processes send frames to the host.
 //
 // Not thread-safe: a worker's own code runs on one thread (the module may start others).
 
@@ -22,6 +23,7 @@
 #include "fnhost/abi.h"
 #include "fnhost/zygote.pb.h"
 #include "google/protobuf/message_lite.h"
+#include "src/isolation/worker_call.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/zygote_state.h"
 
@@ -56,12 +58,17 @@ class WorkerProcess {
     uint16_t flags = 0;
     std::string_view payload;
   };
-  Answer Call(std::string_view request, std::string* response, std::string* message);
+  Answer Call(std::string_view request, const WorkerCall& call, std::string* response,
+              std::string* message);
+  // A reload that keeps state: sends the host this worker's state's sections (kStateSnapshot
+  // with a sealed memfd), or the error.
+  void AnswerSnapshotRequest();
 
   const std::string& function() const { return zygote_state_.function(); }
 
   const zygote::WorkerLimits& limits_;
   const ZygoteState& zygote_state_;
+  fnhost_module_state* state_ = nullptr;
   fnhost_module_instance* instance_ = nullptr;
 };
 

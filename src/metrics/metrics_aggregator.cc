@@ -23,126 +23,40 @@
 #include "absl/container/flat_hash_map.h"
 #include "fnhost/metrics.h"
 #include "src/common/strings.h"
-#include "src/metrics/grow_only_map.h"
-#include "src/metrics/histogram.h"
+#include "src/metrics/function_record.h"
 #include "src/metrics/host_gauges.h"
+#include "src/metrics/module_metrics.h"
 #include "src/metrics/prometheus_text.h"
 
 namespace fnhost {
 namespace {
 
+using internal::Add;
+using internal::Counter;
+using internal::FunctionHistograms;
+using internal::FunctionRecord;
+using internal::Get;
 using internal::GrowOnlyMap;
+using internal::InvokeDuration;
 using internal::LatencyHistogram;
-using internal::PromType;
-
-using Counter = std::atomic<int64_t>;
-using Gauge = std::atomic<int64_t>;
-
-void Add(Counter& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
-int64_t Get(const Counter& counter) { return counter.load(std::memory_order_relaxed); }
-
-// Label values, indexed like the arrays of FunctionRecord that they label.
-constexpr std::string_view kStartNames[] = {"warm", "cold"};                // indexed by `cold`
-constexpr std::string_view kSourceNames[] = {"shared", "init", "restore"};  // by StateSource
-static_assert(static_cast<int>(StateSource::kRestore) == 2);
-constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen",          "abi_check",
-                                            "state_init",  "instance_create", "zygote_start"};
-constexpr std::string_view kPoolEventNames[] = {"eviction", "unload",  "unload_failed",
-                                                "reload",   "prewarm", "budget_eviction"};
-constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
-                                                    "rejected"};  // by SnapshotEventKind
-static_assert(static_cast<int>(SnapshotEventKind::kRejected) == 3);
-constexpr std::string_view kForkPointNames[] = {"fork_after_init", "fork_before_init"};
-constexpr int kNumStatusCodes = 17;  // absl::StatusCode kOk (0) .. kUnauthenticated (16)
-
-enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms, kBudgetEvictions };
-
-// One module version's invocations and cold starts (traffic split: stable against canary;
-// reload: old against new). Calls refused before a version was chosen have no version.
-struct VersionRecord {
-  explicit VersionRecord(std::string_view name) : version(name) {}
-  const std::string version;  // immutable: recorders compare against it without a lock
-  std::array<LatencyHistogram, 2> invoke_duration;  // [cold]; counts are the invocations
-  Counter errors{0};
-  Counter coldstarts{0};
-};
-
-// The histograms a function needs only once it has started an instance (or refused a call
-// before choosing a version), created on first use: a registered function that never ran
-// then costs a few hundred bytes instead of a few kilobytes.
-struct FunctionHistograms {
-  // Calls refused before a version was chosen, [cold]. The function's invocation histogram
-  // is these plus its versions' (see InvokeDuration), so a call is observed once, not twice.
-  std::array<LatencyHistogram, 2> unversioned_invoke_duration;
-  std::array<LatencyHistogram, std::size(kSourceNames)> init_duration;
-  std::array<LatencyHistogram, std::size(kPhaseNames)> phase_duration;
-  LatencyHistogram worker_spawn_duration;  // its count is the number of spawns
-};
-
-struct FunctionRecord {
-  ~FunctionRecord() { delete histograms.load(std::memory_order_acquire); }
-
-  FunctionHistograms& Histograms() {
-    FunctionHistograms* existing = histograms.load(std::memory_order_acquire);
-    if (existing != nullptr) return *existing;
-    auto created = std::make_unique<FunctionHistograms>();
-    if (histograms.compare_exchange_strong(existing, created.get(), std::memory_order_acq_rel)) {
-      return *created.release();
-    }
-    return *existing;  // another thread created them first
-  }
-  // Null until first used; readers treat null as empty histograms.
-  const FunctionHistograms* HistogramsIfAny() const {
-    return histograms.load(std::memory_order_acquire);
-  }
-
-  GrowOnlyMap<VersionRecord> versions;
-  std::array<Counter, kNumStatusCodes> errors{};  // by absl::StatusCode; timeouts included
-  Counter coldstarts{0};
-  std::array<Counter, std::size(kPoolEventNames)> pool_events{};
-  std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
-  GrowOnlyMap<Counter> rejected_by_reason;
-  GrowOnlyMap<Counter> worker_crashes_by_reason;  // process isolation
-  Gauge fork_point{-1};  // process isolation: index in kForkPointNames; -1 before a zygote
-  std::atomic<FunctionHistograms*> histograms{nullptr};
-
-  std::atomic<bool> has_gauges{false};
-  Gauge idle_instances{0};
-  Gauge busy_instances{0};
-  Gauge starting_instances{0};
-  Gauge queued_calls{0};
-  Gauge loaded{0};
-  Gauge canary_millionths{0};  // share of calls routed to the canary, in millionths
-};
-
-// A function's invocation latencies, [cold]: every version's, and the calls refused before
-// one was chosen. Their sample counts are the invocation counts.
-LatencyHistogram::Snapshot InvokeDuration(const FunctionRecord& record, size_t cold) {
-  LatencyHistogram::Snapshot total;
-  if (const FunctionHistograms* histograms = record.HistogramsIfAny()) {
-    total = histograms->unversioned_invoke_duration[cold].Read();
-  }
-  for (const auto& [version, version_record] : record.versions.Sorted()) {
-    total.Merge(version_record->invoke_duration[cold].Read());
-  }
-  return total;
-}
-
-int64_t Timeouts(const FunctionRecord& record) {
-  return Get(record.errors[static_cast<int>(absl::StatusCode::kDeadlineExceeded)]);
-}
-
-int64_t SumOf(std::span<const Counter> counters) {
-  int64_t total = 0;
-  for (const Counter& c : counters) total += Get(c);
-  return total;
-}
-
+using internal::kBudgetEvictions;
+using internal::kEvictions;
+using internal::kForkPointNames;
+using internal::kNumStatusCodes;
+using internal::kPhaseNames;
+using internal::kPrewarms;
+using internal::kReloads;
+using internal::kUnloads;
+using internal::kUnloadsFailed;
+using internal::SumOf;
+using internal::Timeouts;
+using internal::VersionRecord;
 }  // namespace
 
 struct MetricsAggregator::Impl {
   GrowOnlyMap<FunctionRecord> functions;
   internal::HostGaugeRecord host;
+  internal::ModuleMetrics module_metrics;
 };
 
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
@@ -243,7 +157,10 @@ void MetricsAggregator::OnPoolEvent(const PoolEvent& event) {
     case PoolEventKind::kUnloadFailed:
       return Add(record.pool_events[kUnloadsFailed]);
     case PoolEventKind::kReload:
+      Add(record.reloads_by_path.GetOrCreate(event.reason.empty() ? "init" : event.reason));
       return Add(record.pool_events[kReloads]);
+    case PoolEventKind::kReloadFailed:
+      return Add(record.reloads_by_path.GetOrCreate("failed"));
     case PoolEventKind::kPrewarm:
       return Add(record.pool_events[kPrewarms]);
     case PoolEventKind::kBudgetEviction:
@@ -302,6 +219,12 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
   totals.unloads = Get(record->pool_events[kUnloads]);
   totals.failed_unloads = Get(record->pool_events[kUnloadsFailed]);
   totals.reloads = Get(record->pool_events[kReloads]);
+  if (const Counter* kept = record->reloads_by_path.Find("kept_state")) {
+    totals.reloads_kept_state = Get(*kept);
+  }
+  if (const Counter* failed = record->reloads_by_path.Find("failed")) {
+    totals.reloads_failed = Get(*failed);
+  }
   for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
     totals.rejected += Get(*count);
   }
@@ -328,272 +251,16 @@ absl::Duration MetricsAggregator::InvokeLatencyQuantile(std::string_view functio
   return InvokeDuration(*record, cold).Quantile(q);
 }
 
-namespace {
-
-// Renders one histogram family: a series per function and label value, for the series that
-// have samples (an empty histogram is 26 lines that say nothing). `read(record, i)` reads the
-// histogram of label value i.
-template <size_t N, typename ReadFn>
-void RenderHistograms(internal::PrometheusTextWriter& writer, std::string_view name,
-                      std::string_view help, std::string_view label,
-                      const std::string_view (&label_values)[N],
-                      const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
-                      ReadFn read) {
-  writer.StartFamily(name, PromType::kHistogram, help);
-  for (const auto& [function, record] : functions) {
-    for (size_t i = 0; i < N; ++i) {
-      const LatencyHistogram::Snapshot snapshot = read(*record, i);
-      if (snapshot.Count() == 0) continue;
-      writer.Histogram(name, {{"function", function}, {label, label_values[i]}},
-                       kLatencyBucketsSeconds, snapshot.counts,
-                       static_cast<double>(snapshot.sum_nanos) / 1e9);
-    }
-  }
-}
-
-// A reader for RenderHistograms of one of the lazily created FunctionHistograms arrays.
-template <size_t N>
-auto ReadLazy(std::array<LatencyHistogram, N> FunctionHistograms::*histograms) {
-  return [histograms](const FunctionRecord& record, size_t i) {
-    const FunctionHistograms* lazy = record.HistogramsIfAny();
-    return lazy != nullptr ? (lazy->*histograms)[i].Read() : LatencyHistogram::Snapshot{};
-  };
-}
-
-// Renders one counter family with a fixed set of label values; every value appears, zero or
-// not, so that rate() sees a series' first increment.
-template <size_t N>
-void RenderFixedCounters(internal::PrometheusTextWriter& writer, std::string_view name,
-                         std::string_view help, std::string_view label,
-                         const std::string_view (&label_values)[N],
-                         const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
-                         std::array<Counter, N> FunctionRecord::*counters) {
-  writer.StartFamily(name, PromType::kCounter, help);
-  for (const auto& [function, record] : functions) {
-    for (size_t i = 0; i < N; ++i) {
-      writer.Sample(name, {{"function", function}, {label, label_values[i]}},
-                    Get(((*record).*counters)[i]));
-    }
-  }
-}
-
-// Renders a per-function gauge for the functions whose pool has reported.
-void RenderGauge(internal::PrometheusTextWriter& writer, std::string_view name,
-                 std::string_view help,
-                 const std::vector<std::pair<std::string, FunctionRecord*>>& functions,
-                 Gauge FunctionRecord::*gauge) {
-  writer.StartFamily(name, PromType::kGauge, help);
-  for (const auto& [function, record] : functions) {
-    if (!record->has_gauges.load(std::memory_order_relaxed)) continue;
-    writer.Sample(name, {{"function", function}}, Get((*record).*gauge));
-  }
-}
-
-// The per-version families: a function's invocations, errors, cold starts and latencies split
-// by module version, to compare a canary with its stable version (or a reload with the one it
-// replaced). Calls refused before a version was chosen, and failed loads, count only in the
-// per-function families.
-void RenderVersions(internal::PrometheusTextWriter& writer,
-                    const std::vector<std::pair<std::string, FunctionRecord*>>& functions) {
-  std::vector<std::vector<std::pair<std::string, VersionRecord*>>> versions;
-  versions.reserve(functions.size());
-  for (const auto& [function, record] : functions) versions.push_back(record->versions.Sorted());
-
-  writer.StartFamily("fnhost_version_invocations_total", PromType::kCounter,
-                     "Invocations by module version, and by whether they waited for a cold start.");
-  for (size_t f = 0; f < functions.size(); ++f) {
-    for (const auto& [version, record] : versions[f]) {
-      for (size_t cold = 0; cold < 2; ++cold) {
-        writer.Sample("fnhost_version_invocations_total",
-                      {{"function", functions[f].first}, {"version", version},
-                       {"start", kStartNames[cold]}},
-                      record->invoke_duration[cold].Read().Count());
-      }
-    }
-  }
-  writer.StartFamily("fnhost_version_errors_total", PromType::kCounter,
-                     "Invocations that did not return OK, by module version.");
-  for (size_t f = 0; f < functions.size(); ++f) {
-    for (const auto& [version, record] : versions[f]) {
-      writer.Sample("fnhost_version_errors_total",
-                    {{"function", functions[f].first}, {"version", version}}, Get(record->errors));
-    }
-  }
-  writer.StartFamily("fnhost_version_coldstarts_total", PromType::kCounter,
-                     "Instances created, by module version.");
-  for (size_t f = 0; f < functions.size(); ++f) {
-    for (const auto& [version, record] : versions[f]) {
-      writer.Sample("fnhost_version_coldstarts_total",
-                    {{"function", functions[f].first}, {"version", version}},
-                    Get(record->coldstarts));
-    }
-  }
-  writer.StartFamily("fnhost_version_invoke_duration_seconds", PromType::kHistogram,
-                     "Invocation latency including queueing, by module version, cold and warm "
-                     "apart.");
-  for (size_t f = 0; f < functions.size(); ++f) {
-    for (const auto& [version, record] : versions[f]) {
-      for (size_t cold = 0; cold < 2; ++cold) {
-        const LatencyHistogram::Snapshot snapshot = record->invoke_duration[cold].Read();
-        if (snapshot.Count() == 0) continue;
-        writer.Histogram("fnhost_version_invoke_duration_seconds",
-                         {{"function", functions[f].first}, {"version", version},
-                          {"start", kStartNames[cold]}},
-                         kLatencyBucketsSeconds, snapshot.counts,
-                         static_cast<double>(snapshot.sum_nanos) / 1e9);
-      }
-    }
-  }
-}
-
-using Functions = std::vector<std::pair<std::string, FunctionRecord*>>;
-
-// Invocations, errors, timeouts and cold starts.
-void RenderCallCounters(internal::PrometheusTextWriter& writer, const Functions& functions) {
-  writer.StartFamily("faas_invocations_total", PromType::kCounter,
-                     "Number of invocations, by whether they waited for a cold start.");
-  for (const auto& [function, record] : functions) {
-    for (size_t cold = 0; cold < 2; ++cold) {
-      writer.Sample("faas_invocations_total",
-                    {{"function", function}, {"start", kStartNames[cold]}},
-                    InvokeDuration(*record, cold).Count());
-    }
-  }
-
-  writer.StartFamily("faas_errors_total", PromType::kCounter,
-                     "Number of invocations that did not return OK, by status code.");
-  for (const auto& [function, record] : functions) {
-    for (int code = 1; code < kNumStatusCodes; ++code) {
-      const int64_t count = Get(record->errors[code]);
-      if (count == 0) continue;
-      writer.Sample("faas_errors_total",
-                    {{"function", function},
-                     {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}},
-                    count);
-    }
-  }
-
-  writer.StartFamily("faas_timeouts_total", PromType::kCounter,
-                     "Number of invocations that ran out of time (DEADLINE_EXCEEDED).");
-  for (const auto& [function, record] : functions) {
-    writer.Sample("faas_timeouts_total", {{"function", function}}, Timeouts(*record));
-  }
-
-  writer.StartFamily("faas_coldstarts_total", PromType::kCounter,
-                     "Number of instances created, prewarms and failed attempts included.");
-  for (const auto& [function, record] : functions) {
-    writer.Sample("faas_coldstarts_total", {{"function", function}}, Get(record->coldstarts));
-  }
-}
-
-// Init and invoke latencies, and the cold-start phases.
-void RenderLatencies(internal::PrometheusTextWriter& writer, const Functions& functions) {
-  RenderHistograms(writer, "faas_init_duration_seconds",
-                   "Time from the start of a successful cold start to a ready instance, by "
-                   "where the module state came from.",
-                   "source", kSourceNames, functions,
-                   ReadLazy(&FunctionHistograms::init_duration));
-  RenderHistograms(writer, "faas_invoke_duration_seconds",
-                   "Invocation latency including queueing, cold and warm apart.", "start",
-                   kStartNames, functions, InvokeDuration);
-  RenderHistograms(writer, "fnhost_coldstart_phase_duration_seconds",
-                   "Duration of each phase of successful cold starts, when the phase ran.", "phase",
-                   kPhaseNames, functions, ReadLazy(&FunctionHistograms::phase_duration));
-}
-
-// The pools as they stood at the last PublishGauges.
-void RenderPoolGauges(internal::PrometheusTextWriter& writer, const Functions& functions) {
-  RenderGauge(writer, "fnhost_pool_idle_instances", "Instances ready and waiting for a call.",
-              functions, &FunctionRecord::idle_instances);
-  RenderGauge(writer, "fnhost_pool_busy_instances", "Instances serving a call.", functions,
-              &FunctionRecord::busy_instances);
-  RenderGauge(writer, "fnhost_pool_starting_instances", "Instances being created.", functions,
-              &FunctionRecord::starting_instances);
-  RenderGauge(writer, "fnhost_pool_queued_calls", "Calls waiting for an instance.", functions,
-              &FunctionRecord::queued_calls);
-  RenderGauge(writer, "fnhost_module_loaded", "1 if the function's module is loaded, else 0.",
-              functions, &FunctionRecord::loaded);
-
-  writer.StartFamily("fnhost_canary_share", PromType::kGauge,
-                     "Share of the function's calls routed to its canary version; 0 without one.");
-  for (const auto& [function, record] : functions) {
-    if (!record->has_gauges.load(std::memory_order_relaxed)) continue;
-    writer.Sample("fnhost_canary_share", {{"function", function}},
-                  static_cast<double>(Get(record->canary_millionths)) / 1e6);
-  }
-}
-
-// Pool events, rejected calls and snapshot events.
-void RenderEvents(internal::PrometheusTextWriter& writer, const Functions& functions) {
-  RenderFixedCounters(writer, "fnhost_pool_events_total",
-                      "Things that happened to the function's pool of instances.", "event",
-                      kPoolEventNames, functions, &FunctionRecord::pool_events);
-
-  writer.StartFamily("fnhost_rejected_calls_total", PromType::kCounter,
-                     "Calls refused without running, by reason.");
-  for (const auto& [function, record] : functions) {
-    for (const auto& [reason, count] : record->rejected_by_reason.Sorted()) {
-      writer.Sample("fnhost_rejected_calls_total", {{"function", function}, {"reason", reason}},
-                    Get(*count));
-    }
-  }
-
-  RenderFixedCounters(writer, "fnhost_snapshot_events_total",
-                      "Snapshots written, failed to write, restored from, or found and not used.",
-                      "event", kSnapshotEventNames, functions, &FunctionRecord::snapshot_events);
-}
-
-// Process isolation: worker spawns, fork points, lost workers.
-void RenderIsolation(internal::PrometheusTextWriter& writer, const Functions& functions) {
-  writer.StartFamily("fnhost_worker_spawn_duration_seconds", PromType::kHistogram,
-                     "Process isolation: time to fork a worker from the zygote until it serves.");
-  for (const auto& [function, record] : functions) {
-    const FunctionHistograms* histograms = record->HistogramsIfAny();
-    if (histograms == nullptr) continue;
-    const LatencyHistogram::Snapshot snapshot = histograms->worker_spawn_duration.Read();
-    if (snapshot.Count() == 0) continue;
-    writer.Histogram("fnhost_worker_spawn_duration_seconds", {{"function", function}},
-                     kLatencyBucketsSeconds, snapshot.counts,
-                     static_cast<double>(snapshot.sum_nanos) / 1e9);
-  }
-
-  writer.StartFamily("fnhost_isolation_mode", PromType::kGauge,
-                     "Process isolation: 1 for where the function's workers fork from: after "
-                     "the module's init, or before it (the init leaves threads running).");
-  for (const auto& [function, record] : functions) {
-    const int64_t fork_point = Get(record->fork_point);
-    if (fork_point < 0) continue;
-    for (int64_t i = 0; i < static_cast<int64_t>(std::size(kForkPointNames)); ++i) {
-      writer.Sample("fnhost_isolation_mode", {{"function", function}, {"mode", kForkPointNames[i]}},
-                    int64_t{fork_point == i ? 1 : 0});
-    }
-  }
-
-  writer.StartFamily("fnhost_worker_crashes_total", PromType::kCounter,
-                     "Process isolation: workers lost during a call, by signal or cause "
-                     "(exit, timeout, memory_limit, channel, protocol, zygote).");
-  for (const auto& [function, record] : functions) {
-    for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
-      writer.Sample("fnhost_worker_crashes_total", {{"function", function}, {"reason", reason}},
-                    Get(*count));
-    }
-  }
-}
-
-}  // namespace
-
 std::string MetricsAggregator::RenderPrometheus() const {
-  const Functions functions = impl_->functions.Sorted();
   std::string out;
   internal::PrometheusTextWriter writer(&out);
-  RenderCallCounters(writer, functions);
-  RenderLatencies(writer, functions);
-  RenderVersions(writer, functions);
-  RenderPoolGauges(writer, functions);
-  impl_->host.Render(writer);
-  RenderEvents(writer, functions);
-  RenderIsolation(writer, functions);
+  internal::RenderFunctions(writer, impl_->functions.Sorted(), impl_->host);
+  impl_->module_metrics.Render(writer);
   return out;
+}
+
+ModuleMetric* MetricsAggregator::DefineModuleMetric(const ModuleMetricDefinition& definition) {
+  return impl_->module_metrics.Define(definition);
 }
 
 }  // namespace fnhost

@@ -42,13 +42,19 @@ class CallOutput {
   fnhost_host_output raw_;
 };
 
-// Runs the module's invoke on `instance`; `output` receives the response and the module's
-// message. The warm path of both isolation modes (in the host, and in a worker process).
-inline absl::Status InvokeModule(const fnhost_module_v1& table, fnhost_module_instance* instance,
+// Runs the module's invoke on `instance`, with `context` when the module takes one
+// (invoke_with_context) and `context` is not null, else without; `output` receives the response
+// and the module's message. The warm path of both isolation modes (in the host, and in a
+// worker process). A module that takes a context must be given one if it has no plain invoke.
+inline absl::Status InvokeModule(const fnhost_module& table, fnhost_module_instance* instance,
                                  std::string_view request, CallOutput& output,
-                                 const std::string& function) {
-  const int32_t code = table.invoke(instance, reinterpret_cast<const uint8_t*>(request.data()),
-                                    request.size(), output.raw());
+                                 const std::string& function,
+                                 const fnhost_host_call_context* context) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(request.data());
+  const int32_t code =
+      context != nullptr && table.invoke_with_context != nullptr
+          ? table.invoke_with_context(instance, bytes, request.size(), output.raw(), context)
+          : table.invoke(instance, bytes, request.size(), output.raw());
   if (code == FNHOST_STATUS_OK) [[likely]] {
     return absl::OkStatus();
   }

@@ -20,6 +20,12 @@ absl::Status InProcessBackend::Load(ColdStartEvent* event) {
   event->dlopen = timings.dlopen;
   event->abi_check = timings.abi_check;
   if (!status.ok()) return status;
+  // The services registered by now, bound to this version.
+  services_ = std::make_unique<FunctionServices>(builder_.config(), context_.services,
+                                                 context_.sink, context_.log_sink,
+                                                 /*typed_forms=*/true);
+  services_->set_module_version(builder_.table().version);
+  builder_.set_init_host(services_.get());
   absl::StatusOr<StateBuilder::Built> built = builder_.Build();
   if (!built.ok()) {
     builder_.Unload(nullptr);
@@ -30,6 +36,8 @@ absl::Status InProcessBackend::Load(ColdStartEvent* event) {
   table_ = &builder_.table();
   state_ = built->state;
   module_version_ = table_->version;
+  takes_context_ = builder_.module().abi().has_context();
+  kept_state_ = built->kept_state;
   return absl::OkStatus();
 }
 
@@ -48,7 +56,11 @@ void InProcessBackend::Destroy(BackendInstance* instance) {
 
 UnloadReport InProcessBackend::Unload() {
   table_ = nullptr;
-  return builder_.Unload(std::exchange(state_, nullptr));
+  UnloadReport report = builder_.Unload(std::exchange(state_, nullptr));
+  // After the state: what it obtained from its services stays valid until its destroy.
+  builder_.set_init_host(nullptr);
+  services_.reset();
+  return report;
 }
 
 void InProcessBackend::OnSnapshotEvent(SnapshotEventKind kind, std::string_view path,

@@ -14,6 +14,7 @@
 #include "fnhost/abi.h"
 #include "fnhost/runtime.pb.h"
 #include "src/runtime/abi_glue.h"
+#include "src/runtime/function_services.h"
 #include "src/runtime/instance_backend.h"
 #include "src/runtime/state_builder.h"
 
@@ -29,7 +30,7 @@ class InProcessBackend final : public InstanceBackend, private SnapshotEvents {
   absl::Status Invoke(BackendInstance* instance, const Call& call) override {
     CallOutput output(call.response);
     return InvokeModule(*table_, static_cast<ModuleInstance*>(instance)->raw, call.request,
-                        output, function_);
+                        output, function_, call.record != nullptr ? call.record->raw() : nullptr);
   }
   void Destroy(BackendInstance* instance) override;
   UnloadReport Unload() override;
@@ -39,6 +40,15 @@ class InProcessBackend final : public InstanceBackend, private SnapshotEvents {
   bool ShouldWriteSnapshot() const override { return builder_.ShouldWriteSnapshot(); }
   absl::Status WriteSnapshot() override { return builder_.WriteSnapshot(state_); }
   ModuleHints hints() const override { return {}; }
+  const FunctionServices& services() const override { return *services_; }
+  bool takes_context() const override { return takes_context_; }
+
+  void SetReloadSource(int fd, uint32_t schema) override { builder_.SetReloadSource(fd, schema); }
+  bool kept_state() const override { return kept_state_; }
+  uint32_t state_schema() const override { return table_->state_schema; }
+  absl::StatusOr<int> SnapshotForReload(BackendInstance*) override {
+    return builder_.WriteReloadSnapshot(state_);
+  }
 
  private:
   // An instance of the module, as its instance_create made it.
@@ -53,9 +63,12 @@ class InProcessBackend final : public InstanceBackend, private SnapshotEvents {
   const BackendContext context_;
   StateBuilder builder_;
   const std::string& function_;  // the builder's
-  const fnhost_module_v1* table_ = nullptr;  // set by Load
+  std::unique_ptr<FunctionServices> services_;  // made by Load
+  const fnhost_module* table_ = nullptr;        // set by Load
   fnhost_module_state* state_ = nullptr;
   std::string module_version_;
+  bool takes_context_ = false;
+  bool kept_state_ = false;
 };
 
 }  // namespace fnhost::internal

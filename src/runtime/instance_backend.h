@@ -24,8 +24,12 @@
 #include "absl/status/statusor.h"
 #include "fnhost/clock.h"
 #include "fnhost/metrics.h"
+#include "fnhost/log_sink.h"
 #include "src/common/file_system.h"
 #include "src/loader/module_loader.h"
+#include "src/runtime/call_record.h"
+#include "src/runtime/function_services.h"
+#include "src/runtime/service_registry.h"
 
 namespace fnhost::internal {
 
@@ -46,11 +50,13 @@ class BackendInstance {
   std::atomic<bool> lost_{false};
 };
 
-// One call as it crosses a backend: the request in, the response out. `response` is
-// overwritten, reusing its capacity.
+// One call as it crosses a backend: the request in, the response out, and the call's context
+// (metadata, ids, deadline, cancellation, its host services). `response` is overwritten,
+// reusing its capacity. `record` may be null only for a backend whose takes_context() is false.
 struct Call {
   std::string_view request;
   std::string* response = nullptr;
+  CallRecord* record = nullptr;
 };
 
 // Where a call started with InstanceBackend::StartInvoke ends.
@@ -64,12 +70,15 @@ class CallCompletion {
   ~CallCompletion() = default;
 };
 
-// What a backend reports to and reads from the host: its clock, file system and metrics sink
-// (null: no metrics). Not owned; they outlive the backend.
+// What a backend reports to and reads from the host: its clock, file system, metrics sink
+// (null: no metrics), the host's services (null: none) and log sink (null: stderr). Not owned;
+// they outlive the backend.
 struct BackendContext {
   Clock* clock = nullptr;
   FileSystem* fs = nullptr;
   MetricsSink* sink = nullptr;
+  const ServiceRegistry* services = nullptr;
+  LogSink* log_sink = nullptr;
 };
 
 // What a backend found out about a module build that the next load of the same build (after a
@@ -126,6 +135,27 @@ class InstanceBackend {
   virtual absl::Status WriteSnapshot() = 0;
   // What the next load of this build can start from.
   virtual ModuleHints hints() const = 0;
+  // The function's host services and logger as this version's calls use them (the call
+  // record's); valid from Load to Unload.
+  virtual const FunctionServices& services() const = 0;
+  // Whether each call needs a CallRecord: the module takes a call context (always under
+  // process isolation, where the request frame carries the call's id).
+  virtual bool takes_context() const = 0;
+
+  // ---- Reload that keeps state.
+  // Before Load: the live state of the version this one replaces, in `fd` (a sealed memfd of
+  // sections, state schema `schema`; the caller keeps it open until Load returns). Load builds
+  // the state from it when the module declares the same schema, and fails if that fails.
+  virtual void SetReloadSource(int fd, uint32_t schema) = 0;
+  // After Load: whether the state was built from the reload source.
+  virtual bool kept_state() const = 0;
+  // After Load: the module's state schema; 0 for none.
+  virtual uint32_t state_schema() const = 0;
+  // Writes the live state's sections to a new sealed memfd (the caller owns it), for the
+  // version that replaces this one. `instance`: an idle instance the caller holds, or null;
+  // under process isolation each worker has its own copy of the state, and this takes that
+  // worker's (a fresh worker's without one).
+  virtual absl::StatusOr<int> SnapshotForReload(BackendInstance* instance) = 0;
 };
 
 }  // namespace fnhost::internal

@@ -14,6 +14,7 @@ runtime::ModuleConfig ModuleConfigFor(const FunctionSpec& spec, const HostOption
   config.set_use_snapshots(spec.use_snapshots);
   if (spec.use_snapshots) config.set_snapshot_dir(host.snapshot_dir);
   config.set_trust_private_snapshot_dir(host.trust_private_snapshot_dir);
+  for (const std::string& service : spec.services) config.add_service(service);
   return config;
 }
 

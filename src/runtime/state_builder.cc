@@ -1,6 +1,5 @@
 #include "src/runtime/state_builder.h"
 
-#include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -14,27 +13,17 @@
 namespace fnhost::internal {
 namespace {
 
-void LogToStderr(void* host_data, int32_t level, const char* message, size_t size) {
-  static constexpr const char* kLevels[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
-  const char* level_name = (level >= 0 && level <= 3) ? kLevels[level] : "?";
-  const auto* function = static_cast<const std::string*>(host_data);
-  std::fprintf(stderr, "[fnhost:%s] %s %.*s\n", function->c_str(), level_name,
-               static_cast<int>(size), message);
+// What a reload's in-memory snapshot says it holds: the sections of a state of `schema`, not
+// a module's. Both ends of a reload compute it; it never reaches a file.
+snapshot::ModuleIdentity ReloadIdentity(uint32_t schema) {
+  snapshot::ModuleIdentity identity;
+  identity.set_module_name("(live state of a reloaded version)");
+  identity.set_module_version(absl::StrCat("state schema ", schema));
+  identity.set_abi_version(FNHOST_ABI_VERSION);
+  return identity;
 }
 
-// The context of a state init or restore of `function`: its init config, a logger that
-// writes "[fnhost:<function>] <level> <message>" lines to stderr, and `error` to collect the
-// module's message. Valid while its arguments live. The only place an init context is made.
-fnhost_host_init_context InitContext(const std::string& function, const std::string& init_config,
-                                     CallOutput& error) {
-  return fnhost_host_init_context{
-      .function_name = function.c_str(),
-      .init_config = reinterpret_cast<const uint8_t*>(init_config.data()),
-      .init_config_size = init_config.size(),
-      .logger = fnhost_host_logger{const_cast<std::string*>(&function), &LogToStderr},
-      .error = error.raw(),
-  };
-}
+constexpr char kReloadSnapshotName[] = "(live state of the replaced version)";
 
 // A failed step's status with the module's message, if it left one.
 absl::Status WithModuleMessage(absl::StatusCode code, std::string message,
@@ -55,8 +44,8 @@ absl::Status CollectSections(const fnhost_module_v1& table, const fnhost_module_
 }  // namespace
 
 StateBuilder::StateBuilder(runtime::ModuleConfig config, Clock& clock, FileSystem& fs,
-                           SnapshotEvents* events)
-    : config_(std::move(config)), clock_(clock), fs_(fs), events_(events) {}
+                           SnapshotEvents* events, InitHost* init_host)
+    : config_(std::move(config)), clock_(clock), fs_(fs), events_(events), init_host_(init_host) {}
 
 StateBuilder::~StateBuilder() = default;
 
@@ -85,6 +74,7 @@ bool StateBuilder::snapshots() const {
 }
 
 absl::StatusOr<StateBuilder::Built> StateBuilder::Build() {
+  if (KeepsReloadState()) return BuildFromReloadSource();
   const absl::Time start = clock_.Now();
   if (snapshots() && !config_.snapshot_dir().empty()) {
     if (fnhost_module_state* state = RestoreFromDirectory(); state != nullptr) {
@@ -95,6 +85,48 @@ absl::StatusOr<StateBuilder::Built> StateBuilder::Build() {
   absl::StatusOr<fnhost_module_state*> state = Init();
   if (!state.ok()) return state.status();
   return Built{.state = *state, .restored = false, .duration = clock_.Now() - init_start};
+}
+
+bool StateBuilder::KeepsReloadState() const {
+  return reload_fd_ >= 0 && reload_schema_ != 0 && table().state_schema == reload_schema_ &&
+         module_->supports_snapshots();
+}
+
+bool StateBuilder::MapReloadSource(absl::Status* status) {
+  absl::StatusOr<std::unique_ptr<MappedSnapshot>> mapped =
+      OpenSealedMemfd(reload_fd_, kReloadSnapshotName, ReloadIdentity(reload_schema_));
+  if (!mapped.ok()) {
+    *status = PrefixFunction(function(), mapped.status());
+    return false;
+  }
+  snapshot_ = *std::move(mapped);
+  restore_flags_ = FNHOST_INIT_FLAG_RELOAD;
+  return true;
+}
+
+absl::StatusOr<StateBuilder::Built> StateBuilder::BuildFromReloadSource() {
+  const absl::Time start = clock_.Now();
+  absl::Status status;
+  if (!MapReloadSource(&status)) return status;
+  absl::StatusOr<fnhost_module_state*> state = Restore(*snapshot_);
+  if (!state.ok()) {
+    snapshot_.reset();
+    return absl::Status(state.status().code(),
+                        FunctionMessage(function(), "reload keeping state (schema ",
+                                        reload_schema_, ") of module ", config_.module_path(),
+                                        ": ", state.status().message()));
+  }
+  return Built{.state = *state, .restored = true, .kept_state = true,
+               .duration = clock_.Now() - start};
+}
+
+absl::StatusOr<int> StateBuilder::WriteReloadSnapshot(const fnhost_module_state* state) const {
+  SnapshotFileWriter writer(&fs_, kReloadSnapshotName, ReloadIdentity(table().state_schema),
+                            clock_.WallNow());
+  if (absl::Status status = CollectSections(table(), state, function(), writer); !status.ok()) {
+    return status;
+  }
+  return CommitToSealedMemfd(writer, kReloadSnapshotName);
 }
 
 fnhost_module_state* StateBuilder::RestoreFromDirectory() {
@@ -115,9 +147,9 @@ fnhost_module_state* StateBuilder::RestoreFromDirectory() {
 
 absl::StatusOr<fnhost_module_state*> StateBuilder::Init() const {
   CallOutput error(nullptr);
-  const fnhost_host_init_context context = InitContext(function(), config_.init_config(), error);
+  const InitStep step(function(), config_.init_config(), 0, init_host_, error);
   fnhost_module_state* state = nullptr;
-  const int32_t code = table().state_create(&context, &state);
+  const int32_t code = table().state_create(step.raw(), &state);
   if (code == FNHOST_STATUS_OK) return state;
   const absl::Status status = error.ToStatus(code, function(), "state init");
   return absl::Status(status.code(), absl::StrCat(status.message(), " (module ",
@@ -126,17 +158,17 @@ absl::StatusOr<fnhost_module_state*> StateBuilder::Init() const {
 
 absl::StatusOr<fnhost_module_state*> StateBuilder::Restore(const MappedSnapshot& snapshot) const {
   CallOutput error(nullptr);
-  const fnhost_host_init_context context = InitContext(function(), config_.init_config(), error);
+  const InitStep step(function(), config_.init_config(), restore_flags_, init_host_, error);
   const fnhost_host_snapshot_reader reader = snapshot.AsAbi();
   fnhost_module_state* state = nullptr;
-  int32_t code = table().state_restore(&context, &reader, &state);
+  int32_t code = table().state_restore(step.raw(), &reader, &state);
   if (code != FNHOST_STATUS_OK) {
     return WithModuleMessage(static_cast<absl::StatusCode>(code),
                              absl::StrCat("state_restore from ", snapshot.path(), " failed"),
                              error);
   }
   if (table().state_after_restore != nullptr) {
-    code = table().state_after_restore(state, &context);
+    code = table().state_after_restore(state, step.raw());
     if (code != FNHOST_STATUS_OK) {
       table().state_destroy(state);
       return WithModuleMessage(
@@ -150,8 +182,8 @@ absl::StatusOr<fnhost_module_state*> StateBuilder::Restore(const MappedSnapshot&
 absl::Status StateBuilder::AfterFork(fnhost_module_state* state) const {
   if (table().state_after_restore == nullptr) return absl::OkStatus();
   CallOutput error(nullptr);
-  const fnhost_host_init_context context = InitContext(function(), config_.init_config(), error);
-  const int32_t code = table().state_after_restore(state, &context);
+  const InitStep step(function(), config_.init_config(), 0, init_host_, error);
+  const int32_t code = table().state_after_restore(state, step.raw());
   return error.ToStatus(code, function(), "state after restore");
 }
 
@@ -179,6 +211,7 @@ bool StateBuilder::MapDirectorySnapshot() {
     return false;
   }
   snapshot_ = *std::move(mapped);
+  restore_flags_ = 0;
   return true;
 }
 
@@ -190,6 +223,7 @@ bool StateBuilder::MapMemfdSnapshot(int fd) {
     return false;
   }
   snapshot_ = *std::move(mapped);
+  restore_flags_ = 0;
   return true;
 }
 
@@ -229,6 +263,7 @@ absl::StatusOr<int> StateBuilder::CommitToMemfd(const fnhost_module_state* state
 UnloadReport StateBuilder::Unload(fnhost_module_state* state) {
   if (state != nullptr) table().state_destroy(state);
   snapshot_.reset();  // after the state: its views pointed into the mapping
+  restore_flags_ = 0;
   UnloadReport report = module_->Unload();
   module_.reset();
   // A later Load may find another file at the path.

@@ -4,7 +4,14 @@
 // the module's, finds the snapshot identity of the module and its init config, restores the
 // state from a matching snapshot or else runs the init, writes the state's snapshot after an
 // init, and runs the module's post-fork hook in a forked copy of a built state. Every init
-// context a module sees is built here.
+// context a module sees is built here (InitStep, with the InitHost it is given: the function's
+// host services and logger).
+//
+// A reload that keeps state: the version being replaced writes its live state's sections to a
+// sealed memfd (WriteReloadSnapshot); the new version's builder is given it (SetReloadSource),
+// and when both declare the same non-zero state schema, Build restores the new state from it
+// with FNHOST_INIT_FLAG_RELOAD instead of running the init. A failed restore is the build's
+// error: the reload fails and the old version serves on.
 //
 // Snapshot files are used only with the module's snapshot support, ModuleConfig::use_snapshots
 // and a snapshot directory; a snapshot that does not fit is reported (SnapshotEvents) and the
@@ -35,6 +42,7 @@
 #include "fnhost/snapshot.pb.h"
 #include "src/common/file_system.h"
 #include "src/loader/module_loader.h"
+#include "src/runtime/init_step.h"
 #include "src/snapshot/mapped_snapshot.h"
 
 namespace fnhost::internal {
@@ -54,14 +62,18 @@ class SnapshotEvents {
 
 class StateBuilder {
  public:
-  // `events` may be null (events are dropped); `clock`, `fs` and `events` must outlive the
-  // builder.
+  // `events` may be null (events are dropped); `init_host` may be null (no host services,
+  // init logs to stderr); `clock`, `fs`, `events` and `init_host` must outlive the builder.
   StateBuilder(runtime::ModuleConfig config, Clock& clock, FileSystem& fs,
-               SnapshotEvents* events);
+               SnapshotEvents* events, InitHost* init_host = nullptr);
   ~StateBuilder();
 
   StateBuilder(const StateBuilder&) = delete;
   StateBuilder& operator=(const StateBuilder&) = delete;
+
+  // The InitHost of the init steps from now on (the function's services, which a backend binds
+  // once the module is loaded); null: none.
+  void set_init_host(InitHost* init_host) { init_host_ = init_host; }
 
   // Loads and checks the module (module_loader.h), then the pool's concurrency against the
   // module's: FAILED_PRECONDITION when the config asks for more calls per instance than the
@@ -84,15 +96,34 @@ class StateBuilder {
   struct Built {
     fnhost_module_state* state = nullptr;
     bool restored = false;
+    // Restored from the reload source: the state of the version this one replaces.
+    bool kept_state = false;
     absl::Duration duration;  // the restore (identity included), or the init
   };
   absl::StatusOr<Built> Build();
+
+  // A reload that keeps state: `fd` is a sealed memfd holding the sections of the replaced
+  // version's state (WriteReloadSnapshot), whose schema is `schema`; the caller keeps it open
+  // until Build returned. Before Load or after.
+  void SetReloadSource(int fd, uint32_t schema) {
+    reload_fd_ = fd;
+    reload_schema_ = schema;
+  }
+  // After Load: whether the module's state schema is that of the reload source (non-zero).
+  bool KeepsReloadState() const;
+  // Maps the reload source as the snapshot restores use, marking restores as reloads; false,
+  // and the error in `*status`, when it cannot be mapped.
+  bool MapReloadSource(absl::Status* status);
+  // Writes `state`'s sections to a new sealed memfd, for the builder of the version that
+  // replaces this one (SetReloadSource); the caller owns the descriptor.
+  absl::StatusOr<int> WriteReloadSnapshot(const fnhost_module_state* state) const;
 
   // The steps Build is made of, for a zygote that places them in other processes.
   // Runs the module's init.
   absl::StatusOr<fnhost_module_state*> Init() const;
   // Restores a state from `snapshot` (state_restore, then state_after_restore), which must
-  // outlive the state. The error carries the module's message.
+  // outlive the state; a reload's when the mapped snapshot is the reload source. The error
+  // carries the module's message.
   absl::StatusOr<fnhost_module_state*> Restore(const MappedSnapshot& snapshot) const;
   // The module's post-fork hook on a state built before a fork (state_after_restore).
   absl::Status AfterFork(fnhost_module_state* state) const;
@@ -133,10 +164,17 @@ class StateBuilder {
   fnhost_module_state* RestoreFromDirectory();
   absl::StatusOr<int> CommitToMemfd(const fnhost_module_state* state);
 
+  // Restores from the reload source; `kept_state` in the result.
+  absl::StatusOr<Built> BuildFromReloadSource();
+
   const runtime::ModuleConfig config_;
   Clock& clock_;
   FileSystem& fs_;
   SnapshotEvents* const events_;
+  InitHost* init_host_;
+  int reload_fd_ = -1;
+  uint32_t reload_schema_ = 0;
+  uint32_t restore_flags_ = 0;  // FNHOST_INIT_FLAG_RELOAD while the reload source is mapped
   std::unique_ptr<LoadedModule> module_;
   int concurrency_ = 1;
   bool identity_known_ = false;

@@ -1,12 +1,20 @@
-// A module whose State declares kStateSchema 7, for reloads that keep state. Init config: the
-// starting count (decimal; empty: 0). The state is that count, written to the snapshot as
-// section "count" (8 bytes). Every call replies "origin=<create|restore|reload> count=N", where
-// reload means State::Restore saw InitContext::reloading().
+// A module whose State declares kStateSchema 7 (FNHOST_SCHEMA_COUNTER_SCHEMA when defined), for
+// reloads that keep state. Init config: the starting count (decimal; empty: 0). The state is
+// that count, which "bump" requests raise (the state's live memory a reload must carry), written
+// to the snapshot as section "count" (8 bytes). Every other call replies
+// "origin=<create|restore|reload> count=N", where reload means State::Restore saw
+// InitContext::reloading(). Built with FNHOST_SCHEMA_COUNTER_FAILS_RELOAD, its Restore refuses
+// a reload.
+#include <atomic>
 #include <charconv>
 #include <cstring>
 #include <string>
 
 #include "fnhost/module.h"
+
+#ifndef FNHOST_SCHEMA_COUNTER_SCHEMA
+#define FNHOST_SCHEMA_COUNTER_SCHEMA 7
+#endif
 
 namespace {
 
@@ -14,7 +22,7 @@ using fnhost::sdk::Status;
 
 class State {
  public:
-  static constexpr uint32_t kStateSchema = 7;
+  static constexpr uint32_t kStateSchema = FNHOST_SCHEMA_COUNTER_SCHEMA;
 
   static Status Create(const fnhost::sdk::InitContext& context, std::unique_ptr<State>* state) {
     uint64_t count = 0;
@@ -25,6 +33,11 @@ class State {
   }
   static Status Restore(const fnhost::sdk::InitContext& context,
                         const fnhost::sdk::SnapshotReader& reader, std::unique_ptr<State>* state) {
+#ifdef FNHOST_SCHEMA_COUNTER_FAILS_RELOAD
+    if (context.reloading()) {
+      return Status(fnhost::sdk::StatusCode::kDataLoss, "this build refuses reloads");
+    }
+#endif
     fnhost::sdk::Section section;
     Status found = reader.FindSection("count", &section);
     if (!found.ok()) return found;
@@ -36,23 +49,27 @@ class State {
     return Status::Ok();
   }
   Status Snapshot(fnhost::sdk::SnapshotWriter& writer) const {
-    return writer.WriteSection("count", &count_, sizeof(count_));
+    const uint64_t count = count_.load();
+    return writer.WriteSection("count", &count, sizeof(count));
   }
 
   State(std::string origin, uint64_t count) : origin_(std::move(origin)), count_(count) {}
+  // The live part of the state: calls change it (instances serve one call at a time here).
+  void Bump() const { count_.fetch_add(1); }
   std::string Describe() const {
-    return "origin=" + origin_ + " count=" + std::to_string(count_);
+    return "origin=" + origin_ + " count=" + std::to_string(count_.load());
   }
 
  private:
   std::string origin_;
-  uint64_t count_;
+  mutable std::atomic<uint64_t> count_;
 };
 
 class Instance {
  public:
   explicit Instance(const State& state) : state_(state) {}
-  Status Invoke(std::string_view, fnhost::sdk::Response& response) {
+  Status Invoke(std::string_view request, fnhost::sdk::Response& response) {
+    if (request == "bump") state_.Bump();
     response.Write(state_.Describe());
     return Status::Ok();
   }
