@@ -110,12 +110,13 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange_.method = std::string(request.method_string());
     exchange_.target = std::string(request.target());
     exchange_.body.swap(request.body());
-    exchange_.header = [this](std::string_view name) -> std::string_view {
-      const auto& fields = parser_->get();
-      auto it = fields.find(beast::string_view(name.data(), name.size()));
-      return it == fields.end() ? std::string_view()
-                                : std::string_view(it->value().data(), it->value().size());
-    };
+    exchange_.headers.clear();
+    for (const auto& field : request) {
+      exchange_.headers.emplace_back(std::string_view(field.name_string().data(),
+                                                      field.name_string().size()),
+                                     std::string_view(field.value().data(), field.value().size()));
+    }
+    exchange_.response_headers.clear();
     exchange_.status = 200;
     stream_.expires_never();  // the call may take as long as its function allows
     server_.router->Route(exchange_, strand_, [self = shared_from_this()] { self->Write(); });
@@ -135,6 +136,10 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.version(11);
     response_.result(static_cast<unsigned>(exchange_.status));
     response_.set(http::field::content_type, exchange_.content_type);
+    for (const auto& [name, value] : exchange_.response_headers) {
+      response_.set(beast::string_view(name.data(), name.size()),
+                    beast::string_view(value.data(), value.size()));
+    }
     response_.keep_alive(keep_alive_ && !server_.draining.load(std::memory_order_acquire));
     response_.body().swap(exchange_.response);  // no copy; the capacity comes back below
     response_.prepare_payload();

@@ -21,6 +21,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -34,12 +37,14 @@ struct HttpExchange {
   std::string method;
   std::string target;
   std::string body;
-  // Request headers by lower-case name, for the router to map (e.g. to call metadata).
-  std::function<std::string_view(std::string_view name)> header;
+  // The request's headers, names as the client sent them; they view the request, valid until
+  // the reply. Reused from request to request on one connection.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
 
   int status = 200;
   std::string content_type = "text/plain";
   std::string response;  // reused from request to request on one connection
+  std::vector<std::pair<std::string, std::string>> response_headers;  // besides content type
 };
 
 class HttpRouter {

@@ -28,7 +28,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: fnhost serve [--config=FILE] [--port=8080] [--host=127.0.0.1] [--watch]\n"
     "                    [--snapshot-dir=DIR] [--max-body-bytes=16777216]\n"
-    "                    [--drain-timeout=30s] [--threads=2]\n"
+    "                    [--drain-timeout=30s] [--threads=2] [--metadata-prefix=x-fn-]\n"
     "  POST /invoke/NAME  call a function     GET /metrics  Prometheus text\n"
     "  GET /healthz       liveness            GET /readyz   readiness (min_instances warm)\n"
     "  SIGTERM drains: stop accepting, finish calls in flight, exit 0.\n";
@@ -86,13 +86,15 @@ struct ServeFlags {
   absl::Duration drain_timeout = absl::Seconds(30);
   std::string snapshot_dir;
   bool watch = false;
+  std::string metadata_prefix = "x-fn-";  // request and response headers <-> call metadata
 };
 
 // Parses the flags; 0 when they are good, else the exit code (the error printed).
 int ParseServeFlags(int argc, char** argv, ServeFlags* out) {
   absl::StatusOr<Flags> flags = Flags::Parse(
       argc, argv, 2,
-      {"config", "port", "host", "snapshot-dir", "max-body-bytes", "drain-timeout", "threads"},
+      {"config", "port", "host", "snapshot-dir", "max-body-bytes", "drain-timeout", "threads",
+       "metadata-prefix"},
       {"watch"});
   if (!flags.ok() || !flags->positional().empty()) {
     std::fprintf(stderr, "fnhost serve: %s\n%s",
@@ -126,6 +128,7 @@ int ParseServeFlags(int argc, char** argv, ServeFlags* out) {
   out->drain_timeout = *drain;
   out->snapshot_dir = flags->Get("snapshot-dir", "");
   out->watch = flags->Has("watch");
+  out->metadata_prefix = flags->Get("metadata-prefix", "x-fn-");
   return 0;
 }
 
@@ -143,7 +146,7 @@ int Serve(Host& host, MetricsAggregator& metrics, const HostConfig& config,
     std::fprintf(stderr, "fnhost serve: %s\n", std::string(port.status().message()).c_str());
     return 1;
   }
-  ServeRouter router(host, metrics, functions, server);
+  ServeRouter router(host, metrics, functions, server, flags.metadata_prefix);
   Stopper stopper;
   std::thread signal_thread([&] {
     int signal_number = 0;

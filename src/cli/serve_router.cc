@@ -1,6 +1,10 @@
 #include "src/cli/serve_router.h"
 
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "src/cli/http_call_context.h"
 #include "src/common/strings.h"
 
 namespace fnhost::cli {
@@ -24,8 +28,12 @@ int HttpStatusFor(const absl::Status& status) {
 
 ServeRouter::ServeRouter(Host& host, MetricsAggregator& metrics,
                          const std::vector<std::pair<std::string, int>>& functions,
-                         const HttpServer& server)
-    : host_(host), metrics_(metrics), server_(server), min_instances_(functions) {
+                         const HttpServer& server, std::string metadata_prefix)
+    : host_(host),
+      metrics_(metrics),
+      server_(server),
+      metadata_prefix_(std::move(metadata_prefix)),
+      min_instances_(functions) {
   for (const auto& [name, min_instances] : functions) {
     if (absl::StatusOr<FunctionHandle> handle = host.Lookup(name); handle.ok()) {
       handles_.emplace(name, *std::move(handle));
@@ -71,20 +79,22 @@ void ServeRouter::Invoke(std::string_view name, HttpExchange& exchange, Executor
     exchange.response = absl::StrCat("no function named '", AsAbsl(name), "'\n");
     return reply();
   }
+  // Owned by the completion, which runs after the call is over.
+  auto call = std::make_unique<HttpCallContext>(metadata_prefix_, exchange.headers);
   CallOptions options;
   options.executor = &strand;
-  // Request headers become the call's metadata here (x-fn-* headers, through
-  // exchange.header), once calls carry metadata.
+  options.context = call->context();
   host_.InvokeAsync(
       it->second, exchange.body, &exchange.response,
-      [&exchange, reply = std::move(reply)](absl::Status status, std::string* response) mutable {
+      [&exchange, call = std::move(call), reply = std::move(reply)](
+          absl::Status status, std::string* response) mutable {
         if (status.ok()) {
           exchange.content_type = "application/octet-stream";
         } else {
           exchange.status = HttpStatusFor(status);
           *response = absl::StrCat(status.message(), "\n");
         }
-        // The call's response metadata becomes x-fn-* response headers here.
+        call->AppendResponseHeaders(&exchange.response_headers);
         reply();
       },
       options);

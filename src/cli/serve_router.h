@@ -1,5 +1,7 @@
 // ServeRouter: the routes of `fnhost serve` over HttpServer.
-//   POST /invoke/NAME   the function's response (Host::InvokeAsync: no thread waits for it)
+//   POST /invoke/NAME   the function's response (Host::InvokeAsync: no thread waits for it);
+//                       headers under the metadata prefix and traceparent map to and from
+//                       the call's context (http_call_context.h)
 //   GET  /metrics       Prometheus text
 //   GET  /healthz       liveness: "ok" while the process serves
 //   GET  /readyz        readiness: 200 once every function has its min_instances warm, 503
@@ -30,10 +32,11 @@ int HttpStatusFor(const absl::Status& status);
 
 class ServeRouter final : public HttpRouter {
  public:
-  // `functions`: the registered functions with their min_instances.
+  // `functions`: the registered functions with their min_instances; `metadata_prefix`: the
+  // header names that carry call metadata (e.g. "x-fn-").
   ServeRouter(Host& host, MetricsAggregator& metrics,
               const std::vector<std::pair<std::string, int>>& functions,
-              const HttpServer& server);
+              const HttpServer& server, std::string metadata_prefix);
 
   void Route(HttpExchange& exchange, Executor& strand,
              absl::AnyInvocable<void()> reply) override;
@@ -47,6 +50,7 @@ class ServeRouter final : public HttpRouter {
   Host& host_;
   MetricsAggregator& metrics_;
   const HttpServer& server_;
+  const std::string metadata_prefix_;
   std::vector<std::pair<std::string, int>> min_instances_;
   absl::flat_hash_map<std::string, FunctionHandle> handles_;  // fixed after construction
 };
