@@ -57,13 +57,13 @@ void AsyncCall::Begin() {
   } else {
     queue_deadline_ = now + queue_timeout_;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       phase_ = Phase::kQueued;
     }
     Pool::Garbage garbage;
     const bool answered = function_->pool_.AcquireAsync(this, &garbage);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (answered) phase_ = Phase::kStarting;  // dispatched below: only the call's deadline
       ArmTimer();
     }
@@ -74,7 +74,7 @@ void AsyncCall::Begin() {
       // Cancelled while joining the queue, before Stop could withdraw it.
       absl::Status why;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         why = stop_status_;
       }
       Stop(why);
@@ -110,7 +110,7 @@ void AsyncCall::OnGranted() {
   }
   if (start.version != nullptr) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       phase_ = Phase::kStarting;
     }
     Ref();
@@ -121,7 +121,7 @@ void AsyncCall::OnGranted() {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     holds_lease_ = true;
   }
   Run(/*here=*/false);
@@ -136,17 +136,17 @@ void AsyncCall::ColdStart() {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     holds_lease_ = true;
   }
   Run(/*here=*/true);
 }
 
 void AsyncCall::Run(bool here) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (cancelled_.load(std::memory_order_acquire)) {
     const absl::Status why = stop_status_;
-    lock.unlock();
+    lock.Unlock();
     ReleaseLease();
     Fail(why);
     return;
@@ -163,11 +163,11 @@ void AsyncCall::Run(bool here) {
     // worker, never in between.
     absl::Status started =
         version->StartInvoke(lease.instance->handle, request_, response_, record(), this);
-    lock.unlock();
+    lock.Unlock();
     if (!started.ok()) OnCallDone(std::move(started));
     return;
   }
-  lock.unlock();
+  lock.Unlock();
   if (here) {
     RunInProcess();
     return;
@@ -185,7 +185,7 @@ void AsyncCall::RunInProcess() {
 
 void AsyncCall::OnCallDone(absl::Status status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // A call stopped while it ran (in process, it ran to its end) fails for the host's reason,
     // with the module's own words.
     if (!stop_status_.ok() && !status.ok()) {
@@ -200,7 +200,7 @@ void AsyncCall::OnCallDone(absl::Status status) {
                            span_start_, status, trigger_, begin_ticks_);
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     phase_ = Phase::kDone;
   }
   ReleaseLease();
@@ -227,13 +227,13 @@ void AsyncCall::OnDeadline() {
     Fail(function_->pool_.QueueDeadlineError(queue_timeout_, memory_blocked));
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (phase_ == Phase::kQueued) phase_ = Phase::kStarting;  // granted, not yet dispatched
   ArmTimer();  // the call's deadline, if it has one
 }
 
 void AsyncCall::Stop(absl::Status why) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stop_status_.ok()) stop_status_ = why;
   cancelled_.store(true, std::memory_order_release);
   for (bool withdrawing = true;;) {
@@ -248,14 +248,14 @@ void AsyncCall::Stop(absl::Status why) {
         // In process the call runs to its end.
         if (!version->invokes_async()) return;
         version->CancelInvoke(lease.instance->handle, kill_on_cancel_);
-        lock.unlock();
+        lock.Unlock();
         Deliver(std::move(why));  // the response is no longer touched; the slot is, until done
         return;
       }
       case Phase::kAdmitting:
       case Phase::kQueued: {
         if (!withdrawing) return;  // granted, not yet dispatched: Run sees the flag
-        lock.unlock();
+        lock.Unlock();
         Pool::Garbage garbage;
         const bool withdrawn = function_->pool_.Withdraw(this, &garbage);
         function_->Destroy(garbage);
@@ -264,7 +264,7 @@ void AsyncCall::Stop(absl::Status why) {
           return;
         }
         withdrawing = false;
-        lock.lock();
+        lock.Lock();
         break;
       }
     }
@@ -273,7 +273,7 @@ void AsyncCall::Stop(absl::Status why) {
 
 void AsyncCall::ReleaseLease() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!holds_lease_) return;
     holds_lease_ = false;
   }
@@ -284,7 +284,7 @@ void AsyncCall::ReleaseLease() {
 
 void AsyncCall::Deliver(absl::Status status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (delivered_) return;
     delivered_ = true;
   }
@@ -299,7 +299,7 @@ void AsyncCall::Deliver(absl::Status status) {
 void AsyncCall::Fail(absl::Status status) {
   function_->ReportFailure(status, begin_ticks_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     phase_ = Phase::kDone;
   }
   Deliver(std::move(status));

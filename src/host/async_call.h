@@ -22,7 +22,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +35,7 @@
 #include "src/host/pool.h"
 #include "src/runtime/call_record.h"
 #include "src/runtime/instance_backend.h"
+#include "src/common/mutex.h"
 
 namespace fnhost::internal {
 
@@ -108,7 +108,7 @@ class AsyncCall final : public Pool::AsyncWaiter,
 
   std::atomic<int> refs_{1};
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
+  Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kAdmitting;
   bool delivered_ ABSL_GUARDED_BY(mu_) = false;
   bool holds_lease_ ABSL_GUARDED_BY(mu_) = false;

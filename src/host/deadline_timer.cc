@@ -8,7 +8,7 @@ DeadlineTimer::~DeadlineTimer() {
   std::thread thread;
   std::multimap<absl::Time, Entry*> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     thread.swap(thread_);
     left.swap(armed_);
@@ -24,7 +24,7 @@ DeadlineTimer::~DeadlineTimer() {
 void DeadlineTimer::Arm(Target* target, absl::Time when, Entry* entry) {
   target->Ref();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     entry->target = target;
     entry->at = armed_.emplace(when, entry);
     entry->armed = true;
@@ -36,7 +36,7 @@ void DeadlineTimer::Arm(Target* target, absl::Time when, Entry* entry) {
 bool DeadlineTimer::Disarm(Entry* entry) {
   Target* target = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!entry->armed) return false;
     target = entry->target;
     armed_.erase(entry->at);
@@ -47,7 +47,7 @@ bool DeadlineTimer::Disarm(Entry* entry) {
 }
 
 void DeadlineTimer::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<Target*> due;
   while (!stopping_) {
     const absl::Time now = clock_->Now();
@@ -58,11 +58,11 @@ void DeadlineTimer::Loop() {
       armed_.erase(armed_.begin());
     }
     if (due.empty()) {
-      clock_->WaitUntil(cv_, lock,
+      clock_->WaitUntil(cv_, lock.native(),
                         armed_.empty() ? absl::InfiniteFuture() : armed_.begin()->first);
       continue;
     }
-    lock.unlock();
+    lock.Unlock();
     // The entries were marked disarmed under the lock: a Disarm racing with OnDeadline is a
     // no-op, and the reference taken by Arm keeps the target alive until Unref.
     for (Target* target : due) {
@@ -70,7 +70,7 @@ void DeadlineTimer::Loop() {
       target->Unref();
     }
     due.clear();
-    lock.lock();
+    lock.Lock();
   }
 }
 

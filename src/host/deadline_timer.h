@@ -11,12 +11,12 @@
 
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "fnhost/clock.h"
+#include "src/common/mutex.h"
 
 namespace fnhost::internal {
 
@@ -52,7 +52,7 @@ class DeadlineTimer {
   void Loop();
 
   Clock* const clock_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   std::multimap<absl::Time, Entry*> armed_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

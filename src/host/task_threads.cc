@@ -7,7 +7,7 @@ namespace fnhost::internal {
 TaskThreads::~TaskThreads() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     threads.swap(threads_);
   }
@@ -17,7 +17,7 @@ TaskThreads::~TaskThreads() {
 
 void TaskThreads::Post(absl::AnyInvocable<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     tasks_.push_back(std::move(task));
     if (static_cast<int>(threads_.size()) < size_ && !stopping_) {
       threads_.emplace_back([this] { Loop(); });
@@ -27,17 +27,17 @@ void TaskThreads::Post(absl::AnyInvocable<void()> task) {
 }
 
 void TaskThreads::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     // Tasks posted before the stop still run: each is a call's completion or its next step.
-    while (tasks_.empty() && !stopping_) cv_.wait(lock);
+    while (tasks_.empty() && !stopping_) cv_.wait(lock.native());
     if (tasks_.empty()) return;
     absl::AnyInvocable<void()> task = std::move(tasks_.front());
     tasks_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     task();
     task = nullptr;  // destroyed without the lock: it may hold the last reference to a call
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -12,12 +12,12 @@
 
 #include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "fnhost/executor.h"
+#include "src/common/mutex.h"
 
 namespace fnhost::internal {
 
@@ -32,7 +32,7 @@ class TaskThreads final : public Executor {
   void Loop();
 
   const int size_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   std::deque<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

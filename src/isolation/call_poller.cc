@@ -37,7 +37,7 @@ CallPoller::CallPoller()
 CallPoller::~CallPoller() {
   std::thread thread;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     thread.swap(thread_);
   }
@@ -67,7 +67,7 @@ absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::st
   const bool timed = deadline != absl::InfiniteFuture() ||
                      (watchdog != nullptr && watchdog->interval != absl::InfiniteDuration());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     uint32_t index;
     if (free_.empty()) {
       index = static_cast<uint32_t>(slots_.size());
@@ -101,7 +101,7 @@ absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::st
 
 void CallPoller::RequestKill(Worker* worker) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = std::find_if(slots_.begin(), slots_.end(),
                            [worker](const Slot& slot) { return slot.worker == worker; });
     if (it == slots_.end()) return;  // over already
@@ -114,7 +114,7 @@ void CallPoller::Loop() {
   epoll_event events[kMaxEvents];
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
     }
     const int ready = ::epoll_wait(epoll_fd_, events, kMaxEvents, WaitMillis());
@@ -133,7 +133,7 @@ void CallPoller::Loop() {
 int CallPoller::WaitMillis() {
   absl::Time earliest = absl::InfiniteFuture();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const Slot& slot : slots_) {
       if (slot.worker == nullptr) continue;
       if (slot.kill) return 0;
@@ -151,7 +151,7 @@ void CallPoller::OnReadable(uint64_t key) {
   const uint32_t generation = static_cast<uint32_t>(key >> 32);
   Worker* worker = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (index >= slots_.size() || slots_[index].generation != generation) return;
     worker = slots_[index].worker;
   }
@@ -161,7 +161,7 @@ void CallPoller::OnReadable(uint64_t key) {
   if (!result.has_value()) return;
   Slot slot;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!Take(index, generation, &slot)) return;
   }
   End(slot, Ending::kResponse, *std::move(result));
@@ -188,7 +188,7 @@ void CallPoller::Sweep() {
   };
   std::vector<Due> due;  // a few at most: allocated only when something is due
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       const Slot& slot = slots_[i];
       if (slot.worker == nullptr) continue;
@@ -205,7 +205,7 @@ void CallPoller::Sweep() {
     Slot slot;
     absl::Status why;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       Slot& current = slots_[entry.index];
       if (current.worker == nullptr || current.generation != entry.generation) continue;
       if (entry.ending == Ending::kWatchdog) {
@@ -217,7 +217,7 @@ void CallPoller::Sweep() {
     }
     if (entry.ending == Ending::kWatchdog) {
       why = slot.watchdog->check(*slot.worker);
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (why.ok()) {
         slots_[entry.index].next_check = now + slot.watchdog->interval;
         continue;

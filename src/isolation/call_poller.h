@@ -20,7 +20,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,6 +31,7 @@
 #include "absl/time/time.h"
 #include "src/isolation/worker.h"
 #include "src/runtime/instance_backend.h"
+#include "src/common/mutex.h"
 
 namespace fnhost::internal {
 
@@ -93,7 +93,7 @@ class CallPoller {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
