@@ -132,6 +132,11 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.1f ns (a memory budget; goal ~0)\n",
                  "InvokeWarmBudget - InvokeWarm (added per call)", *budget - *warm);
   }
+  const double* warm_context = Find(reporter.nanos(), "BM_InvokeWarmContext");
+  if (warm_context != nullptr && direct != nullptr) {
+    std::fprintf(out, "  %-44s %8.1f ns (goal <= 100 ns)\n",
+                 "InvokeWarmContext - DirectCall (added per call)", *warm_context - *direct);
+  }
   const double* context = Find(reporter.nanos(), "BM_AbiInvokeContext");
   const double* abi_direct = Find(reporter.nanos(), "BM_AbiDirectCall");
   if (context != nullptr && abi_direct != nullptr) {

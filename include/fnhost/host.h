@@ -112,10 +112,11 @@ struct CallOptions {
   // code cannot be interrupted, so a call that has started runs to its end. Default: infinite,
   // which means the function's PoolOptions::default_timeout.
   absl::Duration timeout = absl::InfiniteDuration();
-  // The whole call's deadline, on the host's Clock: past it the call is cancelled as by
-  // `cancellation` (see fnhost/cancellation.h), with DEADLINE_EXCEEDED: a queued call leaves
-  // the queue, a call in a worker process is dropped or its worker killed, a call running in
-  // the host process runs to its end. Default: none.
+  // The whole call's deadline, on the host's Clock. The module sees it (its call context's
+  // deadline, on CLOCK_MONOTONIC). Past it the call is cancelled as by `cancellation` (see
+  // fnhost/cancellation.h), with DEADLINE_EXCEEDED: a queued call leaves the queue, a call in a
+  // worker process is dropped or its worker killed, a call running in the host process runs to
+  // its end; a running call's cancelled flag is set for the module to see. Default: none.
   absl::Time deadline = absl::InfiniteFuture();
   // Lets the caller give up on the call (fnhost/cancellation.h). Not owned; must outlive the
   // call. Default: nullptr.
@@ -126,7 +127,9 @@ struct CallOptions {
   bool cancel_kills_worker = false;
   // InvokeAsync: a call that finds a free warm instance in the host process may run on the
   // calling thread, its completion too, before InvokeAsync returns. False sends every call and
-  // its completion to other threads (the completion to `executor`). Default: true.
+  // its completion to other threads (the completion to `executor`). A call with a
+  // `cancellation` token or a `deadline` never runs inline: its cancellation must reach the
+  // module's flag while it runs. Default: true.
   bool allow_inline = true;
   // InvokeAsync: where the completion runs, unless it ran inline. Not owned; must outlive the
   // call. Default: nullptr, HostOptions::completion_executor.
