@@ -168,13 +168,8 @@ TEST_P(AsyncContextTest, ADeadlinePassingDuringTheCallSetsTheModulesFlag) {
   ASSERT_TRUE(AwaitBusy(0));
 }
 
-INSTANTIATE_TEST_SUITE_P(BothModes, AsyncContextTest,
-                         ::testing::Values(IsolationOptions::Mode::kInProcess,
-                                           IsolationOptions::Mode::kProcess),
-                         [](const auto& info) {
-                           return info.param == IsolationOptions::Mode::kProcess ? "Isolated"
-                                                                                  : "InProcess";
-                         });
+INSTANTIATE_TEST_SUITE_P(BothModes, AsyncContextTest, testing::BothIsolationModes(),
+                         testing::IsolationModeName);
 
 }  // namespace
 }  // namespace fnhost

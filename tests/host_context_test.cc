@@ -235,13 +235,8 @@ TEST_P(HostContextTest, SpansCarryTheFaasAttributesAndTheColdStartPhases) {
   EXPECT_EQ(warm[0].trigger, "other");
 }
 
-INSTANTIATE_TEST_SUITE_P(BothModes, HostContextTest,
-                         ::testing::Values(IsolationOptions::Mode::kInProcess,
-                                           IsolationOptions::Mode::kProcess),
-                         [](const auto& info) {
-                           return info.param == IsolationOptions::Mode::kProcess ? "Isolated"
-                                                                                  : "InProcess";
-                         });
+INSTANTIATE_TEST_SUITE_P(BothModes, HostContextTest, testing::BothIsolationModes(),
+                         testing::IsolationModeName);
 
 }  // namespace
 }  // namespace fnhost

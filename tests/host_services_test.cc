@@ -222,13 +222,8 @@ TEST_P(HostServicesTest, ModuleMetricsAppearWithTheFunctionLabel) {
             "1");
 }
 
-INSTANTIATE_TEST_SUITE_P(BothModes, HostServicesTest,
-                         ::testing::Values(IsolationOptions::Mode::kInProcess,
-                                           IsolationOptions::Mode::kProcess),
-                         [](const auto& info) {
-                           return info.param == IsolationOptions::Mode::kProcess ? "Isolated"
-                                                                                  : "InProcess";
-                         });
+INSTANTIATE_TEST_SUITE_P(BothModes, HostServicesTest, testing::BothIsolationModes(),
+                         testing::IsolationModeName);
 
 }  // namespace
 }  // namespace fnhost

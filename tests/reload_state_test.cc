@@ -112,13 +112,8 @@ TEST(ReloadStateForkBeforeInitTest, EveryWorkerStartsFromTheKeptState) {
   other.join();
 }
 
-INSTANTIATE_TEST_SUITE_P(BothModes, ReloadStateTest,
-                         ::testing::Values(IsolationOptions::Mode::kInProcess,
-                                           IsolationOptions::Mode::kProcess),
-                         [](const auto& info) {
-                           return info.param == IsolationOptions::Mode::kProcess ? "Isolated"
-                                                                                  : "InProcess";
-                         });
+INSTANTIATE_TEST_SUITE_P(BothModes, ReloadStateTest, testing::BothIsolationModes(),
+                         testing::IsolationModeName);
 
 }  // namespace
 }  // namespace fnhost

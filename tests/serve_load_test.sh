@@ -16,21 +16,8 @@ if ! command -v wrk >/dev/null 2>&1; then
   exit 77
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/fnhost-serve-load-XXXXXX")
-server_pid=
-cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- server log" >&2
-  cat "$work/server.log" >&2 || true
-  exit 1
-}
+source "$(dirname "$0")/support/serve_test_lib.sh"
+serve_test_init serve-load
 
 # A private copy with a known mode: the host refuses group-writable module files.
 cp "$slow_module" "$work/slow.so"
@@ -51,16 +38,7 @@ function {
 EOF
 
 # Port 0: the server binds a free port and names it in its log.
-"$fnhost" serve --config="$work/config.textproto" --port=0 >"$work/server.log" 2>&1 &
-server_pid=$!
-port=
-for _ in $(seq 1 300); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/server.log")
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "server exited before listening"
-  sleep 0.1
-done
-[[ -n $port ]] || fail "server did not report a port"
+start_serve "$fnhost" serve --config="$work/config.textproto" --port=0
 url="http://127.0.0.1:$port"
 
 # Each wrk thread tallies statuses in its own Lua state; done() adds them up.

@@ -13,21 +13,8 @@ if ! command -v curl >/dev/null 2>&1; then
   echo "SKIPPED: curl is not installed"
   exit 77
 fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/fnhost-serve-meta-XXXXXX")
-server_pid=
-cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- server log" >&2
-  cat "$work/server.log" >&2 || true
-  exit 1
-}
+source "$(dirname "$0")/support/serve_test_lib.sh"
+serve_test_init serve-meta
 cd "$work"
 cp "$module" probe.so
 cat >config.textproto <<'CONFIG'
@@ -36,16 +23,7 @@ function {
   module_path: "probe.so"
 }
 CONFIG
-"$fnhost" serve --config=config.textproto --port=0 >server.log 2>&1 &
-server_pid=$!
-port=
-for _ in $(seq 1 300); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' server.log)
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "server exited before listening"
-  sleep 0.1
-done
-[[ -n $port ]] || fail "server did not report a port"
+start_serve "$fnhost" serve --config=config.textproto --port=0
 url="http://127.0.0.1:$port/invoke/probe"
 
 # Two requests on one connection: metadata in, then metadata out.

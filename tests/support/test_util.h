@@ -45,6 +45,16 @@ inline HostOptions ManualHostOptions(FakeClock* clock, MetricsSink* sink) {
 }
 
 // Path of a module built from tests/modules/<name>.cc.
+// The instantiations of a test over both isolation modes, named InProcess and Isolated:
+//   INSTANTIATE_TEST_SUITE_P(BothModes, T, BothIsolationModes(), IsolationModeName);
+inline auto BothIsolationModes() {
+  return ::testing::Values(IsolationOptions::Mode::kInProcess, IsolationOptions::Mode::kProcess);
+}
+inline std::string IsolationModeName(
+    const ::testing::TestParamInfo<IsolationOptions::Mode>& info) {
+  return info.param == IsolationOptions::Mode::kProcess ? "Isolated" : "InProcess";
+}
+
 inline std::string TestModule(const std::string& name) {
   return std::string(FNHOST_TEST_MODULE_DIR) + "/" + name + ".so";
 }
