@@ -1,13 +1,16 @@
 #include "src/isolation/process_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "src/common/function_error.h"
+#include "src/isolation/sandbox_config.h"
 
 namespace fnhost::internal {
 namespace {
 
 ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const SandboxOptions& sandbox,
                                const std::string& zygote_executable, Clock* clock) {
   ZygoteOptions options;
   *options.config.mutable_module() = std::move(config);
@@ -23,15 +26,22 @@ ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOpti
   options.crash_window = isolation.crash_window;
   options.crash_backoff = isolation.crash_backoff;
   options.clock = clock;  // the circuit breaker's; call timeouts are in real time
+  // --- Sandbox ---
+  if (std::optional<zygote::SandboxConfig> config = ZygoteSandboxConfig(sandbox)) {
+    *options.config.mutable_sandbox() = *std::move(config);
+  }
+  options.cpu_time_limit = sandbox.cpu_time_limit;
   return options;
 }
 
 }  // namespace
 
 ProcessBackend::ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const SandboxOptions& sandbox,
                                const std::string& zygote_executable,
                                const BackendContext& context, ModuleHints hints)
-    : options_(ZygoteOptionsFor(std::move(config), isolation, zygote_executable, context.clock)),
+    : options_(ZygoteOptionsFor(std::move(config), isolation, sandbox, zygote_executable,
+                                context.clock)),
       context_(context),
       hints_(hints) {}
 
@@ -76,6 +86,7 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
   const absl::Time start = timed ? context_.clock->Now() : absl::InfinitePast();
   absl::StatusOr<std::unique_ptr<Worker>> worker = zygote_->SpawnWorker();
   if (!worker.ok()) return worker.status();
+  ReportSandboxInForce(**worker);
   if (timed) {
     ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
                                   .module_version = module_version(),
@@ -88,6 +99,7 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
 absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call) {
   auto* worker = static_cast<Worker*>(instance);
   absl::Status status = worker->Invoke(call.request, call.response);
+  ReportDenials(*worker);
   if (!worker->alive() && context_.sink != nullptr) {
     const std::string reason = worker->lost_reason();
     ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
@@ -114,6 +126,37 @@ absl::Status ProcessBackend::WriteSnapshot() {
 
 void ProcessBackend::ReportWorkerEvent(const WorkerEvent& event) const {
   if (context_.sink != nullptr) context_.sink->OnWorkerEvent(event);
+}
+
+void ProcessBackend::ReportSandboxInForce(const Worker& worker) {
+  const zygote::SandboxInForce* in_force = worker.sandbox_in_force();
+  if (in_force == nullptr) return;
+  if (const pid_t zygote = zygote_->zygote_pid(); zygote != logged_zygote_) {
+    logged_zygote_ = zygote;
+    for (const std::string& line : in_force->fallback()) {
+      std::fprintf(stderr, "[fnhost:%s] sandbox %s: %s\n", options_.function_name().c_str(),
+                   in_force->level().c_str(), line.c_str());
+    }
+  }
+  if (context_.sink == nullptr) return;
+  const std::vector<SandboxLayerInForce> layers =
+      LayersOf(*in_force, worker.cpu_limited() ? "process_cpu_clock" : "none");
+  ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                .module_version = module_version(),
+                                .kind = WorkerEventKind::kSandboxInForce,
+                                .sandbox_summary = in_force->summary(),
+                                .sandbox_layers = layers});
+}
+
+void ProcessBackend::ReportDenials(Worker& worker) const {
+  if (context_.sink == nullptr) return;
+  for (const sandbox::DenialCount& denied : worker.TakeNewDenials()) {
+    ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                  .module_version = module_version(),
+                                  .kind = WorkerEventKind::kSandboxDenied,
+                                  .syscall = denied.name,
+                                  .count = denied.count});
+  }
 }
 
 }  // namespace fnhost::internal

@@ -22,11 +22,12 @@ namespace fnhost::internal {
 class ProcessBackend final : public InstanceBackend {
  public:
   // `config`: the module and its state, as the in-process backend would get it; `isolation`:
-  // the worker limits, timeouts and circuit breaker; `zygote_executable`: as
-  // HostOptions::zygote_executable; `hints`: what an earlier load of the same build learned.
+  // the worker limits, timeouts and circuit breaker; `sandbox`: the workers' sandbox (checked
+  // by ResolveSandbox); `zygote_executable`: as HostOptions::zygote_executable; `hints`: what
+  // an earlier load of the same build learned.
   ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
-                 const std::string& zygote_executable, const BackendContext& context,
-                 ModuleHints hints);
+                 const SandboxOptions& sandbox, const std::string& zygote_executable,
+                 const BackendContext& context, ModuleHints hints);
   ~ProcessBackend() override;
 
   absl::Status Load(ColdStartEvent* event) override;
@@ -45,12 +46,19 @@ class ProcessBackend final : public InstanceBackend {
 
  private:
   void ReportWorkerEvent(const WorkerEvent& event) const;
+  // A new worker's sandbox: what is in force (metrics; the first worker of a zygote also logs
+  // its fallbacks), and after each call, its denials.
+  void ReportSandboxInForce(const Worker& worker);
+  void ReportDenials(Worker& worker) const;
 
   const ZygoteOptions options_;
   const BackendContext context_;
   ModuleHints hints_;
   std::unique_ptr<Zygote> zygote_;  // once loaded
   std::string module_version_;
+  // The zygote whose fallbacks were logged (a restarted one may differ); under the owner's
+  // serialisation of NewInstance.
+  pid_t logged_zygote_ = 0;
 };
 
 }  // namespace fnhost::internal

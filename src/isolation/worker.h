@@ -12,14 +12,18 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "src/common/mutex.h"
+#include "src/isolation/cpu_budget.h"
 #include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/isolation/worker_sandbox.h"
 #include "src/runtime/instance_backend.h"
 
 namespace fnhost {
@@ -44,7 +48,9 @@ class Worker final : public internal::BackendInstance {
   //   crash             UNAVAILABLE "function 'f': worker 1234 killed by signal SIGSEGV
   //                     (Segmentation fault) during invoke" (or "exited with status N")
   //   timeout           DEADLINE_EXCEEDED, the worker killed
-  //   memory limit      RESOURCE_EXHAUSTED naming the limit, the worker exits
+  //   CPU time limit    DEADLINE_EXCEEDED, SandboxLimitReason "cpu_time", the worker killed
+  //   memory limit      RESOURCE_EXHAUSTED naming the limit, SandboxLimitReason "memory"; the
+  //                     worker exits (RLIMIT_AS) or its memory cgroup killed it
   //   broken channel    UNAVAILABLE "... closed its channel" / "... broke the channel protocol"
   //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
   // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
@@ -57,13 +63,22 @@ class Worker final : public internal::BackendInstance {
   // lost the worker returned.
   internal::WorkerLossReason loss() const;
   // loss().Label(): the signal ("SIGSEGV"), "exit", "timeout", "memory_limit", "channel",
-  // "protocol" or "zygote"; empty while it lives.
+  // "protocol", "zygote" or "cpu_time"; empty while it lives.
   std::string lost_reason() const { return loss().Label(); }
+
+  // --- Sandbox (sandbox_options.h) ---
+  // What the worker has in force, as it reported when it started; null without a sandbox.
+  const zygote::SandboxInForce* sandbox_in_force() const { return sandbox_.in_force(); }
+  // Whether the host checks each call's CPU time (cpu_time_limit set and the clock readable).
+  bool cpu_limited() const { return cpu_limited_; }
+  // Denied system calls since the last time this was called (see WorkerSandboxView).
+  std::vector<sandbox::DenialCount> TakeNewDenials();
 
  private:
   friend class Zygote;
+  // `denials_fd`: the memfd of the worker's denial counters (taken), or -1.
   Worker(std::shared_ptr<internal::ZygoteShared> shared,
-         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
+         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd, int denials_fd);
 
   absl::Time Deadline() const;
   // Reads the worker's first frame: ready (with its doorbell), or why its start failed.
@@ -78,12 +93,20 @@ class Worker final : public internal::BackendInstance {
   absl::Status ReceiveResponse(absl::Time deadline, const internal::BellWait* wait,
                                internal::FrameHeader* header, std::string* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With a CPU budget: waits until the response is there to read, checking the call's CPU
+  // time meanwhile; its DEADLINE_EXCEEDED "cpu_time" status once the call is past the limit.
+  absl::Status AwaitWithinCpuBudget(absl::Time deadline, const internal::BellWait* wait)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's result from its response frame: OK, or the module's error.
   absl::Status Finish(const internal::FrameHeader& header, std::string* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Ends a worker whose channel failed with `cause` and says what happened to it.
   absl::Status Lost(const absl::Status& cause, std::string_view during)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The status of a worker ended by a sandbox limit (loss_ kCpuTime or kMemoryLimit), with
+  // the limit's SandboxLimitReason.
+  absl::Status SandboxLimitError(const absl::Status& cause, std::string_view during) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lets go of a worker that is gone.
   void Release() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -97,6 +120,13 @@ class Worker final : public internal::BackendInstance {
   internal::WorkerLossReason loss_ ABSL_GUARDED_BY(mu_);
   internal::SpinPolicy spin_ ABSL_GUARDED_BY(mu_);  // the waits for responses
   internal::Doorbell* bell_ ABSL_GUARDED_BY(mu_) = nullptr;  // null: the worker sent none
+  // --- Sandbox ---
+  // Filled by AwaitReady, before anyone else holds the worker; then read-only but for the
+  // denial counts, which TakeNewDenials reads under mu_.
+  internal::WorkerSandboxView sandbox_;
+  int denials_fd_;  // until AwaitReady hands it to sandbox_
+  std::optional<internal::CpuBudget> cpu_budget_ ABSL_GUARDED_BY(mu_);
+  bool cpu_limited_ = false;
 };
 
 }  // namespace fnhost

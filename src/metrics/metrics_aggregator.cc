@@ -26,6 +26,7 @@
 #include "src/metrics/grow_only_map.h"
 #include "src/metrics/histogram.h"
 #include "src/metrics/prometheus_text.h"
+#include "src/metrics/sandbox_metrics.h"
 
 namespace fnhost {
 namespace {
@@ -141,6 +142,7 @@ int64_t SumOf(std::span<const Counter> counters) {
 
 struct MetricsAggregator::Impl {
   GrowOnlyMap<FunctionRecord> functions;
+  internal::SandboxMetrics sandbox;
 };
 
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
@@ -279,6 +281,9 @@ void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
     case WorkerEventKind::kZygoteStarted:
       return record.fork_point.store(event.fork_point == kForkPointNames[1] ? 1 : 0,
                                      std::memory_order_relaxed);
+    case WorkerEventKind::kSandboxInForce:
+    case WorkerEventKind::kSandboxDenied:
+      return impl_->sandbox.Record(event);
   }
 }
 
@@ -311,6 +316,8 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
   totals.snapshots_rejected =
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRejected)]);
+  totals.sandbox_denials = impl_->sandbox.Denials(function);
+  totals.sandbox_in_force = impl_->sandbox.InForce(function);
   return totals;
 }
 
@@ -585,6 +592,7 @@ std::string MetricsAggregator::RenderPrometheus() const {
   RenderPoolGauges(writer, functions);
   RenderEvents(writer, functions);
   RenderIsolation(writer, functions);
+  impl_->sandbox.Render(writer);
   return out;
 }
 
