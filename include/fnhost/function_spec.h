@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "fnhost/sandbox_options.h"
 
 namespace fnhost {
 
@@ -179,6 +180,9 @@ struct FunctionSpec {
   CanarySpec canary;
   // Default: in process.
   IsolationOptions isolation;
+  // What the function's workers may do, in process isolation (fnhost/sandbox_options.h); a
+  // level other than kOff needs isolation.mode kProcess. Default: kOff, no sandbox.
+  SandboxOptions sandbox;
 };
 
 }  // namespace fnhost

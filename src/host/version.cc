@@ -14,7 +14,7 @@ std::unique_ptr<InstanceBackend> NewBackend(const HostContext& host, const Funct
   const BackendContext context{.clock = host.clock, .fs = host.fs, .sink = host.sink};
   runtime::ModuleConfig config = ModuleConfigFor(spec, host.options, module_path);
   if (spec.isolation.mode == IsolationOptions::Mode::kProcess) {
-    return std::make_unique<ProcessBackend>(std::move(config), spec.isolation,
+    return std::make_unique<ProcessBackend>(std::move(config), spec.isolation, spec.sandbox,
                                             host.options.zygote_executable, context, hints,
                                             host.poller.get());
   }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -46,10 +47,26 @@ absl::Status WaitFd(int fd, short events, absl::Time deadline) {
   }
 }
 
-// Receives with recvmsg, taking a descriptor passed along (the first one; others are closed).
-ssize_t RecvWithFd(int fd, char* data, size_t size, int flags, int* received_fd) {
+// Where a frame's passed descriptors go: the first to fds[0], the second to fds[1] (null:
+// closed), and any beyond closed.
+struct PassedFds {
+  int* fds[2] = {nullptr, nullptr};
+  int taken = 0;
+  void Take(int passed) {
+    int* slot = taken < 2 ? fds[taken] : nullptr;
+    ++taken;
+    if (slot != nullptr) {
+      *slot = passed;
+    } else {
+      ::close(passed);
+    }
+  }
+};
+
+// Receives with recvmsg, taking the descriptors passed along.
+ssize_t RecvWithFds(int fd, char* data, size_t size, int flags, PassedFds* passed) {
   iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
   msghdr message{};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
@@ -61,31 +78,27 @@ ssize_t RecvWithFd(int fd, char* data, size_t size, int flags, int* received_fd)
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
-      int passed;
-      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (*received_fd < 0) {
-        *received_fd = passed;
-      } else {
-        ::close(passed);
-      }
+      int one;
+      std::memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      passed->Take(one);
     }
   }
   return n;
 }
 
 // Reads at least `min` and at most `max` bytes into `data`; `*got` says how many. With
-// `received_fd`, the first read takes a passed descriptor (it comes with the first byte of the
-// frame that carries it).
+// `passed`, the first read takes the passed descriptors (they come with the first byte of the
+// frame that carries them).
 absl::Status ReadAtLeast(int fd, char* data, size_t min, size_t max, absl::Time deadline,
-                         int* received_fd, size_t* got) {
+                         PassedFds* passed, size_t* got) {
   const int flags = Timed(deadline) ? MSG_DONTWAIT : 0;
   size_t done = 0;
   while (done < min) {
     if (Timed(deadline)) {
       if (absl::Status s = WaitFd(fd, POLLIN, deadline); !s.ok()) return s;
     }
-    ssize_t n = received_fd != nullptr && done == 0 ? RecvWithFd(fd, data, max, flags, received_fd)
-                                                    : ::recv(fd, data + done, max - done, flags);
+    ssize_t n = passed != nullptr && done == 0 ? RecvWithFds(fd, data, max, flags, passed)
+                                               : ::recv(fd, data + done, max - done, flags);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n == 0) {
@@ -109,24 +122,25 @@ void AwaitBell(const std::atomic<uint32_t>& bell, uint32_t before, absl::Time un
   }
 }
 
+// With `wait`: spins until its bell rings or its policy's budget (not past `until`) is spent.
+void Spin(const BellWait* wait, absl::Time start, absl::Time until) {
+  if (wait == nullptr) return;
+  const absl::Duration spin = wait->policy->Next();
+  if (spin > absl::ZeroDuration()) AwaitBell(*wait->bell, wait->before, std::min(start + spin, until));
+}
+
 absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool read_ahead,
                      const BellWait* wait, FrameHeader* header, std::string* payload,
-                     int* received_fd) {
+                     PassedFds* passed) {
   char buffer[sizeof(FrameHeader) + kReadAhead];
   size_t got = 0;
-  absl::Time start;
-  if (wait != nullptr) {
-    start = Clock::Real()->Now();
-    const absl::Duration spin = wait->policy->Next();
-    if (spin > absl::ZeroDuration()) {
-      AwaitBell(*wait->bell, wait->before, std::min(start + spin, deadline));
-    }
-  }
+  const absl::Time start = wait != nullptr ? Clock::Real()->Now() : absl::InfinitePast();
+  Spin(wait, start, deadline);
   // The socket stays the only source of frames and errors: a bell that rang falsely (a module
   // may scribble on it) just ends the spin early.
   absl::Status status =
       ReadAtLeast(fd, buffer, sizeof(FrameHeader),
-                  sizeof(FrameHeader) + (read_ahead ? kReadAhead : 0), deadline, received_fd, &got);
+                  sizeof(FrameHeader) + (read_ahead ? kReadAhead : 0), deadline, passed, &got);
   if (!status.ok()) return status;
   if (wait != nullptr) wait->policy->Record(Clock::Real()->Now() - start);
   std::memcpy(header, buffer, sizeof(*header));
@@ -152,21 +166,24 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
 }  // namespace
 
 absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
-                       std::string_view payload, absl::Time deadline, int pass_fd) {
+                       std::string_view payload, absl::Time deadline, int pass_fd,
+                       int second_pass_fd) {
   FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
   iovec iov[2] = {{&header, sizeof(header)}, {const_cast<char*>(payload.data()), payload.size()}};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
   msghdr message{};
   message.msg_iov = iov;
   message.msg_iovlen = payload.empty() ? 1 : 2;
-  if (pass_fd >= 0) {
+  const int pass[2] = {pass_fd, second_pass_fd};
+  const size_t count = pass_fd < 0 ? 0 : second_pass_fd < 0 ? 1 : 2;
+  if (count > 0) {
     message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    message.msg_controllen = CMSG_SPACE(count * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&message);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    c->cmsg_len = CMSG_LEN(count * sizeof(int));
+    std::memcpy(CMSG_DATA(c), pass, count * sizeof(int));
   }
   const int send_flags = MSG_NOSIGNAL | (Timed(deadline) ? MSG_DONTWAIT : 0);
   for (;;) {
@@ -193,14 +210,15 @@ absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
 }
 
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                       std::string* payload, int* received_fd) {
-  if (received_fd != nullptr) *received_fd = -1;
-  absl::Status status =
-      Receive(fd, max_payload, deadline, /*read_ahead=*/false, /*wait=*/nullptr, header, payload,
-              received_fd);
-  if (!status.ok() && received_fd != nullptr && *received_fd >= 0) {
-    ::close(*received_fd);
-    *received_fd = -1;
+                       std::string* payload, int* received_fd, int* second_received_fd) {
+  PassedFds passed{{received_fd, second_received_fd}};
+  for (int* slot : passed.fds) {
+    if (slot != nullptr) *slot = -1;
+  }
+  absl::Status status = Receive(fd, max_payload, deadline, /*read_ahead=*/false,
+                                /*wait=*/nullptr, header, payload, &passed);
+  for (int* slot : passed.fds) {
+    if (!status.ok() && slot != nullptr && *slot >= 0) ::close(std::exchange(*slot, -1));
   }
   return status;
 }
@@ -253,6 +271,11 @@ absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* prog
   }
   *complete = true;
   return absl::OkStatus();
+}
+
+absl::Status AwaitCallFrame(int fd, absl::Time until, const BellWait* wait) {
+  Spin(wait, Clock::Real()->Now(), until);
+  return WaitFd(fd, POLLIN, until);
 }
 
 namespace {

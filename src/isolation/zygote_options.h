@@ -47,6 +47,9 @@ struct ZygoteOptions {
   absl::Duration crash_backoff = absl::Seconds(30);
   // The circuit breaker's clock. Default: nullptr, Clock::Real().
   Clock* clock = nullptr;
+  // CPU time one call may use in a worker, checked by the host on the worker's CPU clock
+  // (cpu_budget.h); the sandbox itself is config.sandbox. Default: zero, no limit.
+  absl::Duration cpu_time_limit = absl::ZeroDuration();
 
   const std::string& function_name() const { return config.module().function_name(); }
 };

@@ -23,10 +23,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "fnhost/metrics.h"
 #include "src/common/strings.h"
+#include "src/metrics/function_record.h"
 #include "src/metrics/grow_only_map.h"
 #include "src/metrics/histogram.h"
 #include "src/metrics/host_gauges.h"
 #include "src/metrics/prometheus_text.h"
+#include "src/metrics/sandbox_metrics.h"
 
 namespace fnhost {
 namespace {
@@ -35,114 +37,31 @@ using internal::GrowOnlyMap;
 using internal::LatencyHistogram;
 using internal::PromType;
 
-using Counter = std::atomic<int64_t>;
-using Gauge = std::atomic<int64_t>;
-
-void Add(Counter& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
-int64_t Get(const Counter& counter) { return counter.load(std::memory_order_relaxed); }
-
-// Label values, indexed like the arrays of FunctionRecord that they label.
-constexpr std::string_view kStartNames[] = {"warm", "cold"};                // indexed by `cold`
-constexpr std::string_view kSourceNames[] = {"shared", "init", "restore"};  // by StateSource
-static_assert(static_cast<int>(StateSource::kRestore) == 2);
-constexpr std::string_view kPhaseNames[] = {"file_checks", "dlopen",          "abi_check",
-                                            "state_init",  "instance_create", "zygote_start"};
-constexpr std::string_view kPoolEventNames[] = {"eviction", "unload",  "unload_failed",
-                                                "reload",   "prewarm", "budget_eviction"};
-constexpr std::string_view kSnapshotEventNames[] = {"written", "write_failed", "restored",
-                                                    "rejected"};  // by SnapshotEventKind
-static_assert(static_cast<int>(SnapshotEventKind::kRejected) == 3);
-constexpr std::string_view kForkPointNames[] = {"fork_after_init", "fork_before_init"};
-constexpr int kNumStatusCodes = 17;  // absl::StatusCode kOk (0) .. kUnauthenticated (16)
-
-enum PoolCounter { kEvictions, kUnloads, kUnloadsFailed, kReloads, kPrewarms, kBudgetEvictions };
-
-// One module version's invocations and cold starts (traffic split: stable against canary;
-// reload: old against new). Calls refused before a version was chosen have no version.
-struct VersionRecord {
-  explicit VersionRecord(std::string_view name) : version(name) {}
-  const std::string version;  // immutable: recorders compare against it without a lock
-  std::array<LatencyHistogram, 2> invoke_duration;  // [cold]; counts are the invocations
-  Counter errors{0};
-  Counter coldstarts{0};
-};
-
-// The histograms a function needs only once it has started an instance (or refused a call
-// before choosing a version), created on first use: a registered function that never ran
-// then costs a few hundred bytes instead of a few kilobytes.
-struct FunctionHistograms {
-  // Calls refused before a version was chosen, [cold]. The function's invocation histogram
-  // is these plus its versions' (see InvokeDuration), so a call is observed once, not twice.
-  std::array<LatencyHistogram, 2> unversioned_invoke_duration;
-  std::array<LatencyHistogram, std::size(kSourceNames)> init_duration;
-  std::array<LatencyHistogram, std::size(kPhaseNames)> phase_duration;
-  LatencyHistogram worker_spawn_duration;  // its count is the number of spawns
-};
-
-struct FunctionRecord {
-  ~FunctionRecord() { delete histograms.load(std::memory_order_acquire); }
-
-  FunctionHistograms& Histograms() {
-    FunctionHistograms* existing = histograms.load(std::memory_order_acquire);
-    if (existing != nullptr) return *existing;
-    auto created = std::make_unique<FunctionHistograms>();
-    if (histograms.compare_exchange_strong(existing, created.get(), std::memory_order_acq_rel)) {
-      return *created.release();
-    }
-    return *existing;  // another thread created them first
-  }
-  // Null until first used; readers treat null as empty histograms.
-  const FunctionHistograms* HistogramsIfAny() const {
-    return histograms.load(std::memory_order_acquire);
-  }
-
-  GrowOnlyMap<VersionRecord> versions;
-  std::array<Counter, kNumStatusCodes> errors{};  // by absl::StatusCode; timeouts included
-  Counter coldstarts{0};
-  std::array<Counter, std::size(kPoolEventNames)> pool_events{};
-  std::array<Counter, std::size(kSnapshotEventNames)> snapshot_events{};
-  GrowOnlyMap<Counter> rejected_by_reason;
-  GrowOnlyMap<Counter> worker_crashes_by_reason;  // process isolation
-  Gauge fork_point{-1};  // process isolation: index in kForkPointNames; -1 before a zygote
-  std::atomic<FunctionHistograms*> histograms{nullptr};
-
-  std::atomic<bool> has_gauges{false};
-  Gauge idle_instances{0};
-  Gauge busy_instances{0};
-  Gauge starting_instances{0};
-  Gauge queued_calls{0};
-  Gauge loaded{0};
-  Gauge canary_millionths{0};  // share of calls routed to the canary, in millionths
-};
-
-// A function's invocation latencies, [cold]: every version's, and the calls refused before
-// one was chosen. Their sample counts are the invocation counts.
-LatencyHistogram::Snapshot InvokeDuration(const FunctionRecord& record, size_t cold) {
-  LatencyHistogram::Snapshot total;
-  if (const FunctionHistograms* histograms = record.HistogramsIfAny()) {
-    total = histograms->unversioned_invoke_duration[cold].Read();
-  }
-  for (const auto& [version, version_record] : record.versions.Sorted()) {
-    total.Merge(version_record->invoke_duration[cold].Read());
-  }
-  return total;
-}
-
-int64_t Timeouts(const FunctionRecord& record) {
-  return Get(record.errors[static_cast<int>(absl::StatusCode::kDeadlineExceeded)]);
-}
-
-int64_t SumOf(std::span<const Counter> counters) {
-  int64_t total = 0;
-  for (const Counter& c : counters) total += Get(c);
-  return total;
-}
+using internal::Add;
+using internal::Counter;
+using internal::FunctionHistograms;
+using internal::FunctionRecord;
+using internal::Gauge;
+using internal::Get;
+using internal::InvokeDuration;
+using internal::SumOf;
+using internal::Timeouts;
+using internal::VersionRecord;
+using internal::kForkPointNames;
+using internal::kNumStatusCodes;
+using internal::kPhaseNames;
+using internal::kPoolEventNames;
+using internal::kSnapshotEventNames;
+using internal::kSourceNames;
+using internal::kStartNames;
+using enum internal::PoolCounter;
 
 }  // namespace
 
 struct MetricsAggregator::Impl {
   GrowOnlyMap<FunctionRecord> functions;
   internal::HostGaugeRecord host;
+  internal::SandboxMetrics sandbox;
 };
 
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
@@ -285,6 +204,9 @@ void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
     case WorkerEventKind::kZygoteStarted:
       return record.fork_point.store(event.fork_point == kForkPointNames[1] ? 1 : 0,
                                      std::memory_order_relaxed);
+    case WorkerEventKind::kSandboxInForce:
+    case WorkerEventKind::kSandboxDenied:
+      return impl_->sandbox.Record(event);
   }
 }
 
@@ -318,6 +240,8 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
   totals.snapshots_rejected =
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRejected)]);
+  totals.sandbox_denials = impl_->sandbox.Denials(function);
+  totals.sandbox_in_force = impl_->sandbox.InForce(function);
   return totals;
 }
 
@@ -593,6 +517,7 @@ std::string MetricsAggregator::RenderPrometheus() const {
   impl_->host.Render(writer);
   RenderEvents(writer, functions);
   RenderIsolation(writer, functions);
+  impl_->sandbox.Render(writer);
   return out;
 }
 
