@@ -2,6 +2,9 @@
 //   BM_WorkerSpawn/64     a new worker forked from a zygote that holds the recommender's 64 MiB
 //                         of state, to its first response (compare BM_StateInit/64, the init
 //                         that a fresh process would run instead)
+//   BM_WorkerSpawnStrict/64 BM_WorkerSpawn/64 with the strict sandbox, a memory and a pids limit
+//                         (StrictSandbox below): the zygote prepared it and waits in the next
+//                         worker's cgroups; each worker applies Landlock and seccomp
 //   BM_WorkerSpawnRestore/64 the same from a zygote that forks before the init (as for a module
 //                         whose init leaves threads): each worker restores the 64 MiB state from
 //                         the snapshot mapping it inherits (a sealed memfd), then answers
@@ -9,6 +12,8 @@
 //   BM_InvokeWarmIsolated a small request through Host::Invoke to a warm worker and back, with
 //                         the default isolation options (spin_budget 50 us: both ends spin on
 //                         the doorbell page before a blocking read)
+//   BM_InvokeWarmIsolatedStrict the same with the strict sandbox and its limits, a CPU time limit
+//                         included (the host reads the worker's CPU clock at each call)
 //   BM_InvokeWarmIsolatedNoSpin the same with spin_budget 0: both ends block in read at once
 //                         Both report child_cpu_us, the CPU time per call of the zygote and
 //                         its workers (what spinning costs on the worker side; the host
@@ -23,6 +28,7 @@
 #include <fstream>
 #include <sstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,20 +36,36 @@
 #include "benchmarks/recommender_state.h"
 #include "fnhost/host.h"
 #include "fnhost/testing.h"
+#include "src/isolation/sandbox_config.h"
 #include "src/isolation/zygote_client.h"
 
 namespace fnhost {
 namespace {
 
+// The sandbox of the *Strict benchmarks: strict, with a memory and a pids limit (cgroups where
+// the host can make them) and a CPU time limit per call.
+SandboxOptions StrictSandbox() {
+  SandboxOptions sandbox;
+  sandbox.level = SandboxOptions::Level::kStrict;
+  sandbox.memory_limit_bytes = 256 << 20;
+  sandbox.pids_limit = 64;
+  sandbox.cpu_time_limit = absl::Seconds(10);
+  return sandbox;
+}
+
 // A worker forked from a zygote of the recommender with range(0) MiB of state, to its first
-// response; `fork_before_init` as ZygoteOptions says.
-void WorkerSpawn(benchmark::State& state, bool fork_before_init) {
+// response; `fork_before_init` as ZygoteOptions says; with `sandbox`, as the host configures it.
+void WorkerSpawn(benchmark::State& state, bool fork_before_init,
+                 const SandboxOptions& sandbox = {}) {
   ZygoteOptions options;
   options.config.mutable_module()->set_function_name("recommender");
   options.config.mutable_module()->set_module_path(bench::RecommenderModulePath());
   options.config.mutable_module()->set_init_config(bench::RecommenderInitConfig(state.range(0)));
   options.crash_limit = 0;
   options.config.set_fork_before_init(fork_before_init);
+  if (std::optional<zygote::SandboxConfig> config = internal::ZygoteSandboxConfig(sandbox)) {
+    *options.config.mutable_sandbox() = *std::move(config);
+  }
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     state.SkipWithError(std::string(zygote.status().message()).c_str());
@@ -66,6 +88,11 @@ void WorkerSpawn(benchmark::State& state, bool fork_before_init) {
 
 void BM_WorkerSpawn(benchmark::State& state) { WorkerSpawn(state, /*fork_before_init=*/false); }
 BENCHMARK(BM_WorkerSpawn)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_WorkerSpawnStrict(benchmark::State& state) {
+  WorkerSpawn(state, /*fork_before_init=*/false, StrictSandbox());
+}
+BENCHMARK(BM_WorkerSpawnStrict)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_WorkerSpawnRestore(benchmark::State& state) {
   WorkerSpawn(state, /*fork_before_init=*/true);
@@ -126,7 +153,8 @@ double DescendantsCpuMicros() {
   return total;
 }
 
-void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget) {
+void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget,
+                        const SandboxOptions& sandbox = {}) {
   HostOptions host_options;
   std::unique_ptr<Host> host = *HostForTesting::Create(host_options);
   FunctionSpec spec;
@@ -134,6 +162,7 @@ void InvokeWarmIsolated(benchmark::State& state, absl::Duration spin_budget) {
   spec.module_path = std::string(FNHOST_TEST_MODULE_DIR) + "/noop.so";
   spec.isolation.mode = IsolationOptions::Mode::kProcess;
   spec.isolation.spin_budget = spin_budget;
+  spec.sandbox = sandbox;
   if (absl::Status status = host->Register(spec); !status.ok()) {
     state.SkipWithError(std::string(status.message()).c_str());
     return;
@@ -158,6 +187,11 @@ void BM_InvokeWarmIsolated(benchmark::State& state) {
   InvokeWarmIsolated(state, IsolationOptions().spin_budget);
 }
 BENCHMARK(BM_InvokeWarmIsolated)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_InvokeWarmIsolatedStrict(benchmark::State& state) {
+  InvokeWarmIsolated(state, IsolationOptions().spin_budget, StrictSandbox());
+}
+BENCHMARK(BM_InvokeWarmIsolatedStrict)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void BM_InvokeWarmIsolatedNoSpin(benchmark::State& state) {
   InvokeWarmIsolated(state, absl::ZeroDuration());

@@ -1,12 +1,14 @@
 // Where a worker spawn's time goes (issue 14), each piece against its floor in the same run:
-//   BM_WorkerSpawnPhases/64  BM_WorkerSpawn/64 split: spawn_to_ready_ms (fork, the worker's
-//                            start, its ready frame), first_call_ms (the first call, which
-//                            faults in what it touches), warm_call_ms (the second call)
+//   BM_WorkerSpawnPhases/64/<strict>  BM_WorkerSpawn/64 split (strict 1: with the sandbox of
+//                            BM_WorkerSpawnStrict): spawn_to_ready_ms (fork, the worker's
+//                            start and sandbox, its ready frame), first_call_ms (the first call,
+//                            which faults in what it touches), warm_call_ms (the second call)
 //   BM_ForkHolding/<kind>    fork + _exit + wait of this process while it holds 64 MiB of
 //                            touched state: kind 0 none (the floor), 1 anonymous 4 KiB pages
-//                            (what malloc gives the recommender's state), 2 anonymous
-//                            transparent huge pages, 3 a shared memfd mapping (file-backed:
-//                            fork copies no page table for it). fork_ms is the fork call alone.
+//                            (what glibc's malloc gives by default), 2 anonymous transparent
+//                            huge pages (what the zygote's malloc gives: glibc.malloc.hugetlb=1),
+//                            3 a shared memfd mapping (file-backed: fork copies no page table
+//                            for it). fork_ms is the fork call alone.
 //   BM_SandboxedFork/<kind>  a mini-zygote forks a worker that applies a sandbox and exits:
 //                            kind 0 none (the floor), 1 strict prepared in the zygote with the
 //                            zygote's network namespace, 2 strict prepared but a network
@@ -27,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/recommender_state.h"
+#include "src/isolation/sandbox_config.h"
 #include "src/isolation/zygote_client.h"
 #include "src/sandbox/denial_counters.h"
 #include "src/sandbox/sandbox.h"
@@ -46,6 +49,12 @@ void BM_WorkerSpawnPhases(benchmark::State& state) {
   options.config.mutable_module()->set_module_path(bench::RecommenderModulePath());
   options.config.mutable_module()->set_init_config(bench::RecommenderInitConfig(state.range(0)));
   options.crash_limit = 0;
+  if (state.range(1) != 0) {
+    SandboxOptions strict;
+    strict.level = SandboxOptions::Level::kStrict;
+    strict.memory_limit_bytes = 256 << 20;
+    *options.config.mutable_sandbox() = *internal::ZygoteSandboxConfig(strict);
+  }
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) return state.SkipWithError(std::string(zygote.status().message()).c_str());
   std::string response;
@@ -70,7 +79,11 @@ void BM_WorkerSpawnPhases(benchmark::State& state) {
   state.counters["first_call_ms"] = benchmark::Counter(first_ms, benchmark::Counter::kAvgIterations);
   state.counters["warm_call_ms"] = benchmark::Counter(warm_ms, benchmark::Counter::kAvgIterations);
 }
-BENCHMARK(BM_WorkerSpawnPhases)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WorkerSpawnPhases)
+    ->Args({64, 0})
+    ->Args({64, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // 64 MiB of touched state held as `kind` says (see the file comment), unmapped at the end.
 class HeldState {

@@ -42,8 +42,8 @@ class CallCancelTest : public ::testing::TestWithParam<bool> {
                                            .fs = FileSystem::Default(),
                                            .services = &registry_};
     if (GetParam()) {
-      backend_ = std::make_unique<internal::ProcessBackend>(config, IsolationOptions{}, "",
-                                                            context, internal::ModuleHints{});
+      backend_ = std::make_unique<internal::ProcessBackend>(
+          config, IsolationOptions{}, SandboxOptions{}, "", context, internal::ModuleHints{});
     } else {
       backend_ = std::make_unique<internal::InProcessBackend>(config, context);
     }

@@ -117,6 +117,18 @@ run_error "run bad repeat" "--repeat" -- run "$work/hello.so" --repeat=zero
 run_error "run zero repeat" "--repeat" -- run "$work/hello.so" --repeat=0
 run_error "run no module" "MODULE.so" -- run
 
+# ---- the worker sandbox ----
+run_ok "run strict sandbox" run "$work/hello.so" --isolation=process --sandbox=strict --data=world
+expect_stdout "run strict sandbox" "hello, world"
+expect_has err "run strict sandbox" "sandbox strict: " "worker spawn"
+run_error "run sandbox in process" "--sandbox needs --isolation=process" -- \
+  run "$work/hello.so" --sandbox=strict
+run_error "run bad sandbox level" "unknown sandbox level 'tight'" -- \
+  run "$work/hello.so" --isolation=process --sandbox=tight
+run_ok "inspect strict sandbox" inspect "$work/hello.so" --isolation=process --sandbox=strict
+expect_has out "inspect strict sandbox" "sandbox       strict: " "kernel" "seccomp-bpf: " \
+  "landlock: " "memory cgroup: "
+
 # ---- fnhost inspect ----
 run_ok "inspect" inspect "$work/hello.so"
 expect_has out "inspect" "$work/hello.so" "hello 1.0.0" "abi version" "size" \
@@ -166,6 +178,12 @@ function {
   canary { module_path: "./canary.so" share: 1 }
 }
 function { name: "counter" module_path: "snapshot_counter.so" }
+function {
+  name: "boxed"
+  module_path: "hello.so"
+  isolation: PROCESS
+  sandbox { level: STRICT cpu_time_limit_ms: 5000 }
+}
 CONFIG
 (cd "$work/mods" && exec "$fnhost" serve --config=host.textproto --port=0 \
   --snapshot-dir=../served-snaps) >"$work/server.log" 2>&1 &
@@ -193,6 +211,11 @@ else
   [[ $reply == "canary done" ]] || fail "serve: the canary never answered (last reply '$reply')"
   [[ $(curl -s --max-time 10 -d 1 "$url/invoke/counter") == origin=* ]] ||
     fail "serve: counter does not answer"
+  [[ $(curl -s --max-time 10 -d box "$url/invoke/boxed") == "hello, box" ]] ||
+    fail "serve: the sandboxed function does not answer"
+  curl -s --max-time 10 "$url/metrics" |
+    grep -qF 'fnhost_sandbox_in_force{function="boxed",layer="level",mechanism="strict"} 1' ||
+    fail "serve: /metrics does not say the strict sandbox is in force"
   # The host writes the counter's snapshot in the background after its init.
   for _ in $(seq 1 100); do
     compgen -G "$work/served-snaps/counter.*.snap" >/dev/null && break

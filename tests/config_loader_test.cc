@@ -108,6 +108,46 @@ TEST(ConfigLoaderTest, ProcessIsolationMapsItsLimits) {
   EXPECT_EQ(limited.fork_point, IsolationOptions::ForkPoint::kBeforeInit);
 }
 
+TEST(ConfigLoaderTest, SandboxMapsToTheSpecWithItsPathsResolved) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(R"pb(
+    function { name: "bare" module_path: "/m/bare.so" isolation: PROCESS }
+    function {
+      name: "boxed"
+      module_path: "/m/boxed.so"
+      isolation: PROCESS
+      sandbox {
+        level: STRICT
+        on_denial: KILL
+        allow_syscalls: "memfd_create"
+        read_paths: "models"
+        read_paths: "/usr/share/dict"
+        write_paths: "scratch"
+        allow_network: true
+        memory_limit_bytes: 268435456
+        pids_limit: 16
+        cpu_time_limit_ms: 1500
+      }
+    }
+  )pb", "/etc/fnhost/fnhost.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const SandboxOptions defaults;
+  const SandboxOptions& bare = config->functions[0].sandbox;
+  EXPECT_EQ(bare.level, SandboxOptions::Level::kOff);
+  EXPECT_EQ(bare.pids_limit, defaults.pids_limit);
+  EXPECT_EQ(bare.cpu_time_limit, defaults.cpu_time_limit);
+  const SandboxOptions& boxed = config->functions[1].sandbox;
+  EXPECT_EQ(boxed.level, SandboxOptions::Level::kStrict);
+  EXPECT_EQ(boxed.on_denial, SandboxOptions::OnDenial::kKill);
+  EXPECT_EQ(boxed.allow_syscalls, std::vector<std::string>{"memfd_create"});
+  EXPECT_EQ(boxed.read_paths,
+            (std::vector<std::string>{"/etc/fnhost/models", "/usr/share/dict"}));
+  EXPECT_EQ(boxed.write_paths, std::vector<std::string>{"/etc/fnhost/scratch"});
+  EXPECT_TRUE(boxed.allow_network);
+  EXPECT_EQ(boxed.memory_limit_bytes, 256u << 20);
+  EXPECT_EQ(boxed.pids_limit, 16u);
+  EXPECT_EQ(boxed.cpu_time_limit, absl::Milliseconds(1500));
+}
+
 TEST(ConfigLoaderTest, CanaryMapsToTheSpecWithItsPathResolved) {
   absl::StatusOr<HostConfig> config = ParseHostConfig(R"pb(
     function { name: "plain" module_path: "/m/plain.so" }
@@ -383,6 +423,31 @@ INSTANTIATE_TEST_SUITE_P(
                         process_limits { spin_budget_us: -5 }
                       })pb",
                  kInvalid, "function \"a\": process_limits.spin_budget_us is negative (-5)"},
+        BadInput{"SandboxWithoutProcessIsolation",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        sandbox { level: STRICT }
+                      })pb",
+                 kInvalid,
+                 "function \"a\": sandbox is set but isolation is IN_PROCESS (a sandbox needs "
+                 "isolation: PROCESS)"},
+        BadInput{"NegativeCpuTimeLimit",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        isolation: PROCESS
+                        sandbox { cpu_time_limit_ms: -2 }
+                      })pb",
+                 kInvalid, "function \"a\": sandbox.cpu_time_limit_ms is negative (-2)"},
+        BadInput{"UnknownSandboxLevel",
+                 R"pb(function {
+                        name: "a"
+                        module_path: "a.so"
+                        isolation: PROCESS
+                        sandbox { level: 9 }
+                      })pb",
+                 kInvalid, "function \"a\": sandbox.level 9 is unknown"},
         BadInput{"UnknownIsolationNumber",
                  R"pb(function { name: "a" module_path: "a.so" isolation: 7 })pb", kInvalid,
                  "function \"a\": isolation 7 is unknown"},

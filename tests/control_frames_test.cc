@@ -1,21 +1,30 @@
 // The control frames between a host and its zygotes as protobuf messages: what a hostile or
 // broken peer may send is refused (DATA_LOSS, or UNKNOWN for a status code out of range), and
-// a lost worker's reason reads as the metrics label the README's table names.
+// a lost worker's reason reads as the metrics label the README's table names; a frame can carry
+// two descriptors.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "fnhost/sandbox_options.h"
 #include "fnhost/zygote.pb.h"
 #include "gtest/gtest.h"
 #include "src/isolation/control_frames.h"
 #include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
+#include "tests/support/process_util.h"
 
 namespace fnhost::internal {
 namespace {
+
+using ::fnhost::testing::CountOpenFds;
 
 TEST(ControlFramesTest, AStatusCrossesAsAnErrorAndBack) {
   const absl::Status status = absl::ResourceExhaustedError("function 'f': out of slots");
@@ -100,6 +109,48 @@ TEST(WorkerLossTest, EachWayOfLosingAWorkerHasItsMetricsLabel) {
   EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGKILL), false}).Label(), "SIGKILL");
   EXPECT_EQ(WorkerLossReason{WorkerLoss::kMemoryLimit}.Label(), "memory_limit");
   EXPECT_EQ(WorkerLossReason{}.Label(), "");
+  // The sandbox's limits: the host's CPU check, and a memory cgroup's OOM kill (which the host
+  // may have asked to SIGKILL too, after the channel closed).
+  absl::Status cpu = absl::DeadlineExceededError("call used 201ms of CPU time");
+  cpu.SetPayload(kSandboxLimitPayloadUrl, absl::Cord("cpu_time"));
+  EXPECT_EQ(ClassifyLoss(cpu, std::nullopt).Label(), "cpu_time");
+  EXPECT_EQ(ClassifyLoss(broken, WorkerExit{Signalled(SIGKILL), true, true}).Label(),
+            "memory_limit");
+}
+
+// kSpawned carries the worker's socket and its denial page: two descriptors with one frame,
+// in order; one that nobody asked for is closed.
+TEST(WorkerProtocolTest, TwoDescriptorsRideAlongWithOneFrame) {
+  int channel[2], first[2], second[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel), 0);
+  ASSERT_EQ(::pipe2(first, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(second, O_CLOEXEC), 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  auto inode = [](int fd) {
+    struct stat st {};
+    ::fstat(fd, &st);
+    return st.st_ino;
+  };
+  for (bool want_second : {true, false}) {
+    ASSERT_TRUE(SendFrame(channel[0], FrameType::kSpawned, 0, 0, "x", deadline, first[0],
+                          second[0]).ok());
+    FrameHeader header;
+    std::string payload;
+    int got_first = -1, got_second = -1;
+    const int open_before = CountOpenFds();
+    ASSERT_TRUE(RecvFrame(channel[1], 64, deadline, &header, &payload, &got_first,
+                          want_second ? &got_second : nullptr).ok());
+    EXPECT_EQ(payload, "x");
+    EXPECT_EQ(inode(got_first), inode(first[0]));
+    if (want_second) {
+      EXPECT_EQ(inode(got_second), inode(second[0]));
+      ::close(got_second);
+    } else {
+      EXPECT_EQ(CountOpenFds(), open_before + 1);  // only the first stays
+    }
+    ::close(got_first);
+  }
+  for (int fd : {channel[0], channel[1], first[0], first[1], second[0], second[1]}) ::close(fd);
 }
 
 TEST(WorkerLossTest, WaitStatusesAreDescribedForMessages) {

@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/common/file_system.h"
@@ -114,6 +118,42 @@ TEST_F(IsolationTest, RoundTrips) {
   EXPECT_EQ(response, "hi, " + big);
   EXPECT_EQ(zygote->stats().workers_spawned, 1);
   EXPECT_EQ(zygote->stats().worker_crashes, 0);
+}
+
+// The zygote's malloc backs its mappings with transparent huge pages (fewer page-table entries
+// for fork to copy): GLIBC_TUNABLES gains glibc.malloc.hugetlb=1 after the host's own tunables,
+// and a host that set hugetlb itself keeps its choice.
+TEST_F(IsolationTest, ZygoteEnvironmentAsksMallocForHugePages) {
+  const char* saved = std::getenv("GLIBC_TUNABLES");
+  const std::string restore = saved != nullptr ? saved : "";
+  auto zygote_tunables = [this]() -> std::string {
+    std::unique_ptr<Zygote> zygote = StartZygote(Options("hello"));
+    if (zygote == nullptr) return "no zygote";
+    // glibc ends each tunable it parsed with a NUL in place, so that /proc shows the value's
+    // later tunables as entries of their own: they are joined back.
+    const std::string environ =
+        testing::ReadFileBytes(absl::StrCat("/proc/", zygote->zygote_pid(), "/environ"));
+    std::string tunables = "none";
+    bool in_tunables = false;
+    for (absl::string_view entry : absl::StrSplit(environ, '\0')) {
+      if (absl::ConsumePrefix(&entry, "GLIBC_TUNABLES=")) {
+        tunables = std::string(entry);
+        in_tunables = true;
+      } else if (in_tunables && absl::StartsWith(entry, "glibc.")) {
+        absl::StrAppend(&tunables, ":", entry);
+      } else {
+        in_tunables = false;
+      }
+    }
+    return tunables;
+  };
+  ::setenv("GLIBC_TUNABLES", "glibc.malloc.check=0", 1);
+  EXPECT_EQ(zygote_tunables(), "glibc.malloc.check=0:glibc.malloc.hugetlb=1");
+  ::setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0", 1);
+  EXPECT_EQ(zygote_tunables(), "glibc.malloc.hugetlb=0");
+  ::unsetenv("GLIBC_TUNABLES");
+  EXPECT_EQ(zygote_tunables(), "glibc.malloc.hugetlb=1");
+  if (saved != nullptr) ::setenv("GLIBC_TUNABLES", restore.c_str(), 1);
 }
 
 TEST_F(IsolationTest, ModuleErrorsPassThroughAndTheWorkerStays) {

@@ -385,7 +385,8 @@ TEST(MetricsAggregatorTest, RendersEveryFamilyOnceInTheExpositionGrammar) {
                           "fnhost_pool_events_total", "fnhost_rejected_calls_total",
                           "fnhost_reloads_total", "fnhost_snapshot_events_total",
                           "fnhost_worker_spawn_duration_seconds", "fnhost_isolation_mode",
-                          "fnhost_worker_crashes_total", "fnhost_module_calls_total",
+                          "fnhost_worker_crashes_total", "fnhost_sandbox_in_force",
+                          "fnhost_sandbox_denials_total", "fnhost_module_calls_total",
                           "fnhost_module_depth", "fnhost_module_sizes"));
   // Functions come in name order within each family.
   const size_t alpha = text.find(R"(faas_timeouts_total{function="alpha"})");
@@ -403,7 +404,7 @@ TEST(MetricsAggregatorTest, AnEmptyAggregatorRendersOnlyFamilyHeaders) {
   const std::string text = metrics.RenderPrometheus();
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
-  EXPECT_EQ(families.size(), 24);
+  EXPECT_EQ(families.size(), 26);
   for (const std::string& line : Lines(text)) EXPECT_TRUE(line.starts_with("# ")) << line;
 }
 
@@ -489,6 +490,41 @@ TEST(MetricsAggregatorTest, HostGaugesAppearOnceAHostWithABudgetReportsThem) {
   EXPECT_EQ(Value(text, "fnhost_memory_used_bytes"), "3145728");
   EXPECT_EQ(Value(text, "fnhost_memory_peak_bytes"), "5242880");
   EXPECT_EQ(Value(text, "fnhost_memory_waiting_calls"), "2");
+  std::vector<std::string> families;
+  EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
+}
+
+// What a worker's sandbox has in force is the latest report's; denials add up by syscall.
+TEST(MetricsAggregatorTest, SandboxInForceAndDenialsBySyscall) {
+  MetricsAggregator metrics;
+  const SandboxLayerInForce rlimit[] = {{"level", "strict"}, {"memory", "rlimit_as"}};
+  WorkerEvent in_force{.function = "f", .kind = WorkerEventKind::kSandboxInForce};
+  in_force.sandbox_layers = rlimit;
+  metrics.OnWorkerEvent(in_force);
+  const SandboxLayerInForce cgroup[] = {{"level", "strict"}, {"memory", "cgroup"}};
+  in_force.sandbox_layers = cgroup;
+  metrics.OnWorkerEvent(in_force);
+  WorkerEvent denied{.function = "f", .kind = WorkerEventKind::kSandboxDenied};
+  denied.syscall = "execve";
+  denied.count = 2;
+  metrics.OnWorkerEvent(denied);
+  metrics.OnWorkerEvent(denied);
+  denied.syscall = "ptrace";
+  denied.count = 1;
+  metrics.OnWorkerEvent(denied);
+
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(Value(text, R"(fnhost_sandbox_in_force{function="f",layer="memory",mechanism="cgroup"})"),
+            "1");
+  EXPECT_THAT(text, Not(HasSubstr("rlimit_as")));
+  EXPECT_EQ(Value(text, R"(fnhost_sandbox_in_force{function="f",layer="level",mechanism="strict"})"),
+            "1");
+  EXPECT_EQ(Value(text, R"(fnhost_sandbox_denials_total{function="f",syscall="execve"})"), "4");
+  EXPECT_EQ(Value(text, R"(fnhost_sandbox_denials_total{function="f",syscall="ptrace"})"), "1");
+  const MetricsAggregator::FunctionTotals totals = metrics.Totals("f");
+  EXPECT_EQ(totals.sandbox_denials, 5);
+  EXPECT_EQ(totals.sandbox_in_force.at("memory"), "cgroup");
+  EXPECT_TRUE(metrics.Totals("other").sandbox_in_force.empty());
   std::vector<std::string> families;
   EXPECT_THAT(CheckExposition(text, &families), IsEmpty());
 }

@@ -27,53 +27,21 @@
 #include "src/sandbox/cgroups.h"
 #include "src/sandbox/denial_counters.h"
 #include "src/sandbox/sandbox_support.h"
+#include "tests/support/escape_targets.h"
 #include "tests/support/process_util.h"
 #include "tests/support/sandbox_probe_runner.h"
 
 namespace fnhost::sandbox {
 namespace {
 
+using fnhost::testing::Listener;
 using fnhost::testing::ProbeFd;
+using fnhost::testing::RandomSecret;
 using fnhost::testing::ProbeRun;
 using fnhost::testing::RunProbe;
 
-std::string RandomHex(const char* prefix) {
-  char bytes[12];
-  if (::getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes)) return prefix;
-  return prefix + absl::BytesToHexString(absl::string_view(bytes, sizeof(bytes)));
-}
-
 // What the probe may try to read from this process's memory.
 char memory_secret[64];
-
-// A TCP listener on 127.0.0.1 that can tell whether anything connected.
-class Listener {
- public:
-  Listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof(address);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), size);
-    ::listen(fd_, 16);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size);
-    port_ = ntohs(address.sin_port);
-  }
-  ~Listener() { ::close(fd_); }
-  std::string port() const { return std::to_string(port_); }
-  // A finished handshake waits in the queue even after the client is gone.
-  bool SawConnection() {
-    int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) return false;
-    ::close(client);
-    return true;
-  }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 // The highest "ALLOCATED <n>" the probe printed.
 uint64_t MostAllocated(const std::string& output) {
@@ -100,10 +68,10 @@ class SandboxEscapeTest : public ::testing::TestWithParam<bool> {
     std::filesystem::create_directory(dir_ + "/readable");
     std::filesystem::create_directory(dir_ + "/writable");
     std::ofstream(dir_ + "/readable/allowed.txt") << "allowed-content";
-    secret_ = RandomHex("SECRET-");
+    secret_ = RandomSecret("SECRET-");
     std::ofstream(dir_ + "/secret.txt") << secret_;
     ::chmod((dir_ + "/secret.txt").c_str(), 0644);
-    std::string memory = RandomHex("MEMSECRET-");
+    std::string memory = RandomSecret("MEMSECRET-");
     std::snprintf(memory_secret, sizeof(memory_secret), "%s", memory.c_str());
   }
   void TearDown() override {

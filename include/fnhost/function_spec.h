@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "fnhost/sandbox_options.h"
 
 namespace fnhost {
 
@@ -179,6 +180,9 @@ struct FunctionSpec {
   CanarySpec canary;
   // Default: in process.
   IsolationOptions isolation;
+  // What the function's workers may do, in process isolation (fnhost/sandbox_options.h); a
+  // level other than kOff needs isolation.mode kProcess. Default: kOff, no sandbox.
+  SandboxOptions sandbox;
 
   // Host services the module may require (sdk::InitContext::RequireService), by name: those
   // registered with Host::RegisterService and the built-in "kv" and "metrics". A module asking

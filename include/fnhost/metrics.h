@@ -19,6 +19,7 @@
 #define FNHOST_METRICS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -110,11 +111,24 @@ struct HostGauges {
   int64_t memory_waiting_calls = 0;  // calls waiting for memory to come free
 };
 
+// One layer of a worker's sandbox and what enforces it (fnhost/sandbox_options.h).
+struct SandboxLayerInForce {
+  // "level", "network", "memory", "pids", "files", "tcp", "syscalls", "capabilities",
+  // "cpu_time".
+  std::string_view layer;
+  // For the level, its name ("strict"); else the mechanism: "namespace",
+  // "user_and_network_namespace", "cgroup", "rlimit_as", "rlimit_nproc", "landlock",
+  // "seccomp_no_open", "allow_list", "deny_list", "dropped", "process_cpu_clock", or "none".
+  std::string_view mechanism;
+};
+
 // What happens to the worker processes of a function in process isolation mode.
 enum class WorkerEventKind {
   kSpawned,  // a worker was forked from the zygote and created its instance
   kLost,     // a worker ended during a call; `reason` says how; it is replaced
   kZygoteStarted,  // a zygote is ready to fork workers; `fork_point` says from where
+  kSandboxInForce,  // a worker applied its sandbox; `sandbox_layers` say what is in force
+  kSandboxDenied,   // a worker's sandbox denied `count` calls of `syscall` since the last event
 };
 
 struct WorkerEvent {
@@ -131,6 +145,12 @@ struct WorkerEvent {
   // "fork_before_init" (the module's init leaves threads, so each worker restores or builds
   // its own state; see IsolationOptions::fork_point).
   std::string_view fork_point;
+  // kSandboxInForce: one line ("strict: network namespace, memory cgroup, ...") and each layer.
+  std::string_view sandbox_summary;
+  std::span<const SandboxLayerInForce> sandbox_layers;
+  // kSandboxDenied: the system call's name ("execve") and how many new denials.
+  std::string_view syscall;
+  uint64_t count = 0;
 };
 
 enum class SnapshotEventKind {
@@ -279,6 +299,10 @@ class MetricsAggregator final : public MetricsSink {
     // Where the latest zygote forks workers from: "fork_after_init" or "fork_before_init";
     // empty before a zygote started.
     std::string isolation_mode;
+    // Sandbox: denied system calls, all together, and layer -> mechanism as the latest
+    // worker reported (empty without a sandbox).
+    int64_t sandbox_denials = 0;
+    std::map<std::string, std::string> sandbox_in_force;
   };
   FunctionTotals Totals(std::string_view function) const;
 

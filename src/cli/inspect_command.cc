@@ -1,5 +1,6 @@
 // `fnhost inspect FILE`: what a module is and what loading it costs, or what a snapshot holds;
-// with --isolation=process, also where process isolation forks the module's workers from.
+// with --isolation=process, also where process isolation forks the module's workers from, and
+// with --sandbox=LEVEL what a worker's sandbox has in force on this machine.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -9,13 +10,16 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
 #include "src/common/paths.h"
 #include "src/snapshot/state_snapshots.h"
+#include "src/isolation/sandbox_config.h"
 #include "src/isolation/zygote_client.h"
+#include "src/sandbox/sandbox_support.h"
 #include "src/loader/elf_info.h"
 #include "src/loader/module_loader.h"
 #include "src/snapshot/mapped_snapshot.h"
@@ -80,14 +84,44 @@ int InspectModule(const std::string& path) {
   return 0;
 }
 
+// Starts a worker of `zygote` and prints what its sandbox has in force, what falls back, and the
+// kernel features the sandbox found. Exit code 1 if the worker cannot start.
+int InspectSandbox(Zygote& zygote) {
+  absl::StatusOr<std::unique_ptr<Worker>> worker = zygote.SpawnWorker();
+  if (!worker.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(worker.status().message()).c_str());
+    return 1;
+  }
+  const zygote::SandboxInForce* in_force = (*worker)->sandbox_in_force();
+  std::printf("sandbox       %s\n", in_force != nullptr ? in_force->summary().c_str() : "off");
+  if (in_force != nullptr) {
+    for (const std::string& line : in_force->fallback()) {
+      std::printf("  fallback    %s\n", line.c_str());
+    }
+  }
+  std::printf("kernel        (what the sandbox found on this machine)\n");
+  const std::string probe = sandbox::ProbeSandbox().Describe();
+  for (absl::string_view line : absl::StrSplit(probe, '\n', absl::SkipEmpty())) {
+    std::printf("  %s\n", std::string(line).c_str());
+  }
+  return 0;
+}
+
 // With --isolation=process: starts a zygote for the module, which runs its init (with
-// `init_config`), and says where its workers fork from. Exit code 1 if the zygote cannot start.
-int InspectIsolation(const std::string& path, const std::string& init_config) {
+// `init_config`), and says where its workers fork from; with a sandbox level, what a worker's
+// sandbox has in force. Exit code 1 if the zygote cannot start.
+int InspectIsolation(const std::string& path, const std::string& init_config,
+                     SandboxOptions::Level level) {
   ZygoteOptions options;
   runtime::ModuleConfig& module = *options.config.mutable_module();
   module.set_function_name("inspect");
   module.set_module_path(path);
   module.set_init_config(init_config);
+  SandboxOptions sandbox;
+  sandbox.level = level;
+  if (std::optional<zygote::SandboxConfig> config = internal::ZygoteSandboxConfig(sandbox)) {
+    *options.config.mutable_sandbox() = *std::move(config);
+  }
   absl::StatusOr<std::unique_ptr<Zygote>> zygote = Zygote::Start(options);
   if (!zygote.ok()) {
     std::fprintf(stderr, "fnhost inspect: %s\n", std::string(zygote.status().message()).c_str());
@@ -99,15 +133,15 @@ int InspectIsolation(const std::string& path, const std::string& init_config) {
     std::printf("isolation     %s: workers fork from the zygote after the init and share its "
                 "state (the init leaves no thread running)\n",
                 std::string(ForkPointName(report.fork_point)).c_str());
-    return 0;
+  } else {
+    std::printf("isolation     %s: the init leaves %d thread(s) running, so workers fork from "
+                "the zygote after loading and each %s\n",
+                std::string(ForkPointName(report.fork_point)).c_str(), threads,
+                report.workers_run_init
+                    ? "runs the init itself (the module has no snapshot support)"
+                    : "restores the state from a snapshot of it, built once");
   }
-  std::printf("isolation     %s: the init leaves %d thread(s) running, so workers fork from the "
-              "zygote after loading and each %s\n",
-              std::string(ForkPointName(report.fork_point)).c_str(), threads,
-              report.workers_run_init
-                  ? "runs the init itself (the module has no snapshot support)"
-                  : "restores the state from a snapshot of it, built once");
-  return 0;
+  return level == SandboxOptions::Level::kOff ? 0 : InspectSandbox(**zygote);
 }
 
 // Whether `path` is meant as a snapshot: it starts with the magic, or is named like one (so that
@@ -179,12 +213,17 @@ int InspectSnapshot(const std::string& path) {
 
 int InspectCommand(int argc, char** argv) {
   constexpr char kUsage[] =
-      "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process [--init-config=STRING]]\n";
+      "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process [--init-config=STRING] "
+      "[--sandbox=off|basic|strict]]\n";
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
-  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, {"isolation", "init-config"});
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv, 2, {"isolation", "init-config", "sandbox"});
   const std::string isolation = flags.ok() ? flags->Get("isolation") : "";
-  if (!flags.ok() || flags->positional().size() != 1 ||
-      (!isolation.empty() && isolation != "process")) {
+  absl::StatusOr<SandboxOptions::Level> level =
+      flags.ok() ? sandbox::ParseLevel(flags->Get("sandbox", "off")) : flags.status();
+  if (!flags.ok() || flags->positional().size() != 1 || !level.ok() ||
+      (!isolation.empty() && isolation != "process") ||
+      (*level != SandboxOptions::Level::kOff && isolation != "process")) {
     std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
@@ -197,7 +236,7 @@ int InspectCommand(int argc, char** argv) {
   if (LooksLikeSnapshot(*path)) return InspectSnapshot(*path);
   int status = InspectModule(*path);
   if (status == 0 && isolation == "process") {
-    status = InspectIsolation(*path, flags->Get("init-config"));
+    status = InspectIsolation(*path, flags->Get("init-config"), *level);
   }
   return status;
 }

@@ -16,6 +16,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
 #include "src/host/host_impl.h"
+#include "src/sandbox/sandbox_policy.h"
 
 namespace fnhost::cli {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: fnhost run MODULE.so [--data=STRING] [--repeat=N] [--init-config=STRING] "
     "[--snapshot-dir=DIR] [--isolation=in_process|process] [--metadata=KEY=VALUE]... "
-    "[--grant=SERVICE]...\n";
+    "[--grant=SERVICE]... [--sandbox=off|basic|strict]\n";
 
 // The request metadata of --metadata=KEY=VALUE flags, keys lower-cased as HTTP headers are
 // where they enter; an error names a flag without '=' or with a bad key.
@@ -88,12 +89,25 @@ class ColdStartRecorder : public MetricsSink {
     }
   }
   void set_isolated(bool isolated) { isolated_ = isolated; }
+  // What the first worker's sandbox has in force, and what it denies, as it happens.
+  void OnWorkerEvent(const WorkerEvent& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (event.kind == WorkerEventKind::kSandboxInForce && !sandbox_shown_) {
+      sandbox_shown_ = true;
+      std::fprintf(stderr, "sandbox %.*s\n", static_cast<int>(event.sandbox_summary.size()),
+                   event.sandbox_summary.data());
+    } else if (event.kind == WorkerEventKind::kSandboxDenied) {
+      std::fprintf(stderr, "sandbox denied %.*s (%llu)\n", static_cast<int>(event.syscall.size()),
+                   event.syscall.data(), static_cast<unsigned long long>(event.count));
+    }
+  }
 
  private:
   std::mutex mu_;
   std::optional<ColdStartEvent> event_;
   std::string version_;
   bool isolated_ = false;  // process isolation: the phases ran in a zygote
+  bool sandbox_shown_ = false;
 };
 
 double Percentile(std::vector<double>& sorted, double q) {
@@ -142,13 +156,38 @@ int CallAndReport(Host& host, const FunctionHandle& handle, const std::string& d
   return 0;
 }
 
+// The function `fnhost run` registers, as "main": the module, --init-config, --isolation and
+// --sandbox (a level for the workers, which only process isolation has).
+absl::StatusOr<FunctionSpec> SpecFromFlags(const Flags& flags) {
+  const std::string isolation = flags.Get("isolation");
+  if (!isolation.empty() && isolation != "in_process" && isolation != "process") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--isolation must be in_process or process, not \"", isolation, "\""));
+  }
+  absl::StatusOr<SandboxOptions::Level> level = sandbox::ParseLevel(flags.Get("sandbox", "off"));
+  if (!level.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--sandbox: ", level.status().message()));
+  }
+  if (*level != SandboxOptions::Level::kOff && isolation != "process") {
+    return absl::InvalidArgumentError("--sandbox needs --isolation=process");
+  }
+  FunctionSpec spec;
+  spec.name = "main";
+  spec.module_path = flags.positional()[0];
+  spec.init_config = flags.Get("init-config");
+  if (isolation == "process") spec.isolation.mode = IsolationOptions::Mode::kProcess;
+  spec.sandbox.level = *level;
+  spec.services = flags.GetAll("grant");
+  return spec;
+}
+
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation",
-                                   "metadata*", "grant*"});
+                                   "sandbox", "metadata*", "grant*"});
   if (!flags.ok() || flags->positional().size() != 1) {
     // One line: the cause, then the usage.
     std::fprintf(stderr, "fnhost run: %s; %s",
@@ -162,10 +201,10 @@ int RunCommand(int argc, char** argv) {
     return 2;
   }
 
-  const std::string isolation = flags->Get("isolation");
-  if (!isolation.empty() && isolation != "in_process" && isolation != "process") {
-    std::fprintf(stderr, "fnhost run: --isolation must be in_process or process, not \"%s\"; %s",
-                 isolation.c_str(), kUsage);
+  absl::StatusOr<FunctionSpec> spec = SpecFromFlags(*flags);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "fnhost run: %s; %s", std::string(spec.status().message()).c_str(),
+                 kUsage);
     return 2;
   }
 
@@ -177,7 +216,7 @@ int RunCommand(int argc, char** argv) {
   }
 
   ColdStartRecorder recorder;
-  recorder.set_isolated(isolation == "process");
+  recorder.set_isolated(spec->isolation.mode == IsolationOptions::Mode::kProcess);
   HostOptions options;
   options.metrics_sink = &recorder;
   options.snapshot_dir = flags->Get("snapshot-dir");
@@ -187,13 +226,7 @@ int RunCommand(int argc, char** argv) {
     std::fprintf(stderr, "fnhost run: %s\n", std::string(host.status().message()).c_str());
     return 1;
   }
-  FunctionSpec spec;
-  spec.name = "main";
-  spec.module_path = flags->positional()[0];
-  spec.init_config = flags->Get("init-config");
-  if (isolation == "process") spec.isolation.mode = IsolationOptions::Mode::kProcess;
-  spec.services = flags->GetAll("grant");
-  if (absl::Status status = (*host)->Register(spec); !status.ok()) {
+  if (absl::Status status = (*host)->Register(*spec); !status.ok()) {
     std::fprintf(stderr, "fnhost run: %s\n", std::string(status.message()).c_str());
     return 1;
   }

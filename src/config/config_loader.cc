@@ -123,6 +123,43 @@ absl::Status ConvertIsolation(const config::Function& in, IsolationOptions& out)
   return absl::OkStatus();
 }
 
+// --- The sandbox block (fnhost/sandbox_options.h) ---
+absl::Status ConvertSandbox(const config::Function& in, const std::string& config_dir,
+                            SandboxOptions& out) {
+  if (!in.has_sandbox()) return absl::OkStatus();
+  const config::Sandbox& sandbox = in.sandbox();
+  if (in.isolation() != config::Function::PROCESS) {
+    return absl::InvalidArgumentError(
+        "sandbox is set but isolation is IN_PROCESS (a sandbox needs isolation: PROCESS)");
+  }
+  switch (sandbox.level()) {
+    case config::Sandbox::OFF: out.level = SandboxOptions::Level::kOff; break;
+    case config::Sandbox::BASIC: out.level = SandboxOptions::Level::kBasic; break;
+    case config::Sandbox::STRICT: out.level = SandboxOptions::Level::kStrict; break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("sandbox.level ", sandbox.level(),
+                                                     " is unknown"));
+  }
+  out.on_denial = sandbox.on_denial() == config::Sandbox::KILL ? SandboxOptions::OnDenial::kKill
+                                                               : SandboxOptions::OnDenial::kErrno;
+  out.allow_syscalls.assign(sandbox.allow_syscalls().begin(), sandbox.allow_syscalls().end());
+  for (const std::string& path : sandbox.read_paths()) {
+    out.read_paths.push_back(AbsolutePathFrom(config_dir, path));
+  }
+  for (const std::string& path : sandbox.write_paths()) {
+    out.write_paths.push_back(AbsolutePathFrom(config_dir, path));
+  }
+  out.allow_network = sandbox.allow_network();
+  if (sandbox.has_memory_limit_bytes()) out.memory_limit_bytes = sandbox.memory_limit_bytes();
+  if (sandbox.has_pids_limit()) out.pids_limit = sandbox.pids_limit();
+  if (sandbox.cpu_time_limit_ms() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("sandbox.cpu_time_limit_ms is negative (",
+                                                   sandbox.cpu_time_limit_ms(), ")"));
+  }
+  out.cpu_time_limit = absl::Milliseconds(sandbox.cpu_time_limit_ms());
+  return absl::OkStatus();
+}
+
 // Errors carry only the cause; the caller adds the file and the function. Relative paths are
 // resolved against `config_dir`, the config file's absolute directory.
 absl::Status ConvertFunction(const config::Function& in, const std::string& config_dir,
@@ -130,6 +167,7 @@ absl::Status ConvertFunction(const config::Function& in, const std::string& conf
   if (in.name().empty()) return absl::InvalidArgumentError("name is empty");
   if (in.module_path().empty()) return absl::InvalidArgumentError("module_path is empty");
   if (absl::Status s = ConvertIsolation(in, out.isolation); !s.ok()) return s;
+  if (absl::Status s = ConvertSandbox(in, config_dir, out.sandbox); !s.ok()) return s;
   if (!in.sha256().empty()) {
     bool hex = in.sha256().size() == 64;
     for (char c : in.sha256()) hex = hex && absl::ascii_isxdigit(static_cast<unsigned char>(c));

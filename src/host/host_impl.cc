@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/paths.h"
 #include "src/common/strings.h"
+#include "src/isolation/sandbox_config.h"
 #include "src/policy/keep_alive_policy.h"
 
 namespace fnhost {
@@ -175,6 +176,7 @@ HostImpl::~HostImpl() {
 
 absl::Status HostImpl::Register(FunctionSpec spec) {
   if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
+  if (absl::Status status = internal::ResolveSandbox(&spec); !status.ok()) return status;
   for (std::string* path : {&spec.module_path, &spec.canary.module_path}) {
     absl::StatusOr<std::string> absolute = AbsoluteModulePath(spec.name, *path);
     if (!absolute.ok()) return absolute.status();

@@ -18,7 +18,7 @@ std::unique_ptr<InstanceBackend> NewBackend(const HostContext& host, const Funct
                                .log_sink = host.options.log_sink};
   runtime::ModuleConfig config = ModuleConfigFor(spec, host.options, module_path);
   if (spec.isolation.mode == IsolationOptions::Mode::kProcess) {
-    return std::make_unique<ProcessBackend>(std::move(config), spec.isolation,
+    return std::make_unique<ProcessBackend>(std::move(config), spec.isolation, spec.sandbox,
                                             host.options.zygote_executable, context, hints,
                                             host.poller.get());
   }

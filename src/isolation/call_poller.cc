@@ -54,17 +54,18 @@ void CallPoller::Wake() {
 
 absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::string* response,
                                CallRecord* record, CallCompletion* done,
-                               const Watchdog* watchdog, const LossObserver* on_loss) {
+                               const Watchdog* watchdog, const CallObserver* on_end) {
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
     return absl::InternalError(
         absl::StrCat("the poller of isolated calls has no epoll set: ", std::strerror(errno)));
   }
   if (absl::Status started = worker->StartCall(request, response, record); !started.ok()) {
-    if (!worker->alive() && on_loss != nullptr) (*on_loss)(*worker);
+    if (on_end != nullptr) (*on_end)(*worker);
     return started;
   }
   const absl::Time deadline = worker->call_deadline();
-  const bool timed = deadline != absl::InfiniteFuture() ||
+  const absl::Time cpu_check = worker->cpu_check_due();
+  const bool timed = deadline != absl::InfiniteFuture() || cpu_check != absl::InfiniteFuture() ||
                      (watchdog != nullptr && watchdog->interval != absl::InfiniteDuration());
   {
     MutexLock lock(mu_);
@@ -81,8 +82,9 @@ absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::st
     slot.fd = worker->fd_for_poller();
     slot.done = done;
     slot.watchdog = watchdog;
-    slot.on_loss = on_loss;
+    slot.on_end = on_end;
     slot.deadline = deadline;
+    slot.cpu_check = cpu_check;
     slot.next_check = watchdog != nullptr && watchdog->interval != absl::InfiniteDuration()
                           ? Clock::Real()->Now() + watchdog->interval
                           : absl::InfiniteFuture();
@@ -137,7 +139,7 @@ int CallPoller::WaitMillis() {
     for (const Slot& slot : slots_) {
       if (slot.worker == nullptr) continue;
       if (slot.kill) return 0;
-      earliest = std::min({earliest, slot.deadline, slot.next_check});
+      earliest = std::min({earliest, slot.deadline, slot.next_check, slot.cpu_check});
     }
   }
   if (earliest == absl::InfiniteFuture()) return -1;
@@ -196,36 +198,52 @@ void CallPoller::Sweep() {
         due.push_back({i, slot.generation, Ending::kKill});
       } else if (slot.deadline <= now) {
         due.push_back({i, slot.generation, Ending::kTimeout});
+      } else if (slot.cpu_check <= now) {
+        due.push_back({i, slot.generation, Ending::kCpuTime});
       } else if (slot.next_check <= now) {
         due.push_back({i, slot.generation, Ending::kWatchdog});
       }
     }
   }
   for (const Due& entry : due) {
+    const bool check = entry.ending == Ending::kWatchdog || entry.ending == Ending::kCpuTime;
     Slot slot;
     absl::Status why;
     {
       MutexLock lock(mu_);
       Slot& current = slots_[entry.index];
       if (current.worker == nullptr || current.generation != entry.generation) continue;
-      if (entry.ending == Ending::kWatchdog) {
+      if (check) {
         // The check runs without the lock, on a call only this thread can end.
         slot = current;
       } else if (!Take(entry.index, entry.generation, &slot)) {
         continue;
       }
     }
-    if (entry.ending == Ending::kWatchdog) {
-      why = slot.watchdog->check(*slot.worker);
+    if (check) {
+      absl::Time next;
+      why = RunCheck(slot, entry.ending, now, &next);
       MutexLock lock(mu_);
       if (why.ok()) {
-        slots_[entry.index].next_check = now + slot.watchdog->interval;
+        Slot& current = slots_[entry.index];
+        if (entry.ending == Ending::kWatchdog) {
+          current.next_check = next;
+        } else {
+          current.cpu_check = next;
+        }
         continue;
       }
       if (!Take(entry.index, entry.generation, &slot)) continue;
     }
     End(slot, entry.ending, std::move(why));
   }
+}
+
+absl::Status CallPoller::RunCheck(const Slot& slot, Ending ending, absl::Time now,
+                                  absl::Time* next) {
+  if (ending == Ending::kCpuTime) return slot.worker->CheckCallCpuTime(next);
+  *next = now + slot.watchdog->interval;
+  return slot.watchdog->check(*slot.worker);
 }
 
 void CallPoller::End(const Slot& slot, Ending ending, absl::Status why) {
@@ -247,8 +265,11 @@ void CallPoller::End(const Slot& slot, Ending ending, absl::Status why) {
     case Ending::kWatchdog:
       status = worker.KillCall(std::move(why), WorkerLoss::kWatchdog);
       break;
+    case Ending::kCpuTime:
+      status = worker.LoseCall(why);
+      break;
   }
-  if (!worker.alive() && slot.on_loss != nullptr) (*slot.on_loss)(worker);
+  if (slot.on_end != nullptr) (*slot.on_end)(worker);
   slot.done->OnCallDone(std::move(status));
 }
 

@@ -6,9 +6,13 @@
 // DEADLINE_EXCEEDED, as a blocking call would), when the caller cancels with a kill
 // (RequestKill), and when a call's watchdog fails.
 //
+// CPU time: a worker with a sandbox cpu_time_limit has its call's CPU time read as often as
+// the worker says (Worker::CheckCallCpuTime), so that an asynchronous call past its limit ends
+// as a blocking one does (DEADLINE_EXCEEDED "cpu_time", the worker killed, loss "cpu_time").
+//
 // Watchdog: a call may carry a check the poller runs every `interval` while the call is in
-// flight (a CPU-time limit read from the worker's clock, say); a check that fails ends the call
-// with its status and kills the worker (loss "watchdog", counted by the circuit breaker).
+// flight; a check that fails ends the call with its status and kills the worker (loss
+// "watchdog", counted by the circuit breaker).
 //
 // Thread-safety: Start, RequestKill and the destructor may be called from any thread. The
 // completion runs on the poller's thread, without the poller's lock, after the poller is done
@@ -41,8 +45,9 @@ class CallPoller {
     absl::Duration interval = absl::InfiniteDuration();  // infinite: no watchdog
     std::function<absl::Status(const Worker& worker)> check;
   };
-  // Told of a worker lost during a call (after its completion ran): the backend's metrics.
-  using LossObserver = std::function<void(const Worker& worker)>;
+  // Told of each call that ended, before its completion runs (and of a call that could not
+  // start): the backend's metrics (the sandbox's denials, a lost worker).
+  using CallObserver = std::function<void(Worker& worker)>;
 
   CallPoller();
   // Stops the thread. Every call started must be over.
@@ -55,10 +60,10 @@ class CallPoller {
   // never runs. `request` may go once Start returns; `response` must stay valid until `done`
   // runs or the worker's response is dropped (Worker::DropResponse); `record` until `done`
   // runs. The module's host calls and log lines are answered on the poller's thread.
-  // `watchdog` and `on_loss` must outlive the call.
+  // `watchdog` and `on_end` must outlive the call.
   absl::Status Start(Worker* worker, std::string_view request, std::string* response,
                      CallRecord* record, CallCompletion* done, const Watchdog* watchdog,
-                     const LossObserver* on_loss);
+                     const CallObserver* on_end);
   // Ends the call in flight on `worker` by killing it (its completion gets CANCELLED).
   void RequestKill(Worker* worker);
 
@@ -70,20 +75,25 @@ class CallPoller {
     uint32_t generation = 0;
     CallCompletion* done = nullptr;
     const Watchdog* watchdog = nullptr;
-    const LossObserver* on_loss = nullptr;
+    const CallObserver* on_end = nullptr;
     absl::Time deadline = absl::InfiniteFuture();  // invoke_timeout, real time
-    absl::Time next_check = absl::InfiniteFuture();
+    absl::Time next_check = absl::InfiniteFuture();  // the watchdog's
+    absl::Time cpu_check = absl::InfiniteFuture();   // the worker's CPU budget's
     bool kill = false;
   };
   // What the poller does to a call whose slot it took out.
-  enum class Ending { kResponse, kTimeout, kKill, kWatchdog };
+  enum class Ending { kResponse, kTimeout, kKill, kWatchdog, kCpuTime };
 
   void Loop();
-  // How long epoll may wait: until the earliest deadline or watchdog check.
+  // How long epoll may wait: until the earliest deadline, watchdog or CPU time check.
   int WaitMillis() ABSL_LOCKS_EXCLUDED(mu_);
   void OnReadable(uint64_t key);
-  // Ends the calls whose deadline passed, whose kill was requested or whose watchdog failed.
+  // Ends the calls whose deadline passed, whose kill was requested, whose watchdog failed or
+  // whose CPU time ran out.
   void Sweep();
+  // Runs the check of a call that `ending` (kWatchdog or kCpuTime) says is due, without the
+  // lock; OK (with when it is next due) or why the call must end.
+  absl::Status RunCheck(const Slot& slot, Ending ending, absl::Time now, absl::Time* next);
   // Takes the call of `index` out of the epoll set and the table; false when the slot holds
   // another call than `generation` by now.
   bool Take(uint32_t index, uint32_t generation, Slot* slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -8,8 +8,9 @@
 namespace fnhost::internal {
 
 absl::Status SendControl(int fd, FrameType type, const google::protobuf::MessageLite& message,
-                         absl::Time deadline, int pass_fd) {
-  return SendFrame(fd, type, 0, 0, message.SerializeAsString(), deadline, pass_fd);
+                         absl::Time deadline, int pass_fd, int second_pass_fd) {
+  return SendFrame(fd, type, 0, 0, message.SerializeAsString(), deadline, pass_fd,
+                   second_pass_fd);
 }
 
 absl::Status ParseControl(std::string_view payload, google::protobuf::MessageLite* message) {

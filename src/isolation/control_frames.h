@@ -21,9 +21,10 @@
 
 namespace fnhost::internal {
 
-// Sends a frame of `type` whose payload is `message`, attaching `pass_fd` when >= 0.
+// Sends a frame of `type` whose payload is `message`, attaching `pass_fd` and
+// `second_pass_fd` when >= 0.
 absl::Status SendControl(int fd, FrameType type, const google::protobuf::MessageLite& message,
-                         absl::Time deadline, int pass_fd = -1);
+                         absl::Time deadline, int pass_fd = -1, int second_pass_fd = -1);
 
 // Reads `payload` into `message`: DATA_LOSS when it does not parse.
 absl::Status ParseControl(std::string_view payload, google::protobuf::MessageLite* message);

@@ -1,13 +1,16 @@
 #include "src/isolation/process_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "src/common/function_error.h"
+#include "src/isolation/sandbox_config.h"
 
 namespace fnhost::internal {
 namespace {
 
 ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const SandboxOptions& sandbox,
                                const std::string& zygote_executable, Clock* clock) {
   ZygoteOptions options;
   *options.config.mutable_module() = std::move(config);
@@ -23,20 +26,27 @@ ZygoteOptions ZygoteOptionsFor(runtime::ModuleConfig config, const IsolationOpti
   options.crash_window = isolation.crash_window;
   options.crash_backoff = isolation.crash_backoff;
   options.clock = clock;  // the circuit breaker's; call timeouts are in real time
+  // --- Sandbox ---
+  if (std::optional<zygote::SandboxConfig> config = ZygoteSandboxConfig(sandbox)) {
+    *options.config.mutable_sandbox() = *std::move(config);
+  }
+  options.cpu_time_limit = sandbox.cpu_time_limit;
   return options;
 }
 
 }  // namespace
 
 ProcessBackend::ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
+                               const SandboxOptions& sandbox,
                                const std::string& zygote_executable,
                                const BackendContext& context, ModuleHints hints,
                                CallPoller* poller)
-    : options_(ZygoteOptionsFor(std::move(config), isolation, zygote_executable, context.clock)),
+    : options_(ZygoteOptionsFor(std::move(config), isolation, sandbox, zygote_executable,
+                                context.clock)),
       context_(context),
       hints_(hints),
       poller_(poller),
-      on_loss_([this](const Worker& worker) { ReportLoss(worker); }) {}
+      on_call_end_([this](Worker& worker) { ReportCallEnd(worker); }) {}
 
 ProcessBackend::~ProcessBackend() = default;
 
@@ -95,6 +105,7 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
   const absl::Time start = timed ? context_.clock->Now() : absl::InfinitePast();
   absl::StatusOr<std::unique_ptr<Worker>> worker = zygote_->SpawnWorker();
   if (!worker.ok()) return worker.status();
+  ReportSandboxInForce(**worker);
   if (timed) {
     ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
                                   .module_version = module_version(),
@@ -107,7 +118,7 @@ absl::StatusOr<BackendInstance*> ProcessBackend::NewInstance() {
 absl::Status ProcessBackend::Invoke(BackendInstance* instance, const Call& call) {
   auto* worker = static_cast<Worker*>(instance);
   absl::Status status = worker->Invoke(call.request, call.response, call.record);
-  if (!worker->alive()) ReportLoss(*worker);
+  ReportCallEnd(*worker);
   return status;
 }
 
@@ -116,7 +127,7 @@ absl::Status ProcessBackend::StartInvoke(BackendInstance* instance, const Call& 
   if (poller_ == nullptr) return InstanceBackend::StartInvoke(instance, call, done);
   return poller_->Start(static_cast<Worker*>(instance), call.request, call.response, call.record,
                         done, watchdog_.interval != absl::InfiniteDuration() ? &watchdog_ : nullptr,
-                        &on_loss_);
+                        &on_call_end_);
 }
 
 void ProcessBackend::CancelInvoke(BackendInstance* instance, bool kill) {
@@ -126,8 +137,16 @@ void ProcessBackend::CancelInvoke(BackendInstance* instance, bool kill) {
   if (kill && poller_ != nullptr) poller_->RequestKill(worker);
 }
 
-void ProcessBackend::ReportLoss(const Worker& worker) const {
+void ProcessBackend::ReportCallEnd(Worker& worker) const {
   if (context_.sink == nullptr) return;
+  for (const sandbox::DenialCount& denied : worker.TakeNewDenials()) {
+    ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                  .module_version = module_version(),
+                                  .kind = WorkerEventKind::kSandboxDenied,
+                                  .syscall = denied.name,
+                                  .count = denied.count});
+  }
+  if (worker.alive()) return;
   const std::string reason = worker.lost_reason();
   ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
                                 .module_version = module_version(),
@@ -162,6 +181,26 @@ absl::Status ProcessBackend::WriteSnapshot() {
 
 void ProcessBackend::ReportWorkerEvent(const WorkerEvent& event) const {
   if (context_.sink != nullptr) context_.sink->OnWorkerEvent(event);
+}
+
+void ProcessBackend::ReportSandboxInForce(const Worker& worker) {
+  const zygote::SandboxInForce* in_force = worker.sandbox_in_force();
+  if (in_force == nullptr) return;
+  if (const pid_t zygote = zygote_->zygote_pid(); zygote != logged_zygote_) {
+    logged_zygote_ = zygote;
+    for (const std::string& line : in_force->fallback()) {
+      std::fprintf(stderr, "[fnhost:%s] sandbox %s: %s\n", options_.function_name().c_str(),
+                   in_force->level().c_str(), line.c_str());
+    }
+  }
+  if (context_.sink == nullptr) return;
+  const std::vector<SandboxLayerInForce> layers =
+      LayersOf(*in_force, worker.cpu_limited() ? "process_cpu_clock" : "none");
+  ReportWorkerEvent(WorkerEvent{.function = options_.function_name(),
+                                .module_version = module_version(),
+                                .kind = WorkerEventKind::kSandboxInForce,
+                                .sandbox_summary = in_force->summary(),
+                                .sandbox_layers = layers});
 }
 
 }  // namespace fnhost::internal

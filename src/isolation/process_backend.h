@@ -24,13 +24,14 @@ namespace fnhost::internal {
 class ProcessBackend final : public InstanceBackend {
  public:
   // `config`: the module and its state, as the in-process backend would get it; `isolation`:
-  // the worker limits, timeouts and circuit breaker; `zygote_executable`: as
-  // HostOptions::zygote_executable; `hints`: what an earlier load of the same build learned.
-  // `poller`: completes the calls started with StartInvoke (not owned; null: StartInvoke
-  // is refused).
+  // the worker limits, timeouts and circuit breaker; `sandbox`: the workers' sandbox (checked
+  // by ResolveSandbox); `zygote_executable`: as HostOptions::zygote_executable; `hints`: what
+  // an earlier load of the same build learned. `poller`: completes the calls started with
+  // StartInvoke (not owned; null: StartInvoke is refused).
   ProcessBackend(runtime::ModuleConfig config, const IsolationOptions& isolation,
-                 const std::string& zygote_executable, const BackendContext& context,
-                 ModuleHints hints, CallPoller* poller = nullptr);
+                 const SandboxOptions& sandbox, const std::string& zygote_executable,
+                 const BackendContext& context, ModuleHints hints,
+                 CallPoller* poller = nullptr);
   ~ProcessBackend() override;
 
   absl::Status Load(ColdStartEvent* event) override;
@@ -68,8 +69,12 @@ class ProcessBackend final : public InstanceBackend {
 
  private:
   void ReportWorkerEvent(const WorkerEvent& event) const;
-  // A worker lost during a call: the metrics event, with its reason.
-  void ReportLoss(const Worker& worker) const;
+  // After each call, blocking or not: the sandbox's new denials, and the worker's loss (with
+  // its reason) if the call lost it.
+  void ReportCallEnd(Worker& worker) const;
+  // A new worker's sandbox: what is in force (metrics; the first worker of a zygote also logs
+  // its fallbacks).
+  void ReportSandboxInForce(const Worker& worker);
 
   const ZygoteOptions options_;
   const BackendContext context_;
@@ -81,9 +86,12 @@ class ProcessBackend final : public InstanceBackend {
   std::string module_version_;
   CallPoller* const poller_;
   CallPoller::Watchdog watchdog_;  // none by default
-  const CallPoller::LossObserver on_loss_;
+  const CallPoller::CallObserver on_call_end_;
   int reload_fd_ = -1;  // the caller's, until Load returns
   uint32_t reload_schema_ = 0;
+  // The zygote whose fallbacks were logged (a restarted one may differ); under the owner's
+  // serialisation of NewInstance.
+  pid_t logged_zygote_ = 0;
 };
 
 }  // namespace fnhost::internal

@@ -24,8 +24,9 @@ namespace fnhost::internal {
 // Runs `executable` with arguments `args` (argv[1..]) as a child of this process, in a process
 // group of its own (terminal signals meant for the host do not reach it), with default signal
 // dispositions, an empty signal mask, stdin from /dev/null, and no other descriptors open but
-// stdout, stderr and `channel_fd`, which it finds as kChildChannelFd. Returns its pid; the
-// caller reaps it.
+// stdout, stderr and `channel_fd`, which it finds as kChildChannelFd; its environment is this
+// process's, with glibc's malloc on transparent huge pages (GLIBC_TUNABLES, see the .cc).
+// Returns its pid; the caller reaps it.
 absl::StatusOr<pid_t> SpawnHelper(const std::string& executable,
                                   const std::vector<std::string>& args, int channel_fd);
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fnhost/clock.h"
+#include "fnhost/sandbox_options.h"
 #include "src/common/function_error.h"
 #include "src/common/unique_fd.h"
 #include "src/isolation/call_frames.h"
@@ -25,17 +26,34 @@ using internal::MutexLock;
 using internal::WorkerLoss;
 
 Worker::Worker(std::shared_ptr<internal::ZygoteShared> shared,
-               std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd)
+               std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd,
+               int denials_fd)
     : shared_(std::move(shared)),
       process_(std::move(process)),
       pid_(pid),
       max_message_bytes_(shared_->options().config.worker().max_message_bytes()),
       fd_(fd),
-      spin_(absl::Nanoseconds(shared_->options().config.worker().spin_budget_nanos())) {}
+      spin_(absl::Nanoseconds(shared_->options().config.worker().spin_budget_nanos())),
+      denials_fd_(denials_fd) {
+  const absl::Duration cpu_limit = shared_->options().cpu_time_limit;
+  if (cpu_limit > absl::ZeroDuration()) {
+    // Unreadable: ResolveSandbox logged why (the probe's process CPU clock); the metric shows
+    // cpu_time "none".
+    absl::StatusOr<internal::CpuBudget> budget = internal::CpuBudget::ForProcess(pid, cpu_limit);
+    if (budget.ok()) cpu_budget_.emplace(*std::move(budget));
+    cpu_limited_ = budget.ok();
+  }
+}
 
 Worker::~Worker() {
   MutexLock lock(mu_);
   Release();
+  if (denials_fd_ >= 0) ::close(denials_fd_);
+}
+
+std::vector<sandbox::DenialCount> Worker::TakeNewDenials() {
+  MutexLock lock(mu_);
+  return sandbox_.TakeNewDenials();
 }
 
 void Worker::Release() {
@@ -74,6 +92,7 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response,
   // The page's flag is the call's from now on: 0, or 1 if it was cancelled already.
   if (record != nullptr && bell_ != nullptr) record->AttachRemoteFlag(&bell_->cancelled);
   FrameHeader header;
+  if (cpu_budget_.has_value()) cpu_budget_->Start();
   absl::Status io = SendRequest(context_, request, deadline);
   if (io.ok()) {
     io = ReceiveResponse(deadline, bell_ != nullptr ? &wait : nullptr, record, &header, response);
@@ -113,8 +132,16 @@ absl::Status Worker::ReceiveResponse(absl::Time deadline, BellWait* wait,
                                      internal::CallRecord* record, FrameHeader* header,
                                      std::string* response) {
   for (;;) {
-    absl::Status io = internal::RecvCallFrame(fd_, max_message_bytes_, deadline, header,
-                                              response, wait, &ahead_);
+    absl::Status io;
+    const BellWait* spin = wait;
+    if (cpu_budget_.has_value() && ahead_.empty()) {
+      io = AwaitWithinCpuBudget(deadline, wait);
+      spin = nullptr;  // the frame is there: nothing left to spin for
+    }
+    if (io.ok()) {
+      io = internal::RecvCallFrame(fd_, max_message_bytes_, deadline, header, response, spin,
+                                   &ahead_);
+    }
     if (!io.ok()) return io;
     if (wait != nullptr) ++wait->before;  // the worker rings once per frame it sends
     if (header->type == FrameType::kResponse) break;
@@ -173,11 +200,24 @@ absl::StatusOr<int> Worker::SnapshotState() {
   return Lost(io, "a state snapshot for a reload");
 }
 
+absl::Status Worker::AwaitWithinCpuBudget(absl::Time deadline, const BellWait* wait) {
+  const absl::Time start = Clock::Real()->Now();
+  for (absl::Time now = start;; now = Clock::Real()->Now()) {
+    const absl::Time until = std::min(deadline, now + cpu_budget_->NextCheck());
+    // Spin (if at all) on the first wait only: the later ones come a millisecond or more on.
+    absl::Status ready = internal::AwaitCallFrame(fd_, until, now == start ? wait : nullptr);
+    if (ready.ok() && wait != nullptr) wait->policy->Record(Clock::Real()->Now() - start);
+    if (!absl::IsDeadlineExceeded(ready) || until >= deadline) return ready;
+    if (absl::Status within = cpu_budget_->Check(); !within.ok()) return within;
+  }
+}
+
 absl::Status Worker::Finish(const FrameHeader& header, std::string* response) {
   if (header.code == 0) return absl::OkStatus();
   absl::Status status(static_cast<absl::StatusCode>(header.code), *response);
   response->clear();
   if ((header.flags & internal::kFlagWorkerExits) != 0) {
+    status.SetPayload(kSandboxLimitPayloadUrl, absl::Cord("memory"));
     Release();
     loss_ = {WorkerLoss::kMemoryLimit};
     shared_->RecordCrash(/*timeout=*/false);
@@ -189,6 +229,7 @@ absl::Status Worker::AwaitReady() {
   MutexLock lock(mu_);
   FrameHeader header;
   std::string payload;
+  internal::UniqueFd denials(std::exchange(denials_fd_, -1));
   int bell_fd = -1;  // the worker's doorbell comes with its ready frame, if at all
   // A worker that runs the module's init has no deadline for it, as a zygote's init has none.
   const absl::Time deadline =
@@ -209,6 +250,10 @@ absl::Status Worker::AwaitReady() {
     absl::StatusOr<internal::Doorbell*> bell = internal::MapPeerDoorbell(bell_memfd.get());
     if (!bell.ok()) return Lost(bell.status(), "startup");
     bell_ = *bell;
+  }
+  if (io.ok() && header.type == FrameType::kWorkerReady) {
+    absl::Status sandbox = sandbox_.Start(denials.release(), payload);
+    if (!sandbox.ok()) return Lost(sandbox, "startup");
   }
   if (io.ok() && header.type == FrameType::kWorkerReady) return absl::OkStatus();
   if (io.ok() && header.type == FrameType::kError) {
@@ -246,11 +291,30 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
     case WorkerLoss::kChannel:
       return absl::UnavailableError(absl::StrCat(worker, " closed its channel during ",
                                                  AsAbsl(during), "; worker ended"));
+    case WorkerLoss::kCpuTime:
+    case WorkerLoss::kMemoryLimit:
+      return SandboxLimitError(cause, during);
     default:
       return absl::UnavailableError(absl::StrCat(
           worker, " ", internal::DescribeWaitStatus(exit->wait_status), " during ",
           AsAbsl(during)));
   }
+}
+
+absl::Status Worker::SandboxLimitError(const absl::Status& cause, std::string_view during) const {
+  absl::Status status;
+  if (loss_.loss == WorkerLoss::kCpuTime) {
+    status = absl::DeadlineExceededError(FunctionMessage(
+        shared_->function(), during, ": ", cause.message(), "; worker ", pid_, " killed"));
+    status.SetPayload(kSandboxLimitPayloadUrl, absl::Cord("cpu_time"));
+    return status;
+  }
+  status = absl::ResourceExhaustedError(FunctionMessage(
+      shared_->function(), "worker ", pid_, " reached its memory limit of ",
+      shared_->options().config.sandbox().memory_limit_bytes(), " bytes during ", during,
+      " and its memory cgroup's OOM killer ended it"));
+  status.SetPayload(kSandboxLimitPayloadUrl, absl::Cord("memory"));
+  return status;
 }
 
 }  // namespace fnhost

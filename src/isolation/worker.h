@@ -21,12 +21,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "src/common/mutex.h"
+#include "src/isolation/cpu_budget.h"
 #include "src/isolation/worker_loss.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/isolation/worker_sandbox.h"
 #include "src/runtime/call_record.h"
 #include "src/runtime/instance_backend.h"
 
@@ -53,7 +56,9 @@ class Worker final : public internal::BackendInstance {
   //   crash             UNAVAILABLE "function 'f': worker 1234 killed by signal SIGSEGV
   //                     (Segmentation fault) during invoke" (or "exited with status N")
   //   timeout           DEADLINE_EXCEEDED, the worker killed
-  //   memory limit      RESOURCE_EXHAUSTED naming the limit, the worker exits
+  //   CPU time limit    DEADLINE_EXCEEDED, SandboxLimitReason "cpu_time", the worker killed
+  //   memory limit      RESOURCE_EXHAUSTED naming the limit, SandboxLimitReason "memory"; the
+  //                     worker exits (RLIMIT_AS) or its memory cgroup killed it
   //   broken channel    UNAVAILABLE "... closed its channel" / "... broke the channel protocol"
   //   zygote died       UNAVAILABLE "... lost during invoke: zygote 1200 killed by signal ..."
   // A call on a dead worker fails with FAILED_PRECONDITION; a request above max_message_bytes
@@ -79,8 +84,16 @@ class Worker final : public internal::BackendInstance {
   // lost the worker returned.
   internal::WorkerLossReason loss() const;
   // loss().Label(): the signal ("SIGSEGV"), "exit", "timeout", "memory_limit", "channel",
-  // "protocol" or "zygote"; empty while it lives.
+  // "protocol", "zygote" or "cpu_time"; empty while it lives.
   std::string lost_reason() const { return loss().Label(); }
+
+  // --- Sandbox (sandbox_options.h) ---
+  // What the worker has in force, as it reported when it started; null without a sandbox.
+  const zygote::SandboxInForce* sandbox_in_force() const { return sandbox_.in_force(); }
+  // Whether the host checks each call's CPU time (cpu_time_limit set and the clock readable).
+  bool cpu_limited() const { return cpu_limited_; }
+  // Denied system calls since the last time this was called (see WorkerSandboxView).
+  std::vector<sandbox::DenialCount> TakeNewDenials();
 
  private:
   friend class Zygote;
@@ -89,7 +102,7 @@ class Worker final : public internal::BackendInstance {
   // ---- A call split across threads (worker_async.cc), for the CallPoller.
   // Sends the request, with the context of `record` (null: none) as Invoke does; the response
   // goes to `response` as the poller reads it. An error: the call did not start (the worker
-  // may be lost, as by Invoke).
+  // may be lost, as by Invoke). With a CPU budget, the call's CPU time counts from here.
   absl::Status StartCall(std::string_view request, std::string* response,
                          internal::CallRecord* record);
   // Reads what arrived of the response without blocking: nullopt while it is incomplete, else
@@ -110,17 +123,28 @@ class Worker final : public internal::BackendInstance {
   void EndPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's deadline (invoke_timeout) passed: the worker is killed, as by Invoke.
   absl::Status TimeOutCall();
+  // Reads the call's CPU time (sandbox cpu_time_limit). Within the limit: OK, and
+  // `*next_check` says when to read it again (infinite without a CPU budget). Past it: the
+  // DEADLINE_EXCEEDED "cpu_time" status, for LoseCall; the worker lives until then (the poller
+  // takes its socket out of the epoll set first).
+  absl::Status CheckCallCpuTime(absl::Time* next_check);
+  // Ends the call because the worker failed with `cause` (a timeout, its CPU time): the worker
+  // is killed and the result is what Invoke returns for the same cause.
+  absl::Status LoseCall(const absl::Status& cause);
   // Ends the call by killing the worker, for `why` (returned): a cancelled call
   // (kCancelled, not counted by the circuit breaker) or a failed watchdog (kWatchdog).
   absl::Status KillCall(absl::Status why, internal::WorkerLoss loss);
   // When the call in flight times out (real time); infinite without invoke_timeout.
   absl::Time call_deadline() const;
+  // When the call's CPU time is next to be read; infinite without a CPU budget.
+  absl::Time cpu_check_due() const;
   // The worker's socket (-1 once released), and its function's name, for the poller.
   int fd_for_poller() const;
   const std::string& function_name() const;
 
+  // `denials_fd`: the memfd of the worker's denial counters (taken), or -1.
   Worker(std::shared_ptr<internal::ZygoteShared> shared,
-         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd);
+         std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd, int denials_fd);
 
   absl::Time Deadline() const;
   // Encodes the context block of `record` (null: none) into context_; INVALID_ARGUMENT when it
@@ -140,12 +164,20 @@ class Worker final : public internal::BackendInstance {
   absl::Status ReceiveResponse(absl::Time deadline, internal::BellWait* wait,
                                internal::CallRecord* record, internal::FrameHeader* header,
                                std::string* response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With a CPU budget: waits until a frame is there to read, checking the call's CPU time
+  // meanwhile; its DEADLINE_EXCEEDED "cpu_time" status once the call is past the limit.
+  absl::Status AwaitWithinCpuBudget(absl::Time deadline, const internal::BellWait* wait)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The call's result from its response frame: OK, or the module's error.
   absl::Status Finish(const internal::FrameHeader& header, std::string* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Ends a worker whose channel failed with `cause` and says what happened to it.
   absl::Status Lost(const absl::Status& cause, std::string_view during)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The status of a worker ended by a sandbox limit (loss_ kCpuTime or kMemoryLimit), with
+  // the limit's SandboxLimitReason.
+  absl::Status SandboxLimitError(const absl::Status& cause, std::string_view during) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lets go of a worker that is gone.
   void Release() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -167,12 +199,20 @@ class Worker final : public internal::BackendInstance {
     bool drop_metadata = false;  // the caller gave up: its context takes no response metadata
     internal::FrameProgress progress;
     absl::Time deadline = absl::InfiniteFuture();
+    absl::Time cpu_check = absl::InfiniteFuture();  // with a CPU budget
   };
   Pending pending_ ABSL_GUARDED_BY(mu_);
   std::string context_ ABSL_GUARDED_BY(mu_);  // the request's context block, reused
   std::string scratch_ ABSL_GUARDED_BY(mu_);  // host services' responses, reused
   // The start of the worker's next frame, read with the one before it (RecvCallFrame).
   std::string ahead_ ABSL_GUARDED_BY(mu_);
+  // --- Sandbox ---
+  // Filled by AwaitReady, before anyone else holds the worker; then read-only but for the
+  // denial counts, which TakeNewDenials reads under mu_.
+  internal::WorkerSandboxView sandbox_;
+  int denials_fd_;  // until AwaitReady hands it to sandbox_
+  std::optional<internal::CpuBudget> cpu_budget_ ABSL_GUARDED_BY(mu_);
+  bool cpu_limited_ = false;
 };
 
 }  // namespace fnhost

@@ -36,6 +36,11 @@ absl::Status Worker::StartCall(std::string_view request, std::string* response,
   pending_.drop_metadata = false;
   pending_.progress = internal::FrameProgress();
   pending_.deadline = Deadline();
+  pending_.cpu_check = absl::InfiniteFuture();
+  if (cpu_budget_.has_value()) {
+    cpu_budget_->Start();
+    pending_.cpu_check = Clock::Real()->Now() + cpu_budget_->NextCheck();
+  }
   // The page's flag is the call's from now on (see Invoke).
   if (record != nullptr && bell_ != nullptr) record->AttachRemoteFlag(&bell_->cancelled);
   if (absl::Status sent = SendRequest(context_, request, pending_.deadline); !sent.ok()) {
@@ -83,10 +88,24 @@ std::optional<absl::Status> Worker::ContinueCall() {
 }
 
 absl::Status Worker::TimeOutCall() {
+  return LoseCall(absl::DeadlineExceededError("timed out"));
+}
+
+absl::Status Worker::LoseCall(const absl::Status& cause) {
   MutexLock lock(mu_);
   EndPending();
   pending_.response->clear();
-  return Lost(absl::DeadlineExceededError("timed out"), "invoke");
+  return Lost(cause, "invoke");  // classified by the cause, as in Invoke
+}
+
+absl::Status Worker::CheckCallCpuTime(absl::Time* next_check) {
+  MutexLock lock(mu_);
+  *next_check = absl::InfiniteFuture();
+  if (!cpu_budget_.has_value() || fd_ < 0) return absl::OkStatus();
+  if (absl::Status within = cpu_budget_->Check(); !within.ok()) return within;
+  pending_.cpu_check = Clock::Real()->Now() + cpu_budget_->NextCheck();
+  *next_check = pending_.cpu_check;
+  return absl::OkStatus();
 }
 
 absl::Status Worker::KillCall(absl::Status why, WorkerLoss loss) {
@@ -121,6 +140,11 @@ const std::string& Worker::function_name() const { return shared_->function(); }
 absl::Time Worker::call_deadline() const {
   MutexLock lock(mu_);
   return pending_.deadline;
+}
+
+absl::Time Worker::cpu_check_due() const {
+  MutexLock lock(mu_);
+  return pending_.cpu_check;
 }
 
 }  // namespace fnhost

@@ -39,9 +39,11 @@ absl::Status ApplyWorkerLimits(const zygote::WorkerLimits& limits, std::string_v
   if (::setrlimit(RLIMIT_AS, &address_space) != 0) {
     return ErrnoError(errno, "setrlimit(RLIMIT_AS) in a worker of", function);
   }
-  std::set_new_handler(&OnOutOfMemory);
+  CatchMemoryLimit();
   return absl::OkStatus();
 }
+
+void CatchMemoryLimit() { std::set_new_handler(&OnOutOfMemory); }
 
 bool HitMemoryLimit() { return hit_memory_limit; }
 void ClearMemoryLimitHit() { hit_memory_limit = false; }

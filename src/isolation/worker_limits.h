@@ -18,6 +18,10 @@ namespace fnhost::internal {
 // Applies `limits` to the calling process. `function` names it in errors.
 absl::Status ApplyWorkerLimits(const zygote::WorkerLimits& limits, std::string_view function);
 
+// Makes an allocation that fails (at an RLIMIT_AS set elsewhere: the sandbox's fallback) throw
+// std::bad_alloc as usual, and HitMemoryLimit say so.
+void CatchMemoryLimit();
+
 // Whether an allocation failed at the memory limit since the last call (which clears it).
 bool HitMemoryLimit();
 void ClearMemoryLimitHit();

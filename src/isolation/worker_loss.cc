@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include "absl/strings/str_cat.h"
+#include "fnhost/sandbox_options.h"
 #include "src/isolation/worker_protocol.h"
 
 namespace fnhost::internal {
@@ -41,14 +42,18 @@ std::string WorkerLossReason::Label() const {
     case WorkerLoss::kZygote: return "zygote";
     case WorkerLoss::kCancelled: return "cancelled";
     case WorkerLoss::kWatchdog: return "watchdog";
+    case WorkerLoss::kCpuTime: return "cpu_time";
   }
   return "";
 }
 
 WorkerLossReason ClassifyLoss(const absl::Status& cause, const std::optional<WorkerExit>& exit) {
-  if (absl::IsDeadlineExceeded(cause)) return {WorkerLoss::kTimeout};
+  if (absl::IsDeadlineExceeded(cause)) {
+    return {SandboxLimitReason(cause) == "cpu_time" ? WorkerLoss::kCpuTime : WorkerLoss::kTimeout};
+  }
   if (absl::IsDataLoss(cause)) return {WorkerLoss::kProtocol};
   if (!exit.has_value()) return {WorkerLoss::kZygote};
+  if (exit->oom_killed) return {WorkerLoss::kMemoryLimit};
   const int status = exit->wait_status;
   if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && exit->killed_on_request) ||
       (WIFEXITED(status) && WEXITSTATUS(status) == kExitChannelBroken)) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -46,10 +47,26 @@ absl::Status WaitFd(int fd, short events, absl::Time deadline) {
   }
 }
 
-// Receives with recvmsg, taking a descriptor passed along (the first one; others are closed).
-ssize_t RecvWithFd(int fd, char* data, size_t size, int flags, int* received_fd) {
+// Where a frame's passed descriptors go: the first to fds[0], the second to fds[1] (null:
+// closed), and any beyond closed.
+struct PassedFds {
+  int* fds[2] = {nullptr, nullptr};
+  int taken = 0;
+  void Take(int passed) {
+    int* slot = taken < 2 ? fds[taken] : nullptr;
+    ++taken;
+    if (slot != nullptr) {
+      *slot = passed;
+    } else {
+      ::close(passed);
+    }
+  }
+};
+
+// Receives with recvmsg, taking the descriptors passed along.
+ssize_t RecvWithFds(int fd, char* data, size_t size, int flags, PassedFds* passed) {
   iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
   msghdr message{};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
@@ -61,31 +78,27 @@ ssize_t RecvWithFd(int fd, char* data, size_t size, int flags, int* received_fd)
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
-      int passed;
-      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (*received_fd < 0) {
-        *received_fd = passed;
-      } else {
-        ::close(passed);
-      }
+      int one;
+      std::memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      passed->Take(one);
     }
   }
   return n;
 }
 
 // Reads at least `min` and at most `max` bytes into `data`; `*got` says how many. With
-// `received_fd`, the first read takes a passed descriptor (it comes with the first byte of the
-// frame that carries it).
+// `passed`, the first read takes the passed descriptors (they come with the first byte of the
+// frame that carries them).
 absl::Status ReadAtLeast(int fd, char* data, size_t min, size_t max, absl::Time deadline,
-                         int* received_fd, size_t* got) {
+                         PassedFds* passed, size_t* got) {
   const int flags = Timed(deadline) ? MSG_DONTWAIT : 0;
   size_t done = 0;
   while (done < min) {
     if (Timed(deadline)) {
       if (absl::Status s = WaitFd(fd, POLLIN, deadline); !s.ok()) return s;
     }
-    ssize_t n = received_fd != nullptr && done == 0 ? RecvWithFd(fd, data, max, flags, received_fd)
-                                                    : ::recv(fd, data + done, max - done, flags);
+    ssize_t n = passed != nullptr && done == 0 ? RecvWithFds(fd, data, max, flags, passed)
+                                               : ::recv(fd, data + done, max - done, flags);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n == 0) {
@@ -109,12 +122,18 @@ void AwaitBell(const std::atomic<uint32_t>& bell, uint32_t before, absl::Time un
   }
 }
 
+// With `wait`: spins until its bell rings or its policy's budget (not past `until`) is spent.
+void Spin(const BellWait* wait, absl::Time start, absl::Time until) {
+  if (wait == nullptr) return;
+  const absl::Duration spin = wait->policy->Next();
+  if (spin > absl::ZeroDuration()) AwaitBell(*wait->bell, wait->before, std::min(start + spin, until));
+}
+
 absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool read_ahead,
                      const BellWait* wait, FrameHeader* header, std::string* payload,
-                     int* received_fd, std::string* ahead) {
+                     PassedFds* passed, std::string* ahead) {
   char buffer[sizeof(FrameHeader) + kReadAhead];
   size_t got = 0;
-  absl::Time start;
   if (ahead != nullptr && !ahead->empty()) {
     // The start of this frame came with the previous one: no wait for the bell.
     got = std::min(ahead->size(), sizeof(buffer));  // never more: see below
@@ -122,21 +141,16 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
     ahead->clear();
     wait = nullptr;
   }
-  if (wait != nullptr) {
-    start = Clock::Real()->Now();
-    const absl::Duration spin = wait->policy->Next();
-    if (spin > absl::ZeroDuration()) {
-      AwaitBell(*wait->bell, wait->before, std::min(start + spin, deadline));
-    }
-  }
+  const absl::Time start = wait != nullptr ? Clock::Real()->Now() : absl::InfinitePast();
+  Spin(wait, start, deadline);
   // The socket stays the only source of frames and errors: a bell that rang falsely (a module
   // may scribble on it) just ends the spin early.
   if (got < sizeof(FrameHeader)) {
     size_t read = 0;
     absl::Status status =
         ReadAtLeast(fd, buffer + got, sizeof(FrameHeader) - got,
-                    (read_ahead ? sizeof(buffer) : sizeof(FrameHeader)) - got, deadline,
-                    received_fd, &read);
+                    (read_ahead ? sizeof(buffer) : sizeof(FrameHeader)) - got, deadline, passed,
+                    &read);
     if (!status.ok()) return status;
     got += read;
   }
@@ -172,20 +186,24 @@ absl::Status Receive(int fd, uint32_t max_payload, absl::Time deadline, bool rea
 
 namespace {
 
-// Sends `count` pieces as one message, `pass_fd` (when >= 0) with its first byte.
-absl::Status SendPieces(int fd, iovec* iov, size_t count, int pass_fd, absl::Time deadline) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+// Sends `count` pieces as one message, with `pass_fd` and `second_pass_fd` (each when >= 0)
+// passed along its first byte.
+absl::Status SendPieces(int fd, iovec* iov, size_t count, int pass_fd, int second_pass_fd,
+                        absl::Time deadline) {
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
   msghdr message{};
   message.msg_iov = iov;
   message.msg_iovlen = count;
-  if (pass_fd >= 0) {
+  const int pass[2] = {pass_fd, second_pass_fd};
+  const size_t passing = pass_fd < 0 ? 0 : second_pass_fd < 0 ? 1 : 2;
+  if (passing > 0) {
     message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    message.msg_controllen = CMSG_SPACE(passing * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&message);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    c->cmsg_len = CMSG_LEN(passing * sizeof(int));
+    std::memcpy(CMSG_DATA(c), pass, passing * sizeof(int));
   }
   const int send_flags = MSG_NOSIGNAL | (Timed(deadline) ? MSG_DONTWAIT : 0);
   for (;;) {
@@ -196,7 +214,7 @@ absl::Status SendPieces(int fd, iovec* iov, size_t count, int pass_fd, absl::Tim
       if (absl::Status s = WaitFd(fd, POLLOUT, deadline); !s.ok()) return s;
       continue;
     }
-    // The descriptor went out with the first byte; a partial send continues without it.
+    // The descriptors went out with the first byte; a partial send continues without them.
     message.msg_control = nullptr;
     message.msg_controllen = 0;
     size_t sent = static_cast<size_t>(n);
@@ -216,10 +234,11 @@ iovec Piece(std::string_view bytes) { return {const_cast<char*>(bytes.data()), b
 }  // namespace
 
 absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
-                       std::string_view payload, absl::Time deadline, int pass_fd) {
+                       std::string_view payload, absl::Time deadline, int pass_fd,
+                       int second_pass_fd) {
   FrameHeader header{kFrameMagic, type, flags, code, static_cast<uint32_t>(payload.size())};
   iovec iov[2] = {{&header, sizeof(header)}, Piece(payload)};
-  return SendPieces(fd, iov, payload.empty() ? 1 : 2, pass_fd, deadline);
+  return SendPieces(fd, iov, payload.empty() ? 1 : 2, pass_fd, second_pass_fd, deadline);
 }
 
 absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
@@ -227,26 +246,27 @@ absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
   FrameHeader header{kFrameMagic, type, flags, code,
                      static_cast<uint32_t>(first.size() + second.size())};
   iovec iov[3] = {{&header, sizeof(header)}, Piece(first), Piece(second)};
-  return SendPieces(fd, iov, 3, /*pass_fd=*/-1, deadline);
+  return SendPieces(fd, iov, 3, /*pass_fd=*/-1, /*second_pass_fd=*/-1, deadline);
 }
 
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                       std::string* payload, int* received_fd) {
-  if (received_fd != nullptr) *received_fd = -1;
-  absl::Status status =
-      Receive(fd, max_payload, deadline, /*read_ahead=*/false, /*wait=*/nullptr, header, payload,
-              received_fd, /*ahead=*/nullptr);
-  if (!status.ok() && received_fd != nullptr && *received_fd >= 0) {
-    ::close(*received_fd);
-    *received_fd = -1;
+                       std::string* payload, int* received_fd, int* second_received_fd) {
+  PassedFds passed{{received_fd, second_received_fd}};
+  for (int* slot : passed.fds) {
+    if (slot != nullptr) *slot = -1;
+  }
+  absl::Status status = Receive(fd, max_payload, deadline, /*read_ahead=*/false,
+                                /*wait=*/nullptr, header, payload, &passed, /*ahead=*/nullptr);
+  for (int* slot : passed.fds) {
+    if (!status.ok() && slot != nullptr && *slot >= 0) ::close(std::exchange(*slot, -1));
   }
   return status;
 }
 
 absl::Status RecvCallFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
                            std::string* payload, const BellWait* wait, std::string* ahead) {
-  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload, nullptr,
-                 ahead);
+  return Receive(fd, max_payload, deadline, /*read_ahead=*/true, wait, header, payload,
+                 /*passed=*/nullptr, ahead);
 }
 
 absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* progress,
@@ -292,6 +312,11 @@ absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* prog
   }
   *complete = true;
   return absl::OkStatus();
+}
+
+absl::Status AwaitCallFrame(int fd, absl::Time until, const BellWait* wait) {
+  Spin(wait, Clock::Real()->Now(), until);
+  return WaitFd(fd, POLLIN, until);
 }
 
 namespace {

@@ -93,22 +93,26 @@ struct FrameHeader {
 };
 static_assert(sizeof(FrameHeader) == 16);
 
-// Sends one frame with sendmsg(MSG_NOSIGNAL), attaching `pass_fd` (SCM_RIGHTS) when >= 0.
+// Sends one frame with sendmsg(MSG_NOSIGNAL), attaching `pass_fd` and then `second_pass_fd`
+// (SCM_RIGHTS) when >= 0 (kSpawned carries a worker's socket and its sandbox's denial page).
 // Sockets are blocking; with a finite `deadline` (on Clock::Real()) the waits are bounded by
 // poll instead. Errors: UNAVAILABLE when the peer is gone, DEADLINE_EXCEEDED, INTERNAL.
 absl::Status SendFrame(int fd, FrameType type, int32_t code, uint16_t flags,
-                       std::string_view payload, absl::Time deadline, int pass_fd = -1);
+                       std::string_view payload, absl::Time deadline, int pass_fd = -1,
+                       int second_pass_fd = -1);
 // The same with a payload in two pieces, sent together without a copy (a request's context,
 // then its bytes).
 absl::Status SendFrame2(int fd, FrameType type, int32_t code, uint16_t flags,
                         std::string_view first, std::string_view second, absl::Time deadline);
 
 // Receives one frame into `header` and `payload` (resized to the payload). With `received_fd`,
-// also takes a descriptor passed along (close-on-exec), else -1; without it passed
-// descriptors are dropped. Errors: UNAVAILABLE when the peer closed the channel,
-// DEADLINE_EXCEEDED, DATA_LOSS for a bad magic or a payload above `max_payload`, INTERNAL.
+// also takes a descriptor passed along (close-on-exec), else -1, and with `second_received_fd`
+// the second one; descriptors nobody asked for are closed. Errors: UNAVAILABLE when the peer
+// closed the channel, DEADLINE_EXCEEDED, DATA_LOSS for a bad magic or a payload above
+// `max_payload`, INTERNAL.
 absl::Status RecvFrame(int fd, uint32_t max_payload, absl::Time deadline, FrameHeader* header,
-                       std::string* payload, int* received_fd = nullptr);
+                       std::string* payload, int* received_fd = nullptr,
+                       int* second_received_fd = nullptr);
 
 // Bounded, adaptive busy-polling for the reader of a call channel. A process that sleeps in a
 // blocking read pays the machine's sleep and wake-up latency, which dominates a small call's
@@ -209,6 +213,12 @@ struct FrameProgress {
 // (then reset `progress` for the next one). Errors as RecvCallFrame's.
 absl::Status ReadCallFrameSome(int fd, uint32_t max_payload, FrameProgress* progress,
                                std::string* payload, bool* complete);
+
+// Waits until a frame (or EOF, or an error) is there to read on `fd` without reading it, so
+// that a caller may wake up at `until` (finite) to do something else and wait again: with
+// `wait`, first spins as RecvCallFrame does (not past `until`). DEADLINE_EXCEEDED at `until`.
+// The caller records the whole wait in wait->policy once the frame is there.
+absl::Status AwaitCallFrame(int fd, absl::Time until, const BellWait* wait);
 
 }  // namespace fnhost::internal
 

@@ -63,7 +63,8 @@ absl::StatusOr<std::unique_ptr<Worker>> Zygote::SpawnWorker() {
     spawned = process->Spawn();
   }
   if (!spawned.ok()) return spawned.status();
-  std::unique_ptr<Worker> worker(new Worker(shared_, process, spawned->pid, spawned->fd));
+  std::unique_ptr<Worker> worker(
+      new Worker(shared_, process, spawned->pid, spawned->fd, spawned->denials_fd));
   if (absl::Status status = worker->AwaitReady(); !status.ok()) return status;
   shared_->RecordSpawn();
   return worker;

@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,10 +33,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/file_system.h"
+#include "src/common/function_error.h"
 #include "src/common/strings.h"
 #include "src/common/unique_fd.h"
 #include "src/isolation/worker_protocol.h"
 #include "src/isolation/control_frames.h"
+#include "src/isolation/zygote_sandbox.h"
 #include "src/isolation/zygote_state.h"
 #include "src/isolation/zygote_worker.h"
 
@@ -71,12 +74,15 @@ class ZygoteServer {
     }
     if (config_.fork_before_init()) {
       absl::Status status = state_.PrepareBeforeInit(std::move(handed));
+      if (status.ok()) status = PrepareSandbox();
       if (!status.ok()) return status;
       return Outcome::kReady;
     }
     absl::StatusOr<bool> threaded = state_.BuildHere();
     if (!threaded.ok()) return threaded.status();
-    return *threaded ? Outcome::kThreaded : Outcome::kReady;
+    if (*threaded) return Outcome::kThreaded;
+    if (absl::Status status = PrepareSandbox(); !status.ok()) return status;
+    return Outcome::kReady;
   }
 
   // Reports how Init went, passing the snapshot memfd along; then lets go of the descriptor
@@ -109,11 +115,24 @@ class ZygoteServer {
 
  private:
   // A failed send means the host is gone: the loop then ends every worker before exiting.
-  void ToHost(FrameType type, const google::protobuf::MessageLite& message, int pass_fd = -1) {
+  void ToHost(FrameType type, const google::protobuf::MessageLite& message, int pass_fd = -1,
+              int second_pass_fd = -1) {
     if (host_gone_) return;
-    host_gone_ = !SendControl(kControlFd, type, message, kNoDeadline, pass_fd).ok();
+    host_gone_ =
+        !SendControl(kControlFd, type, message, kNoDeadline, pass_fd, second_pass_fd).ok();
   }
   void ErrorToHost(const absl::Status& status) { ToHost(FrameType::kError, ErrorOf(status)); }
+
+  // --- The workers' sandbox (zygote_sandbox.h), once the state is built. ---
+  absl::Status PrepareSandbox() {
+    if (!config_.has_sandbox()) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<ZygoteSandbox>> sandbox = ZygoteSandbox::Create(
+        config_.sandbox(), state_.function(), config_.module().module_path(),
+        /*enter_network=*/!config_.fork_before_init());
+    if (!sandbox.ok()) return sandbox.status();
+    sandbox_ = *std::move(sandbox);
+    return absl::OkStatus();
+  }
 
   bool HandleControl() {
     FrameHeader header;
@@ -140,6 +159,12 @@ class ZygoteServer {
   }
 
   void SpawnWorker() {
+    std::optional<ZygoteSandbox::ForWorker> sandboxed;
+    if (sandbox_ != nullptr) {
+      absl::StatusOr<ZygoteSandbox::ForWorker> made = sandbox_->BeforeFork();
+      if (!made.ok()) return ErrorToHost(PrefixFunction(state_.function(), made.status()));
+      sandboxed = *std::move(made);
+    }
     int channel[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) != 0) {
       ErrorToHost(ErrnoError(errno, "socketpair for a worker of", state_.function()));
@@ -149,7 +174,8 @@ class ZygoteServer {
     pid_t zygote = ::getpid();
     pid_t pid = ::fork();
     if (pid == 0) {
-      WorkerProcess(config_.worker(), state_).Run(zygote, channel[1], {signal_fd_, channel[0]});
+      WorkerProcess(config_.worker(), state_, sandboxed.has_value() ? &*sandboxed : nullptr)
+          .Run(zygote, channel[1], {signal_fd_, channel[0]});
     }
     ::close(channel[1]);
     if (pid < 0) {
@@ -161,8 +187,10 @@ class ZygoteServer {
     workers_[pid] = false;
     zygote::Spawned spawned;
     spawned.set_pid(pid);
-    ToHost(FrameType::kSpawned, spawned, channel[0]);
+    ToHost(FrameType::kSpawned, spawned, channel[0],
+           sandboxed.has_value() ? sandboxed->denials_fd() : -1);
     ::close(channel[0]);
+    if (sandbox_ != nullptr) sandbox_->AfterSpawn(pid);  // after the answer: it may take ms
   }
 
   // Reaps every child that has ended; reports workers to the host.
@@ -188,6 +216,7 @@ class ZygoteServer {
       exited.set_pid(pid);
       exited.set_wait_status(status);
       exited.set_killed_on_request(it->second);
+      if (sandbox_ != nullptr) sandbox_->AfterReap(pid, &exited);
       workers_.erase(it);
       ToHost(FrameType::kExited, exited);
     }
@@ -199,10 +228,12 @@ class ZygoteServer {
       for (pid_t child : Children()) ::kill(child, SIGKILL);
       if (::waitpid(-1, nullptr, 0) < 0 && errno != EINTR) break;
     }
+    sandbox_.reset();  // every worker is gone: their cgroups can go
   }
 
   const zygote::ZygoteConfig config_;
   ZygoteState state_;
+  std::unique_ptr<ZygoteSandbox> sandbox_;  // null: the workers have no sandbox
   int signal_fd_ = -1;
   bool host_gone_ = false;
   absl::flat_hash_map<pid_t, bool> workers_;  // live workers -> killed on the host's request
@@ -246,7 +277,7 @@ int Main(int argc, char** argv) {
     ::_exit(0);
   }
   zygote.Report(FrameType::kReady);
-  zygote.Serve();
+  zygote.Serve();  // ends its workers and their sandbox
   // No unload, no destructors: module code must not run after the host let go.
   std::fflush(nullptr);
   ::_exit(0);

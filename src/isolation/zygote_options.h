@@ -61,6 +61,9 @@ struct ZygoteOptions {
   // when the module declares that schema. The caller keeps it open until Start returns; the
   // Zygote keeps a copy for its restarts. Default: -1, none.
   int reload_fd = -1;
+  // CPU time one call may use in a worker, checked by the host on the worker's CPU clock
+  // (cpu_budget.h); the sandbox itself is config.sandbox. Default: zero, no limit.
+  absl::Duration cpu_time_limit = absl::ZeroDuration();
 
   const std::string& function_name() const { return config.module().function_name(); }
 };

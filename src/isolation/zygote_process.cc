@@ -203,8 +203,9 @@ absl::StatusOr<ZygoteProcess::Spawned> ZygoteProcess::Spawn() {
   FrameHeader header;
   std::string payload;
   int fd = -1;
+  int denials_fd = -1;
   do {
-    if (!ReadFrame(deadline, &header, &payload, &fd).ok()) {
+    if (!ReadFrame(deadline, &header, &payload, &fd, &denials_fd).ok()) {
       MarkGone();
       return GoneError();
     }
@@ -213,9 +214,10 @@ absl::StatusOr<ZygoteProcess::Spawned> ZygoteProcess::Spawn() {
   if (header.type == FrameType::kSpawned && fd >= 0 && ParseControl(payload, &spawned).ok()) {
     const auto pid = static_cast<pid_t>(spawned.pid());
     watched_.insert(pid);
-    return Spawned{pid, fd};
+    return Spawned{pid, fd, denials_fd};
   }
   if (fd >= 0) ::close(fd);
+  if (denials_fd >= 0) ::close(denials_fd);
   if (header.type == FrameType::kError) return ErrorFrameStatus(payload);
   MarkGone();
   return GoneError();
@@ -269,13 +271,13 @@ absl::Status ZygoteProcess::GoneError() const {
 }
 
 absl::Status ZygoteProcess::ReadFrame(absl::Time deadline, FrameHeader* header,
-                                      std::string* payload, int* fd) {
-  absl::Status status = RecvFrame(fd_, kMaxControlBytes, deadline, header, payload, fd);
+                                      std::string* payload, int* fd, int* second_fd) {
+  absl::Status status = RecvFrame(fd_, kMaxControlBytes, deadline, header, payload, fd, second_fd);
   if (!status.ok() || header->type != FrameType::kExited) return status;
   zygote::Exited exited;
   if (absl::Status parsed = ParseControl(*payload, &exited); !parsed.ok()) return parsed;
   if (const auto pid = static_cast<pid_t>(exited.pid()); watched_.contains(pid)) {
-    exits_[pid] = WorkerExit{exited.wait_status(), exited.killed_on_request()};
+    exits_[pid] = WorkerExit{exited.wait_status(), exited.killed_on_request(), exited.oom_killed()};
   }
   return absl::OkStatus();
 }

@@ -54,7 +54,8 @@ class ZygoteProcess {
 
   struct Spawned {
     pid_t pid;
-    int fd;  // the host's end of the worker's socket, close-on-exec
+    int fd;               // the host's end of the worker's socket, close-on-exec
+    int denials_fd = -1;  // with a sandbox: the memfd of the worker's denial counters
   };
   // Forks a worker and watches it. UNAVAILABLE once the zygote is gone.
   absl::StatusOr<Spawned> Spawn();
@@ -92,8 +93,8 @@ class ZygoteProcess {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Reads the next frame; files an exit report of a watched worker.
-  absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReadFrame(absl::Time deadline, FrameHeader* header, std::string* payload, int* fd,
+                         int* second_fd = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The zygote failed the protocol or died: kills (if need be) and reaps it.
   void MarkGone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string GoneReasonLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -59,8 +59,14 @@ void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zy
   // here) both sides simply block, and calls cannot be cancelled.
   int bell_fd = -1;
   Doorbell* bell = CreateDoorbell(&bell_fd);
+  // Last, after the instance and the doorbell (strict seccomp denies memfd_create).
+  std::string ready_payload;
+  if (absl::Status status = ApplySandbox(&ready_payload); !status.ok()) {
+    SendErrorOrExit(kChildChannelFd, status);
+    ::_exit(0);
+  }
   const uint32_t before = bell != nullptr ? bell->request.load(std::memory_order_acquire) : 0;
-  SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, {}, bell_fd);
+  SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, ready_payload, bell_fd);
   if (bell_fd >= 0) ::close(bell_fd);
   Serve(bell, before);
 }
@@ -74,6 +80,18 @@ absl::Status WorkerProcess::Start() {
       CreateInstance(zygote_state_.table(), state_, function());
   if (!instance.ok()) return instance.status();
   instance_ = *instance;
+  return absl::OkStatus();
+}
+
+absl::Status WorkerProcess::ApplySandbox(std::string* ready_payload) {
+  if (sandbox_ == nullptr) return absl::OkStatus();
+  zygote::SandboxInForce in_force;
+  if (absl::Status status = sandbox_->Apply(&in_force); !status.ok()) return status;
+  if (in_force.memory() == "rlimit_as") {
+    memory_limit_bytes_ = in_force.memory_limit_bytes();
+    CatchMemoryLimit();
+  }
+  *ready_payload = in_force.SerializeAsString();
   return absl::OkStatus();
 }
 
@@ -144,7 +162,7 @@ WorkerProcess::Answer WorkerProcess::Call(std::string_view request, const Worker
   if (HitMemoryLimit()) {
     *message = FunctionMessage(
         function(), "worker ", ::getpid(), " reached its memory limit of ",
-        limits_.memory_limit_bytes(), " bytes (address space beyond the zygote's) during invoke: ",
+        memory_limit_bytes_, " bytes (address space beyond the zygote's) during invoke: ",
         output.error_message().empty() ? "(no message)" : output.error_message(),
         "; the worker exits");
     return {FNHOST_STATUS_RESOURCE_EXHAUSTED, kFlagWorkerExits, *message};

@@ -2,10 +2,11 @@
 // it leaves the zygote behind (its own process group, the parent-death signal, only its own
 // channel open), takes its state from the zygote's ZygoteState (the built state after its
 // post-fork hook, a restore from the inherited snapshot mapping, or an init), applies its limits
-// (worker_limits.h), creates one instance, and reports ready; then it serves one call at a time
-// on its socket until the host closes it, each with the context its request frame carries
-// (WorkerCall), and, for a reload that keeps state, writes its state's sections when asked.
-// Also how the zygote's processes send frames to the host.
+// (worker_limits.h), creates one instance and its doorbell, applies its sandbox if it has one
+// (zygote_sandbox.h), and reports ready; then it serves one call at a time on its socket until
+// the host closes it, each with the context its request frame carries (WorkerCall), and, for a
+// reload that keeps state, writes its state's sections when asked. Also how the zygote's
+// processes send frames to the host.
 //
 // Not thread-safe: a worker's own code runs on one thread (the module may start others).
 
@@ -25,6 +26,7 @@
 #include "google/protobuf/message_lite.h"
 #include "src/isolation/worker_call.h"
 #include "src/isolation/worker_protocol.h"
+#include "src/isolation/zygote_sandbox.h"
 #include "src/isolation/zygote_state.h"
 
 namespace fnhost::internal {
@@ -39,8 +41,13 @@ void SendErrorOrExit(int fd, const absl::Status& status);
 
 class WorkerProcess {
  public:
-  WorkerProcess(const zygote::WorkerLimits& limits, const ZygoteState& zygote_state)
-      : limits_(limits), zygote_state_(zygote_state) {}
+  // `sandbox`: this worker's share of its sandbox; null: none.
+  WorkerProcess(const zygote::WorkerLimits& limits, const ZygoteState& zygote_state,
+                ZygoteSandbox::ForWorker* sandbox)
+      : limits_(limits),
+        zygote_state_(zygote_state),
+        sandbox_(sandbox),
+        memory_limit_bytes_(limits.memory_limit_bytes()) {}
 
   // Runs in the child right after fork; never returns.
   // `zygote_fds` are the zygote's own descriptors, closed here.
@@ -49,6 +56,8 @@ class WorkerProcess {
  private:
   // Gets the state, applies the limits and creates the instance.
   absl::Status Start();
+  // Applies the sandbox, if any; the ready frame's payload says what is in force.
+  absl::Status ApplySandbox(std::string* ready_payload);
   // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's
   // counter as read before the ready frame left.
   [[noreturn]] void Serve(Doorbell* bell, uint32_t before);
@@ -69,6 +78,8 @@ class WorkerProcess {
   const zygote::WorkerLimits& limits_;
   const ZygoteState& zygote_state_;
   fnhost_module_state* state_ = nullptr;
+  ZygoteSandbox::ForWorker* const sandbox_;
+  uint64_t memory_limit_bytes_;  // RLIMIT_AS beyond the start, which HitMemoryLimit reports
   fnhost_module_instance* instance_ = nullptr;
 };
 

@@ -27,6 +27,7 @@
 #include "src/metrics/host_gauges.h"
 #include "src/metrics/module_metrics.h"
 #include "src/metrics/prometheus_text.h"
+#include "src/metrics/sandbox_metrics.h"
 
 namespace fnhost {
 namespace {
@@ -57,6 +58,7 @@ struct MetricsAggregator::Impl {
   GrowOnlyMap<FunctionRecord> functions;
   internal::HostGaugeRecord host;
   internal::ModuleMetrics module_metrics;
+  internal::SandboxMetrics sandbox;
 };
 
 MetricsAggregator::MetricsAggregator() : impl_(std::make_unique<Impl>()) {}
@@ -202,6 +204,9 @@ void MetricsAggregator::OnWorkerEvent(const WorkerEvent& event) {
     case WorkerEventKind::kZygoteStarted:
       return record.fork_point.store(event.fork_point == kForkPointNames[1] ? 1 : 0,
                                      std::memory_order_relaxed);
+    case WorkerEventKind::kSandboxInForce:
+    case WorkerEventKind::kSandboxDenied:
+      return impl_->sandbox.Record(event);
   }
 }
 
@@ -241,6 +246,8 @@ MetricsAggregator::FunctionTotals MetricsAggregator::Totals(std::string_view fun
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRestored)]);
   totals.snapshots_rejected =
       Get(record->snapshot_events[static_cast<size_t>(SnapshotEventKind::kRejected)]);
+  totals.sandbox_denials = impl_->sandbox.Denials(function);
+  totals.sandbox_in_force = impl_->sandbox.InForce(function);
   return totals;
 }
 
@@ -255,6 +262,7 @@ std::string MetricsAggregator::RenderPrometheus() const {
   std::string out;
   internal::PrometheusTextWriter writer(&out);
   internal::RenderFunctions(writer, impl_->functions.Sorted(), impl_->host);
+  impl_->sandbox.Render(writer);
   impl_->module_metrics.Render(writer);
   return out;
 }

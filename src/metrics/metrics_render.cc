@@ -261,7 +261,8 @@ void RenderIsolation(PrometheusTextWriter& writer, const Functions& functions) {
 
   writer.StartFamily("fnhost_worker_crashes_total", PromType::kCounter,
                      "Process isolation: workers lost during a call, by signal or cause "
-                     "(exit, timeout, memory_limit, channel, protocol, zygote).");
+                     "(exit, timeout, memory_limit, channel, protocol, zygote, cancelled, "
+                     "watchdog, cpu_time).");
   for (const auto& [function, record] : functions) {
     for (const auto& [reason, count] : record->worker_crashes_by_reason.Sorted()) {
       writer.Sample("fnhost_worker_crashes_total", {{"function", function}, {"reason", reason}},

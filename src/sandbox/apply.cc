@@ -204,6 +204,7 @@ absl::Status PrepareSyscalls(PreparedSandbox::Layers* layers) {
   profile.allow_syscalls = layers->validated.allow_syscall_numbers;
   profile.allow_network = layers->policy().allow_network;
   profile.deny_open = layers->files == FileRules::kSeccompNoOpen;
+  profile.deny_writes = layers->policy().write_paths.empty();
   absl::StatusOr<SeccompProgram> program = SeccompProgram::Compile(profile);
   if (!program.ok()) return layers->Named("seccomp", program.status());
   layers->seccomp = *std::move(program);

@@ -328,6 +328,16 @@ CgroupExit WorkerCgroups::Release(CgroupTicket& ticket) {
   return exit;
 }
 
+absl::Status WorkerCgroups::ReturnToParentCgroups() {
+  for (const Hierarchy& hierarchy : hierarchies_) {
+    const std::string parent = hierarchy.directory.substr(0, hierarchy.directory.rfind('/'));
+    if (absl::Status status = WriteControlFile(parent + "/cgroup.procs", "0"); !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status JoinCgroups(CgroupTicket& ticket) {
   absl::Status status;
   for (size_t i = 0; i < ticket.procs_fds.size() && status.ok(); ++i) {

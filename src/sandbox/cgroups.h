@@ -84,6 +84,10 @@ class WorkerCgroups {
   // directories. Closes the ticket's descriptors if still open.
   CgroupExit Release(CgroupTicket& ticket);
 
+  // Moves the calling process back into the cgroups the function's directories are in (the
+  // parent's own), for a parent that waited in a worker's cgroups (see JoinCgroups).
+  absl::Status ReturnToParentCgroups();
+
  private:
   struct Hierarchy {
     int version = 0;
@@ -100,8 +104,11 @@ class WorkerCgroups {
   uint64_t next_worker_ = 0;
 };
 
-// In the worker, before module code runs: moves this process into the ticket's cgroups and
-// closes the descriptors.
+// Moves the calling process into the ticket's cgroups and closes the descriptors: the worker,
+// before module code runs; or its parent before the fork, so that the worker is born in them.
+// Moving a process between cgroups waits for an RCU grace period unless one passed recently
+// (milliseconds on a VM), which a parent can pay ahead of the spawn; fork itself places the
+// child in its parent's cgroups at no such cost.
 absl::Status JoinCgroups(CgroupTicket& ticket);
 
 }  // namespace fnhost::sandbox

@@ -1,5 +1,6 @@
 #include "src/sandbox/seccomp_profile.h"
 
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <initializer_list>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "src/sandbox/files.h"
@@ -39,7 +41,8 @@ constexpr const char* kStrictAllow[] = {
     "newfstatat", "statx", "stat", "lstat", "access", "faccessat", "faccessat2", "readlink",
     "readlinkat", "getdents64", "getcwd", "fsync", "fdatasync", "ftruncate", "fadvise64",
     "flock", "umask",
-    // waiting on them
+    // waiting on them, and on children (a compute module has none: ECHILD)
+    "wait4", "waitid",
     "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
     "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "pipe", "pipe2",
     // sockets it holds (the worker's channel)
@@ -55,11 +58,15 @@ constexpr const char* kStrictAllow[] = {
     "exit", "exit_group",
 };
 
-// Calls that name paths; under strict, allowed where Landlock checks the paths.
-constexpr const char* kPathCalls[] = {
-    "open", "openat", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rename",
-    "renameat", "renameat2", "rmdir", "truncate",
+// Calls that name paths; under strict, allowed where Landlock checks the paths. Those that
+// only open (for reading, unless the worker may write somewhere) come first.
+constexpr const char* kOpenCalls[] = {"open", "openat"};
+constexpr const char* kWritePathCalls[] = {
+    "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+    "rmdir", "truncate", "link", "linkat", "symlink", "symlinkat",
 };
+// The open flags that write: an access mode other than O_RDONLY, or creating or truncating.
+constexpr uint64_t kWriteOpenFlags = O_ACCMODE | O_CREAT | O_TRUNC;
 
 constexpr const char* kNetworkCalls[] = {
     "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "setsockopt",
@@ -137,10 +144,30 @@ class FilterBuilder {
   absl::Status status_;
 };
 
+// open and openat for reading only (the flags are argument 1 of open, 2 of openat), with
+// `action`; or, with `writing`, the rules that match an open for writing.
+void OpenRules(FilterBuilder& filter, uint32_t action, bool writing) {
+  const std::pair<const char*, unsigned> calls[] = {{"open", 1}, {"openat", 2}};
+  for (const auto& [name, flags] : calls) {
+    if (!writing) {
+      filter.Rule(action, name, {{flags, SCMP_CMP_MASKED_EQ, kWriteOpenFlags, 0}});
+      continue;
+    }
+    for (uint64_t bit : {uint64_t{O_WRONLY}, uint64_t{O_RDWR}, uint64_t{O_CREAT}, uint64_t{O_TRUNC}}) {
+      filter.Rule(action, name, {{flags, SCMP_CMP_MASKED_EQ, bit, bit}});
+    }
+  }
+}
+
 void AddStrictRules(FilterBuilder& filter, const SeccompProfile& profile) {
   const uint32_t allow = SCMP_ACT_ALLOW;
   filter.Rules(allow, kStrictAllow);
-  if (!profile.deny_open) filter.Rules(allow, kPathCalls);
+  if (!profile.deny_open && !profile.deny_writes) {
+    filter.Rules(allow, kOpenCalls);
+    filter.Rules(allow, kWritePathCalls);
+  } else if (!profile.deny_open) {
+    OpenRules(filter, allow, /*writing=*/false);
+  }
   if (profile.allow_network) filter.Rules(allow, kNetworkCalls);
   filter.Rule(allow, "clone",
               {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | kNamespaceFlags, CLONE_THREAD)});
@@ -158,6 +185,10 @@ void AddStrictRules(FilterBuilder& filter, const SeccompProfile& profile) {
 void AddBasicRules(FilterBuilder& filter, const SeccompProfile& profile) {
   const uint32_t deny = SCMP_ACT_TRAP;
   filter.Rules(deny, kBasicDeny);
+  if (profile.deny_writes) {
+    OpenRules(filter, deny, /*writing=*/true);
+    filter.Rules(deny, kWritePathCalls);
+  }
   if (!profile.allow_network) filter.Rules(deny, kNetworkCalls);
   filter.Rule(deny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)});
   for (uint64_t flag = 1; flag != 0; flag <<= 1) {

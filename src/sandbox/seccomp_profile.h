@@ -7,7 +7,9 @@
 //   read-only rlimits, getrandom, exit.
 // Both refuse: clone without CLONE_THREAD or with namespace flags, kill and tgkill of another
 // process, a new SIGSYS handler (the denial counter's), raising rlimits, prctl's escape hatches
-// (parent-death signal, ptracer, subreaper, mm). clone3 fails with ENOSYS, uncounted, so that
+// (parent-death signal, ptracer, subreaper, mm); and where the worker may write nowhere (no
+// write_paths), every open for writing and every call that makes, removes or renames a file,
+// so that such an attempt is counted (Landlock, which refuses it anyway, counts nothing). clone3 fails with ENOSYS, uncounted, so that
 // glibc falls back to clone, whose flags a filter can see.
 //
 // A denied call traps (SECCOMP_RET_TRAP) into the handler of denial_counters.h, which
@@ -36,6 +38,7 @@ struct SeccompProfile {
   std::vector<int> allow_syscalls;  // numbers, on top of the level's profile
   bool allow_network = false;       // sockets allowed
   bool deny_open = false;           // strict without Landlock: no open at all
+  bool deny_writes = false;         // no write_paths: no open for writing, no file made
 };
 
 // The profile compiled to classic BPF once (libseccomp's compiler takes a few hundred

@@ -1,6 +1,6 @@
 // fnhost_sandbox_probe: applies a sandbox policy to itself, as a worker does, then tries one
-// escape and prints what happened. The sandbox tests run it; a hostile module can reuse the
-// escapes.
+// escape (tests/support/escapes.h, which the escape_artist module shares) and prints what
+// happened. The sandbox tests run it.
 //
 //   fnhost_sandbox_probe [options] <escape> [arguments]
 //   options: --level=off|basic|strict  --on-denial=errno|kill  --read=PATH  --write=PATH
@@ -13,36 +13,24 @@
 //            --zygote (prepare the sandbox, fork, and apply it in the child, as a zygote and
 //                      its worker do; the parent then prints "CHILD-CPU <us>")
 //            --lower-nofile=N (before the sandbox: RLIMIT_NOFILE's soft limit to N)
-//   escapes: none, read-file PATH, write-file PATH, connect PORT, fork, fork-bomb N, exec-shell,
-//            ptrace PID, proc-mem PID ADDRESS LENGTH, vm-read PID ADDRESS LENGTH, raise-rlimit,
-//            burn-cpu MILLISECONDS, allocate MIB, threads N, signal PID, replace-sigsys, abort
+//   escapes: see tests/support/escapes.h
 //
 // Output, one line each: "SANDBOX <summary>", "FALLBACK <line>", then the escape's result:
 // "ERROR <strerror>" when the attempt failed, else what it got. Exit status 0, or 2 when the
-// arguments or the sandbox failed ("APPLY-ERROR <message>").
+// arguments or the sandbox failed ("APPLY-ERROR <message>", "ESCAPE-ERROR <message>").
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -52,6 +40,7 @@
 #include "src/sandbox/landlock.h"
 #include "src/sandbox/process_limits.h"
 #include "src/sandbox/sandbox.h"
+#include "tests/support/escapes.h"
 
 namespace fnhost::sandbox {
 namespace {
@@ -60,192 +49,12 @@ void Print(const std::string& line) {
   std::string text = line + "\n";
   if (::write(STDOUT_FILENO, text.data(), text.size()) < 0) ::_exit(3);
 }
-std::string ErrorLine(int error) { return absl::StrCat("ERROR ", std::strerror(error)); }
-void PrintErrno() { Print(ErrorLine(errno)); }
 
-uint64_t Number(const std::vector<std::string>& args, size_t i) {
-  uint64_t value = 0;
-  if (i >= args.size() || !absl::SimpleAtoi(args[i], &value)) {
-    Print(absl::StrCat("APPLY-ERROR argument ", i + 1, " of the escape must be a number"));
-    ::_exit(2);
-  }
-  return value;
-}
-
-void ReadFile(const std::vector<std::string>& args) {
-  int fd = ::open(args.at(0).c_str(), O_RDONLY);
-  char buffer[256] = {};
-  ssize_t n = fd >= 0 ? ::read(fd, buffer, sizeof(buffer) - 1) : -1;
-  if (n < 0) return PrintErrno();
-  Print(absl::StrCat("READ ", std::string(buffer, static_cast<size_t>(n))));
-}
-
-void WriteFile(const std::vector<std::string>& args) {
-  int fd = ::open(args.at(0).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || ::write(fd, "pwned", 5) != 5) return PrintErrno();
-  ::close(fd);
-  Print("WROTE");
-}
-
-void Connect(const std::vector<std::string>& args) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return PrintErrno();
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(Number(args, 0)));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    return PrintErrno();
-  }
-  Print("CONNECTED");
-}
-
-// Forks up to `limit` children (no more, whatever the sandbox does), each waiting for the
-// probe to let go; prints how many forks succeeded.
-void ForkBomb(uint64_t limit) {
-  int release[2];
-  if (::pipe(release) != 0) return PrintErrno();
-  uint64_t forks = 0;
-  int first_error = 0;
-  for (uint64_t i = 0; i < limit; ++i) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(release[1]);
-      char byte;
-      ::_exit(::read(release[0], &byte, 1) < 0 ? 1 : 0);
-    }
-    if (pid < 0 && first_error == 0) first_error = errno;
-    if (pid > 0) ++forks;
-  }
-  ::close(release[1]);
-  while (::wait(nullptr) > 0 || errno == EINTR) {
-  }
-  if (first_error != 0) Print(ErrorLine(first_error));
-  Print(absl::StrCat("FORKS ", forks));
-}
-
-void ReadOtherProcess(const std::vector<std::string>& args, bool through_proc) {
-  const pid_t pid = static_cast<pid_t>(Number(args, 0));
-  const uint64_t address = Number(args, 1);
-  const uint64_t length = std::min<uint64_t>(Number(args, 2), 256);
-  std::string buffer(length, '\0');
-  ssize_t n;
-  if (through_proc) {
-    int fd = ::open(absl::StrCat("/proc/", pid, "/mem").c_str(), O_RDONLY);
-    n = fd >= 0 ? ::pread(fd, buffer.data(), length, static_cast<off_t>(address)) : -1;
-  } else {
-    iovec local{buffer.data(), length};
-    iovec remote{reinterpret_cast<void*>(address), length};
-    n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
-  }
-  if (n < 0) return PrintErrno();
-  buffer.resize(static_cast<size_t>(n));
-  Print(absl::StrCat("READ ", buffer));
-}
-
-void RaiseRlimits() {
-  rlimit nofile;
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  rlimit raised{nofile.rlim_max, nofile.rlim_max};
-  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) PrintErrno();
-  rlimit core{RLIM_INFINITY, RLIM_INFINITY};
-  if (::prlimit(0, RLIMIT_CORE, &core, nullptr) != 0) PrintErrno();
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  ::getrlimit(RLIMIT_CORE, &core);
-  Print(absl::StrCat("NOFILE ", nofile.rlim_cur));
-  Print(absl::StrCat("CORE ", core.rlim_max == RLIM_INFINITY ? "unlimited"
-                                                             : absl::StrCat(core.rlim_max)));
-}
-
-void BurnCpu(uint64_t milliseconds) {
-  ProcessCpuClock clock = ProcessCpuClock::ForThisProcess();
-  absl::Duration used;
-  do {
-    absl::StatusOr<absl::Duration> now = clock.Now();
-    if (!now.ok()) return Print(absl::StrCat("ERROR ", now.status().ToString()));
-    used = *now;
-  } while (used < absl::Milliseconds(milliseconds));
-  Print(absl::StrCat("BURNED ", absl::ToInt64Microseconds(used)));
-}
-
-// Maps and touches 1 MiB at a time (mmap, not malloc: a sanitizer's allocator would abort).
-void Allocate(uint64_t mebibytes) {
-  for (uint64_t i = 1; i <= mebibytes; ++i) {
-    void* chunk = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
-    if (chunk == MAP_FAILED) return Print(absl::StrCat("ALLOC-FAILED ", ErrorLine(errno)));
-    std::memset(chunk, 0x5a, 1 << 20);
-    Print(absl::StrCat("ALLOCATED ", i));
-  }
-}
-
-void Threads(uint64_t count) {
-  std::vector<std::thread> threads;
-  std::atomic<uint64_t> ran{0};
-  for (uint64_t i = 0; i < count; ++i) threads.emplace_back([&ran] { ++ran; });
-  for (std::thread& thread : threads) thread.join();
-  Print(absl::StrCat("THREADS ", ran.load()));
-}
-
-void ReplaceSigsys() {
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  if (::sigaction(SIGSYS, &ignore, nullptr) != 0) return PrintErrno();
-  Print("REPLACED");
-}
-
-void RunEscape(const std::string& escape, const std::vector<std::string>& args) {
-  std::map<std::string, std::function<void()>> escapes = {
-      {"none", [] { Print("OK"); }},
-      {"read-file", [&] { ReadFile(args); }},
-      {"write-file", [&] { WriteFile(args); }},
-      {"connect", [&] { Connect(args); }},
-      {"fork",
-       [] {
-         pid_t pid = ::fork();
-         if (pid == 0) ::_exit(0);
-         if (pid < 0) return PrintErrno();
-         ::waitpid(pid, nullptr, 0);
-         Print("FORKED");
-       }},
-      {"fork-bomb", [&] { ForkBomb(std::min<uint64_t>(Number(args, 0), 64)); }},
-      {"exec-shell",
-       [] {
-         ::execl("/bin/sh", "sh", "-c", "echo SHELL-RAN", static_cast<char*>(nullptr));
-         PrintErrno();
-       }},
-      {"ptrace",
-       [&] {
-         pid_t pid = static_cast<pid_t>(Number(args, 0));
-         if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) return PrintErrno();
-         Print("TRACED");  // the probe's exit detaches it
-       }},
-      {"proc-mem", [&] { ReadOtherProcess(args, /*through_proc=*/true); }},
-      {"vm-read", [&] { ReadOtherProcess(args, /*through_proc=*/false); }},
-      {"raise-rlimit", [] { RaiseRlimits(); }},
-      {"burn-cpu", [&] { BurnCpu(Number(args, 0)); }},
-      {"allocate", [&] { Allocate(Number(args, 0)); }},
-      {"threads", [&] { Threads(std::min<uint64_t>(Number(args, 0), 16)); }},
-      {"signal",
-       [&] {
-         if (::kill(static_cast<pid_t>(Number(args, 0)), 0) != 0) return PrintErrno();
-         Print("SIGNALED");
-       }},
-      {"replace-sigsys", [] { ReplaceSigsys(); }},
-      {"abort", [] { std::abort(); }},  // raise(SIGABRT): tgkill of itself
-      {"heap-overflow",  // a sanitizer's report must still come out under the sandbox
-       [] {
-         std::unique_ptr<volatile char[]> block(new volatile char[16]);
-         Print(absl::StrCat("BYTE ", static_cast<int>(block[16])));
-       }},
-  };
-  auto it = escapes.find(escape);
-  if (it == escapes.end()) {
-    Print(absl::StrCat("APPLY-ERROR unknown escape '", escape, "'"));
-    ::_exit(2);
-  }
-  it->second();
-}
+// Escapes print as they go: an allocation the kernel ends shows how far it got.
+class PrintedOutput final : public fnhost::testing::EscapeOutput {
+ public:
+  void Line(const std::string& line) override { Print(line); }
+};
 
 struct Options {
   SandboxPolicy policy;
@@ -402,8 +211,8 @@ int Main(int argc, char** argv) {
     Print(absl::StrCat("APPLY-ERROR ", status.ToString()));
     ::_exit(2);
   }
-  RunEscape(options.escape, options.escape_args);
-  ::_exit(0);
+  PrintedOutput output;
+  ::_exit(fnhost::testing::RunEscape(options.escape, options.escape_args, output) ? 0 : 2);
 }
 
 }  // namespace
