@@ -78,6 +78,10 @@ expect_checksum "$base" "reload under process isolation" --ticks=$ticks "$module
 grep -q "to 1.1.0 .*: kept_state$" "$work/err" || fail "isolated reload did not keep state"
 # The default module is behaviour.so next to the executable.
 expect_checksum "$base" "default module" --ticks=$ticks
+# Bare file names are in the current directory, never looked up in the library path.
+(cd "$work/modules" && exec "$game" --ticks=$ticks --module=behaviour.so --reload-at=7 \
+  --reload-module=behaviour_next.so) >"$work/out" 2>"$work/err"
+grep -q "^ticks=$ticks checksum=$base$" "$work/out" || fail "bare module names: no match"
 
 # The checksum sees a lost memory and a missing tick.
 run --ticks=$ticks "$module" --reload-at=150 --reload-module=../modules/behaviour_schema2.so
