@@ -151,9 +151,9 @@ class State {
       ++moves;
       if (!typed) {
         batch_.append(reinterpret_cast<const char*>(&move), sizeof(move));
-      } else if (int32_t code = typed->move(typed.data(), entity, move.dx, move.dy); code != 0) {
-        return Status(fnhost::sdk::internal::ToCode(code),
-                      "behaviour: the world refused to move entity " + std::to_string(entity));
+      } else if (typed->move(typed.data(), entity, move.dx, move.dy) != FNHOST_STATUS_OK) {
+        return Status(StatusCode::kOutOfRange,
+                      "behaviour: the world has no entity " + std::to_string(entity));
       }
     }
     if (!typed) {

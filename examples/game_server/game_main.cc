@@ -1,8 +1,8 @@
 // A headless game server that embeds fnhost: a world of entities moved, tick after tick, by a
-// behaviour module it can reload mid-game without losing the module's memory (README, "A game
-// server"). At the end it prints `ticks=N checksum=HEX`, a hash of the world that is the same
-// with and without a reload and in both isolation modes, and on stderr the tick rate and the
-// latency of the per-tick call.
+// behaviour module it can reload mid-game without losing the module's memory (README,
+// "Example: a game server"). At the end it prints `ticks=N checksum=HEX`, a hash of the world
+// that is the same with and without a reload and in both isolation modes, and on stderr the
+// tick rate and the latency of the per-tick call.
 //
 //   fnhost_game_server_example --ticks=600 --reload-at=300 --reload-module=behaviour_next.so
 #include <cinttypes>
