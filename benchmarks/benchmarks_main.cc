@@ -137,6 +137,17 @@ int main(int argc, char** argv) {
     std::fprintf(out, "  %-44s %8.1f ns (goal <= 100 ns)\n",
                  "InvokeWarmContext - DirectCall (added per call)", *warm_context - *direct);
   }
+  for (const char* mode : {"0", "1"}) {
+    const std::string prefix = std::string("BM_HostServiceBytes/isolated:") + mode;
+    const double* with = Find(reporter.nanos(), prefix + "/host_call:1");
+    const double* without = Find(reporter.nanos(), prefix + "/host_call:0");
+    if (with != nullptr && without != nullptr) {
+      std::fprintf(out, "  %-44s %8.1f ns (reported, no bar)\n",
+                   mode[0] == '0' ? "HostServiceBytes in process (per CallHost)"
+                                  : "HostServiceBytes isolated (per CallHost)",
+                   *with - *without);
+    }
+  }
   const double* context = Find(reporter.nanos(), "BM_AbiInvokeContext");
   const double* abi_direct = Find(reporter.nanos(), "BM_AbiDirectCall");
   if (context != nullptr && abi_direct != nullptr) {

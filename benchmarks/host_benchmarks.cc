@@ -5,6 +5,8 @@
 //   BM_InvokeWarmHybrid BM_InvokeWarm under the hybrid keep-alive policy
 //   BM_InvokeWarmCanary BM_InvokeWarm with half the calls routed to a canary
 //   BM_InvokeWarmBudget BM_InvokeWarm under a host memory budget (which warm calls never touch)
+//   BM_HostServiceBytes  one bytes-form host service call per call, in process and isolated,
+//                       against the same call without it
 //   BM_InvokeWarmContext  metadata_reader through Host::Invoke with a CallContext (4 metadata
 //                       pairs, one read by the module), metrics on: the bar is at most 100 ns
 //                       over BM_DirectCall
@@ -145,6 +147,43 @@ void BM_InvokeWarmContext(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_InvokeWarmContext);
+
+// A host service's bytes form, in process and isolated: context_probe calls an `echo` service
+// once per call ("host m x"), against the same call without it ("id"). The difference is what
+// one CallHost costs (under isolation, a round trip over the worker's channel).
+void BM_HostServiceBytes(benchmark::State& state) {
+  const bool isolated = state.range(0) != 0;
+  const bool host_call = state.range(1) != 0;
+  MetricsAggregator metrics;
+  std::unique_ptr<Host> host = NewHost(&metrics);
+  ServiceSpec echo;
+  echo.name = "echo";
+  echo.bytes = [](const ServiceCall& call, std::string* response) {
+    response->assign(call.request);
+    return absl::OkStatus();
+  };
+  host->RegisterService(echo).IgnoreError();
+  FunctionSpec spec;
+  spec.name = "probe";
+  spec.module_path = TestModule("context_probe");
+  spec.init_config = "echo";
+  spec.services = {"echo"};
+  if (isolated) spec.isolation.mode = IsolationOptions::Mode::kProcess;
+  if (absl::Status registered = host->Register(spec); !registered.ok()) {
+    return state.SkipWithError(std::string(registered.message()).c_str());
+  }
+  FunctionHandle handle = *host->Lookup("probe");
+  const std::string request = host_call ? "host m x" : "id";
+  std::string response;
+  if (!host->Invoke(handle, request, &response).ok()) {
+    return state.SkipWithError("context_probe did not answer");
+  }
+  for (auto _ : state) {
+    absl::Status status = host->Invoke(handle, request, &response);
+    benchmark::DoNotOptimize(status);
+  }
+}
+BENCHMARK(BM_HostServiceBytes)->ArgNames({"isolated", "host_call"})->ArgsProduct({{0, 1}, {0, 1}});
 BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
 
 // BM_InvokeWarm/metrics:1 through Host::InvokeAsync: the warm call runs inline and its

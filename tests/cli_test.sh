@@ -80,7 +80,7 @@ expect_stderr_lacks() {  # NAME TEXT
 }
 
 # Private copies with a known mode: the host refuses group-writable module files.
-for module in hello init_fails wrong_abi no_entry; do
+for module in hello init_fails wrong_abi no_entry abi1_greeter context_probe; do
   cp "$modules/$module.so" "$work/$module.so"
   chmod 0755 "$work/$module.so"
 done
@@ -100,6 +100,22 @@ expect_stderr_lacks "run once" "p50"
 run_ok "run repeated" run "$work/hello.so" --data=x --repeat=200
 expect_stdout "run repeated" "hello, x"
 expect_has err "run repeated" "${phases[@]}" "warm calls: 199" "p50" "p99"
+
+# A module built for ABI 1 by the release before loads and answers, in both modes.
+run_ok "run ABI-1 module" run "$work/abi1_greeter.so" --data=world
+expect_stdout "run ABI-1 module" "hello, world (call 1)"
+run_ok "run ABI-1 module isolated" run "$work/abi1_greeter.so" --isolation=process --data=world
+expect_stdout "run ABI-1 module isolated" "hello, world (call 1)"
+
+# Request metadata in, response metadata out (keys lower-cased), and a granted service.
+run_ok "run with metadata" run "$work/context_probe.so" --metadata=User=42 --data="meta user"
+expect_stdout "run with metadata" "42"
+run_ok "run response metadata" run "$work/context_probe.so" --data="set Cache hit"
+expect_has err "run response metadata" "response metadata: cache=hit"
+run_error "run bad metadata" "--metadata=a!b=1" -- run "$work/context_probe.so" --metadata='a!b=1'
+run_ok "run granted kv" run "$work/context_probe.so" --grant=kv --data=id
+run_error "run service not offered" "service 'echo' is not offered" "context_probe.so" -- \
+  run "$work/context_probe.so" --init-config=echo --data=id
 
 run_error "run missing file" "$work/missing.so" "No such file" -- run "$work/missing.so"
 run_error "run directory" "$work/dir.so" "directory" -- run "$work/dir.so"

@@ -19,6 +19,7 @@ int HttpStatusFor(const absl::Status& status) {
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kPermissionDenied: return 403;  // e.g. a sandbox denial
     case absl::StatusCode::kResourceExhausted: return 429;
     case absl::StatusCode::kDeadlineExceeded: return 504;
     case absl::StatusCode::kUnavailable: return 503;

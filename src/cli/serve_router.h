@@ -7,8 +7,9 @@
 //   GET  /readyz        readiness: 200 once every function has its min_instances warm, 503
 //                       before that and while draining
 // Status mapping (HttpStatusFor): 404 unknown function, 400 bad request, 429 overloaded (no
-// instance for the call: queue full, or its deadline passed in the queue), 504 deadline
-// exceeded, 503 unavailable, 500 module error.
+// instance for the call: queue full, or its deadline passed in the queue), 403 permission
+// denied (a sandbox denial the module reported), 504 deadline exceeded, 503 unavailable, 500
+// module error.
 //
 // Thread-safety: Route runs on the connections' strands, concurrently.
 
