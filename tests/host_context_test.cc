@@ -1,7 +1,7 @@
 // The call context through the Host, in both isolation modes (the same tests, parameterised):
 // request metadata in, response metadata out, the call id, the deadline, W3C trace context,
-// log lines tagged with the call, spans with the cold start's phases, and a module built for
-// ABI 1 that gets none of it.
+// log lines tagged with the call, and spans with the cold start's phases. (A module built for
+// ABI 1, which gets no context, is run by abi_compat_test and cli_test.)
 #include <memory>
 #include <mutex>
 #include <set>
