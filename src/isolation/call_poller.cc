@@ -1,5 +1,6 @@
 #include "src/isolation/call_poller.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -79,7 +80,13 @@ absl::Status CallPoller::Start(Worker* worker, std::string_view request, std::st
     }
     Slot& slot = slots_[index];
     slot.worker = worker;
-    slot.fd = worker->fd_for_poller();
+    // A duplicate of the worker's socket, closed only once the call is out of the set: a worker
+    // lost while its response is read closes its own descriptor first, and a new worker's
+    // socket could take that number before the poller removes it (and remove the wrong one).
+    const int socket = worker->fd_for_poller();
+    slot.fd = ::fcntl(socket, F_DUPFD_CLOEXEC, 0);
+    slot.owns_fd = slot.fd >= 0;
+    if (!slot.owns_fd) slot.fd = socket;  // out of descriptors: the race above stays possible
     slot.done = done;
     slot.watchdog = watchdog;
     slot.on_end = on_end;
@@ -174,8 +181,10 @@ bool CallPoller::Take(uint32_t index, uint32_t generation, Slot* slot) {
   if (taken.worker == nullptr || taken.generation != generation) return false;
   *slot = taken;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, taken.fd, nullptr);
+  if (taken.owns_fd) ::close(taken.fd);
   taken.worker = nullptr;
   taken.fd = -1;
+  taken.owns_fd = false;
   ++taken.generation;
   free_.push_back(index);
   return true;

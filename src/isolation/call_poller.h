@@ -71,7 +71,8 @@ class CallPoller {
   // One call in flight, by its index in slots_; `generation` tells a slot's calls apart.
   struct Slot {
     Worker* worker = nullptr;  // null: free
-    int fd = -1;               // the worker's socket, in the epoll set
+    int fd = -1;               // the worker's socket (a duplicate when owns_fd), in the epoll set
+    bool owns_fd = false;
     uint32_t generation = 0;
     CallCompletion* done = nullptr;
     const Watchdog* watchdog = nullptr;
