@@ -277,9 +277,24 @@ TEST_F(HostMemoryBudgetTest, AnAsyncCallWaitsForBusyMemoryThenRuns) {
   ASSERT_NO_FATAL_FAILURE(HoldBusy("a", gate_a));
   ASSERT_NO_FATAL_FAILURE(HoldBusy("b", gate_b));
   std::string response;
-  host_->InvokeAsync(Handle("c"), "x", &response, done_.Callback("c"));
+  // The completion runs on the thread that completes the call, while the call's record lives:
+  // by then the call must no longer count as waiting for memory.
+  testing::InlineExecutor inline_executor;
+  CallOptions options;
+  options.executor = &inline_executor;
+  std::atomic<int64_t> waiting_at_completion{-1};
+  InvokeCallback done = done_.Callback("c");
+  host_->InvokeAsync(
+      Handle("c"), "x", &response,
+      [&, done = std::move(done)](absl::Status status, std::string* out) mutable {
+        waiting_at_completion = Gauges().memory_waiting_calls;
+        done(std::move(status), out);
+      },
+      options);
   ASSERT_TRUE(AwaitStatus("c", [](const FunctionStatus& s) { return s.queued_calls == 1; }));
   EXPECT_FALSE(done_.has("c"));
+  // It registers with the budget once a host thread has looked for room.
+  ASSERT_TRUE(testing::WaitUntil([&] { return Gauges().memory_waiting_calls == 1; }));
 
   ASSERT_TRUE(gate_a.Release());
   EXPECT_THAT(AwaitResult(calls_[0]), IsOkAndHolds("released"));
@@ -287,6 +302,7 @@ TEST_F(HostMemoryBudgetTest, AnAsyncCallWaitsForBusyMemoryThenRuns) {
   ASSERT_TRUE(done_.Await("c"));
   EXPECT_TRUE(done_.status("c").ok()) << done_.status("c");
   EXPECT_EQ(response, "done");
+  EXPECT_EQ(waiting_at_completion, 0);
   EXPECT_EQ(BudgetEvictions("a"), 1);
   EXPECT_EQ(BudgetEvictions("b"), 0);
   ASSERT_TRUE(gate_b.Release());

@@ -237,6 +237,8 @@ absl::Status Pool::Enqueue(Waiter& waiter) {
 }
 
 void Pool::Leave(Waiter& waiter) {
+  // Its caller waits no more, though an AsyncWaiter's record outlives its completion.
+  waiter.memory.registration.reset();
   if (!waiter.queued) return;
   queue_.erase(std::find(queue_.begin(), queue_.end(), &waiter));
   waiter.queued = false;

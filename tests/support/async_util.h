@@ -50,6 +50,12 @@ class Completions {
   std::map<std::string, absl::Status> statuses_;
 };
 
+// Runs each task on the thread that posts it.
+class InlineExecutor final : public Executor {
+ public:
+  void Post(absl::AnyInvocable<void()> task) override { task(); }
+};
+
 // Keeps posted tasks until RunAll.
 class QueueExecutor final : public Executor {
  public:
