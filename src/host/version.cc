@@ -29,8 +29,17 @@ std::unique_ptr<InstanceBackend> NewBackend(const HostContext& host, const Funct
 
 Version::Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
                  ModuleHints hints)
-    : module_path_(std::move(module_path)),
-      backend_(NewBackend(host, spec, module_path_, hints)) {}
+    : host_(host),
+      spec_(spec),
+      module_path_(std::move(module_path)),
+      hints_(hints),
+      invokes_async_(spec.isolation.mode == IsolationOptions::Mode::kProcess &&
+                     host.poller != nullptr) {}
+
+InstanceBackend& Version::backend() {
+  if (backend_ == nullptr) backend_ = NewBackend(host_, spec_, module_path_, hints_);
+  return *backend_;
+}
 
 Version::~Version() {
   for (const std::unique_ptr<Instance>& instance : pool_.instances) {
@@ -41,7 +50,7 @@ Version::~Version() {
 }
 
 absl::Status Version::Load(ColdStartEvent* event) {
-  absl::Status status = backend_->Load(event);
+  absl::Status status = backend().Load(event);
   loaded_ = status.ok();
   if (loaded_) {
     module_version_ = backend_->module_version();

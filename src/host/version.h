@@ -1,7 +1,8 @@
 // Version: one build of a function's module as the host serves it: the module's path and the
 // backend that runs it (InstanceBackend: in the host process, or in worker processes), plus
 // the pool's bookkeeping of its instances, which only the Pool and the VersionLifecycle (both
-// under the pool's mutex) read and write.
+// under the pool's mutex) read and write. The backend is made by the first Load (or
+// SetReloadSource): a registered function that was never called holds none.
 //
 // Thread-safety: the module steps (Load, NewInstance, DestroyInstance, Unload, WriteSnapshot)
 // run without any lock, on the thread that owns the step; the pool serialises them (one loader
@@ -48,7 +49,8 @@ struct alignas(64) Instance {
 class Version {
  public:
   // A version of `spec`'s function that loads `module_path`, starting from what an earlier
-  // load of the same build learned (`hints`). Loads nothing yet.
+  // load of the same build learned (`hints`). Loads nothing yet. `host` and `spec` must
+  // outlive it.
   Version(const HostContext& host, const FunctionSpec& spec, std::string module_path,
           ModuleHints hints = {});
   // Destroys the instances left, then unloads the module if loaded.
@@ -59,6 +61,7 @@ class Version {
 
   // Loads the module and builds its state (InstanceBackend::Load).
   absl::Status Load(ColdStartEvent* event);
+  // After Load.
   absl::StatusOr<BackendInstance*> NewInstance() { return backend_->NewInstance(); }
   void DestroyInstance(BackendInstance* instance) { backend_->Destroy(instance); }
   // Destroys the state and unloads the module. All instances must be gone.
@@ -79,7 +82,7 @@ class Version {
   const FunctionServices& services() const { return backend_->services(); }
 
   // Reload that keeps state (see InstanceBackend).
-  void SetReloadSource(int fd, uint32_t schema) { backend_->SetReloadSource(fd, schema); }
+  void SetReloadSource(int fd, uint32_t schema) { backend().SetReloadSource(fd, schema); }
   bool kept_state() const { return backend_->kept_state(); }
   uint32_t state_schema() const { return backend_->state_schema(); }
   absl::StatusOr<int> SnapshotForReload(BackendInstance* instance) {
@@ -87,7 +90,7 @@ class Version {
   }
   // The asynchronous call steps (InstanceBackend::StartInvoke and CancelInvoke); `record` as
   // for Invoke, and it must outlive the call.
-  bool invokes_async() const { return backend_->invokes_async(); }
+  bool invokes_async() const { return invokes_async_; }
   absl::Status StartInvoke(BackendInstance* instance, std::string_view request,
                            std::string* response, CallRecord* record, CallCompletion* done) const {
     return backend_->StartInvoke(instance, Call{request, response, record}, done);
@@ -103,7 +106,7 @@ class Version {
   const std::string& module_version() const { return module_version_; }
   bool loaded() const { return loaded_; }
   int concurrency() const { return backend_->concurrency(); }
-  ModuleHints hints() const { return backend_->hints(); }
+  ModuleHints hints() const { return backend_ != nullptr ? backend_->hints() : hints_; }
 
  private:
   friend class Pool;
@@ -129,8 +132,15 @@ class Version {
   };
   PoolRecord pool_;
 
+  // The backend, made on first use.
+  InstanceBackend& backend();
+
+  const HostContext& host_;
+  const FunctionSpec& spec_;
   const std::string module_path_;
-  const std::unique_ptr<InstanceBackend> backend_;
+  const ModuleHints hints_;    // for the backend, when it is made
+  const bool invokes_async_;   // the backend's, known from the spec
+  std::unique_ptr<InstanceBackend> backend_;
   bool loaded_ = false;
   bool takes_context_ = false;  // the backend's, kept here: every call reads it
   std::string module_version_;  // the backend's, kept here: every call's metrics read it
