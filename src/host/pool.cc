@@ -293,7 +293,7 @@ Version* Pool::FinishStart(const Start& start, const absl::Status& status,
 }
 
 void Pool::AddInstance(Version* version, BackendInstance* handle) {
-  std::unique_ptr<Instance> owned = NewInstanceRecord();
+  auto owned = std::make_unique<Instance>();
   owned->handle = handle;
   owned->version = version;
   owned->idle_since = host_.CoarseNow();
@@ -308,7 +308,7 @@ void Pool::Release(const Lease& lease, Garbage* garbage) {
   Version::PoolRecord& record = version->pool_;
   // A call of the fast lane that was revoked under it: counted busy by RevokeLane.
   if (lease.fast) {
-    instance->lane_state.store(kNotLent, std::memory_order_relaxed);
+    lane_slots_[lease.lane_slot].state.store(kNotLent, std::memory_order_relaxed);
     ++calls_;
   }
   --instance->inflight;
@@ -345,7 +345,6 @@ void Pool::RemoveIdleInstance(Version* version, Instance* instance, Garbage* gar
                          [instance](const auto& owned) { return owned.get() == instance; });
   garbage->instances.push_back({version, instance->handle, evicted});
   ++record.destroying;
-  if (instance->ever_lent) spare_instances_.push_back(std::move(*it));
   record.instances.erase(it);
 }
 

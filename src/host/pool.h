@@ -58,6 +58,7 @@ class Pool {
     Instance* instance = nullptr;
     bool cold = false;  // the call waited for the instance to be created
     bool fast = false;  // taken from the fast lane: give it back with TryReleaseFast first
+    int lane_slot = -1;  // when fast: the lane's slot it took
   };
   // An instance the caller must create without the lock, loading the module first when
   // `load`; counted as starting until FinishStart.
@@ -166,14 +167,15 @@ class Pool {
 
   // ---- The fast lane: warm calls from many threads without the lock.
   // While nothing needs the lock's view (no queue, no traffic split, the stable version warm,
-  // in process, one call per instance, a fixed keep-alive), the free instances are lent to a
-  // lane: a caller takes one with one compare-and-swap on the instance's own cache line,
-  // preferring the one it took last (so two threads settle on two instances), and gives it
-  // back the same way. The keep-alive controller does not see these calls one by one; an
-  // instance's idle_since is kept. Anything that needs the true picture (admission that must
-  // queue, a reload, keep-alive, the status) revokes the lane under the lock first: free
-  // instances go back to the free list, and taken ones are counted busy and come back
-  // through Release. The lane reopens when the conditions hold again.
+  // in process, a fixed keep-alive), the stable version's free slots (one per call an
+  // instance may run at once) are lent to a lane: a caller takes one with one
+  // compare-and-swap on the slot's own cache line, preferring the slot it took last (so two
+  // threads settle on two slots), and gives it back the same way. The keep-alive controller
+  // does not see these calls one by one; each slot keeps when it was last given back.
+  // Anything that needs the true picture (admission that must queue, a reload, keep-alive,
+  // the status) revokes the lane under the lock first: free slots go back to the free list,
+  // their instances' idle_since brought up to date, and taken ones are counted busy and come
+  // back through Release. The lane reopens when the conditions hold again.
   // A free lane instance for this call, or false (then Acquire).
   bool TryAcquireFast(Lease* lease);
   // Gives back a lease from TryAcquireFast without the lock; false when the lane was revoked
@@ -334,11 +336,20 @@ class Pool {
   enum LaneState : uint32_t { kNotLent, kFree, kTaken, kReleasing, kRevoked };
   static constexpr int kLaneSlots = 16;
   bool LaneAllowed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Lends the stable version's free instances, when the lane may be open.
+  // One slot of the lane, on its own cache line. `state` moves kNotLent -> kFree (lent, under
+  // the lock) -> kTaken (a caller's compare-and-swap) -> kReleasing -> kFree, or kFree ->
+  // kNotLent and kTaken -> kRevoked (RevokeLane) -> kNotLent (Release). The other fields are
+  // written by whoever moved the state last and read after the next move: `instance` while
+  // kNotLent, the rest while kReleasing.
+  struct alignas(64) LaneSlot {
+    std::atomic<uint32_t> state{kNotLent};
+    Instance* instance = nullptr;
+    absl::Time idle_since;  // when its last call of the lane ended
+    uint32_t calls = 0;     // calls of the lane it ended, not yet counted into calls_
+  };
+  // Lends the stable version's free slots, when the lane may be open.
   void MaybeOpenLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RevokeLane() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A new Instance, or one whose memory a lane once held.
-  std::unique_ptr<Instance> NewInstanceRecord() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const HostContext& host_;
   const FunctionSpec& spec_;
@@ -346,8 +357,11 @@ class Pool {
   const int64_t instance_bytes_;  // what the memory budget charges an instance
 
   std::atomic<bool> lane_open_{false};
-  std::atomic<int> lane_size_{0};
-  std::array<std::atomic<Instance*>, kLaneSlots> lane_{};
+  std::atomic<int> lane_size_{0};  // slots [0, lane_size_) may be lent
+  // Made when the lane first opens (most functions are never warm in process), then kept as
+  // long as the pool: a caller may still try a slot after the lane was revoked.
+  std::atomic<LaneSlot*> lane_{nullptr};
+  std::unique_ptr<LaneSlot[]> lane_slots_ ABSL_GUARDED_BY(mu_);
 
   Mutex mu_;
   std::condition_variable cv_;  // signalled when slots free up, loads finish, or queue moves
@@ -361,9 +375,6 @@ class Pool {
   KeepAliveController keep_alive_ ABSL_GUARDED_BY(mu_);
   int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;  // slots taken: the memory budget's frequency
   uint64_t memory_wakeups_ ABSL_GUARDED_BY(mu_) = 0;  // WakeMemoryWaiters calls so far
-  // Instances removed after a lane held them: a caller that read the lane before may still try
-  // them (and fail), so their memory stays, and new instances reuse it.
-  std::vector<std::unique_ptr<Instance>> spare_instances_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnhost::internal

@@ -1,5 +1,7 @@
 // The Pool's fast lane: warm calls from many threads without the lock (see pool.h).
 
+#include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "src/common/cpu_relax.h"
@@ -20,19 +22,19 @@ uint32_t& LaneHint() {
 
 bool Pool::TryAcquireFast(Lease* lease) {
   if (!lane_open_.load(std::memory_order_acquire)) return false;
+  LaneSlot* lane = lane_.load(std::memory_order_acquire);
   const int size = lane_size_.load(std::memory_order_acquire);
   uint32_t& hint = LaneHint();
   for (int k = 0; k < size; ++k) {
     const int index = static_cast<int>((hint + static_cast<uint32_t>(k)) % size);
-    Instance* instance = lane_[index].load(std::memory_order_acquire);
-    if (instance == nullptr) continue;
+    LaneSlot& slot = lane[index];
     uint32_t expected = kFree;
-    if (instance->lane_state.load(std::memory_order_relaxed) == kFree &&
-        instance->lane_state.compare_exchange_strong(expected, kTaken,
-                                                     std::memory_order_acquire)) {
-      // Read after the exchange: the instance may have been lent anew since the lane was read.
+    if (slot.state.load(std::memory_order_relaxed) == kFree &&
+        slot.state.compare_exchange_strong(expected, kTaken, std::memory_order_acquire)) {
+      // Read after the exchange: the slot may have been lent anew since the lane was read.
       hint = static_cast<uint32_t>(index);
-      *lease = Lease{instance->version, instance, /*cold=*/false, /*fast=*/true};
+      Instance* instance = slot.instance;
+      *lease = Lease{instance->version, instance, /*cold=*/false, /*fast=*/true, index};
       return true;
     }
   }
@@ -40,16 +42,14 @@ bool Pool::TryAcquireFast(Lease* lease) {
 }
 
 bool Pool::TryReleaseFast(const Lease& lease) {
-  Instance* instance = lease.instance;
+  LaneSlot& slot = lane_.load(std::memory_order_relaxed)[lease.lane_slot];
   uint32_t expected = kTaken;
-  if (!instance->lane_state.compare_exchange_strong(expected, kReleasing,
-                                                    std::memory_order_acquire)) {
+  if (!slot.state.compare_exchange_strong(expected, kReleasing, std::memory_order_acquire)) {
     return false;  // revoked: the pool counts the call as running, Release ends it
   }
-  instance->idle_since = host_.CoarseNow();
-  instance->lane_calls.store(instance->lane_calls.load(std::memory_order_relaxed) + 1,
-                             std::memory_order_relaxed);
-  instance->lane_state.store(kFree, std::memory_order_release);
+  slot.idle_since = host_.CoarseNow();
+  ++slot.calls;
+  slot.state.store(kFree, std::memory_order_release);
   return true;
 }
 
@@ -57,23 +57,30 @@ bool Pool::LaneAllowed() const {
   const Version* stable = versions_.stable();
   return open_ && queue_.empty() && versions_.canary() == nullptr &&
          stable->pool_.load_state == Version::LoadState::kReady && !stable->pool_.retired &&
-         !stable->invokes_async() && stable->concurrency() == 1 &&
+         !stable->invokes_async() &&
          spec_.pool.keep_alive.kind == KeepAliveOptions::Kind::kFixed;
 }
 
 void Pool::MaybeOpenLane() {
   if (!LaneAllowed()) return;
   std::vector<Instance*>& free_slots = versions_.stable()->pool_.free_slots;
-  int size = lane_size_.load(std::memory_order_relaxed);
-  while (!free_slots.empty() && size < kLaneSlots) {
-    Instance* instance = free_slots.back();
-    free_slots.pop_back();
-    instance->ever_lent = true;
-    instance->lane_state.store(kFree, std::memory_order_release);
-    lane_[size].store(instance, std::memory_order_release);
-    lane_size_.store(++size, std::memory_order_release);
+  if (free_slots.empty()) return;
+  if (lane_slots_ == nullptr) {
+    lane_slots_ = std::make_unique<LaneSlot[]>(kLaneSlots);
+    lane_.store(lane_slots_.get(), std::memory_order_release);
   }
-  if (size > 0) lane_open_.store(true, std::memory_order_release);
+  int size = lane_size_.load(std::memory_order_relaxed);
+  // A slot revoked while taken stays out until its call's Release.
+  for (int i = 0; i < kLaneSlots && !free_slots.empty(); ++i) {
+    LaneSlot& slot = lane_slots_[i];
+    if (slot.state.load(std::memory_order_relaxed) != kNotLent) continue;
+    slot.instance = free_slots.back();
+    slot.idle_since = absl::InfinitePast();
+    free_slots.pop_back();
+    slot.state.store(kFree, std::memory_order_release);
+    if (i >= size) lane_size_.store(size = i + 1, std::memory_order_release);
+  }
+  lane_open_.store(true, std::memory_order_release);
 }
 
 void Pool::RevokeLane() {
@@ -81,38 +88,30 @@ void Pool::RevokeLane() {
   if (size == 0) return;
   lane_open_.store(false, std::memory_order_seq_cst);
   for (int i = 0; i < size; ++i) {
-    Instance* instance = lane_[i].load(std::memory_order_relaxed);
+    LaneSlot& slot = lane_slots_[i];
     for (;;) {
       uint32_t state = kFree;
-      if (instance->lane_state.compare_exchange_strong(state, kNotLent,
-                                                       std::memory_order_acq_rel)) {
+      if (slot.state.compare_exchange_strong(state, kNotLent, std::memory_order_acq_rel)) {
+        Instance* instance = slot.instance;
         instance->version->pool_.free_slots.push_back(instance);
-        calls_ += instance->lane_calls.exchange(0, std::memory_order_relaxed);
+        instance->idle_since = std::max(instance->idle_since, slot.idle_since);
         break;
       }
       if (state == kTaken &&
-          instance->lane_state.compare_exchange_strong(state, kRevoked,
-                                                       std::memory_order_acq_rel)) {
+          slot.state.compare_exchange_strong(state, kRevoked, std::memory_order_acq_rel)) {
         // A call of the lane runs on it: counted busy from now, ended by Release.
-        ++instance->inflight;
+        Instance* instance = slot.instance;
+        if (instance->inflight++ == 0) keep_alive_.OnInstanceBusy(host_.CoarseNow());
         ++instance->version->pool_.inflight;
         ++inflight_;
-        keep_alive_.OnInstanceBusy(host_.CoarseNow());
         break;
       }
-      CpuRelax();  // kReleasing: it is becoming free
+      if (state == kNotLent || state == kRevoked) break;  // not lent, or revoked before
+      if (state == kReleasing) CpuRelax();                  // it is becoming free
     }
-    lane_[i].store(nullptr, std::memory_order_relaxed);
+    calls_ += std::exchange(slot.calls, 0);
   }
   lane_size_.store(0, std::memory_order_release);
-}
-
-std::unique_ptr<Instance> Pool::NewInstanceRecord() {
-  if (spare_instances_.empty()) return std::make_unique<Instance>();
-  std::unique_ptr<Instance> reused = std::move(spare_instances_.back());
-  spare_instances_.pop_back();
-  reused->inflight = 0;
-  return reused;
 }
 
 }  // namespace fnhost::internal

@@ -27,23 +27,16 @@ namespace fnhost::internal {
 
 struct HostContext;
 
-// A cache line each: instances are small and allocated together, and two calls running on
-// neighbouring instances from two cores would otherwise keep taking one line from each other.
 class Version;
 
+// A cache line each: instances are small and allocated together, and two cores ending calls on
+// neighbouring instances under the pool's lock would otherwise keep taking one line from each
+// other.
 struct alignas(64) Instance {
   BackendInstance* handle = nullptr;
   Version* version = nullptr;  // whose instance it is
-  int inflight = 0;            // calls running on it (a call of the pool's fast lane: see pool.h)
+  int inflight = 0;            // calls running on it, but those of the pool's fast lane
   absl::Time idle_since;       // when inflight last fell to 0
-  // Its state in the pool's fast lane (Pool::LaneState); it is on its own cache line with the
-  // fields above, so that threads with an instance each do not share one.
-  std::atomic<uint32_t> lane_state{0};
-  bool ever_lent = false;  // once lent, its memory stays with the pool (stale lane readers)
-  // Calls of the fast lane it ended, not yet counted into the pool's calls (the memory
-  // budget's frequency). Written by the lane's caller while it holds the instance (kReleasing),
-  // read when the lane is revoked.
-  std::atomic<uint32_t> lane_calls{0};
 };
 
 class Version {
