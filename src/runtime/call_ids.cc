@@ -43,16 +43,32 @@ uint64_t RandomId() {
 
 }  // namespace
 
+// The next id of the thread's block, in hex: one character changes most of the time.
+struct CallIdBlock {
+  uint64_t left = 0;  // ids left in the block
+  char hex[kCallIdSize];
+};
+
 void NewCallId(char* out) {
   constexpr uint64_t kBlock = 1024;
   static std::atomic<uint64_t> next_block{0};
-  thread_local uint64_t next = 0;
-  thread_local uint64_t end = 0;
-  if (next == end) {
-    next = next_block.fetch_add(kBlock, std::memory_order_relaxed) + 1;
-    end = next + kBlock;
+  thread_local CallIdBlock block;
+  if (block.left == 0) {
+    WriteHex(next_block.fetch_add(kBlock, std::memory_order_relaxed) + 1, block.hex);
+    block.left = kBlock;
+  } else {
+    for (int i = kCallIdSize - 1; i >= 0; --i) {  // add 1, in hex
+      char& c = block.hex[i];
+      if (c == 'f') {
+        c = '0';
+        continue;
+      }
+      c = c == '9' ? 'a' : static_cast<char>(c + 1);
+      break;
+    }
   }
-  WriteHex(next++, out);
+  --block.left;
+  std::memcpy(out, block.hex, kCallIdSize);
 }
 
 void NewSpanId(char* out) { WriteHex(RandomId(), out); }

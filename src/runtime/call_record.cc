@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "src/common/function_error.h"
@@ -10,15 +11,23 @@
 namespace fnhost::internal {
 namespace {
 
-bool IsKeyChar(char c, bool upper_ok) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
-         (upper_ok && c >= 'A' && c <= 'Z');
-}
+// Per byte: kLowerKey when it may appear in a key, kUpperKey when only in one a module sets
+// (the host lowers it). A table: every call checks its metadata keys.
+enum KeyChar : uint8_t { kNotKey = 0, kLowerKey = 1, kUpperKey = 2 };
+constexpr std::array<uint8_t, 256> kKeyChars = [] {
+  std::array<uint8_t, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = kLowerKey;
+  for (int c = '0'; c <= '9'; ++c) table[c] = kLowerKey;
+  for (char c : {'_', '.', '-'}) table[static_cast<uint8_t>(c)] = kLowerKey;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = kUpperKey;
+  return table;
+}();
 
 bool IsKey(std::string_view key, bool upper_ok) {
   if (key.empty()) return false;
+  const uint8_t allowed = upper_ok ? (kLowerKey | kUpperKey) : kLowerKey;
   for (char c : key) {
-    if (!IsKeyChar(c, upper_ok)) return false;
+    if ((kKeyChars[static_cast<uint8_t>(c)] & allowed) == 0) return false;
   }
   return true;
 }
