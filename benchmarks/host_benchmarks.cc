@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "benchmark/benchmark.h"
@@ -100,21 +101,43 @@ void BM_DirectCall(benchmark::State& state) {
 }
 BENCHMARK(BM_DirectCall);
 
+// Registers `spec` on `host` and calls it once with `request` (and `options`), so that an
+// instance is warm: its handle, or nullopt with the benchmark skipped when either step failed.
+std::optional<FunctionHandle> RegisterWarm(benchmark::State& state, Host& host,
+                                           const FunctionSpec& spec, const std::string& request,
+                                           const CallOptions& options = {}) {
+  if (absl::Status registered = host.Register(spec); !registered.ok()) {
+    state.SkipWithError(std::string(registered.message()).c_str());
+    return std::nullopt;
+  }
+  FunctionHandle handle = *host.Lookup(spec.name);
+  std::string response;
+  if (absl::Status warm = host.Invoke(handle, request, &response, options); !warm.ok()) {
+    state.SkipWithError(std::string(warm.message()).c_str());
+    return std::nullopt;
+  }
+  return handle;
+}
+
+FunctionSpec NoopSpec() {
+  FunctionSpec spec;
+  spec.name = "noop";
+  spec.module_path = TestModule("noop");
+  return spec;
+}
+
 void InvokeWarm(benchmark::State& state, bool with_metrics, KeepAliveOptions::Kind keep_alive,
                 double memory_budget_mb = 0) {
   MetricsAggregator metrics;
   std::unique_ptr<Host> host = NewHost(with_metrics ? &metrics : nullptr, memory_budget_mb);
-  FunctionSpec spec;
-  spec.name = "noop";
-  spec.module_path = TestModule("noop");
+  FunctionSpec spec = NoopSpec();
   spec.pool.keep_alive.kind = keep_alive;
-  host->Register(spec).IgnoreError();
-  FunctionHandle handle = *host->Lookup("noop");
-  std::string response;
   const std::string request = "request";
-  host->Invoke(handle, request, &response).IgnoreError();
+  std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request);
+  if (!handle) return;
+  std::string response;
   for (auto _ : state) {
-    absl::Status status = host->Invoke(handle, request, &response);
+    absl::Status status = host->Invoke(*handle, request, &response);
     benchmark::DoNotOptimize(status);
   }
 }
@@ -128,21 +151,18 @@ void BM_InvokeWarmContext(benchmark::State& state) {
   FunctionSpec spec;
   spec.name = "reader";
   spec.module_path = TestModule("metadata_reader");
-  host->Register(spec).IgnoreError();
-  FunctionHandle handle = *host->Lookup("reader");
   const Metadata metadata[] = {
       {"x-request-id", "9f1c"}, {"x-tenant", "acme"}, {"user", "ann"}, {"x-region", "eu-west"}};
   CallContext context;
   context.metadata = metadata;
   CallOptions options;
   options.context = &context;
-  std::string response;
   const std::string request = "request";
-  if (!host->Invoke(handle, request, &response, options).ok()) {
-    return state.SkipWithError("metadata_reader did not answer");
-  }
+  std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request, options);
+  if (!handle) return;
+  std::string response;
   for (auto _ : state) {
-    absl::Status status = host->Invoke(handle, request, &response, options);
+    absl::Status status = host->Invoke(*handle, request, &response, options);
     benchmark::DoNotOptimize(status);
   }
 }
@@ -169,17 +189,12 @@ void BM_HostServiceBytes(benchmark::State& state) {
   spec.init_config = "echo";
   spec.services = {"echo"};
   if (isolated) spec.isolation.mode = IsolationOptions::Mode::kProcess;
-  if (absl::Status registered = host->Register(spec); !registered.ok()) {
-    return state.SkipWithError(std::string(registered.message()).c_str());
-  }
-  FunctionHandle handle = *host->Lookup("probe");
   const std::string request = host_call ? "host m x" : "id";
+  std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request);
+  if (!handle) return;
   std::string response;
-  if (!host->Invoke(handle, request, &response).ok()) {
-    return state.SkipWithError("context_probe did not answer");
-  }
   for (auto _ : state) {
-    absl::Status status = host->Invoke(handle, request, &response);
+    absl::Status status = host->Invoke(*handle, request, &response);
     benchmark::DoNotOptimize(status);
   }
 }
@@ -191,17 +206,13 @@ BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
 void BM_InvokeAsync(benchmark::State& state) {
   MetricsAggregator metrics;
   std::unique_ptr<Host> host = NewHost(&metrics);
-  FunctionSpec spec;
-  spec.name = "noop";
-  spec.module_path = TestModule("noop");
-  host->Register(spec).IgnoreError();
-  FunctionHandle handle = *host->Lookup("noop");
-  std::string response;
   const std::string request = "request";
-  host->Invoke(handle, request, &response).IgnoreError();
+  std::optional<FunctionHandle> handle = RegisterWarm(state, *host, NoopSpec(), request);
+  if (!handle) return;
+  std::string response;
   int64_t completed = 0;
   for (auto _ : state) {
-    host->InvokeAsync(handle, request, &response,
+    host->InvokeAsync(*handle, request, &response,
                       [&completed](absl::Status status, std::string*) {
                         completed += status.ok();
                       });
@@ -232,10 +243,7 @@ BENCHMARK(BM_InvokeWarmBudget);
 void BM_InvokeWarmCanary(benchmark::State& state) {
   MetricsAggregator metrics;
   std::unique_ptr<Host> host = NewHost(&metrics);
-  FunctionSpec spec;
-  spec.name = "noop";
-  spec.module_path = TestModule("noop");
-  host->Register(spec).IgnoreError();
+  host->Register(NoopSpec()).IgnoreError();
   host->SetCanary("noop", TestModule("noop"), 0.5).IgnoreError();
   FunctionHandle handle = *host->Lookup("noop");
   std::string response;

@@ -80,11 +80,7 @@ internal::WorkerLossReason Worker::loss() const {
 absl::Status Worker::Invoke(std::string_view request, std::string* response,
                             internal::CallRecord* record) {
   MutexLock lock(mu_);
-  if (fd_ < 0) {
-    return absl::FailedPreconditionError(
-        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
-  }
-  if (absl::Status encoded = EncodeContext(request, record); !encoded.ok()) return encoded;
+  if (absl::Status prepared = PrepareCall(request, record); !prepared.ok()) return prepared;
   const absl::Time deadline = Deadline();
   // Read before the request leaves, so that the worker's ring cannot come before it.
   BellWait wait{bell_ != nullptr ? &bell_->response : nullptr,
@@ -105,7 +101,11 @@ absl::Status Worker::Invoke(std::string_view request, std::string* response,
   return Finish(header, response);
 }
 
-absl::Status Worker::EncodeContext(std::string_view request, internal::CallRecord* record) {
+absl::Status Worker::PrepareCall(std::string_view request, internal::CallRecord* record) {
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
+  }
   context_.clear();
   if (record != nullptr) internal::EncodeRequestContext(*record, &context_);
   if (request.size() + context_.size() <= max_message_bytes_) return absl::OkStatus();

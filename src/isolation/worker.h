@@ -147,9 +147,10 @@ class Worker final : public internal::BackendInstance {
          std::shared_ptr<internal::ZygoteProcess> process, pid_t pid, int fd, int denials_fd);
 
   absl::Time Deadline() const;
-  // Encodes the context block of `record` (null: none) into context_; INVALID_ARGUMENT when it
-  // and `request` together are above max_message_bytes (the worker stays alive).
-  absl::Status EncodeContext(std::string_view request, internal::CallRecord* record)
+  // The start of either call path: FAILED_PRECONDITION when the worker is gone; else encodes
+  // the context block of `record` (null: none) into context_, INVALID_ARGUMENT when it and
+  // `request` together are above max_message_bytes (the worker stays alive).
+  absl::Status PrepareCall(std::string_view request, internal::CallRecord* record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads the worker's first frame: ready (with its doorbell), or why its start failed.
   absl::Status AwaitReady();

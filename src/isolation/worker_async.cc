@@ -26,11 +26,7 @@ constexpr absl::Duration kHostReplyLimit = absl::Seconds(1);
 absl::Status Worker::StartCall(std::string_view request, std::string* response,
                                internal::CallRecord* record) {
   MutexLock lock(mu_);
-  if (fd_ < 0) {
-    return absl::FailedPreconditionError(
-        FunctionMessage(shared_->function(), "worker ", pid_, " is gone; spawn another"));
-  }
-  if (absl::Status encoded = EncodeContext(request, record); !encoded.ok()) return encoded;
+  if (absl::Status prepared = PrepareCall(request, record); !prepared.ok()) return prepared;
   pending_.response = response;
   pending_.record = record;
   pending_.drop_metadata = false;
