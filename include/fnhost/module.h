@@ -16,6 +16,8 @@
 //   };
 //   FNHOST_MODULE(State, Instance, "name", "1.0.0");
 //
+// A module that keeps no state uses fnhost::sdk::NoState as its State.
+//
 // Invoke may leave out the CallContext (the form of SDK 1): the module then does not ask for
 // one. Optional members, found at compile time:
 //   State:    fnhost::sdk::Status Snapshot(fnhost::sdk::SnapshotWriter& writer) const;
@@ -60,6 +62,17 @@
 #define FNHOST_SDK_VERSION 2u
 
 namespace fnhost::sdk {
+
+// The State of a module that keeps none:
+//   FNHOST_MODULE(fnhost::sdk::NoState, Instance, "name", "1.0.0");
+// with `explicit Instance(const fnhost::sdk::NoState&)`.
+class NoState {
+ public:
+  static Status Create(const InitContext&, std::unique_ptr<NoState>* state) {
+    *state = std::make_unique<NoState>();
+    return Status::Ok();
+  }
+};
 
 namespace internal {
 

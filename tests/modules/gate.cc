@@ -20,14 +20,7 @@ constexpr std::string_view kReplyPrefix = "";
 #define FNHOST_GATE_VERSION "1.0.0"
 #endif
 
-class State {
- public:
-  static fnhost::sdk::Status Create(const fnhost::sdk::InitContext&,
-                                    std::unique_ptr<State>* state) {
-    *state = std::make_unique<State>();
-    return fnhost::sdk::Status::Ok();
-  }
-};
+using State = fnhost::sdk::NoState;
 
 class Instance {
  public:

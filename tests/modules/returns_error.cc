@@ -6,14 +6,7 @@
 
 namespace {
 
-class State {
- public:
-  static fnhost::sdk::Status Create(const fnhost::sdk::InitContext&,
-                                    std::unique_ptr<State>* state) {
-    *state = std::make_unique<State>();
-    return fnhost::sdk::Status::Ok();
-  }
-};
+using State = fnhost::sdk::NoState;
 
 class Instance {
  public:
