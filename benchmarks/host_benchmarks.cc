@@ -119,6 +119,16 @@ std::optional<FunctionHandle> RegisterWarm(benchmark::State& state, Host& host,
   return handle;
 }
 
+// The timed loop of the warm-call benchmarks.
+void InvokeInLoop(benchmark::State& state, Host& host, FunctionHandle handle,
+                  const std::string& request, const CallOptions& options = {}) {
+  std::string response;
+  for (auto _ : state) {
+    absl::Status status = host.Invoke(handle, request, &response, options);
+    benchmark::DoNotOptimize(status);
+  }
+}
+
 FunctionSpec NoopSpec() {
   FunctionSpec spec;
   spec.name = "noop";
@@ -134,12 +144,7 @@ void InvokeWarm(benchmark::State& state, bool with_metrics, KeepAliveOptions::Ki
   spec.pool.keep_alive.kind = keep_alive;
   const std::string request = "request";
   std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request);
-  if (!handle) return;
-  std::string response;
-  for (auto _ : state) {
-    absl::Status status = host->Invoke(*handle, request, &response);
-    benchmark::DoNotOptimize(status);
-  }
+  if (handle) InvokeInLoop(state, *host, *handle, request);
 }
 void BM_InvokeWarm(benchmark::State& state) {
   InvokeWarm(state, state.range(0) != 0, KeepAliveOptions::Kind::kFixed);
@@ -159,12 +164,7 @@ void BM_InvokeWarmContext(benchmark::State& state) {
   options.context = &context;
   const std::string request = "request";
   std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request, options);
-  if (!handle) return;
-  std::string response;
-  for (auto _ : state) {
-    absl::Status status = host->Invoke(*handle, request, &response, options);
-    benchmark::DoNotOptimize(status);
-  }
+  if (handle) InvokeInLoop(state, *host, *handle, request, options);
 }
 BENCHMARK(BM_InvokeWarmContext);
 
@@ -191,12 +191,7 @@ void BM_HostServiceBytes(benchmark::State& state) {
   if (isolated) spec.isolation.mode = IsolationOptions::Mode::kProcess;
   const std::string request = host_call ? "host m x" : "id";
   std::optional<FunctionHandle> handle = RegisterWarm(state, *host, spec, request);
-  if (!handle) return;
-  std::string response;
-  for (auto _ : state) {
-    absl::Status status = host->Invoke(*handle, request, &response);
-    benchmark::DoNotOptimize(status);
-  }
+  if (handle) InvokeInLoop(state, *host, *handle, request);
 }
 BENCHMARK(BM_HostServiceBytes)->ArgNames({"isolated", "host_call"})->ArgsProduct({{0, 1}, {0, 1}});
 BENCHMARK(BM_InvokeWarm)->ArgName("metrics")->Arg(1)->Arg(0);
@@ -250,10 +245,7 @@ void BM_InvokeWarmCanary(benchmark::State& state) {
   const std::string request = "request";
   host->Invoke(handle, request, &response).IgnoreError();
   host->Invoke(handle, request, &response).IgnoreError();
-  for (auto _ : state) {
-    absl::Status status = host->Invoke(handle, request, &response);
-    benchmark::DoNotOptimize(status);
-  }
+  InvokeInLoop(state, *host, handle, request);
 }
 BENCHMARK(BM_InvokeWarmCanary);
 

@@ -32,12 +32,13 @@ Version::Version(const HostContext& host, const FunctionSpec& spec, std::string 
     : host_(host),
       spec_(spec),
       module_path_(std::move(module_path)),
-      hints_(hints),
-      invokes_async_(spec.isolation.mode == IsolationOptions::Mode::kProcess &&
-                     host.poller != nullptr) {}
+      hints_(hints) {}
 
 InstanceBackend& Version::backend() {
-  if (backend_ == nullptr) backend_ = NewBackend(host_, spec_, module_path_, hints_);
+  if (backend_ == nullptr) {
+    backend_ = NewBackend(host_, spec_, module_path_, hints_);
+    invokes_async_ = backend_->invokes_async();
+  }
   return *backend_;
 }
 

@@ -132,7 +132,9 @@ class Version {
   const FunctionSpec& spec_;
   const std::string module_path_;
   const ModuleHints hints_;    // for the backend, when it is made
-  const bool invokes_async_;   // the backend's, known from the spec
+  // The backend's, read once it is made: every call of the pool reads it, and none comes
+  // before the first Load.
+  bool invokes_async_ = false;
   std::unique_ptr<InstanceBackend> backend_;
   bool loaded_ = false;
   bool takes_context_ = false;  // the backend's, kept here: every call reads it
