@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config clang lld
           libabsl-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
-          libbenchmark-dev libboost1.81-dev libxxhash-dev libssl-dev libseccomp-dev wrk hyperfine
+          libbenchmark-dev libboost1.81-dev libxxhash-dev libssl-dev libseccomp-dev zlib1g-dev wrk hyperfine
           curl python3)
 missing=()
 for package in "${packages[@]}"; do
