@@ -218,7 +218,18 @@ TEST_P(SandboxEscapeTest, PidsCgroupBoundsForksSeccompAllows) {
   EXPECT_TRUE(run.Has("ERROR Resource temporarily unavailable")) << run.output;
   // The probe itself is one of the 8.
   EXPECT_TRUE(run.Has("FORKS 7")) << run.output;
+  const std::vector<std::string> directories = ticket->directories;
   EXPECT_GT((*cgroups)->Release(*ticket).forks_refused, 0u);
+  // The next worker gets the kept cgroup, and only its own refusals.
+  absl::StatusOr<CgroupTicket> next = (*cgroups)->PrepareWorker();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->directories, directories);
+  ProbeRun calm = Sandboxed({"--level=strict", "--allow=clone", "--pids-limit=8",
+                             absl::StrCat("--cgroup-fd=", ProbeFd(1)), "--cgroup-limits=pids"},
+                            {"fork-bomb", "2"}, next->procs_fds);
+  next->CloseDescriptors();
+  EXPECT_TRUE(calm.Has("FORKS 2")) << calm.output;
+  EXPECT_EQ((*cgroups)->Release(*next).forks_refused, 0u);
 }
 
 TEST_P(SandboxEscapeTest, NoExec) {
@@ -354,7 +365,20 @@ TEST_P(SandboxEscapeTest, MemoryCgroupEndsAnAllocationPastTheLimit) {
   EXPECT_TRUE(run.Has("memory cgroup")) << run.output;
   EXPECT_EQ(run.Signal(), SIGKILL) << run.output;
   EXPECT_LE(MostAllocated(run.output), 32u) << run.output;
+  const std::vector<std::string> directories = ticket->directories;
   EXPECT_TRUE((*cgroups)->Release(*ticket).oom_killed);
+  // The next worker gets the kept cgroup: the earlier kill is not its own.
+  absl::StatusOr<CgroupTicket> next = (*cgroups)->PrepareWorker();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->directories, directories);
+  ProbeRun small = Sandboxed({"--level=strict", absl::StrCat("--memory-limit=", kLimit),
+                              absl::StrCat("--cgroup-fd=", ProbeFd(1)), "--cgroup-limits=memory"},
+                             {"allocate", "8"}, next->procs_fds);
+  next->CloseDescriptors();
+  EXPECT_EQ(MostAllocated(small.output), 8u) << small.output;
+  const CgroupExit small_exit = (*cgroups)->Release(*next);
+  EXPECT_FALSE(small_exit.oom_killed);
+  EXPECT_LT(small_exit.peak_memory_bytes, kLimit);
   ProbeRun off = Unsandboxed({"allocate", "96"});
   EXPECT_EQ(MostAllocated(off.output), 96u) << off.output;
 }

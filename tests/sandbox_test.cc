@@ -6,16 +6,19 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/sandbox/cgroups.h"
 #include "src/sandbox/cpu_clock.h"
 #include "src/sandbox/denial_counters.h"
+#include "src/sandbox/files.h"
 #include "src/sandbox/sandbox.h"
 #include "src/sandbox/sandbox_policy.h"
 #include "src/sandbox/sandbox_support.h"
@@ -168,12 +171,17 @@ TEST(SandboxReportTest, SummaryNamesEachLayer) {
             "rules, seccomp allow-list, no capabilities");
 }
 
-TEST(WorkerCgroupsTest, MakesAndRemovesAWorkersCgroups) {
-  const SandboxSupport& support = ProbeSandbox();
-  if (!support.memory_cgroup.feature.usable || !support.pids_cgroup.feature.usable) {
-    GTEST_SKIP() << "no delegatable memory and pids cgroups here: "
-                 << support.memory_cgroup.feature.reason << support.pids_cgroup.feature.reason;
+// Skips unless this host can make memory and pids cgroups for workers.
+#define SKIP_WITHOUT_WORKER_CGROUPS(support)                                              \
+  if (!(support).memory_cgroup.feature.usable || !(support).pids_cgroup.feature.usable) { \
+    GTEST_SKIP() << "no delegatable memory and pids cgroups here: "                      \
+                 << (support).memory_cgroup.feature.reason                                \
+                 << (support).pids_cgroup.feature.reason;                                 \
   }
+
+TEST(WorkerCgroupsTest, MakesKeepsAndRemovesAWorkersCgroups) {
+  const SandboxSupport& support = ProbeSandbox();
+  SKIP_WITHOUT_WORKER_CGROUPS(support);
   std::string function_directory;
   {
     absl::StatusOr<std::unique_ptr<WorkerCgroups>> cgroups =
@@ -185,18 +193,69 @@ TEST(WorkerCgroupsTest, MakesAndRemovesAWorkersCgroups) {
     ASSERT_TRUE(ticket.ok()) << ticket.status();
     ASSERT_FALSE(ticket->directories.empty());
     EXPECT_EQ(ticket->procs_fds.size(), ticket->directories.size());
-    const std::string worker_directory = ticket->directories[0];
-    function_directory = std::filesystem::path(worker_directory).parent_path();
+    const std::vector<std::string> directories = ticket->directories;
+    function_directory = std::filesystem::path(directories[0]).parent_path();
     // The function's name, made safe for a path.
     EXPECT_THAT(function_directory, HasSubstr("sandbox_test"));
-    EXPECT_TRUE(std::filesystem::is_directory(worker_directory));
+    EXPECT_TRUE(std::filesystem::is_directory(directories[0]));
     CgroupExit exit = (*cgroups)->Release(*ticket);
     EXPECT_FALSE(exit.oom_killed);
     EXPECT_EQ(exit.forks_refused, 0u);
     EXPECT_TRUE(ticket->procs_fds.empty());
-    EXPECT_FALSE(std::filesystem::exists(worker_directory));
+    EXPECT_TRUE(ticket->directories.empty());
+    // Empty: kept for the next worker, limits and all.
+    EXPECT_TRUE(std::filesystem::is_directory(directories[0]));
+    absl::StatusOr<CgroupTicket> next = (*cgroups)->PrepareWorker();
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->directories, directories);
+    EXPECT_EQ(next->procs_fds.size(), directories.size());
+    (*cgroups)->Release(*next);
   }
   EXPECT_FALSE(std::filesystem::exists(function_directory));
+}
+
+// A cgroup that still holds a process is not handed to another worker.
+TEST(WorkerCgroupsTest, ACgroupWithAProcessLeftIsNotKept) {
+  const SandboxSupport& support = ProbeSandbox();
+  SKIP_WITHOUT_WORKER_CGROUPS(support);
+  absl::StatusOr<std::unique_ptr<WorkerCgroups>> cgroups =
+      WorkerCgroups::Create("sandbox/left", CgroupLimits{64 << 20, 16}, support);
+  ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+  absl::StatusOr<CgroupTicket> ticket = (*cgroups)->PrepareWorker();
+  ASSERT_TRUE(ticket.ok()) << ticket.status();
+  int hold[2];
+  int joined[2];
+  ASSERT_EQ(::pipe(hold), 0);
+  ASSERT_EQ(::pipe(joined), 0);
+  pid_t left = ::fork();
+  if (left == 0) {
+    // Joins, says so, then waits for the test to close its end of `hold` (not for time).
+    char byte = 'j';
+    ::close(hold[1]);
+    ::close(joined[0]);
+    if (!JoinCgroups(*ticket).ok() || ::write(joined[1], &byte, 1) != 1) ::_exit(1);
+    ::_exit(::read(hold[0], &byte, 1) == 0 ? 0 : 2);
+  }
+  ASSERT_GT(left, 0);
+  ::close(hold[0]);
+  ::close(joined[1]);
+  ticket->CloseDescriptors();
+  char byte = 0;
+  // Returns at the child's 'j', or at its exit (0 bytes).
+  ASSERT_EQ(::read(joined[0], &byte, 1), 1);
+  ::close(joined[0]);
+  ASSERT_THAT(ReadControlFile(ticket->directories[0] + "/cgroup.procs").value_or(""),
+              HasSubstr(std::to_string(left)));
+  const std::vector<std::string> directories = ticket->directories;
+  (*cgroups)->Release(*ticket);
+  absl::StatusOr<CgroupTicket> next = (*cgroups)->PrepareWorker();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_NE(next->directories, directories);
+  ::close(hold[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(left, &status, 0), left);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  (*cgroups)->Release(*next);
 }
 
 }  // namespace

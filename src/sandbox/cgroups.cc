@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -24,6 +25,8 @@ namespace fnhost::sandbox {
 namespace {
 
 constexpr absl::string_view kFunctionPrefix = "fnhost-";
+// Released cgroups kept for later workers, per function: enough for workers ending in bursts.
+constexpr size_t kMaxKeptCgroups = 4;
 
 struct CgroupMount {
   int version = 0;
@@ -281,6 +284,12 @@ absl::Status WorkerCgroups::WriteLimits(const Hierarchy& hierarchy,
 }
 
 absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
+  while (!kept_.empty()) {
+    CgroupTicket kept = std::move(kept_.back());
+    kept_.pop_back();
+    if (Reopen(kept).ok()) return kept;
+    Remove(kept);
+  }
   CgroupTicket ticket;
   ticket.limits_memory = limits_memory();
   ticket.limits_pids = limits_pids();
@@ -297,7 +306,8 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
     }
     if (!status.ok()) {
       ::rmdir(directory.c_str());
-      Release(ticket);
+      ticket.CloseDescriptors();
+      Remove(ticket);
       return absl::Status(status.code(),
                           FunctionMessage(function_, "worker cgroup: ", status.message()));
     }
@@ -310,22 +320,73 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
 CgroupExit WorkerCgroups::Release(CgroupTicket& ticket) {
   ticket.CloseDescriptors();
   CgroupExit exit;
+  uint64_t oom_kills = 0;
+  uint64_t forks_refused = 0;
   for (size_t i = 0; i < ticket.directories.size() && i < hierarchies_.size(); ++i) {
     const Hierarchy& hierarchy = hierarchies_[i];
     const std::string& directory = ticket.directories[i];
     if (hierarchy.memory) {
       bool v1 = hierarchy.version == 1;
-      exit.oom_killed = KeyedCounter(directory + (v1 ? "/memory.oom_control" : "/memory.events"),
-                                     "oom_kill") > 0;
+      oom_kills = KeyedCounter(directory + (v1 ? "/memory.oom_control" : "/memory.events"),
+                               "oom_kill");
       exit.peak_memory_bytes =
           NumberIn(directory + (v1 ? "/memory.max_usage_in_bytes" : "/memory.peak"));
     }
-    if (hierarchy.pids) exit.forks_refused = KeyedCounter(directory + "/pids.events", "max");
-    // Busy while a process of the worker is still unreaped: the destructor tries again.
-    ::rmdir(directory.c_str());
+    if (hierarchy.pids) forks_refused = KeyedCounter(directory + "/pids.events", "max");
+  }
+  exit.oom_killed = oom_kills > ticket.oom_kills_before;
+  exit.forks_refused = forks_refused - std::min(forks_refused, ticket.forks_refused_before);
+  if (kept_.size() < kMaxKeptCgroups && Reusable(ticket)) {
+    ticket.oom_kills_before = oom_kills;
+    ticket.forks_refused_before = forks_refused;
+    kept_.push_back(ticket);
+  } else {
+    Remove(ticket);
   }
   ticket.directories.clear();
   return exit;
+}
+
+bool WorkerCgroups::Reusable(const CgroupTicket& ticket) const {
+  if (ticket.directories.size() != hierarchies_.size()) return false;
+  for (size_t i = 0; i < hierarchies_.size(); ++i) {
+    const Hierarchy& hierarchy = hierarchies_[i];
+    const std::string& directory = ticket.directories[i];
+    if (hierarchy.memory && hierarchy.version != 1) return false;  // memory.peak stays
+    absl::StatusOr<std::string> procs = ReadControlFile(directory + "/cgroup.procs");
+    if (!procs.ok() || !absl::StripAsciiWhitespace(*procs).empty()) return false;
+    if (hierarchy.memory &&
+        NumberIn(directory + "/memory.usage_in_bytes") > limits_.memory_bytes / 16) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status WorkerCgroups::Reopen(CgroupTicket& ticket) const {
+  for (size_t i = 0; i < ticket.directories.size() && i < hierarchies_.size(); ++i) {
+    const std::string& directory = ticket.directories[i];
+    // v1 (Reusable keeps no v2 memory cgroup): the next worker's peak starts from its own.
+    absl::Status status =
+        hierarchies_[i].memory
+            ? WriteControlFile(directory + "/memory.max_usage_in_bytes", "0")
+            : absl::OkStatus();
+    int fd = status.ok() ? ::open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)
+                         : -1;
+    if (status.ok() && fd < 0) status = ErrnoStatus(errno, "open", directory + "/cgroup.procs");
+    if (!status.ok()) {
+      ticket.CloseDescriptors();
+      return status;
+    }
+    ticket.procs_fds.push_back(fd);
+  }
+  return absl::OkStatus();
+}
+
+void WorkerCgroups::Remove(CgroupTicket& ticket) const {
+  // Busy while a process of the worker is still unreaped: the destructor tries again.
+  for (const std::string& directory : ticket.directories) ::rmdir(directory.c_str());
+  ticket.directories.clear();
 }
 
 absl::Status WorkerCgroups::ReturnToParentCgroups() {
