@@ -106,8 +106,9 @@ class ZygoteServer {
         if (errno == EINTR) continue;
         break;
       }
-      if (fds[1].revents != 0) ReapWorkers();
+      // The host's request first: a spawn waits for its answer, a reap waits for nobody.
       if (fds[0].revents != 0 && !HandleControl()) host_gone_ = true;
+      if (fds[1].revents != 0) ReapWorkers();
       if (host_gone_) break;
     }
     Shutdown();
