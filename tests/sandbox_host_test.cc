@@ -152,6 +152,24 @@ TEST_F(SandboxHostTest, ReadsNothingOutsideItsReadPaths) {
   EXPECT_THAT(Text(Call("open", "proc-mem " + host_memory)), HasSubstr(memory_secret));
 }
 
+// Module code that runs when a worker makes its instance, before its first call, is under the
+// sandbox too.
+TEST_F(SandboxHostTest, MakesItsInstanceUnderTheSandbox) {
+  const std::string escape = "instance-escape read-file " + dir_.File("secret.txt");
+  FunctionSpec strict = Strict("strict_instance");
+  strict.init_config = escape;
+  ASSERT_TRUE(host_->Register(strict).ok());
+  absl::StatusOr<std::string> read = Call("strict_instance", "instance-escape");
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kPermissionDenied) << read.status();
+  EXPECT_THAT(Text(read), Not(HasSubstr(secret_)));
+  ExpectOthersServe();
+
+  FunctionSpec open = Isolated("open_instance");
+  open.init_config = escape;
+  ASSERT_TRUE(host_->Register(open).ok());
+  EXPECT_THAT(Text(Call("open_instance", "instance-escape")), HasSubstr(secret_));
+}
+
 TEST_F(SandboxHostTest, WritesNoFile) {
   const std::string outside = dir_.File("outside.txt");
   absl::StatusOr<std::string> write = Call("strict", "write-file " + outside);

@@ -51,17 +51,20 @@ void SendErrorOrExit(int fd, const absl::Status& status) {
 
 void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds) {
   LeaveZygote(zygote, channel, zygote_fds);
-  if (absl::Status status = Start(); !status.ok()) {
-    SendErrorOrExit(kChildChannelFd, status);
-    ::_exit(0);
-  }
   // The shared page carries the call's cancelled flag and the doorbells; without it (no memfd
-  // here) both sides simply block, and calls cannot be cancelled.
+  // here) both sides simply block, and calls cannot be cancelled. Made before the sandbox,
+  // which denies memfd_create.
   int bell_fd = -1;
-  Doorbell* bell = CreateDoorbell(&bell_fd);
-  // Last, after the instance and the doorbell (strict seccomp denies memfd_create).
+  Doorbell* bell = nullptr;
+  // The state (a worker forked before the init runs it here, unsandboxed like any init) and
+  // the limits; then the sandbox, before any more module code: the instance is made under it,
+  // as calls run.
   std::string ready_payload;
-  if (absl::Status status = ApplySandbox(&ready_payload); !status.ok()) {
+  absl::Status status = Start();
+  if (status.ok()) bell = CreateDoorbell(&bell_fd);
+  if (status.ok()) status = ApplySandbox(&ready_payload);
+  if (status.ok()) status = CreateTheInstance();
+  if (!status.ok()) {
     SendErrorOrExit(kChildChannelFd, status);
     ::_exit(0);
   }
@@ -75,7 +78,10 @@ absl::Status WorkerProcess::Start() {
   absl::StatusOr<fnhost_module_state*> state = zygote_state_.StateForWorker();
   if (!state.ok()) return state.status();
   state_ = *state;
-  if (absl::Status status = ApplyWorkerLimits(limits_, function()); !status.ok()) return status;
+  return ApplyWorkerLimits(limits_, function());
+}
+
+absl::Status WorkerProcess::CreateTheInstance() {
   absl::StatusOr<fnhost_module_instance*> instance =
       CreateInstance(zygote_state_.table(), state_, function());
   if (!instance.ok()) return instance.status();

@@ -54,8 +54,10 @@ class WorkerProcess {
   [[noreturn]] void Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds);
 
  private:
-  // Gets the state, applies the limits and creates the instance.
+  // Gets the state and applies the limits.
   absl::Status Start();
+  // Creates the module's instance (under the sandbox, when there is one).
+  absl::Status CreateTheInstance();
   // Applies the sandbox, if any; the ready frame's payload says what is in force.
   absl::Status ApplySandbox(std::string* ready_payload);
   // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's

@@ -4,9 +4,15 @@
 // failed is an error whose code says how: PERMISSION_DENIED for EPERM or EACCES (what a sandbox
 // answers), RESOURCE_EXHAUSTED for EAGAIN or ENOMEM (a limit), UNAVAILABLE for anything else
 // (no network), with the lines as the message.
+//
+// With the init config "instance-escape ESCAPE ARG...", each instance tries that escape when it
+// is created (module code that runs in every worker before its first call), and the request
+// "instance-escape" answers what it got, the same way.
 #include <cerrno>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fnhost/module.h"
@@ -37,27 +43,57 @@ fnhost::sdk::StatusCode CodeOf(int error) {
   }
 }
 
-using State = fnhost::sdk::NoState;
+// Runs `request` ("ESCAPE ARG...") and answers what it got, as the file comment says.
+fnhost::sdk::Status Escape(std::string_view request, std::string* text) {
+  std::istringstream words{std::string(request)};
+  std::string escape;
+  words >> escape;
+  std::vector<std::string> args;
+  for (std::string arg; words >> arg;) args.push_back(arg);
+  Collected out;
+  if (!fnhost::testing::RunEscape(escape, args, out)) {
+    return fnhost::sdk::InvalidArgumentError(out.text);
+  }
+  if (out.first_error() != 0) {
+    return fnhost::sdk::Status(CodeOf(out.first_error()), std::string(request) + ": " + out.text);
+  }
+  *text = out.text;
+  return fnhost::sdk::Status::Ok();
+}
+
+constexpr std::string_view kInstanceEscape = "instance-escape";
+
+class State {
+ public:
+  static fnhost::sdk::Status Create(const fnhost::sdk::InitContext& context,
+                                    std::unique_ptr<State>* state) {
+    *state = std::make_unique<State>();
+    (*state)->config = std::string(context.init_config());
+    return fnhost::sdk::Status::Ok();
+  }
+  std::string config;
+};
 
 class Instance {
  public:
-  explicit Instance(const State&) {}
-  fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response) {
-    std::istringstream words{std::string(request)};
-    std::string escape;
-    words >> escape;
-    std::vector<std::string> args;
-    for (std::string arg; words >> arg;) args.push_back(arg);
-    Collected out;
-    if (!fnhost::testing::RunEscape(escape, args, out)) {
-      return fnhost::sdk::InvalidArgumentError(out.text);
+  explicit Instance(const State& state) {
+    std::string_view config = state.config;
+    if (config.substr(0, kInstanceEscape.size()) == kInstanceEscape) {
+      instance_escape_ = Escape(config.substr(kInstanceEscape.size()), &instance_text_);
     }
-    if (out.first_error() != 0) {
-      return fnhost::sdk::Status(CodeOf(out.first_error()), std::string(request) + ": " + out.text);
-    }
-    response.Write(out.text);
-    return fnhost::sdk::Status::Ok();
   }
+  fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response) {
+    std::string text;
+    fnhost::sdk::Status status =
+        request == kInstanceEscape ? instance_escape_ : Escape(request, &text);
+    if (request == kInstanceEscape) text = instance_text_;
+    if (status.ok()) response.Write(text);
+    return status;
+  }
+
+ private:
+  fnhost::sdk::Status instance_escape_ = fnhost::sdk::Status::Ok();
+  std::string instance_text_;
 };
 
 }  // namespace
