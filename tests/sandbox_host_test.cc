@@ -135,6 +135,8 @@ TEST_F(SandboxHostTest, ReadsNothingOutsideItsReadPaths) {
   EXPECT_THAT(Text(read), Not(HasSubstr(secret_)));
   EXPECT_EQ(Text(Call("strict", "read-file " + dir_.File("readable/allowed.txt"))),
             "READ allowed-content");
+  // Its own /proc entries: a rule each worker adds for itself.
+  EXPECT_THAT(Text(Call("strict", "read-file /proc/self/status")), HasSubstr("READ Name:"));
   // The host's memory, through /proc: Landlock refuses the path (and counts nothing).
   const std::string host_memory =
       absl::StrCat(::getpid(), " ", reinterpret_cast<uintptr_t>(memory_secret), " ",

@@ -4,8 +4,8 @@
 // every worker (when the workers fork after the init: a worker that builds or restores its own
 // state may need the network for it, and makes its namespace after), and the function's
 // cgroups made. Per worker, before the fork: its denial page (ForWorker); the worker applies
-// the sandbox to itself (ForWorker::Apply) after its instance and doorbell exist, before its
-// ready frame; after its reap, what the cgroups saw goes into its exit report.
+// the sandbox to itself (ForWorker::Apply) once its doorbell exists, before it makes its
+// instance; after its reap, what the cgroups saw goes into its exit report.
 //
 // Cgroups ahead: moving a process into a cgroup waits for an RCU grace period unless one
 // passed recently, 8 to 16 ms on a VM, while fork places a child in its parent's cgroups for
