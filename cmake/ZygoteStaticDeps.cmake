@@ -4,9 +4,10 @@
 # For the zygote, which forks every worker: each shared library it maps is five more memory
 # areas for fork to copy and text that every worker faults in again, and a symbol bound lazily
 # is looked up again in every worker. With the archives, BM_WorkerSpawnStrict/64 fell from
-# 1.26x to about 1.0x BM_ForkExecFloor (docs/worker-spawn-profile.md, cut 5). Debian's -dev packages ship the archives, built as
-# position-independent code; where one is missing the target keeps the shared libraries, and
-# FNHOST_ZYGOTE_STATIC_DEPS says which way it went (tests/zygote_linkage_test.sh checks it).
+# 1.26x to about 1.0x BM_ForkExecFloor (docs/worker-spawn-profile.md, cut 5). Debian's -dev
+# packages ship the archives, built as position-independent code; where one is missing the
+# target keeps the shared libraries, and FNHOST_ZYGOTE_STATIC_DEPS says which way it went
+# (tests/zygote_linkage_test.sh checks it).
 #
 # The archives come first on the link line, so that they resolve every symbol; --as-needed then
 # drops the shared libraries that the targets' usage requirements still list. A program with

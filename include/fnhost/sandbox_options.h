@@ -1,9 +1,10 @@
 // SandboxOptions: what a function's workers may do, in process isolation. A worker applies its
 // sandbox to itself once its state is built (the zygote's init, or its own restore or init),
 // before it makes its instance: an init may read its model file; the instance's creation and
-// the calls get the sandbox's rules. Each layer rests on a kernel feature that the host probes at start-up; where
-// one is missing the worker falls back as the README's "Sandbox" table says, with a log line,
-// and the metric fnhost_sandbox_in_force{function,layer,mechanism} says what is in force.
+// the calls get the sandbox's rules. Each layer rests on a kernel feature that the host probes
+// at start-up; where one is missing the worker falls back as the README's "Sandbox" table
+// says, with a log line, and the metric fnhost_sandbox_in_force{function,layer,mechanism}
+// says what is in force.
 //
 // Levels:
 //   kOff     nothing beyond process isolation (the other fields but cpu_time_limit unused);

@@ -83,10 +83,12 @@ class Instance {
     }
   }
   fnhost::sdk::Status Invoke(std::string_view request, fnhost::sdk::Response& response) {
+    if (request == kInstanceEscape) {
+      if (instance_escape_.ok()) response.Write(instance_text_);
+      return instance_escape_;
+    }
     std::string text;
-    fnhost::sdk::Status status =
-        request == kInstanceEscape ? instance_escape_ : Escape(request, &text);
-    if (request == kInstanceEscape) text = instance_text_;
+    fnhost::sdk::Status status = Escape(request, &text);
     if (status.ok()) response.Write(text);
     return status;
   }
