@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -17,23 +18,25 @@ absl::Status ErrnoStatus(int errno_value, std::string_view what, std::string_vie
 }
 
 absl::StatusOr<std::string> ReadControlFile(const std::string& path) {
+  constexpr size_t kMaxBytes = 64 * 1024;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path);
-  std::string text(64 * 1024, '\0');
-  size_t size = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+  // Most are a line or two, and the zygote reads several at each worker's reap: a 64 KiB
+  // buffer zeroed for each showed in its profile.
+  std::string text;
+  char chunk[4096];
+  while (text.size() < kMaxBytes) {
+    ssize_t n = ::read(fd, chunk, std::min(sizeof(chunk), kMaxBytes - text.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int error = errno;
       ::close(fd);
       return ErrnoStatus(error, "read", path);
     }
-    size += static_cast<size_t>(n);
-    if (n == 0 || size == text.size()) break;
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  text.resize(size);
   return text;
 }
 
