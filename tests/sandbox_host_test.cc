@@ -172,6 +172,16 @@ TEST_F(SandboxHostTest, MakesItsInstanceUnderTheSandbox) {
   EXPECT_THAT(Text(Call("open_instance", "instance-escape")), HasSubstr(secret_));
 }
 
+// The zygote holds its workers' cgroup control files open from one worker to the next (a write
+// to cgroup.procs moves a process); a worker must hold none of them when module code runs.
+TEST_F(SandboxHostTest, HoldsNoDescriptorOnACgroup) {
+  absl::StatusOr<std::string> listed = Call("strict", "descriptors");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(*listed, HasSubstr("socket:"));  // its channel: the listing sees descriptors
+  EXPECT_THAT(*listed, Not(HasSubstr("cgroup")));
+  ExpectOthersServe();
+}
+
 TEST_F(SandboxHostTest, WritesNoFile) {
   const std::string outside = dir_.File("outside.txt");
   absl::StatusOr<std::string> write = Call("strict", "write-file " + outside);

@@ -214,6 +214,48 @@ TEST(WorkerCgroupsTest, MakesKeepsAndRemovesAWorkersCgroups) {
   EXPECT_FALSE(std::filesystem::exists(function_directory));
 }
 
+// This process's descriptors on files whose path contains `word`.
+std::vector<int> DescriptorsOn(const std::string& word) {
+  std::vector<int> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    if (!error && target.find(word) != std::string::npos) {
+      found.push_back(std::stoi(entry.path().filename().string()));
+    }
+  }
+  return found;
+}
+
+// The control files a kept cgroup's next worker needs stay open, above the floor that a worker
+// closes from, and close with the cgroup.
+TEST(WorkerCgroupsTest, HoldsAKeptCgroupsFilesAboveTheFloor) {
+  const SandboxSupport& support = ProbeSandbox();
+  SKIP_WITHOUT_WORKER_CGROUPS(support);
+  {
+    absl::StatusOr<std::unique_ptr<WorkerCgroups>> cgroups =
+        WorkerCgroups::Create("sandbox_held", CgroupLimits{64 << 20, 16}, support);
+    ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+    const int floor = (*cgroups)->descriptor_floor();
+    if (floor == 0) GTEST_SKIP() << "RLIMIT_NOFILE leaves no room for held descriptors";
+    absl::StatusOr<CgroupTicket> ticket = (*cgroups)->PrepareWorker();
+    ASSERT_TRUE(ticket.ok()) << ticket.status();
+    ticket->CloseDescriptors();  // as a zygote does once it has joined
+    const std::vector<int> held = DescriptorsOn("sandbox_held");
+    EXPECT_FALSE(held.empty());
+    for (int fd : held) EXPECT_GE(fd, floor);
+    const std::vector<std::string> directories = ticket->directories;
+    (*cgroups)->Release(*ticket);
+    EXPECT_EQ(DescriptorsOn("sandbox_held"), held);  // kept, and its files with it
+    absl::StatusOr<CgroupTicket> next = (*cgroups)->PrepareWorker();
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->directories, directories);
+    EXPECT_EQ(DescriptorsOn("sandbox_held").size(), held.size() + next->procs_fds.size());
+    (*cgroups)->Release(*next);
+  }
+  EXPECT_THAT(DescriptorsOn("sandbox_held"), ::testing::IsEmpty());
+}
+
 // A cgroup that still holds a process is not handed to another worker.
 TEST(WorkerCgroupsTest, ACgroupWithAProcessLeftIsNotKept) {
   const SandboxSupport& support = ProbeSandbox();

@@ -101,6 +101,7 @@ absl::StatusOr<ZygoteSandbox::ForWorker> ZygoteSandbox::BeforeFork() {
           absl::StrCat("no cgroups for a new worker: ", next_.status().message()));
     }
     worker.cgroups_ = *next_;  // born in them: nothing left to join
+    worker.descriptor_floor_ = cgroups_->descriptor_floor();
   }
   absl::StatusOr<std::unique_ptr<sandbox::SandboxDenials>> denials =
       sandbox::SandboxDenials::Create();

@@ -52,6 +52,8 @@ class ZygoteSandbox {
 
     // The denial page's memfd, for the host.
     int denials_fd() const { return denials_->fd(); }
+    // The worker closes every descriptor from this one up first (0: none); see held_files.h.
+    int descriptor_floor() const { return descriptor_floor_; }
     // In the worker: applies the sandbox to the process, then says what is in force. On error
     // the process is partly sandboxed and must not run module code.
     absl::Status Apply(zygote::SandboxInForce* in_force);
@@ -61,6 +63,7 @@ class ZygoteSandbox {
     ForWorker() = default;
     sandbox::PreparedSandbox* prepared_ = nullptr;
     uint64_t memory_limit_bytes_ = 0;
+    int descriptor_floor_ = 0;
     std::optional<sandbox::CgroupTicket> cgroups_;
     std::unique_ptr<sandbox::SandboxDenials> denials_;
   };

@@ -18,14 +18,20 @@ const absl::Time kNoDeadline = absl::InfiniteFuture();
 
 // Leaves the zygote behind: dies with it, has a process group of its own (so that the zygote
 // can kill whatever the worker forks), keeps only its channel of the zygote's descriptors (what
-// the module opened during init stays), and unblocks the signals the zygote blocked.
-void LeaveZygote(pid_t zygote, int channel, std::initializer_list<int> zygote_fds) {
+// the module opened during init stays): `zygote_fds`, and every one from `descriptor_floor` up
+// where that is not 0. Then unblocks the signals the zygote blocked.
+void LeaveZygote(pid_t zygote, int channel, std::initializer_list<int> zygote_fds,
+                 int descriptor_floor) {
   // The check after the prctl catches a zygote that died before the signal was armed.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != zygote) ::_exit(1);
   ::setpgid(0, 0);
   if (::dup2(channel, kChildChannelFd) < 0) ::_exit(kExitChannelBroken);
   ::close(channel);
   for (int fd : zygote_fds) ::close(fd);
+  if (descriptor_floor > kChildChannelFd &&
+      ::close_range(static_cast<unsigned>(descriptor_floor), ~0U, 0) != 0) {
+    ::_exit(1);
+  }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -50,7 +56,8 @@ void SendErrorOrExit(int fd, const absl::Status& status) {
 }
 
 void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zygote_fds) {
-  LeaveZygote(zygote, channel, zygote_fds);
+  LeaveZygote(zygote, channel, zygote_fds,
+              sandbox_ != nullptr ? sandbox_->descriptor_floor() : 0);
   // The shared page carries the call's cancelled flag and the doorbells; without it (no memfd
   // here) both sides simply block, and calls cannot be cancelled. Made before the sandbox,
   // which denies memfd_create.

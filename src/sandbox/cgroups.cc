@@ -157,8 +157,8 @@ std::string SafeName(absl::string_view function) {
 }
 
 // The counter `key` in a flat-keyed file ("oom_kill 3\n..."); 0 when absent.
-uint64_t KeyedCounter(const std::string& path, absl::string_view key) {
-  absl::StatusOr<std::string> text = ReadControlFile(path);
+uint64_t KeyedCounter(const HeldFiles& files, const std::string& path, absl::string_view key) {
+  absl::StatusOr<std::string> text = files.Read(path);
   if (!text.ok()) return 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     uint64_t value = 0;
@@ -170,8 +170,8 @@ uint64_t KeyedCounter(const std::string& path, absl::string_view key) {
   return 0;
 }
 
-uint64_t NumberIn(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadControlFile(path);
+uint64_t NumberIn(const HeldFiles& files, const std::string& path) {
+  absl::StatusOr<std::string> text = files.Read(path);
   uint64_t value = 0;
   if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) return value;
   return 0;
@@ -225,6 +225,7 @@ absl::StatusOr<std::unique_ptr<WorkerCgroups>> WorkerCgroups::Create(
   std::unique_ptr<WorkerCgroups> cgroups(new WorkerCgroups());
   cgroups->function_ = std::string(function);
   cgroups->limits_ = limits;
+  cgroups->descriptor_floor_ = ChooseDescriptorFloor();
   std::string name = absl::StrCat(kFunctionPrefix, ::getpid(), "-", SafeName(AsAbsl(function)));
   auto add = [&](const CgroupController& controller) -> absl::StatusOr<Hierarchy*> {
     std::string directory = absl::StrCat(controller.directory, "/", name);
@@ -253,6 +254,7 @@ absl::StatusOr<std::unique_ptr<WorkerCgroups>> WorkerCgroups::Create(
 }
 
 WorkerCgroups::~WorkerCgroups() {
+  for (CgroupTicket& kept : kept_) kept.held.Close();
   for (const Hierarchy& hierarchy : hierarchies_) RemoveCgroupTree(hierarchy.directory);
 }
 
@@ -314,6 +316,7 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
     ticket.directories.push_back(std::move(directory));
     ticket.procs_fds.push_back(fd);
   }
+  HoldFiles(ticket);
   return ticket;
 }
 
@@ -327,12 +330,14 @@ CgroupExit WorkerCgroups::Release(CgroupTicket& ticket) {
     const std::string& directory = ticket.directories[i];
     if (hierarchy.memory) {
       bool v1 = hierarchy.version == 1;
-      oom_kills = KeyedCounter(directory + (v1 ? "/memory.oom_control" : "/memory.events"),
-                               "oom_kill");
-      exit.peak_memory_bytes =
-          NumberIn(directory + (v1 ? "/memory.max_usage_in_bytes" : "/memory.peak"));
+      oom_kills = KeyedCounter(
+          ticket.held, directory + (v1 ? "/memory.oom_control" : "/memory.events"), "oom_kill");
+      exit.peak_memory_bytes = NumberIn(
+          ticket.held, directory + (v1 ? "/memory.max_usage_in_bytes" : "/memory.peak"));
     }
-    if (hierarchy.pids) forks_refused = KeyedCounter(directory + "/pids.events", "max");
+    if (hierarchy.pids) {
+      forks_refused = KeyedCounter(ticket.held, directory + "/pids.events", "max");
+    }
   }
   exit.oom_killed = oom_kills > ticket.oom_kills_before;
   exit.forks_refused = forks_refused - std::min(forks_refused, ticket.forks_refused_before);
@@ -340,6 +345,7 @@ CgroupExit WorkerCgroups::Release(CgroupTicket& ticket) {
     ticket.oom_kills_before = oom_kills;
     ticket.forks_refused_before = forks_refused;
     kept_.push_back(ticket);
+    ticket.held = HeldFiles();  // the kept copy has them now
   } else {
     Remove(ticket);
   }
@@ -353,10 +359,11 @@ bool WorkerCgroups::Reusable(const CgroupTicket& ticket) const {
     const Hierarchy& hierarchy = hierarchies_[i];
     const std::string& directory = ticket.directories[i];
     if (hierarchy.memory && hierarchy.version != 1) return false;  // memory.peak stays
+    // Opened afresh: v1 caches a cgroup.procs listing per open file for a second.
     absl::StatusOr<std::string> procs = ReadControlFile(directory + "/cgroup.procs");
     if (!procs.ok() || !absl::StripAsciiWhitespace(*procs).empty()) return false;
     if (hierarchy.memory &&
-        NumberIn(directory + "/memory.usage_in_bytes") > limits_.memory_bytes / 16) {
+        NumberIn(ticket.held, directory + "/memory.usage_in_bytes") > limits_.memory_bytes / 16) {
       return false;
     }
   }
@@ -369,10 +376,9 @@ absl::Status WorkerCgroups::Reopen(CgroupTicket& ticket) const {
     // v1 (Reusable keeps no v2 memory cgroup): the next worker's peak starts from its own.
     absl::Status status =
         hierarchies_[i].memory
-            ? WriteControlFile(directory + "/memory.max_usage_in_bytes", "0")
+            ? ticket.held.Write(directory + "/memory.max_usage_in_bytes", "0")
             : absl::OkStatus();
-    int fd = status.ok() ? ::open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC)
-                         : -1;
+    int fd = status.ok() ? ticket.held.Duplicate(directory + "/cgroup.procs", O_WRONLY) : -1;
     if (status.ok() && fd < 0) status = ErrnoStatus(errno, "open", directory + "/cgroup.procs");
     if (!status.ok()) {
       ticket.CloseDescriptors();
@@ -384,9 +390,26 @@ absl::Status WorkerCgroups::Reopen(CgroupTicket& ticket) const {
 }
 
 void WorkerCgroups::Remove(CgroupTicket& ticket) const {
+  ticket.held.Close();
   // Busy while a process of the worker is still unreaped: the destructor tries again.
   for (const std::string& directory : ticket.directories) ::rmdir(directory.c_str());
   ticket.directories.clear();
+}
+
+void WorkerCgroups::HoldFiles(CgroupTicket& ticket) const {
+  for (size_t i = 0; i < ticket.directories.size() && i < hierarchies_.size(); ++i) {
+    const Hierarchy& hierarchy = hierarchies_[i];
+    const std::string& directory = ticket.directories[i];
+    // For a cgroup that may be kept: one with a v2 memory limit is not (Reusable).
+    if (hierarchy.memory && hierarchy.version != 1) return;
+    ticket.held.Hold(directory + "/cgroup.procs", O_WRONLY, descriptor_floor_);
+    if (hierarchy.memory) {
+      ticket.held.Hold(directory + "/memory.oom_control", O_RDONLY, descriptor_floor_);
+      ticket.held.Hold(directory + "/memory.max_usage_in_bytes", O_RDWR, descriptor_floor_);
+      ticket.held.Hold(directory + "/memory.usage_in_bytes", O_RDONLY, descriptor_floor_);
+    }
+    if (hierarchy.pids) ticket.held.Hold(directory + "/pids.events", O_RDONLY, descriptor_floor_);
+  }
 }
 
 absl::Status WorkerCgroups::ReturnToParentCgroups() {

@@ -5,13 +5,14 @@
 // `fnhost-<parent pid>-<function>` beneath the parent's own cgroup in each hierarchy it uses,
 // so that whatever limits the parent is under still hold for its workers. Before each fork it
 // prepares a per-worker directory with the limits written (PrepareWorker) and opens that
-// directory's cgroup.procs; the forked worker writes itself in through that descriptor
-// (JoinCgroups), before it runs module code. After the worker is reaped, Release reports
-// whether the memory limit's OOM killer ended it, and keeps the directory for the next worker
-// when it is empty and holds (almost) no charged memory; else it removes it. Making and
-// removing a cgroup costs the zygote about 0.2 ms each, on the spawn path's CPU; a kept one
-// carries its counters' history, which the ticket's baselines subtract. Only where the peak can
-// be reset too (v1 memory, or a hierarchy without the memory limit): a v2 memory.peak cannot.
+// directory's cgroup.procs, through which a process writes itself in (JoinCgroups): the zygote
+// does, so that the worker is born there (zygote_sandbox.h). After the worker is reaped, Release
+// reports whether the memory limit's OOM killer ended it, and keeps the directory for the next
+// worker when it is empty and holds (almost) no charged memory; else it removes it. Making and
+// removing a cgroup costs the zygote about 0.2 ms each, on the spawn path's CPU. A kept one
+// carries its counters' history, which the ticket's baselines subtract, and the control files
+// the zygote reads and writes stay open (held_files.h). Only where the peak can be reset too
+// (v1 memory, or a hierarchy without the memory limit): a v2 memory.peak cannot.
 //
 // A process may create cgroups beneath its own only if it may write there (root, or a
 // delegated cgroup). In a v2 hierarchy a controller reaches child cgroups only if the parent's
@@ -33,6 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "src/sandbox/held_files.h"
 #include "src/sandbox/sandbox_support.h"
 
 namespace fnhost::sandbox {
@@ -53,6 +55,7 @@ struct CgroupLimits {
 struct CgroupTicket {
   std::vector<std::string> directories;  // one per hierarchy
   std::vector<int> procs_fds;            // their cgroup.procs, opened for writing
+  HeldFiles held;  // the control files the parent reads and writes, while it has the ticket
   bool limits_memory = false;
   bool limits_pids = false;
   // The counters when this worker got the cgroups: a kept cgroup counts its earlier workers'.
@@ -83,6 +86,9 @@ class WorkerCgroups {
 
   bool limits_memory() const;
   bool limits_pids() const;
+  // The descriptors of held control files are at or above this (0: none are held). A forked
+  // worker closes them all before it runs module code (held_files.h).
+  int descriptor_floor() const { return descriptor_floor_; }
 
   // The next worker's directories: a kept one, or new ones with the limits written; opens
   // their cgroup.procs.
@@ -113,11 +119,14 @@ class WorkerCgroups {
   // a snapshot memfd the host holds, would shrink the next worker's limit).
   bool Reusable(const CgroupTicket& ticket) const;
   void Remove(CgroupTicket& ticket) const;
+  // Holds the control files that Reopen and Release use.
+  void HoldFiles(CgroupTicket& ticket) const;
 
   std::string function_;
   CgroupLimits limits_;
   std::vector<Hierarchy> hierarchies_;
   uint64_t next_worker_ = 0;
+  int descriptor_floor_ = 0;
   std::vector<CgroupTicket> kept_;  // released, empty, limits still written
 };
 

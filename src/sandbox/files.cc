@@ -18,25 +18,29 @@ absl::Status ErrnoStatus(int errno_value, std::string_view what, std::string_vie
 }
 
 absl::StatusOr<std::string> ReadControlFile(const std::string& path) {
-  constexpr size_t kMaxBytes = 64 * 1024;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path);
+  absl::StatusOr<std::string> text = ReadFromDescriptor(fd, path);
+  ::close(fd);
+  return text;
+}
+
+absl::StatusOr<std::string> ReadFromDescriptor(int fd, std::string_view what) {
+  constexpr size_t kMaxBytes = 64 * 1024;
   // Most are a line or two, and the zygote reads several at each worker's reap: a 64 KiB
   // buffer zeroed for each showed in its profile.
   std::string text;
   char chunk[4096];
   while (text.size() < kMaxBytes) {
-    ssize_t n = ::read(fd, chunk, std::min(sizeof(chunk), kMaxBytes - text.size()));
+    // By offset, not the file position: a held descriptor is read again at each reap, and a
+    // read at offset 0 makes the kernel produce the file afresh.
+    ssize_t n = ::pread(fd, chunk, std::min(sizeof(chunk), kMaxBytes - text.size()),
+                        static_cast<off_t>(text.size()));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int error = errno;
-      ::close(fd);
-      return ErrnoStatus(error, "read", path);
-    }
+    if (n < 0) return ErrnoStatus(errno, "read", what);
     if (n == 0) break;
     text.append(chunk, static_cast<size_t>(n));
   }
-  ::close(fd);
   return text;
 }
 

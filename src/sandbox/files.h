@@ -19,6 +19,9 @@ absl::Status ErrnoStatus(int errno_value, std::string_view what, std::string_vie
 // The whole file (control files are small: up to 64 KiB is read).
 absl::StatusOr<std::string> ReadControlFile(const std::string& path);
 
+// The same from an open descriptor, read from offset 0 (`what` names it in errors).
+absl::StatusOr<std::string> ReadFromDescriptor(int fd, std::string_view what);
+
 // Writes `text` in one write(2), as the kernel's control files expect.
 absl::Status WriteControlFile(const std::string& path, std::string_view text);
 

@@ -15,10 +15,12 @@
 //                             SandboxDenials::Create() (its fd goes to the host with the
 //                             worker's channel, as the doorbell's does); fork; then
 //                             ticket.CloseDescriptors() in the zygote;
-//   in the worker:            after the module's post-fork hook, its instance and its doorbell
-//                             (init-time reads still work), before its ready frame:
-//                             prepared.ApplyInWorker(resources, &report); on error the worker
-//                             reports it and exits: it never serves unsandboxed;
+//   in the worker:            first, closes what the zygote holds from the descriptor floor
+//                             up (held_files.h); after the module's post-fork hook and its
+//                             doorbell (init-time reads still work), before its instance and
+//                             its ready frame: prepared.ApplyInWorker(resources, &report); on
+//                             error the worker reports it and exits: it never serves
+//                             unsandboxed;
 //   in the host, per call:    the worker's ProcessCpuClock and CpuCheckInterval for
 //                             cpu_time_limit; SandboxDenials::Read() for the metric;
 //   after the worker's reap:  WorkerCgroups::Release(ticket) -> oom_killed, forks_refused.

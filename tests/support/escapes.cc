@@ -1,6 +1,7 @@
 #include "tests/support/escapes.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -196,6 +197,23 @@ void Threads(uint64_t count, EscapeOutput& out) {
   out.Line("THREADS " + std::to_string(ran.load()));
 }
 
+// What a worker could use that it did not open: "FD <n> <target>" for each descriptor.
+void ListDescriptors(EscapeOutput& out) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return out.Error(errno);
+  const int own = ::dirfd(dir);
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.' || std::atoi(entry->d_name) == own) continue;
+    char target[512];
+    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (n < 0) n = 0;
+    target[n] = '\0';
+    out.Line(std::string("FD ") + entry->d_name + " " + target);
+  }
+  ::closedir(dir);
+}
+
 void ReplaceSigsys(EscapeOutput& out) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
@@ -256,6 +274,7 @@ const std::map<std::string, Escape>& Escapes() {
          out.Line("SIGNALED");
        }},
       {"replace-sigsys", [](const Args&, EscapeOutput& out) { ReplaceSigsys(out); }},
+      {"descriptors", [](const Args&, EscapeOutput& out) { ListDescriptors(out); }},
       {"abort", [](const Args&, EscapeOutput&) { std::abort(); }},  // tgkill of itself
       {"heap-overflow",  // a sanitizer's report must still come out under the sandbox
        [](const Args&, EscapeOutput& out) {

@@ -8,7 +8,8 @@
 //   none | pid | read-file PATH | write-file PATH | connect PORT | fork | fork-bomb N [hold] |
 //   release | exec-shell [PATH] | ptrace PID | ptrace-parent | proc-mem PID ADDRESS LENGTH |
 //   vm-read PID ADDRESS LENGTH | raise-rlimit | burn-cpu MILLISECONDS | sleep MILLISECONDS |
-//   allocate MIB | threads N | signal PID | replace-sigsys | abort | heap-overflow
+//   allocate MIB | threads N | signal PID | replace-sigsys | descriptors | abort |
+//   heap-overflow
 //
 // fork-bomb forks at most N (and never more than 64) children whatever happens, so that a
 // sandbox that fails cannot take the machine down; with "hold" they stay until "release".

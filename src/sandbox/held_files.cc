@@ -1,0 +1,67 @@
+#include "src/sandbox/held_files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "src/sandbox/files.h"
+
+namespace fnhost::sandbox {
+
+int ChooseDescriptorFloor() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 0;
+  const int floor = static_cast<int>(limit.rlim_cur / 2);
+  if (floor < 64) return 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  bool taken = false;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.' && std::atoi(entry->d_name) >= floor) taken = true;
+  }
+  ::closedir(dir);
+  return taken ? 0 : floor;
+}
+
+void HeldFiles::Hold(const std::string& path, int flags, int floor) {
+  if (floor <= 0 || Find(path) >= 0) return;
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+  ::close(fd);
+  if (moved >= 0) files_.push_back(File{path, moved});
+}
+
+absl::StatusOr<std::string> HeldFiles::Read(const std::string& path) const {
+  const int index = Find(path);
+  return index >= 0 ? ReadFromDescriptor(files_[index].fd, path) : ReadControlFile(path);
+}
+
+absl::Status HeldFiles::Write(const std::string& path, std::string_view text) const {
+  const int index = Find(path);
+  return index >= 0 ? WriteToDescriptor(files_[index].fd, text, path)
+                    : WriteControlFile(path, text);
+}
+
+int HeldFiles::Duplicate(const std::string& path, int flags) const {
+  const int index = Find(path);
+  return index >= 0 ? ::fcntl(files_[index].fd, F_DUPFD_CLOEXEC, 0)
+                    : ::open(path.c_str(), flags | O_CLOEXEC);
+}
+
+void HeldFiles::Close() {
+  for (const File& file : files_) ::close(file.fd);
+  files_.clear();
+}
+
+int HeldFiles::Find(const std::string& path) const {
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i].path == path) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace fnhost::sandbox
