@@ -46,8 +46,17 @@ absl::StatusOr<std::unique_ptr<ZygoteSandbox>> ZygoteSandbox::Create(
   if (!policy.ok()) return policy.status();
   std::unique_ptr<ZygoteSandbox> made(new ZygoteSandbox());
   made->memory_limit_bytes_ = policy->policy.memory_limit_bytes;
-  // Before the network: a user namespace (unprivileged hosts) would not leave the cgroup
-  // directories writable.
+  sandbox::SandboxContext context;
+  context.function_name = function;
+  context.module_path = module_path;
+  context.dependency_dirs = LoadedObjectDirectories();
+  absl::StatusOr<std::unique_ptr<sandbox::PreparedSandbox>> prepared =
+      sandbox::PreparedSandbox::Prepare(*policy, context, support);
+  if (!prepared.ok()) return prepared.status();
+  made->prepared_ = *std::move(prepared);
+  // After the Landlock rules' descriptors are open, so that they lie below the floor of the
+  // held control files (held_files.h), which workers close; before the network: a user
+  // namespace (unprivileged hosts) would not leave the cgroup directories writable.
   const sandbox::CgroupLimits limits{policy->policy.memory_limit_bytes, policy->policy.pids_limit};
   if (limits.memory_bytes > 0 || limits.pids > 0) {
     absl::StatusOr<std::unique_ptr<sandbox::WorkerCgroups>> cgroups =
@@ -59,14 +68,6 @@ absl::StatusOr<std::unique_ptr<ZygoteSandbox>> ZygoteSandbox::Create(
       if (!made->next_.ok()) return PrefixFunction(function, made->next_.status());
     }
   }
-  sandbox::SandboxContext context;
-  context.function_name = function;
-  context.module_path = module_path;
-  context.dependency_dirs = LoadedObjectDirectories();
-  absl::StatusOr<std::unique_ptr<sandbox::PreparedSandbox>> prepared =
-      sandbox::PreparedSandbox::Prepare(*policy, context, support);
-  if (!prepared.ok()) return prepared.status();
-  made->prepared_ = *std::move(prepared);
   if (enter_network) {
     if (absl::Status status = made->prepared_->EnterInZygote(); !status.ok()) return status;
   }

@@ -5,10 +5,10 @@
 // through a fresh one, since v1 caches its listing per open file.
 //
 // A forked worker inherits every descriptor of its zygote, and must not keep these (cgroup.procs
-// moves processes between cgroups). So they sit at or above a floor, picked once above every
-// descriptor the process had (the module's init ones among them): the worker closes them all
-// with one close_range before module code runs. Where no floor fits, nothing is held and each
-// read or write opens its file.
+// moves processes between cgroups). So they sit at or above a floor, picked once a little above
+// every descriptor the process had (the module's init ones and the Landlock rules' among them):
+// the worker closes them all with one close_range before module code runs. Where no floor fits
+// under RLIMIT_NOFILE, nothing is held and each read or write opens its file.
 //
 // Thread-safety: none; HeldFiles belong to one thread (the zygote's).
 
@@ -24,8 +24,8 @@
 
 namespace fnhost::sandbox {
 
-// Half the soft RLIMIT_NOFILE, when no descriptor of this process is open at or above it;
-// else 0: hold nothing.
+// A little above this process's highest open descriptor, leaving room for what it opens later;
+// 0 (hold nothing) when the soft RLIMIT_NOFILE leaves no room above that for held files.
 int ChooseDescriptorFloor();
 
 // Open descriptors on control files, by path. A plain list that copies freely: Close ends them.
