@@ -13,6 +13,7 @@
 // A worker is a fork of the zygote (zygote_worker.h). Single-threaded for its whole life, so
 // that fork is safe.
 
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -82,8 +83,15 @@ class ZygoteServer {
     if (!threaded.ok()) return threaded.status();
     if (*threaded) return Outcome::kThreaded;
     if (absl::Status status = PrepareSandbox(); !status.ok()) return status;
+    ReleaseFreeHeap();
     return Outcome::kReady;
   }
+
+  // An init frees its temporaries, but their pages stay in the heap (21 of 34 MiB after the
+  // recommender's init in BM_WorkerSpawn/64), and every fork copied their page-table entries
+  // and every worker's exit tore them down again. Returned to the kernel, they cost neither;
+  // a worker that allocates there gets fresh zero pages instead of copies of the zygote's.
+  static void ReleaseFreeHeap() { ::malloc_trim(0); }
 
   // Reports how Init went, passing the snapshot memfd along; then lets go of the descriptor
   // (the mapping stays). A host that is gone ends this process.
