@@ -137,6 +137,25 @@ run_error "run no module" "MODULE.so" -- run
 run_ok "run strict sandbox" run "$work/hello.so" --isolation=process --sandbox=strict --data=world
 expect_stdout "run strict sandbox" "hello, world"
 expect_has err "run strict sandbox" "sandbox strict: " "worker spawn"
+expect_has err "run strict sandbox" "no memory limit"
+# The config file's sandbox fields as flags; a relative --read-path is taken from where it is
+# typed.
+run_ok_in "$work" "run strict sandbox with limits" run hello.so --isolation=process \
+  --sandbox=strict --memory-limit=256MiB --pids-limit=16 --cpu-time-limit=2s --read-path=. \
+  --on-denial=kill --data=world
+expect_stdout "run strict sandbox with limits" "hello, world"
+expect_has err "run strict sandbox with limits" "sandbox strict: " "pids"
+expect_stderr_lacks "run strict sandbox with limits" "no memory limit"
+run_error "run sandbox limit in process" "--memory-limit needs --isolation=process" -- \
+  run "$work/hello.so" --memory-limit=1MiB
+run_error "run bad memory limit" "--memory-limit=lots" "MiB" -- \
+  run "$work/hello.so" --isolation=process --sandbox=strict --memory-limit=lots
+run_error "run bad on-denial" "--on-denial must be errno or kill" -- \
+  run "$work/hello.so" --isolation=process --sandbox=strict --on-denial=maybe
+run_error "run missing read path" "read_paths entry '$work/nonexistent'" -- \
+  run "$work/hello.so" --isolation=process --sandbox=strict --read-path="$work/nonexistent"
+run_error "run unknown syscall" "allow_syscalls entry 'frobnicate'" -- \
+  run "$work/hello.so" --isolation=process --sandbox=strict --allow-syscall=frobnicate
 run_error "run sandbox in process" "--sandbox needs --isolation=process" -- \
   run "$work/hello.so" --sandbox=strict
 run_error "run bad sandbox level" "unknown sandbox level 'tight'" -- \
@@ -144,6 +163,11 @@ run_error "run bad sandbox level" "unknown sandbox level 'tight'" -- \
 run_ok "inspect strict sandbox" inspect "$work/hello.so" --isolation=process --sandbox=strict
 expect_has out "inspect strict sandbox" "sandbox       strict: " "kernel" "seccomp-bpf: " \
   "landlock: " "memory cgroup: "
+run_ok "inspect strict sandbox with limits" inspect "$work/hello.so" --isolation=process \
+  --sandbox=strict --memory-limit=64MiB --pids-limit=8
+expect_has out "inspect strict sandbox with limits" "sandbox       strict: "
+! grep -qF "no memory limit" "$work/out" ||
+  fail "inspect strict sandbox with limits: the memory limit is not in force"
 
 # ---- fnhost inspect ----
 run_ok "inspect" inspect "$work/hello.so"

@@ -1,6 +1,7 @@
 // `fnhost inspect FILE`: what a module is and what loading it costs, or what a snapshot holds;
 // with --isolation=process, also where process isolation forks the module's workers from, and
-// with --sandbox=LEVEL what a worker's sandbox has in force on this machine.
+// with --sandbox=LEVEL (and the other sandbox flags, sandbox_flags.h) what a worker's sandbox
+// has in force on this machine.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
@@ -15,6 +17,7 @@
 #include "absl/time/time.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/cli/sandbox_flags.h"
 #include "src/common/paths.h"
 #include "src/snapshot/state_snapshots.h"
 #include "src/isolation/sandbox_config.h"
@@ -111,14 +114,12 @@ int InspectSandbox(Zygote& zygote) {
 // `init_config`), and says where its workers fork from; with a sandbox level, what a worker's
 // sandbox has in force. Exit code 1 if the zygote cannot start.
 int InspectIsolation(const std::string& path, const std::string& init_config,
-                     SandboxOptions::Level level) {
+                     const SandboxOptions& sandbox) {
   ZygoteOptions options;
   runtime::ModuleConfig& module = *options.config.mutable_module();
   module.set_function_name("inspect");
   module.set_module_path(path);
   module.set_init_config(init_config);
-  SandboxOptions sandbox;
-  sandbox.level = level;
   if (std::optional<zygote::SandboxConfig> config = internal::ZygoteSandboxConfig(sandbox)) {
     *options.config.mutable_sandbox() = *std::move(config);
   }
@@ -141,7 +142,7 @@ int InspectIsolation(const std::string& path, const std::string& init_config,
                     ? "runs the init itself (the module has no snapshot support)"
                     : "restores the state from a snapshot of it, built once");
   }
-  return level == SandboxOptions::Level::kOff ? 0 : InspectSandbox(**zygote);
+  return sandbox.level == SandboxOptions::Level::kOff ? 0 : InspectSandbox(**zygote);
 }
 
 // Whether `path` is meant as a snapshot: it starts with the magic, or is named like one (so that
@@ -214,16 +215,22 @@ int InspectSnapshot(const std::string& path) {
 int InspectCommand(int argc, char** argv) {
   constexpr char kUsage[] =
       "usage: fnhost inspect MODULE.so|SNAPSHOT [--isolation=process [--init-config=STRING] "
-      "[--sandbox=off|basic|strict]]\n";
+      "[--sandbox=off|basic|strict] [the sandbox flags of fnhost run]]\n";
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
-  absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, 2, {"isolation", "init-config", "sandbox"});
+  std::vector<std::string> names = {"isolation", "init-config"};
+  for (const std::string& name : SandboxFlagNames()) names.push_back(name);
+  absl::StatusOr<Flags> flags = Flags::Parse(argc, argv, 2, names, SandboxSwitchNames());
   const std::string isolation = flags.ok() ? flags->Get("isolation") : "";
-  absl::StatusOr<SandboxOptions::Level> level =
-      flags.ok() ? sandbox::ParseLevel(flags->Get("sandbox", "off")) : flags.status();
-  if (!flags.ok() || flags->positional().size() != 1 || !level.ok() ||
+  std::string given;
+  absl::StatusOr<SandboxOptions> sandbox =
+      flags.ok() ? SandboxFromFlags(*flags, &given) : flags.status();
+  if (flags.ok() && !sandbox.ok()) {
+    std::fprintf(stderr, "fnhost inspect: %s\n", std::string(sandbox.status().message()).c_str());
+    return 2;
+  }
+  if (!flags.ok() || flags->positional().size() != 1 ||
       (!isolation.empty() && isolation != "process") ||
-      (*level != SandboxOptions::Level::kOff && isolation != "process")) {
+      (!given.empty() && isolation != "process")) {
     std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
@@ -236,7 +243,7 @@ int InspectCommand(int argc, char** argv) {
   if (LooksLikeSnapshot(*path)) return InspectSnapshot(*path);
   int status = InspectModule(*path);
   if (status == 0 && isolation == "process") {
-    status = InspectIsolation(*path, flags->Get("init-config"), *level);
+    status = InspectIsolation(*path, flags->Get("init-config"), *sandbox);
   }
   return status;
 }

@@ -15,8 +15,8 @@
 #include "fnhost/host.h"
 #include "src/cli/commands.h"
 #include "src/cli/flags.h"
+#include "src/cli/sandbox_flags.h"
 #include "src/host/host_impl.h"
-#include "src/sandbox/sandbox_policy.h"
 
 namespace fnhost::cli {
 namespace {
@@ -24,7 +24,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: fnhost run MODULE.so [--data=STRING] [--repeat=N] [--init-config=STRING] "
     "[--snapshot-dir=DIR] [--isolation=in_process|process] [--metadata=KEY=VALUE]... "
-    "[--grant=SERVICE]... [--sandbox=off|basic|strict]\n";
+    "[--grant=SERVICE]... [--sandbox=off|basic|strict] [--on-denial=errno|kill] "
+    "[--read-path=DIR]... [--write-path=DIR]... [--allow-syscall=NAME]... [--allow-network] "
+    "[--memory-limit=BYTES[KiB|MiB|GiB]] [--pids-limit=N] [--cpu-time-limit=DURATION]\n";
 
 // The request metadata of --metadata=KEY=VALUE flags, keys lower-cased as HTTP headers are
 // where they enter; an error names a flag without '=' or with a bad key.
@@ -157,28 +159,34 @@ int CallAndReport(Host& host, const FunctionHandle& handle, const std::string& d
 }
 
 // The function `fnhost run` registers, as "main": the module, --init-config, --isolation and
-// --sandbox (a level for the workers, which only process isolation has).
+// the sandbox flags (sandbox_flags.h; the workers' sandbox, which only process isolation has).
 absl::StatusOr<FunctionSpec> SpecFromFlags(const Flags& flags) {
   const std::string isolation = flags.Get("isolation");
   if (!isolation.empty() && isolation != "in_process" && isolation != "process") {
     return absl::InvalidArgumentError(
         absl::StrCat("--isolation must be in_process or process, not \"", isolation, "\""));
   }
-  absl::StatusOr<SandboxOptions::Level> level = sandbox::ParseLevel(flags.Get("sandbox", "off"));
-  if (!level.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--sandbox: ", level.status().message()));
-  }
-  if (*level != SandboxOptions::Level::kOff && isolation != "process") {
-    return absl::InvalidArgumentError("--sandbox needs --isolation=process");
+  std::string given;
+  absl::StatusOr<SandboxOptions> sandbox = SandboxFromFlags(flags, &given);
+  if (!sandbox.ok()) return sandbox.status();
+  if (!given.empty() && isolation != "process") {
+    return absl::InvalidArgumentError(absl::StrCat("--", given, " needs --isolation=process"));
   }
   FunctionSpec spec;
   spec.name = "main";
   spec.module_path = flags.positional()[0];
   spec.init_config = flags.Get("init-config");
   if (isolation == "process") spec.isolation.mode = IsolationOptions::Mode::kProcess;
-  spec.sandbox.level = *level;
+  spec.sandbox = *std::move(sandbox);
   spec.services = flags.GetAll("grant");
   return spec;
+}
+
+std::vector<std::string> RunFlagNames() {
+  std::vector<std::string> names = {"data",      "repeat",    "init-config", "snapshot-dir",
+                                    "isolation", "metadata*", "grant*"};
+  for (const std::string& name : SandboxFlagNames()) names.push_back(name);
+  return names;
 }
 
 }  // namespace
@@ -186,8 +194,7 @@ absl::StatusOr<FunctionSpec> SpecFromFlags(const Flags& flags) {
 int RunCommand(int argc, char** argv) {
   if (HelpRequested(argc, argv, 2)) return ShowHelp(kUsage);
   absl::StatusOr<Flags> flags =
-      Flags::Parse(argc, argv, 2, {"data", "repeat", "init-config", "snapshot-dir", "isolation",
-                                   "sandbox", "metadata*", "grant*"});
+      Flags::Parse(argc, argv, 2, RunFlagNames(), SandboxSwitchNames());
   if (!flags.ok() || flags->positional().size() != 1) {
     // One line: the cause, then the usage.
     std::fprintf(stderr, "fnhost run: %s; %s",
