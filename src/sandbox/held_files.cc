@@ -29,8 +29,9 @@ int ChooseDescriptorFloor() {
   // Low, since fork copies a descriptor table as long as its highest descriptor: one near
   // 10000 cost each fork and exit about 30 us more on a 2-core VM.
   const int floor = highest + 1 + kLowRoom;
-  return limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < rlim_t{floor + kHeldRoom} ? 0
-                                                                                       : floor;
+  const bool room = limit.rlim_cur == RLIM_INFINITY ||
+                    limit.rlim_cur >= static_cast<rlim_t>(floor + kHeldRoom);
+  return room ? floor : 0;
 }
 
 void HeldFiles::Hold(const std::string& path, int flags, int floor) {
