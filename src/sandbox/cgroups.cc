@@ -303,7 +303,8 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
                               : ErrnoStatus(errno, "mkdir", directory);
     int fd = -1;
     if (status.ok()) {
-      fd = ::open((directory + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      HoldFiles(hierarchy, directory, &ticket.held);
+      fd = ticket.held.Duplicate(directory + "/cgroup.procs", O_WRONLY);
       if (fd < 0) status = ErrnoStatus(errno, "open", directory + "/cgroup.procs");
     }
     if (!status.ok()) {
@@ -316,7 +317,6 @@ absl::StatusOr<CgroupTicket> WorkerCgroups::PrepareWorker() {
     ticket.directories.push_back(std::move(directory));
     ticket.procs_fds.push_back(fd);
   }
-  HoldFiles(ticket);
   return ticket;
 }
 
@@ -353,12 +353,16 @@ CgroupExit WorkerCgroups::Release(CgroupTicket& ticket) {
   return exit;
 }
 
+bool WorkerCgroups::Keepable() const {
+  return absl::c_none_of(hierarchies_,
+                         [](const Hierarchy& h) { return h.memory && h.version != 1; });
+}
+
 bool WorkerCgroups::Reusable(const CgroupTicket& ticket) const {
-  if (ticket.directories.size() != hierarchies_.size()) return false;
+  if (!Keepable() || ticket.directories.size() != hierarchies_.size()) return false;
   for (size_t i = 0; i < hierarchies_.size(); ++i) {
     const Hierarchy& hierarchy = hierarchies_[i];
     const std::string& directory = ticket.directories[i];
-    if (hierarchy.memory && hierarchy.version != 1) return false;  // memory.peak stays
     // Opened afresh: v1 caches a cgroup.procs listing per open file for a second.
     absl::StatusOr<std::string> procs = ReadControlFile(directory + "/cgroup.procs");
     if (!procs.ok() || !absl::StripAsciiWhitespace(*procs).empty()) return false;
@@ -373,7 +377,7 @@ bool WorkerCgroups::Reusable(const CgroupTicket& ticket) const {
 absl::Status WorkerCgroups::Reopen(CgroupTicket& ticket) const {
   for (size_t i = 0; i < ticket.directories.size() && i < hierarchies_.size(); ++i) {
     const std::string& directory = ticket.directories[i];
-    // v1 (Reusable keeps no v2 memory cgroup): the next worker's peak starts from its own.
+    // v1 (Keepable: no v2 memory cgroup is kept): the next worker's peak starts from its own.
     absl::Status status =
         hierarchies_[i].memory
             ? ticket.held.Write(directory + "/memory.max_usage_in_bytes", "0")
@@ -396,20 +400,16 @@ void WorkerCgroups::Remove(CgroupTicket& ticket) const {
   ticket.directories.clear();
 }
 
-void WorkerCgroups::HoldFiles(CgroupTicket& ticket) const {
-  for (size_t i = 0; i < ticket.directories.size() && i < hierarchies_.size(); ++i) {
-    const Hierarchy& hierarchy = hierarchies_[i];
-    const std::string& directory = ticket.directories[i];
-    // For a cgroup that may be kept: one with a v2 memory limit is not (Reusable).
-    if (hierarchy.memory && hierarchy.version != 1) return;
-    ticket.held.Hold(directory + "/cgroup.procs", O_WRONLY, descriptor_floor_);
-    if (hierarchy.memory) {
-      ticket.held.Hold(directory + "/memory.oom_control", O_RDONLY, descriptor_floor_);
-      ticket.held.Hold(directory + "/memory.max_usage_in_bytes", O_RDWR, descriptor_floor_);
-      ticket.held.Hold(directory + "/memory.usage_in_bytes", O_RDONLY, descriptor_floor_);
-    }
-    if (hierarchy.pids) ticket.held.Hold(directory + "/pids.events", O_RDONLY, descriptor_floor_);
+void WorkerCgroups::HoldFiles(const Hierarchy& hierarchy, const std::string& directory,
+                              HeldFiles* held) const {
+  if (!Keepable()) return;
+  held->Hold(directory + "/cgroup.procs", O_WRONLY, descriptor_floor_);
+  if (hierarchy.memory) {
+    held->Hold(directory + "/memory.oom_control", O_RDONLY, descriptor_floor_);
+    held->Hold(directory + "/memory.max_usage_in_bytes", O_RDWR, descriptor_floor_);
+    held->Hold(directory + "/memory.usage_in_bytes", O_RDONLY, descriptor_floor_);
   }
+  if (hierarchy.pids) held->Hold(directory + "/pids.events", O_RDONLY, descriptor_floor_);
 }
 
 absl::Status WorkerCgroups::ReturnToParentCgroups() {

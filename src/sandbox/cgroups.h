@@ -119,8 +119,13 @@ class WorkerCgroups {
   // a snapshot memfd the host holds, would shrink the next worker's limit).
   bool Reusable(const CgroupTicket& ticket) const;
   void Remove(CgroupTicket& ticket) const;
-  // Holds the control files that Reopen and Release use.
-  void HoldFiles(CgroupTicket& ticket) const;
+  // Whether a released cgroup can be kept at all: not with a v2 memory limit (memory.peak
+  // cannot be reset).
+  bool Keepable() const;
+  // Holds the control files of a new worker directory that Reopen and Release use, if its
+  // cgroup can be kept.
+  void HoldFiles(const Hierarchy& hierarchy, const std::string& directory,
+                 HeldFiles* held) const;
 
   std::string function_;
   CgroupLimits limits_;
