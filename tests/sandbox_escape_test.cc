@@ -316,6 +316,32 @@ TEST_P(SandboxEscapeTest, AWellBehavedModuleIsNeverDenied) {
   EXPECT_EQ(denials_->Total(), 0u) << run.output;
 }
 
+// The zygote's prediction of a worker's report (PreparedSandbox::PredictReport) is what the
+// worker reports: plain strict, with cgroups, and with a fallback.
+TEST_P(SandboxEscapeTest, TheZygotePredictsWhatTheWorkerReports) {
+  if (!GetParam()) GTEST_SKIP() << "a zygote's prediction";
+  ProbeRun strict = Strict({"threads", "1"});
+  EXPECT_TRUE(strict.Has("PREDICTION-MATCHES")) << strict.output;
+  ProbeRun fallback = Sandboxed({"--level=strict", absl::StrCat("--memory-limit=", 32 << 20)},
+                                {"threads", "1"});
+  EXPECT_TRUE(fallback.Has("FALLBACK memory: no memory cgroup")) << fallback.output;
+  EXPECT_TRUE(fallback.Has("PREDICTION-MATCHES")) << fallback.output;
+  const SandboxSupport& support = ProbeSandbox();
+  if (!support.pids_cgroup.feature.usable) return;
+  absl::StatusOr<std::unique_ptr<WorkerCgroups>> cgroups =
+      WorkerCgroups::Create("predicted", CgroupLimits{0, 16}, support);
+  ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+  absl::StatusOr<CgroupTicket> ticket = (*cgroups)->PrepareWorker();
+  ASSERT_TRUE(ticket.ok()) << ticket.status();
+  ProbeRun limited = Sandboxed({"--level=strict", "--pids-limit=16",
+                                absl::StrCat("--cgroup-fd=", ProbeFd(1)), "--cgroup-limits=pids"},
+                               {"threads", "1"}, ticket->procs_fds);
+  ticket->CloseDescriptors();
+  (*cgroups)->Release(*ticket);
+  EXPECT_TRUE(limited.Has("pids cgroup")) << limited.output;
+  EXPECT_TRUE(limited.Has("PREDICTION-MATCHES")) << limited.output;
+}
+
 // AddressSanitizer's report comes out of a sandboxed worker, symbolized (it reads the
 // executable: a runtime read path).
 TEST_P(SandboxEscapeTest, SanitizerReportsComeOutSymbolized) {

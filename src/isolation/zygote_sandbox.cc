@@ -108,6 +108,16 @@ absl::StatusOr<ZygoteSandbox::ForWorker> ZygoteSandbox::BeforeFork() {
       sandbox::SandboxDenials::Create();
   if (!denials.ok()) return denials.status();
   worker.denials_ = *std::move(denials);
+  if (!prediction_.has_value()) {
+    sandbox::WorkerResources resources;
+    resources.cgroups = worker.cgroups_.has_value() ? &*worker.cgroups_ : nullptr;
+    resources.denials = worker.denials_->page();
+    Prediction prediction;
+    prediction.report = prepared_->PredictReport(resources);
+    prediction.payload = InForceOf(prediction.report, memory_limit_bytes_).SerializeAsString();
+    prediction_ = std::move(prediction);
+  }
+  worker.prediction_ = &*prediction_;
   return worker;
 }
 
@@ -127,7 +137,7 @@ void ZygoteSandbox::AfterReap(pid_t pid, zygote::Exited* exited) {
   exited->set_peak_memory_bytes(seen.peak_memory_bytes);
 }
 
-absl::Status ZygoteSandbox::ForWorker::Apply(zygote::SandboxInForce* in_force) {
+absl::Status ZygoteSandbox::ForWorker::Apply(InForce* in_force) {
   // The page stays mapped; the worker keeps no descriptor but its channel.
   ::close(denials_->fd());
   sandbox::WorkerResources resources;
@@ -135,8 +145,16 @@ absl::Status ZygoteSandbox::ForWorker::Apply(zygote::SandboxInForce* in_force) {
   resources.denials = denials_->page();
   sandbox::SandboxReport report;
   absl::Status status = prepared_->ApplyInWorker(resources, &report);
-  if (status.ok()) *in_force = InForceOf(report, memory_limit_bytes_);
-  return status;
+  if (!status.ok()) return status;
+  if (prediction_ != nullptr && report == prediction_->report) {
+    in_force->predicted = &prediction_->payload;
+  } else {
+    in_force->built = InForceOf(report, memory_limit_bytes_).SerializeAsString();
+  }
+  if (report.memory == sandbox::MemoryLimit::kAddressSpace) {
+    in_force->address_space_limit_bytes = memory_limit_bytes_;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fnhost::internal

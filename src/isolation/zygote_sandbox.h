@@ -44,9 +44,26 @@ class ZygoteSandbox {
                                                                const std::string& module_path,
                                                                bool enter_network);
 
+  // A worker's report as the zygote predicts it (PreparedSandbox::PredictReport), serialized
+  // once: a worker whose own report is the same sends these bytes.
+  struct Prediction {
+    sandbox::SandboxReport report;
+    std::string payload;  // a serialized zygote::SandboxInForce
+  };
+
   // What one worker gets, made before its fork.
   class ForWorker {
    public:
+    // What Apply put in force, for the worker's ready frame and its own checks.
+    struct InForce {
+      const std::string* predicted = nullptr;  // the zygote's payload, where the report matched
+      std::string built;                       // else the worker's own
+      uint64_t address_space_limit_bytes = 0;  // RLIMIT_AS holds the memory limit: the limit
+
+      // A serialized zygote::SandboxInForce.
+      std::string_view payload() const { return predicted != nullptr ? *predicted : built; }
+    };
+
     ForWorker(ForWorker&&) = default;
     ForWorker& operator=(ForWorker&&) = default;
 
@@ -56,12 +73,13 @@ class ZygoteSandbox {
     int descriptor_floor() const { return descriptor_floor_; }
     // In the worker: applies the sandbox to the process, then says what is in force. On error
     // the process is partly sandboxed and must not run module code.
-    absl::Status Apply(zygote::SandboxInForce* in_force);
+    absl::Status Apply(InForce* in_force);
 
    private:
     friend class ZygoteSandbox;
     ForWorker() = default;
     sandbox::PreparedSandbox* prepared_ = nullptr;
+    const Prediction* prediction_ = nullptr;
     uint64_t memory_limit_bytes_ = 0;
     int descriptor_floor_ = 0;
     std::optional<sandbox::CgroupTicket> cgroups_;
@@ -90,6 +108,8 @@ class ZygoteSandbox {
   // The next worker's cgroups, the zygote in them; or why there are none.
   absl::StatusOr<sandbox::CgroupTicket> next_ = absl::FailedPreconditionError("none yet");
   absl::flat_hash_map<pid_t, sandbox::CgroupTicket> tickets_;  // of live workers
+  // Made at the first BeforeFork, from that worker's resources: every worker's are alike.
+  std::optional<Prediction> prediction_;
 };
 
 }  // namespace fnhost::internal

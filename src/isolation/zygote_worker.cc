@@ -66,17 +66,17 @@ void WorkerProcess::Run(pid_t zygote, int channel, std::initializer_list<int> zy
   // The state (a worker forked before the init runs it here, unsandboxed like any init) and
   // the limits; then the sandbox, before any more module code: the instance is made under it,
   // as calls run.
-  std::string ready_payload;
+  ZygoteSandbox::ForWorker::InForce in_force;
   absl::Status status = Start();
   if (status.ok()) bell = CreateDoorbell(&bell_fd);
-  if (status.ok()) status = ApplySandbox(&ready_payload);
+  if (status.ok()) status = ApplySandbox(&in_force);
   if (status.ok()) status = CreateTheInstance();
   if (!status.ok()) {
     SendErrorOrExit(kChildChannelFd, status);
     ::_exit(0);
   }
   const uint32_t before = bell != nullptr ? bell->request.load(std::memory_order_acquire) : 0;
-  SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, ready_payload, bell_fd);
+  SendOrExit(kChildChannelFd, FrameType::kWorkerReady, 0, 0, in_force.payload(), bell_fd);
   if (bell_fd >= 0) ::close(bell_fd);
   Serve(bell, before);
 }
@@ -96,15 +96,13 @@ absl::Status WorkerProcess::CreateTheInstance() {
   return absl::OkStatus();
 }
 
-absl::Status WorkerProcess::ApplySandbox(std::string* ready_payload) {
+absl::Status WorkerProcess::ApplySandbox(ZygoteSandbox::ForWorker::InForce* in_force) {
   if (sandbox_ == nullptr) return absl::OkStatus();
-  zygote::SandboxInForce in_force;
-  if (absl::Status status = sandbox_->Apply(&in_force); !status.ok()) return status;
-  if (in_force.memory() == "rlimit_as") {
-    memory_limit_bytes_ = in_force.memory_limit_bytes();
+  if (absl::Status status = sandbox_->Apply(in_force); !status.ok()) return status;
+  if (in_force->address_space_limit_bytes > 0) {
+    memory_limit_bytes_ = in_force->address_space_limit_bytes;
     CatchMemoryLimit();
   }
-  *ready_payload = in_force.SerializeAsString();
   return absl::OkStatus();
 }
 

@@ -58,8 +58,8 @@ class WorkerProcess {
   absl::Status Start();
   // Creates the module's instance (under the sandbox, when there is one).
   absl::Status CreateTheInstance();
-  // Applies the sandbox, if any; the ready frame's payload says what is in force.
-  absl::Status ApplySandbox(std::string* ready_payload);
+  // Applies the sandbox, if any; `in_force` says what is, for the ready frame.
+  absl::Status ApplySandbox(ZygoteSandbox::ForWorker::InForce* in_force);
   // Serves calls; with `bell`, spins on it before each blocking read. `before`: the host's
   // counter as read before the ready frame left.
   [[noreturn]] void Serve(Doorbell* bell, uint32_t before);

@@ -16,7 +16,7 @@
 #define FNHOST_SRC_RUNTIME_INIT_STEP_H_
 
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <string>
 #include <string_view>
 
@@ -60,7 +60,10 @@ class InitStep {
 
   const std::string& function_;
   InitHost* const host_;
-  std::deque<std::string> messages_;  // stable addresses until the step ends
+  // Stable addresses until the step ends. A list, not a deque: an empty deque allocates
+  // already, and a worker makes a step for each AfterRestore, where every allocation on the
+  // zygote's heap pages costs it copy-on-write faults.
+  std::list<std::string> messages_;
   std::string response_;              // what the latest call_host lent
   fnhost_host_init_context raw_;
 };

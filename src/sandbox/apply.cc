@@ -57,16 +57,23 @@ std::vector<std::string> StrictReadPaths(const SandboxPolicy& policy,
 // The per-worker steps of ApplyInWorker, in order.
 class WorkerApplier {
  public:
+  // kPredict fills the report as kApply would where every step succeeds, and changes nothing.
+  enum class Mode { kApply, kPredict };
+
   WorkerApplier(PreparedSandbox::Layers& layers, const WorkerResources& resources,
-                SandboxReport* report)
-      : layers_(layers), policy_(layers.policy()), resources_(resources), report_(report) {}
+                SandboxReport* report, Mode mode)
+      : layers_(layers),
+        policy_(layers.policy()),
+        resources_(resources),
+        report_(report),
+        apply_(mode == Mode::kApply) {}
 
   absl::Status Run() {
     report_->fallbacks = layers_.fallbacks;
     absl::Status status = JoinCgroups();
     if (status.ok() && !policy_.allow_network) status = Network();
     if (status.ok()) status = Rlimits();
-    if (status.ok()) status = layers_.Named("capabilities", DropCapabilities());
+    if (status.ok()) status = layers_.Named("capabilities", Take(DropCapabilities));
     if (status.ok()) report_->capabilities_dropped = true;
     if (status.ok()) status = Files();
     if (status.ok()) status = Syscalls();
@@ -79,7 +86,8 @@ class WorkerApplier {
 
   absl::Status JoinCgroups() {
     if (resources_.cgroups == nullptr) return absl::OkStatus();
-    if (absl::Status status = sandbox::JoinCgroups(*resources_.cgroups); !status.ok()) {
+    absl::Status status = Take([this] { return sandbox::JoinCgroups(*resources_.cgroups); });
+    if (!status.ok()) {
       return layers_.Named("cgroups", status);
     }
     if (resources_.cgroups->limits_memory) report_->memory = MemoryLimit::kCgroup;
@@ -98,7 +106,7 @@ class WorkerApplier {
       return absl::OkStatus();
     }
     bool with_user = support().network_namespace_needs_user_namespace;
-    absl::Status status = EnterPrivateNetwork(with_user);
+    absl::Status status = Take([with_user] { return EnterPrivateNetwork(with_user); });
     if (status.ok()) {
       report_->network = with_user ? NetworkIsolation::kUserAndNetworkNamespace
                                    : NetworkIsolation::kNamespace;
@@ -114,10 +122,9 @@ class WorkerApplier {
   }
 
   absl::Status Rlimits() {
-    absl::Status status = SetHardLimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
+    absl::Status status = HardLimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
     if (status.ok() && policy_.memory_limit_bytes > 0 && report_->memory != MemoryLimit::kCgroup) {
-      status = SetHardLimit(RLIMIT_AS, AddressSpaceBytes() + policy_.memory_limit_bytes,
-                            "RLIMIT_AS");
+      status = HardLimit(RLIMIT_AS, AddressSpaceBytes() + policy_.memory_limit_bytes, "RLIMIT_AS");
       report_->memory = MemoryLimit::kAddressSpace;
       Fallback(absl::StrCat("memory: no memory cgroup (", NoCgroup(support().memory_cgroup),
                             "); RLIMIT_AS (address space beyond the worker's start) in force"));
@@ -131,18 +138,29 @@ class WorkerApplier {
       }
       // RLIMIT_NPROC counts a user's processes in its user namespace: in one of its own, the
       // worker's only.
-      if (!own_user_namespace_) status = EnterUserNamespace();
-      if (status.ok()) status = SetHardLimit(RLIMIT_NPROC, policy_.pids_limit, "RLIMIT_NPROC");
+      if (!own_user_namespace_) status = Take(EnterUserNamespace);
+      if (status.ok()) status = HardLimit(RLIMIT_NPROC, policy_.pids_limit, "RLIMIT_NPROC");
       report_->pids = PidsLimit::kRlimitNproc;
       Fallback(absl::StrCat(why, "); RLIMIT_NPROC in force"));
     }
     return layers_.Named("rlimits", status);
   }
 
+  absl::Status HardLimit(int resource, uint64_t limit, const char* name) const {
+    return Take([=] { return SetHardLimit(resource, limit, name); });
+  }
+
+  // Takes a step; predicting, takes it as done.
+  template <typename Step>
+  absl::Status Take(Step step) const {
+    return apply_ ? step() : absl::OkStatus();
+  }
+
   absl::Status Files() {
     report_->files = layers_.files;
     if (!layers_.landlock.has_value()) return absl::OkStatus();
-    if (absl::Status status = layers_.landlock->RestrictSelf(); !status.ok()) {
+    if (absl::Status status = Take([this] { return layers_.landlock->RestrictSelf(); });
+        !status.ok()) {
       return layers_.Named("Landlock", status);
     }
     report_->landlock_abi = layers_.landlock->result().abi;
@@ -154,8 +172,9 @@ class WorkerApplier {
   absl::Status Syscalls() {
     if (!layers_.seccomp.has_value()) return absl::OkStatus();
     if (resources_.denials == nullptr) Fallback("syscalls: no denial counter page; not counted");
-    absl::Status status = InstallDenialHandler(resources_.denials, policy_.on_denial);
-    if (status.ok()) status = layers_.seccomp->Load(::getpid());
+    absl::Status status =
+        Take([this] { return InstallDenialHandler(resources_.denials, policy_.on_denial); });
+    if (status.ok()) status = Take([this] { return layers_.seccomp->Load(::getpid()); });
     if (status.ok()) {
       report_->syscalls = policy_.level == SandboxLevel::kStrict ? SyscallFilter::kAllowList
                                                                  : SyscallFilter::kDenyList;
@@ -167,6 +186,7 @@ class WorkerApplier {
   const SandboxPolicy& policy_;
   const WorkerResources& resources_;
   SandboxReport* report_;
+  const bool apply_;
   bool own_user_namespace_ = false;
 };
 
@@ -295,7 +315,15 @@ absl::Status PreparedSandbox::ApplyInWorker(const WorkerResources& resources,
   *in_force = SandboxReport();
   in_force->level = layers_->policy().level;
   if (in_force->level == SandboxLevel::kOff) return absl::OkStatus();
-  return WorkerApplier(*layers_, resources, in_force).Run();
+  return WorkerApplier(*layers_, resources, in_force, WorkerApplier::Mode::kApply).Run();
+}
+
+SandboxReport PreparedSandbox::PredictReport(const WorkerResources& resources) {
+  SandboxReport predicted;
+  predicted.level = layers_->policy().level;
+  if (predicted.level == SandboxLevel::kOff) return predicted;
+  WorkerApplier(*layers_, resources, &predicted, WorkerApplier::Mode::kPredict).Run().IgnoreError();
+  return predicted;
 }
 
 absl::Status ApplyInWorker(const ValidatedPolicy& policy, const SandboxContext& context,

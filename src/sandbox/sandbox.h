@@ -96,6 +96,8 @@ struct SandboxReport {
 
   // One line: "strict: network namespace, memory cgroup, pids cgroup, Landlock ABI 7 ...".
   std::string Summary() const;
+
+  bool operator==(const SandboxReport&) const = default;
 };
 
 // One function's sandbox, ready for its workers.
@@ -116,6 +118,11 @@ class PreparedSandbox {
   // In the worker: applies the policy to the calling process. kOff does nothing. On error the
   // process is partly sandboxed and must not run module code.
   absl::Status ApplyInWorker(const WorkerResources& resources, SandboxReport* in_force);
+
+  // In the zygote: what ApplyInWorker with `resources` reports where every step succeeds,
+  // without a step taken. The zygote serializes it once; a worker whose report equals it sends
+  // that, instead of building its own report on its copy-on-write heap.
+  SandboxReport PredictReport(const WorkerResources& resources);
 
   struct Layers;  // defined in apply.cc
 

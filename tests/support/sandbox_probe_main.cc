@@ -11,7 +11,10 @@
 //            --landlock-only (Landlock with TCP rules and nothing else)
 //            --network-namespace-only (a private network namespace and nothing else)
 //            --zygote (prepare the sandbox, fork, and apply it in the child, as a zygote and
-//                      its worker do; the parent then prints "CHILD-CPU <us>")
+//                      its worker do; the child prints "PREDICTION-MATCHES" where its
+//                      report is what PredictReport said before the fork, else
+//                      "PREDICTION-DIFFERS <predicted summary>"; the parent then prints
+//                      "CHILD-CPU <us>")
 //            --lower-nofile=N (before the sandbox: RLIMIT_NOFILE's soft limit to N)
 //   escapes: see tests/support/escapes.h
 //
@@ -126,11 +129,16 @@ absl::Status ForkLikeAZygote(const ValidatedPolicy& policy, Options& options,
       PreparedSandbox::Prepare(policy, SandboxContext{.function_name = "probe"});
   if (!prepared.ok()) return prepared.status();
   if (absl::Status status = (*prepared)->EnterInZygote(); !status.ok()) return status;
+  const SandboxReport predicted = (*prepared)->PredictReport(resources);
   pid_t pid = ::fork();
   if (pid == 0) {
     SandboxReport report;
     absl::Status status = (*prepared)->ApplyInWorker(resources, &report);
     if (status.ok()) PrintReport(report);
+    if (status.ok()) {
+      Print(report == predicted ? std::string("PREDICTION-MATCHES")
+                                : absl::StrCat("PREDICTION-DIFFERS ", predicted.Summary()));
+    }
     return status;
   }
   options.cgroups.CloseDescriptors();
