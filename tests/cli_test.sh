@@ -138,6 +138,11 @@ run_ok "run strict sandbox" run "$work/hello.so" --isolation=process --sandbox=s
 expect_stdout "run strict sandbox" "hello, world"
 expect_has err "run strict sandbox" "sandbox strict: " "worker spawn"
 expect_has err "run strict sandbox" "no memory limit"
+run_ok "run strict sandbox, opens uncounted" run "$work/hello.so" --isolation=process \
+  --sandbox=strict --no-count-refused-opens --data=world
+expect_stdout "run strict sandbox, opens uncounted" "hello, world"
+run_error "run uncounted opens in process" "--no-count-refused-opens needs --isolation=process" -- \
+  run "$work/hello.so" --no-count-refused-opens
 # The config file's sandbox fields as flags; a relative --read-path is taken from where it is
 # typed.
 run_ok_in "$work" "run strict sandbox with limits" run hello.so --isolation=process \

@@ -123,6 +123,7 @@ TEST(ConfigLoaderTest, SandboxMapsToTheSpecWithItsPathsResolved) {
         read_paths: "/usr/share/dict"
         write_paths: "scratch"
         allow_network: true
+        count_refused_opens: false
         memory_limit_bytes: 268435456
         pids_limit: 16
         cpu_time_limit_ms: 1500
@@ -135,6 +136,7 @@ TEST(ConfigLoaderTest, SandboxMapsToTheSpecWithItsPathsResolved) {
   EXPECT_EQ(bare.level, SandboxOptions::Level::kOff);
   EXPECT_EQ(bare.pids_limit, defaults.pids_limit);
   EXPECT_EQ(bare.cpu_time_limit, defaults.cpu_time_limit);
+  EXPECT_TRUE(bare.count_refused_opens);
   const SandboxOptions& boxed = config->functions[1].sandbox;
   EXPECT_EQ(boxed.level, SandboxOptions::Level::kStrict);
   EXPECT_EQ(boxed.on_denial, SandboxOptions::OnDenial::kKill);
@@ -143,6 +145,7 @@ TEST(ConfigLoaderTest, SandboxMapsToTheSpecWithItsPathsResolved) {
             (std::vector<std::string>{"/etc/fnhost/models", "/usr/share/dict"}));
   EXPECT_EQ(boxed.write_paths, std::vector<std::string>{"/etc/fnhost/scratch"});
   EXPECT_TRUE(boxed.allow_network);
+  EXPECT_FALSE(boxed.count_refused_opens);
   EXPECT_EQ(boxed.memory_limit_bytes, 256u << 20);
   EXPECT_EQ(boxed.pids_limit, 16u);
   EXPECT_EQ(boxed.cpu_time_limit, absl::Milliseconds(1500));

@@ -120,6 +120,7 @@ TEST(SandboxConfigTest, TheZygoteReadsThePolicyTheHostSent) {
   options.read_paths = {"/usr/share"};
   options.write_paths = {"/tmp"};
   options.allow_network = true;
+  options.count_refused_opens = false;
   options.memory_limit_bytes = 1 << 30;
   options.pids_limit = 9;
   std::optional<zygote::SandboxConfig> config = ZygoteSandboxConfig(options);
@@ -132,6 +133,7 @@ TEST(SandboxConfigTest, TheZygoteReadsThePolicyTheHostSent) {
   EXPECT_EQ(read.read_paths, options.read_paths);
   EXPECT_EQ(read.write_paths, options.write_paths);
   EXPECT_TRUE(read.allow_network);
+  EXPECT_FALSE(read.count_refused_opens);
   EXPECT_EQ(read.memory_limit_bytes, options.memory_limit_bytes);
   EXPECT_EQ(read.pids_limit, 9u);
   // The probe travels with it.

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "src/sandbox/cgroups.h"
 #include "src/sandbox/denial_counters.h"
+#include "src/sandbox/open_retry.h"
 #include "src/sandbox/sandbox_support.h"
 #include "tests/support/escape_targets.h"
 #include "tests/support/process_util.h"
@@ -68,6 +69,8 @@ class SandboxEscapeTest : public ::testing::TestWithParam<bool> {
     std::filesystem::create_directory(dir_ + "/readable");
     std::filesystem::create_directory(dir_ + "/writable");
     std::ofstream(dir_ + "/readable/allowed.txt") << "allowed-content";
+    std::ofstream(dir_ + "/readable/locked.txt") << "locked-content";
+    ::chmod((dir_ + "/readable/locked.txt").c_str(), 0);
     secret_ = RandomSecret("SECRET-");
     std::ofstream(dir_ + "/secret.txt") << secret_;
     ::chmod((dir_ + "/secret.txt").c_str(), 0644);
@@ -115,10 +118,34 @@ TEST_P(SandboxEscapeTest, ReadsOnlyItsReadPaths) {
   ProbeRun strict = Strict({"read-file", dir_ + "/secret.txt"});
   EXPECT_FALSE(strict.Has(secret_)) << strict.output;
   EXPECT_TRUE(strict.Has("ERROR Permission denied")) << strict.output;
+  if (kOpenRetrySupported) EXPECT_EQ(Denied(SYS_openat), 1u) << "Landlock's refusal, counted";
   ProbeRun allowed = Strict({"read-file", dir_ + "/readable/allowed.txt"});
   EXPECT_TRUE(allowed.Has("READ allowed-content")) << allowed.output;
+  EXPECT_EQ(denials_->Total(), 0u) << "an open Landlock allows is retried, not counted";
+  // A file its own mode refuses (the worker has no capability to override it): not counted.
+  ProbeRun locked = Strict({"read-file", dir_ + "/readable/locked.txt"});
+  EXPECT_TRUE(locked.Has("ERROR Permission denied")) << locked.output;
+  EXPECT_EQ(denials_->Total(), 0u) << "the file's mode refused it, not the sandbox";
   ProbeRun off = Unsandboxed({"read-file", dir_ + "/secret.txt"});
   EXPECT_TRUE(off.Has(secret_)) << off.output;
+}
+
+// Counting Landlock's refusals traps every open: a thread that blocks SIGSYS cannot take the
+// trap and dies of it (the kernel's rule). count_refused_opens: false lets its opens through.
+TEST_P(SandboxEscapeTest, AThreadBlockingSignalsNeedsOpensUncounted) {
+  if (!kOpenRetrySupported) GTEST_SKIP() << "opens are not trapped on this architecture";
+  const std::string allowed = dir_ + "/readable/allowed.txt";
+  ProbeRun counted = Strict({"read-file-signals-blocked", allowed});
+  EXPECT_EQ(counted.Signal(), SIGSYS) << counted.output;
+  EXPECT_FALSE(counted.Has("READ allowed-content")) << counted.output;
+
+  const std::vector<std::string> uncounted = {"--level=strict", "--no-count-refused-opens"};
+  ProbeRun read = Sandboxed(uncounted, {"read-file-signals-blocked", allowed});
+  EXPECT_TRUE(read.Has("READ allowed-content")) << read.output;
+  ProbeRun secret = Sandboxed(uncounted, {"read-file-signals-blocked", dir_ + "/secret.txt"});
+  EXPECT_TRUE(secret.Has("ERROR Permission denied")) << secret.output;
+  EXPECT_FALSE(secret.Has(secret_)) << secret.output;
+  EXPECT_EQ(denials_->Total(), 0u) << "Landlock refused it, uncounted";
 }
 
 // /proc/self is the worker's own, also when a zygote prepared the rules; other processes'
@@ -126,9 +153,11 @@ TEST_P(SandboxEscapeTest, ReadsOnlyItsReadPaths) {
 TEST_P(SandboxEscapeTest, ReadsItsOwnProcEntriesOnly) {
   ProbeRun own = Strict({"read-file", "/proc/self/status"});
   EXPECT_TRUE(own.Has("READ Name:")) << own.output;
+  EXPECT_EQ(denials_->Total(), 0u);
   const std::string host = absl::StrCat("/proc/", ::getpid(), "/status");
   ProbeRun other = Strict({"read-file", host});
   EXPECT_TRUE(other.Has("ERROR Permission denied")) << other.output;
+  if (kOpenRetrySupported) EXPECT_EQ(Denied(SYS_openat), 1u);
   ProbeRun off = Unsandboxed({"read-file", host});
   EXPECT_TRUE(off.Has("READ Name:")) << off.output;
 }
@@ -139,9 +168,11 @@ TEST_P(SandboxEscapeTest, WritesOnlyInItsWritePaths) {
     ProbeRun run = Sandboxed({level}, {"write-file", outside});
     EXPECT_TRUE(run.Has("ERROR Permission denied")) << level << "\n" << run.output;
     EXPECT_FALSE(std::filesystem::exists(outside)) << level;
+    if (kOpenRetrySupported) EXPECT_EQ(Denied(SYS_openat), 1u) << level;
   }
   ProbeRun inside = Strict({"write-file", dir_ + "/writable/inside.txt"});
   EXPECT_TRUE(inside.Has("WROTE")) << inside.output;
+  EXPECT_EQ(denials_->Total(), 0u);
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/writable/inside.txt"));
   ProbeRun off = Unsandboxed({"write-file", outside});
   EXPECT_TRUE(off.Has("WROTE")) << off.output;
@@ -268,6 +299,9 @@ TEST_P(SandboxEscapeTest, NoReadingTheHostsMemory) {
     ProbeRun strict = Strict({escape, host, address, length});
     EXPECT_FALSE(strict.Has(memory_secret)) << escape << "\n" << strict.output;
     EXPECT_TRUE(strict.Has("ERROR")) << strict.output;
+    if (std::string_view(escape) == "proc-mem" && kOpenRetrySupported) {
+      EXPECT_EQ(Denied(SYS_openat), 1u) << "Landlock's refusal of /proc/<host>/mem, counted";
+    }
     ProbeRun off = Unsandboxed({escape, host, address, length});
     EXPECT_TRUE(off.Has(memory_secret)) << escape << "\n" << off.output;
   }

@@ -24,6 +24,7 @@
 #include "fnhost/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/sandbox/open_retry.h"
 #include "src/sandbox/sandbox_support.h"
 #include "tests/support/async_util.h"
 #include "tests/support/escape_targets.h"
@@ -32,6 +33,7 @@
 namespace fnhost {
 namespace {
 
+using ::fnhost::sandbox::kOpenRetrySupported;
 using ::fnhost::testing::CountChildren;
 using ::fnhost::testing::Listener;
 using ::fnhost::testing::PrometheusValue;
@@ -133,17 +135,21 @@ TEST_F(SandboxHostTest, ReadsNothingOutsideItsReadPaths) {
   absl::StatusOr<std::string> read = Call("strict", "read-file " + dir_.File("secret.txt"));
   EXPECT_EQ(read.status().code(), absl::StatusCode::kPermissionDenied) << read.status();
   EXPECT_THAT(Text(read), Not(HasSubstr(secret_)));
+  const int64_t counted = kOpenRetrySupported ? 1 : 0;  // Landlock's refusals, where counted
+  EXPECT_EQ(Denied("strict", "openat"), counted);
   EXPECT_EQ(Text(Call("strict", "read-file " + dir_.File("readable/allowed.txt"))),
             "READ allowed-content");
   // Its own /proc entries: a rule each worker adds for itself.
   EXPECT_THAT(Text(Call("strict", "read-file /proc/self/status")), HasSubstr("READ Name:"));
-  // The host's memory, through /proc: Landlock refuses the path (and counts nothing).
+  EXPECT_EQ(Denied("strict", "openat"), counted);
+  // The host's memory, through /proc: Landlock refuses the path.
   const std::string host_memory =
       absl::StrCat(::getpid(), " ", reinterpret_cast<uintptr_t>(memory_secret), " ",
                    std::strlen(memory_secret));
   absl::StatusOr<std::string> proc = Call("strict", "proc-mem " + host_memory);
   EXPECT_EQ(proc.status().code(), absl::StatusCode::kPermissionDenied) << proc.status();
   EXPECT_THAT(Text(proc), Not(HasSubstr(memory_secret)));
+  EXPECT_EQ(Denied("strict", "openat"), 2 * counted);
   // ... and seccomp the direct way.
   absl::StatusOr<std::string> direct = Call("strict", "vm-read " + host_memory);
   EXPECT_EQ(direct.status().code(), absl::StatusCode::kPermissionDenied) << direct.status();
@@ -205,6 +211,7 @@ TEST_F(SandboxHostTest, WritesOnlyInItsWritePaths) {
   absl::StatusOr<std::string> outside = Call("writer", "write-file " + dir_.File("outside.txt"));
   EXPECT_EQ(outside.status().code(), absl::StatusCode::kPermissionDenied) << outside.status();
   EXPECT_FALSE(std::filesystem::exists(dir_.File("outside.txt")));
+  EXPECT_EQ(Denied("writer", "openat"), kOpenRetrySupported ? 1 : 0);
 }
 
 TEST_F(SandboxHostTest, MakesNoConnection) {

@@ -63,6 +63,14 @@ struct SandboxOptions {
   // Default: false, a worker has no network at all.
   bool allow_network = false;
 
+  // Counts the opens Landlock refuses in fnhost_sandbox_denials_total, as seccomp's denials
+  // are (x86_64): every open the filter allows traps into the worker's SIGSYS handler, which
+  // makes it again and counts a refusal. A thread that blocks SIGSYS dies at its first open
+  // (the kernel's rule for a trap it cannot deliver); Boost.Asio's thread pools block every
+  // signal in their threads, so a module whose such threads open files after its init needs
+  // false. Default: true.
+  bool count_refused_opens = true;
+
   // Memory a worker may use beyond what it shares with its zygote: a memory cgroup per worker
   // where the host can create cgroups, else RLIMIT_AS (virtual memory beyond the worker's
   // address space at its start). A call past it fails with RESOURCE_EXHAUSTED and its worker

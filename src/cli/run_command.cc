@@ -26,7 +26,8 @@ constexpr char kUsage[] =
     "[--snapshot-dir=DIR] [--isolation=in_process|process] [--metadata=KEY=VALUE]... "
     "[--grant=SERVICE]... [--sandbox=off|basic|strict] [--on-denial=errno|kill] "
     "[--read-path=DIR]... [--write-path=DIR]... [--allow-syscall=NAME]... [--allow-network] "
-    "[--memory-limit=BYTES[KiB|MiB|GiB]] [--pids-limit=N] [--cpu-time-limit=DURATION]\n";
+    "[--no-count-refused-opens] [--memory-limit=BYTES[KiB|MiB|GiB]] [--pids-limit=N] "
+    "[--cpu-time-limit=DURATION]\n";
 
 // The request metadata of --metadata=KEY=VALUE flags, keys lower-cased as HTTP headers are
 // where they enter; an error names a flag without '=' or with a bad key.

@@ -47,7 +47,9 @@ std::vector<std::string> SandboxFlagNames() {
           "allow-syscall*", "memory-limit", "pids-limit", "cpu-time-limit"};
 }
 
-std::vector<std::string> SandboxSwitchNames() { return {"allow-network"}; }
+std::vector<std::string> SandboxSwitchNames() {
+  return {"allow-network", "no-count-refused-opens"};
+}
 
 absl::StatusOr<SandboxOptions> SandboxFromFlags(const Flags& flags, std::string* given) {
   given->clear();
@@ -78,6 +80,7 @@ absl::StatusOr<SandboxOptions> SandboxFromFlags(const Flags& flags, std::string*
   }
   sandbox.allow_syscalls = flags.GetAll("allow-syscall");
   sandbox.allow_network = flags.Has("allow-network");
+  sandbox.count_refused_opens = !flags.Has("no-count-refused-opens");
   if (flags.Has("memory-limit")) {
     absl::StatusOr<uint64_t> bytes = ParseBytes(flags.Get("memory-limit"));
     if (!bytes.ok()) {

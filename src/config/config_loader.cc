@@ -150,6 +150,7 @@ absl::Status ConvertSandbox(const config::Function& in, const std::string& confi
     out.write_paths.push_back(AbsolutePathFrom(config_dir, path));
   }
   out.allow_network = sandbox.allow_network();
+  if (sandbox.has_count_refused_opens()) out.count_refused_opens = sandbox.count_refused_opens();
   if (sandbox.has_memory_limit_bytes()) out.memory_limit_bytes = sandbox.memory_limit_bytes();
   if (sandbox.has_pids_limit()) out.pids_limit = sandbox.pids_limit();
   if (sandbox.cpu_time_limit_ms() < 0) {

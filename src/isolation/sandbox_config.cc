@@ -165,6 +165,7 @@ std::optional<zygote::SandboxConfig> ZygoteSandboxConfig(const SandboxOptions& o
   for (const std::string& path : options.read_paths) config.add_read_paths(path);
   for (const std::string& path : options.write_paths) config.add_write_paths(path);
   config.set_allow_network(options.allow_network);
+  config.set_count_refused_opens(options.count_refused_opens);
   config.set_memory_limit_bytes(options.memory_limit_bytes);
   config.set_pids_limit(options.pids_limit);
   *config.mutable_support() = SupportProto(sandbox::ProbeSandbox());
@@ -183,6 +184,7 @@ SandboxOptions OptionsOf(const zygote::SandboxConfig& config) {
   policy.read_paths.assign(config.read_paths().begin(), config.read_paths().end());
   policy.write_paths.assign(config.write_paths().begin(), config.write_paths().end());
   policy.allow_network = config.allow_network();
+  if (config.has_count_refused_opens()) policy.count_refused_opens = config.count_refused_opens();
   policy.memory_limit_bytes = config.memory_limit_bytes();
   policy.pids_limit = config.pids_limit();
   return policy;

@@ -13,6 +13,7 @@
 #include "src/common/function_error.h"
 #include "src/common/strings.h"
 #include "src/sandbox/landlock.h"
+#include "src/sandbox/open_retry.h"
 #include "src/sandbox/process_limits.h"
 #include "src/sandbox/sandbox.h"
 #include "src/sandbox/seccomp_profile.h"
@@ -69,6 +70,9 @@ class WorkerApplier {
         apply_(mode == Mode::kApply) {}
 
   absl::Status Run() {
+    *report_ = SandboxReport();
+    report_->level = policy_.level;
+    if (report_->level == SandboxLevel::kOff) return absl::OkStatus();
     report_->fallbacks = layers_.fallbacks;
     absl::Status status = JoinCgroups();
     if (status.ok() && !policy_.allow_network) status = Network();
@@ -124,7 +128,9 @@ class WorkerApplier {
   absl::Status Rlimits() {
     absl::Status status = HardLimit(RLIMIT_CORE, 0, "RLIMIT_CORE");
     if (status.ok() && policy_.memory_limit_bytes > 0 && report_->memory != MemoryLimit::kCgroup) {
-      status = HardLimit(RLIMIT_AS, AddressSpaceBytes() + policy_.memory_limit_bytes, "RLIMIT_AS");
+      // Predicting, the zygote's own address space is beside the point.
+      const uint64_t start = apply_ ? AddressSpaceBytes() : 0;
+      status = HardLimit(RLIMIT_AS, start + policy_.memory_limit_bytes, "RLIMIT_AS");
       report_->memory = MemoryLimit::kAddressSpace;
       Fallback(absl::StrCat("memory: no memory cgroup (", NoCgroup(support().memory_cgroup),
                             "); RLIMIT_AS (address space beyond the worker's start) in force"));
@@ -225,6 +231,8 @@ absl::Status PrepareSyscalls(PreparedSandbox::Layers* layers) {
   profile.allow_network = layers->policy().allow_network;
   profile.deny_open = layers->files == FileRules::kSeccompNoOpen;
   profile.deny_writes = layers->policy().write_paths.empty();
+  profile.count_file_refusals = layers->policy().count_refused_opens &&
+                                layers->files == FileRules::kLandlock && kOpenRetrySupported;
   absl::StatusOr<SeccompProgram> program = SeccompProgram::Compile(profile);
   if (!program.ok()) return layers->Named("seccomp", program.status());
   layers->seccomp = *std::move(program);
@@ -312,16 +320,11 @@ absl::Status PreparedSandbox::EnterInZygote() {
 
 absl::Status PreparedSandbox::ApplyInWorker(const WorkerResources& resources,
                                             SandboxReport* in_force) {
-  *in_force = SandboxReport();
-  in_force->level = layers_->policy().level;
-  if (in_force->level == SandboxLevel::kOff) return absl::OkStatus();
   return WorkerApplier(*layers_, resources, in_force, WorkerApplier::Mode::kApply).Run();
 }
 
 SandboxReport PreparedSandbox::PredictReport(const WorkerResources& resources) {
   SandboxReport predicted;
-  predicted.level = layers_->policy().level;
-  if (predicted.level == SandboxLevel::kOff) return predicted;
   WorkerApplier(*layers_, resources, &predicted, WorkerApplier::Mode::kPredict).Run().IgnoreError();
   return predicted;
 }

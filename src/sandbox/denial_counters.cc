@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/sandbox/files.h"
+#include "src/sandbox/open_retry.h"
 
 // si_code of a SIGSYS raised by seccomp (asm-generic/siginfo.h; glibc does not name it).
 #ifndef SYS_SECCOMP
@@ -45,16 +46,29 @@ long Argument(const __u64* regs, int i) { return static_cast<long>(regs[i]); }
 #error "the sandbox's SIGSYS handler knows the registers of x86_64 and aarch64 only"
 #endif
 
-void OnSigsys(int, siginfo_t* info, void* context) {
-  // A SIGSYS that someone sent (kill) is not a denial.
-  if (info->si_code != SYS_SECCOMP) return;
-  const int number = info->si_syscall;
+void Count(int number) {
   if (DenialPage* page = counting_page; page != nullptr) {
     int slot = number >= 0 && number < DenialPage::kSlots - 1 ? number : DenialPage::kSlots - 1;
     page->by_syscall[slot].fetch_add(1, std::memory_order_relaxed);
     page->total.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void OnSigsys(int, siginfo_t* info, void* context) {
+  // A SIGSYS that someone sent (kill) is not a denial.
+  if (info->si_code != SYS_SECCOMP) return;
+  const int number = info->si_syscall;
   auto* regs = Registers(context);
+  if (info->si_errno == kOpenRetryData) {
+    // An open the filter allows, sent here to be retried: Landlock decides, the count is ours.
+    const long args[4] = {Argument(regs, 0), Argument(regs, 1), Argument(regs, 2),
+                          Argument(regs, 3)};
+    bool refused = false;
+    SetReturn(regs, RetryOpen(number, args, &refused));
+    if (refused) Count(number);
+    return;
+  }
+  Count(number);
   if (denial_action == DenialAction::kKill) {
     // The same call is denied again, and SIGSYS is blocked while this handler runs: the kernel
     // then kills the process with SIGSYS, which its parent sees.

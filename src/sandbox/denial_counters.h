@@ -7,7 +7,9 @@
 // page, then either makes the call return -EPERM (by writing the return register of the
 // interrupted context) or, with DenialAction::kKill, repeats the denied call while SIGSYS is
 // still blocked in the handler, so that the kernel kills the process with SIGSYS. No
-// supervisor, no thread, nothing on the path of an allowed call. (SECCOMP_RET_USER_NOTIF
+// supervisor, no thread, nothing on the path of an allowed call but opens: a trap that carries
+// kOpenRetryData is no denial but an open to make again and to count if Landlock refuses it
+// (open_retry.h). (SECCOMP_RET_USER_NOTIF
 // would give a count the worker cannot touch, but every denied call would then wait for a
 // supervisor's answer, the single-threaded zygote would have to serve one notification
 // descriptor per worker, and a supervisor that dies leaves calls failing with ENOSYS.)

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/sandbox/files.h"
+#include "src/sandbox/open_retry.h"
 
 namespace fnhost::sandbox {
 namespace {
@@ -101,6 +102,19 @@ constexpr uint64_t kBasicDenyPrctl[] = {
 };
 constexpr uint64_t kStrictIoctl[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX};
 
+// libseccomp knows no trap with data: the rules that ask for a retry are compiled as this
+// errno, whose return instructions Compile turns into SECCOMP_RET_TRAP | kOpenRetryData.
+constexpr uint32_t kRetryPlaceholder = SCMP_ACT_ERRNO(kOpenRetryData);
+
+bool RetriesOpens(const SeccompProfile& profile) {
+  return profile.count_file_refusals && kOpenRetrySupported;
+}
+
+// What an open that the profile lets through gets: a retry where its refusals are counted.
+uint32_t OpenAllowed(const SeccompProfile& profile) {
+  return RetriesOpens(profile) ? kRetryPlaceholder : SCMP_ACT_ALLOW;
+}
+
 class FilterBuilder {
  public:
   FilterBuilder(scmp_filter_ctx ctx, const SeccompProfile& profile)
@@ -163,10 +177,10 @@ void AddStrictRules(FilterBuilder& filter, const SeccompProfile& profile) {
   const uint32_t allow = SCMP_ACT_ALLOW;
   filter.Rules(allow, kStrictAllow);
   if (!profile.deny_open && !profile.deny_writes) {
-    filter.Rules(allow, kOpenCalls);
+    filter.Rules(OpenAllowed(profile), kOpenCalls);
     filter.Rules(allow, kWritePathCalls);
   } else if (!profile.deny_open) {
-    OpenRules(filter, allow, /*writing=*/false);
+    OpenRules(filter, OpenAllowed(profile), /*writing=*/false);
   }
   if (profile.allow_network) filter.Rules(allow, kNetworkCalls);
   filter.Rule(allow, "clone",
@@ -188,6 +202,8 @@ void AddBasicRules(FilterBuilder& filter, const SeccompProfile& profile) {
   if (profile.deny_writes) {
     OpenRules(filter, deny, /*writing=*/true);
     filter.Rules(deny, kWritePathCalls);
+  } else if (RetriesOpens(profile)) {
+    OpenRules(filter, kRetryPlaceholder, /*writing=*/true);  // reads are not Landlock's here
   }
   if (!profile.allow_network) filter.Rules(deny, kNetworkCalls);
   filter.Rule(deny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)});
@@ -242,7 +258,16 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Compile(const SeccompProfile& pro
   }
   if (fd >= 0) ::close(fd);
   if (!status.ok()) return status;
-  return SeccompProgram(std::move(program));
+  if (!RetriesOpens(profile)) return SeccompProgram(std::move(program), 0);
+  for (sock_filter& instruction : program) {
+    if (instruction.code == (BPF_RET | BPF_K) && instruction.k == kRetryPlaceholder) {
+      instruction.k = SECCOMP_RET_TRAP | kOpenRetryData;
+    }
+  }
+  std::vector<sock_filter> gated = OpenRetryGate();
+  const size_t gate_size = gated.size();
+  gated.insert(gated.end(), program.begin(), program.end());
+  return SeccompProgram(std::move(gated), gate_size);
 }
 
 absl::Status SeccompProgram::Load(pid_t self) const {
@@ -259,7 +284,8 @@ absl::Status SeccompProgram::Load(pid_t self) const {
   }
   for (size_t i = 0; i < program_.size(); ++i) {
     program[i] = program_[i];
-    if (BPF_CLASS(program[i].code) == BPF_JMP && program[i].k == kSelfPlaceholder) {
+    if (i >= gate_size_ && BPF_CLASS(program[i].code) == BPF_JMP &&
+        program[i].k == kSelfPlaceholder) {
       program[i].k = static_cast<uint32_t>(self);
     }
   }

@@ -14,6 +14,8 @@
 //
 // A denied call traps (SECCOMP_RET_TRAP) into the handler of denial_counters.h, which
 // counts it and answers EPERM or kills. A foreign architecture's calls kill the process.
+// With count_file_refusals, the opens the profile allows trap too, and the handler retries
+// them and counts those Landlock refuses (open_retry.h).
 //
 // Thread-safety: a SeccompProgram is immutable. Load filters the calling process's threads
 // (TSYNC); call it last, after everything else the worker sets up.
@@ -39,11 +41,14 @@ struct SeccompProfile {
   bool allow_network = false;       // sockets allowed
   bool deny_open = false;           // strict without Landlock: no open at all
   bool deny_writes = false;         // no write_paths: no open for writing, no file made
+  bool count_file_refusals = false; // Landlock in force: opens retried, refusals counted
 };
 
 // The profile compiled to classic BPF once (libseccomp's compiler takes a few hundred
 // microseconds), loaded by each worker with one system call. The rules that name the worker's
 // own pid (kill and tgkill to itself) are compiled against a placeholder that Load replaces.
+// With count_file_refusals the program begins with OpenRetryGate, and holds the address of
+// the retry instruction: load it in the process that compiled it, or in one forked from it.
 class SeccompProgram {
  public:
   static absl::StatusOr<SeccompProgram> Compile(const SeccompProfile& profile);
@@ -55,8 +60,10 @@ class SeccompProgram {
   size_t instructions() const { return program_.size(); }
 
  private:
-  explicit SeccompProgram(std::vector<sock_filter> program) : program_(std::move(program)) {}
+  SeccompProgram(std::vector<sock_filter> program, size_t gate_size)
+      : program_(std::move(program)), gate_size_(gate_size) {}
   std::vector<sock_filter> program_;
+  size_t gate_size_;  // the OpenRetryGate at the program's start, never patched
 };
 
 }  // namespace fnhost::sandbox

@@ -63,6 +63,16 @@ void ReadFile(const Args& args, EscapeOutput& out) {
   out.Line("READ " + std::string(buffer, static_cast<size_t>(n)));
 }
 
+void ReadFileSignalsBlocked(const Args& args, EscapeOutput& out) {
+  std::thread reader([&] {
+    sigset_t all;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    ReadFile(args, out);
+  });
+  reader.join();
+}
+
 void WriteFile(const Args& args, EscapeOutput& out) {
   int fd = ::open(args.Text(0).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0 || ::write(fd, "pwned", 5) != 5) return out.Error(errno);
@@ -228,6 +238,7 @@ const std::map<std::string, Escape>& Escapes() {
       {"none", [](const Args&, EscapeOutput& out) { out.Line("OK"); }},
       {"pid", [](const Args&, EscapeOutput& out) { out.Line("PID " + std::to_string(::getpid())); }},
       {"read-file", ReadFile},
+      {"read-file-signals-blocked", ReadFileSignalsBlocked},
       {"write-file", WriteFile},
       {"connect", Connect},
       {"fork",

@@ -5,7 +5,9 @@
 // errno is kept), else what it obtained ("READ <bytes>", "WROTE", "CONNECTED", "FORKS <n>"...).
 // Plain C++ and libc, so that a module can carry it.
 //
-//   none | pid | read-file PATH | write-file PATH | connect PORT | fork | fork-bomb N [hold] |
+//   none | pid | read-file PATH | read-file-signals-blocked PATH (from a thread that blocks
+//   every signal, as Boost.Asio's pool threads do) | write-file PATH | connect PORT | fork |
+//   fork-bomb N [hold] |
 //   release | exec-shell [PATH] | ptrace PID | ptrace-parent | proc-mem PID ADDRESS LENGTH |
 //   vm-read PID ADDRESS LENGTH | raise-rlimit | burn-cpu MILLISECONDS | sleep MILLISECONDS |
 //   allocate MIB | threads N | signal PID | replace-sigsys | descriptors | abort |

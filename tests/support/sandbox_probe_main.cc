@@ -5,6 +5,7 @@
 //   fnhost_sandbox_probe [options] <escape> [arguments]
 //   options: --level=off|basic|strict  --on-denial=errno|kill  --read=PATH  --write=PATH
 //            --allow=SYSCALL  --allow-network  --memory-limit=BYTES  --pids-limit=N
+//            --no-count-refused-opens
 //            --denials-fd=FD (a SandboxDenials page to count into)
 //            --cgroup-fd=FD (a worker cgroup's cgroup.procs, repeatable)
 //            --cgroup-limits=memory|pids|memory,pids (what those cgroups limit)
@@ -89,6 +90,7 @@ bool ParseOption(std::string_view arg, Options* options) {
   if (name == "--write") return policy.write_paths.push_back(text), true;
   if (name == "--allow") return policy.allow_syscalls.push_back(text), true;
   if (name == "--allow-network") return policy.allow_network = true;
+  if (name == "--no-count-refused-opens") return !(policy.count_refused_opens = false);
   if (name == "--landlock-only") return options->landlock_only = true;
   if (name == "--network-namespace-only") return options->network_namespace_only = true;
   if (name == "--zygote") return options->zygote = true;
