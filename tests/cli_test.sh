@@ -188,7 +188,7 @@ run_error "inspect no file" "usage" -- inspect
 # ---- paths as typed: every command from another directory, with relative paths ----
 mkdir "$work/mods" "$work/elsewhere" "$work/mods/snaps" "$work/served-snaps"
 # Copies with a known mode: the host refuses group-writable module files.
-for module in hello canary snapshot_counter; do
+for module in hello canary snapshot_counter escape_artist; do
   install -m 0755 "$modules/$module.so" "$work/mods/$module.so"
 done
 
@@ -229,6 +229,18 @@ function {
   isolation: PROCESS
   sandbox { level: STRICT cpu_time_limit_ms: 5000 }
 }
+function {
+  name: "burner"
+  module_path: "escape_artist.so"
+  isolation: PROCESS
+  sandbox { level: STRICT cpu_time_limit_ms: 200 }
+}
+function {
+  name: "hog"
+  module_path: "escape_artist.so"
+  isolation: PROCESS
+  sandbox { level: STRICT memory_limit_bytes: 33554432 }
+}
 CONFIG
 (cd "$work/mods" && exec "$fnhost" serve --config=host.textproto --port=0 \
   --snapshot-dir=../served-snaps) >"$work/server.log" 2>&1 &
@@ -261,6 +273,14 @@ else
   curl -s --max-time 10 "$url/metrics" |
     grep -qF 'fnhost_sandbox_in_force{function="boxed",layer="level",mechanism="strict"} 1' ||
     fail "serve: /metrics does not say the strict sandbox is in force"
+  # The sandbox's limits: past the CPU limit 504, past the memory limit 500 (a retry would run
+  # out again, so not 429); the host serves on.
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -d 'burn-cpu 5000' "$url/invoke/burner")
+  [[ $code == 504 ]] || fail "serve: a call past its CPU limit answered $code, not 504"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -d 'allocate 256' "$url/invoke/hog")
+  [[ $code == 500 ]] || fail "serve: a call past its memory limit answered $code, not 500"
+  [[ $(curl -s --max-time 10 -d box "$url/invoke/boxed") == "hello, box" ]] ||
+    fail "serve: the sandboxed function does not answer after the others' limits"
   # The host writes the counter's snapshot in the background after its init.
   for _ in $(seq 1 100); do
     compgen -G "$work/served-snaps/counter.*.snap" >/dev/null && break

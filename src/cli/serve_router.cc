@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "fnhost/sandbox_options.h"
 #include "src/cli/http_call_context.h"
 #include "src/common/strings.h"
 
@@ -12,8 +13,11 @@ namespace fnhost::cli {
 // Overload, 429: the function had no instance for the call, because its queue was full
 // (RESOURCE_EXHAUSTED) or because the call's deadline passed while it waited in the queue;
 // either way the client should back off and retry. A call that ran past its deadline is 504.
+// A call past its sandbox's memory limit is RESOURCE_EXHAUSTED too, but a retry would only
+// run out again: the function failed, 500.
 int HttpStatusFor(const absl::Status& status) {
   if (!RejectionReason(status).empty()) return 429;
+  if (SandboxLimitReason(status) == "memory") return 500;
   switch (status.code()) {
     case absl::StatusCode::kOk: return 200;
     case absl::StatusCode::kNotFound: return 404;

@@ -8,8 +8,8 @@
 //                       before that and while draining
 // Status mapping (HttpStatusFor): 404 unknown function, 400 bad request, 429 overloaded (no
 // instance for the call: queue full, or its deadline passed in the queue), 403 permission
-// denied (a sandbox denial the module reported), 504 deadline exceeded, 503 unavailable, 500
-// module error.
+// denied (a sandbox denial the module reported), 504 deadline exceeded (the sandbox's CPU
+// limit too), 503 unavailable, 500 module error (a call past the sandbox's memory limit too).
 //
 // Thread-safety: Route runs on the connections' strands, concurrently.
 
