@@ -25,6 +25,7 @@ namespace fnhost::internal {
 namespace {
 
 using ::fnhost::testing::CountOpenFds;
+using ::testing::HasSubstr;
 
 TEST(ControlFramesTest, AStatusCrossesAsAnErrorAndBack) {
   const absl::Status status = absl::ResourceExhaustedError("function 'f': out of slots");
@@ -157,6 +158,9 @@ TEST(WorkerLossTest, WaitStatusesAreDescribedForMessages) {
   EXPECT_EQ(DescribeWaitStatus(Signalled(SIGSEGV)),
             "killed by signal SIGSEGV (Segmentation fault)");
   EXPECT_EQ(DescribeWaitStatus(Exited(3)), "exited with status 3");
+  EXPECT_THAT(SandboxTrapHint(Signalled(SIGSYS)), HasSubstr("on_denial KILL"));
+  EXPECT_EQ(SandboxTrapHint(Signalled(SIGSEGV)), "");
+  EXPECT_EQ(SandboxTrapHint(Exited(0)), "");
 }
 
 }  // namespace

@@ -379,11 +379,34 @@ TEST_F(SandboxHostTest, KillActionEndsTheWorker) {
   absl::StatusOr<std::string> exec = Call("killer", "exec-shell " + ran);
   EXPECT_EQ(exec.status().code(), absl::StatusCode::kUnavailable) << exec.status();
   EXPECT_THAT(exec.status().message(), HasSubstr("SIGSYS"));
+  EXPECT_THAT(exec.status().message(), HasSubstr("on_denial KILL"));
   EXPECT_FALSE(std::filesystem::exists(ran));
   EXPECT_EQ(Denied("killer", "execve"), 1);
   EXPECT_EQ(Lost("killer", "SIGSYS"), "1");
   EXPECT_EQ(Text(Call("killer", "none")), "OK");  // a new worker
   ExpectOthersServe();
+}
+
+// Every open traps where Landlock's refusals are counted, and a thread that blocks SIGSYS (as
+// Boost.Asio's pool threads do) cannot take the trap: the caller is told so, and
+// count_refused_opens: false serves such a module.
+TEST_F(SandboxHostTest, AThreadBlockingSignalsNeedsOpensUncounted) {
+  if (!kOpenRetrySupported) GTEST_SKIP() << "opens are not trapped on this architecture";
+  const std::string request = "read-file-signals-blocked " + dir_.File("readable/allowed.txt");
+  absl::StatusOr<std::string> trapped = Call("strict", request);
+  EXPECT_EQ(trapped.status().code(), absl::StatusCode::kUnavailable) << trapped.status();
+  EXPECT_THAT(trapped.status().message(), HasSubstr("count_refused_opens"));
+  ExpectOthersServe();
+
+  FunctionSpec uncounted = Strict("uncounted");
+  uncounted.sandbox.count_refused_opens = false;
+  ASSERT_TRUE(host_->Register(uncounted).ok());
+  EXPECT_EQ(Text(Call("uncounted", request)), "READ allowed-content");
+  absl::StatusOr<std::string> secret =
+      Call("uncounted", "read-file-signals-blocked " + dir_.File("secret.txt"));
+  EXPECT_EQ(secret.status().code(), absl::StatusCode::kPermissionDenied) << secret.status();
+  EXPECT_THAT(Text(secret), Not(HasSubstr(secret_)));
+  EXPECT_EQ(Denied("uncounted", "openat"), 0);
 }
 
 TEST_F(SandboxHostTest, AWellBehavedCallIsNeverDeniedAndTheMetricsSayWhatIsInForce) {

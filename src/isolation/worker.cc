@@ -297,7 +297,7 @@ absl::Status Worker::Lost(const absl::Status& cause, std::string_view during) {
     default:
       return absl::UnavailableError(absl::StrCat(
           worker, " ", internal::DescribeWaitStatus(exit->wait_status), " during ",
-          AsAbsl(during)));
+          AsAbsl(during), internal::SandboxTrapHint(exit->wait_status)));
   }
 }
 

@@ -30,6 +30,14 @@ std::string DescribeWaitStatus(int wait_status) {
   return absl::StrCat("exited with status ", WEXITSTATUS(wait_status));
 }
 
+std::string SandboxTrapHint(int wait_status) {
+  if (!WIFSIGNALED(wait_status) || WTERMSIG(wait_status) != SIGSYS) return "";
+  // The kernel kills with SIGSYS where a trap of the seccomp filter cannot reach the handler.
+  return "; the sandbox trapped a call it could not hand to the worker's SIGSYS handler: a "
+         "denied call under on_denial KILL, or a call in a thread that blocks SIGSYS (with "
+         "count_refused_opens, every open traps)";
+}
+
 std::string WorkerLossReason::Label() const {
   switch (loss) {
     case WorkerLoss::kNone: return "";

@@ -25,6 +25,10 @@ struct WorkerExit {
 // "killed by signal SIGSEGV (Segmentation fault)" or "exited with status 3".
 std::string DescribeWaitStatus(int wait_status);
 
+// For a worker: what a death by SIGSYS most likely means under the sandbox ("; the sandbox
+// ..."), else "".
+std::string SandboxTrapHint(int wait_status);
+
 enum class WorkerLoss {
   kNone,         // alive
   kSignal,       // killed by a signal it got (a crash, an abort)
